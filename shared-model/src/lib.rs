@@ -1,0 +1,13 @@
+//! Everything the trainer and the browser share: GIF decoding, frame sampling, preprocessing,
+//! tokenization, question files, the model, weight I/O and the answering pipeline.
+//! No backend is chosen here; callers pick one.
+
+pub mod batch;
+pub mod bundle;
+pub mod gif_decode;
+pub mod model;
+pub mod pipeline;
+pub mod preprocess;
+pub mod questions;
+pub mod sampling;
+pub mod tokenize;

@@ -1,0 +1,14 @@
+//! The model, one file per block.
+
+pub mod attention;
+pub mod frame_encoder;
+pub mod fusion;
+pub mod heads;
+pub mod qa_model;
+pub mod slot_reader;
+pub mod text_encoder;
+pub mod transformer;
+
+pub use fusion::{QuestionContext, TemporalMode};
+pub use qa_model::{QaModel, QaModelConfig, VideoEncoding};
+pub use text_encoder::TextEncoding;

@@ -1,0 +1,135 @@
+//! Question-conditioned reading of frame grids: every question's slot queries attend over the grid
+//! tokens of every frame of its own video (softmax over the cells of each frame separately).
+//!
+//! Several questions share a video. Copying each video's keys and values once per question made
+//! this the most expensive step of training (and its backward a large scatter-add), so questions
+//! are instead laid out per video on the host ([`QuestionLayout`]) and the attention runs as one
+//! batched matrix product per (video, head, frame).
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation::softmax;
+
+/// Where each question sits when questions are grouped by video and padded to the same count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionLayout {
+    /// Number of videos.
+    pub videos: usize,
+    /// Questions per video after padding (the largest count).
+    pub per_video: usize,
+    /// For each padded slot `video * per_video + rank`, a question index (padding repeats one).
+    pub gather: Vec<usize>,
+    /// For each question, its padded slot.
+    pub scatter: Vec<usize>,
+}
+
+impl QuestionLayout {
+    /// Lays out questions given the video each one is about (`video_index[q] < videos`).
+    pub fn new(video_index: &[usize], videos: usize) -> Self {
+        let mut counts = vec![0usize; videos];
+        let mut scatter = Vec::with_capacity(video_index.len());
+        for &v in video_index {
+            scatter.push(v);
+            counts[v] += 1;
+        }
+        let per_video = counts.iter().copied().max().unwrap_or(0).max(1);
+        let mut rank = vec![0usize; videos];
+        let mut gather = vec![0usize; videos * per_video];
+        for (q, &v) in video_index.iter().enumerate() {
+            let slot = v * per_video + rank[v];
+            rank[v] += 1;
+            gather[slot] = q;
+            scatter[q] = slot;
+        }
+        QuestionLayout { videos, per_video, gather, scatter }
+    }
+}
+
+/// Configuration of [`SlotReader`].
+#[derive(Config, Debug)]
+pub struct SlotReaderConfig {
+    /// Token width.
+    pub d_model: usize,
+    /// Attention heads.
+    pub n_heads: usize,
+}
+
+/// Multi-head attention from per-question slot queries to per-frame grid tokens.
+#[derive(Module, Debug)]
+pub struct SlotReader<B: Backend> {
+    query: Linear<B>,
+    key: Linear<B>,
+    value: Linear<B>,
+    output: Linear<B>,
+    n_heads: usize,
+}
+
+impl SlotReaderConfig {
+    /// Builds the module with freshly initialised weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> SlotReader<B> {
+        // Invariant: `QaModelConfig::check` rejects such configurations before any module is built.
+        assert!(self.d_model.is_multiple_of(self.n_heads), "d_model must be a multiple of n_heads");
+        let linear = || LinearConfig::new(self.d_model, self.d_model).init(device);
+        SlotReader { query: linear(), key: linear(), value: linear(), output: linear(), n_heads: self.n_heads }
+    }
+}
+
+impl<B: Backend> SlotReader<B> {
+    /// # Shapes
+    /// - `frame_tokens`: `[videos, frames, cells, d_model]`
+    /// - `queries`: `[questions, slots, d_model]`
+    /// - output: `[questions, frames, slots, d_model]`
+    pub fn forward(&self, frame_tokens: Tensor<B, 4>, queries: Tensor<B, 3>, layout: &QuestionLayout) -> Tensor<B, 4> {
+        let [videos, frames, cells, d_model] = frame_tokens.dims();
+        let [questions, slots, _] = queries.dims();
+        let device = queries.device();
+        let heads = self.n_heads;
+        let d_head = d_model / heads;
+        let rows = layout.per_video * slots;
+        let index = |ids: &[usize]| {
+            let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(ids.clone(), [ids.len()]), &device)
+        };
+
+        // [videos, heads, per_video * slots, d_head]
+        let q = self
+            .query
+            .forward(queries)
+            .select(0, index(&layout.gather))
+            .reshape([videos, rows, heads, d_head])
+            .swap_dims(1, 2);
+        let grid = frame_tokens.reshape([videos, frames * cells, d_model]);
+        // [videos, heads, frames * cells, d_head]
+        let split = |x: Tensor<B, 3>| x.reshape([videos, frames * cells, heads, d_head]).swap_dims(1, 2);
+        let k = split(self.key.forward(grid.clone()));
+        let v = split(self.value.forward(grid)).reshape([videos, heads, frames, cells, d_head]);
+
+        // [videos, heads, rows, frames, cells]: softmax over each frame's cells.
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d_head as f32).sqrt());
+        let weights = softmax(scores.reshape([videos, heads, rows, frames, cells]), 4);
+        // [videos, heads, frames, rows, d_head]
+        let read = weights.swap_dims(2, 3).matmul(v);
+        let read = read
+            .reshape([videos, heads, frames, layout.per_video, slots, d_head])
+            .permute([0, 3, 2, 4, 1, 5]) // [videos, per_video, frames, slots, heads, d_head]
+            .reshape([videos * layout.per_video, frames, slots, d_model])
+            .select(0, index(&layout.scatter)); // [questions, frames, slots, d_model]
+        debug_assert_eq!(read.dims()[0], questions);
+        self.output.forward(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_groups_questions_by_video() {
+        let layout = QuestionLayout::new(&[1, 0, 1, 1], 2);
+        assert_eq!(layout.per_video, 3);
+        assert_eq!(layout.scatter, vec![3, 0, 4, 5]);
+        assert_eq!(&layout.gather[3..], &[0, 2, 3]);
+        assert_eq!(layout.gather[0], 1);
+    }
+}

@@ -1,0 +1,267 @@
+//! Answering one question about one GIF: the code path shared by `trainer predict`, `trainer eval`
+//! and the web page. Tensor reads are `async` (WebGPU forbids blocking reads); native callers
+//! block on the future.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{encode_tokens, video_tensors};
+use crate::bundle::ModelBundle;
+use crate::gif_decode::DecodedGif;
+use crate::preprocess::{PreparedClip, prepare_clip};
+use crate::sampling::{SamplingStrategy, Timeline};
+use crate::tokenize::TokenizeError;
+
+/// Fewest and most candidate answers accepted.
+pub const CANDIDATES: std::ops::RangeInclusive<usize> = 2..=10;
+
+/// How logits of several clips of one GIF are combined (ClipBERT's inference aggregation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipAggregation {
+    /// Mean of the logits.
+    Mean,
+    /// Element-wise maximum.
+    Max,
+    /// log-mean-exp: a soft maximum.
+    Lse,
+}
+
+impl std::str::FromStr for ClipAggregation {
+    type Err = InputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "mean" => Ok(Self::Mean),
+            "max" => Ok(Self::Max),
+            "lse" => Ok(Self::Lse),
+            other => Err(InputError::Aggregation(other.to_string())),
+        }
+    }
+}
+
+/// Which head answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerKind {
+    /// Multiple choice over the given candidates.
+    Choice,
+    /// Open-ended word.
+    Word,
+    /// A count.
+    Count,
+}
+
+/// Bad user input, reported as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// Empty question.
+    #[error("the question is empty")]
+    EmptyQuestion,
+    /// Too few or too many candidates.
+    #[error("give 2 to 10 candidate answers (got {0}), or none for an open-ended question")]
+    CandidateCount(usize),
+    /// An empty candidate.
+    #[error("candidate answer {0} is empty")]
+    EmptyCandidate(usize),
+    /// The same candidate twice.
+    #[error("candidate answer '{0}' is given twice")]
+    DuplicateCandidate(String),
+    /// Unknown aggregation.
+    #[error("unknown clip aggregation '{0}' (expected mean, max or lse)")]
+    Aggregation(String),
+    /// Tokenizer failure.
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+    /// A tensor could not be read back from the device.
+    #[error("reading the result from the device failed: {0}")]
+    Device(String),
+}
+
+/// One answer with its probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankedAnswer {
+    /// Answer text.
+    pub answer: String,
+    /// Probability under the model.
+    pub probability: f32,
+}
+
+/// One sampled frame and how relevant the model found it to the question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameInfo {
+    /// Decoded frame index (`None` for a synthetic mean frame).
+    pub source: Option<usize>,
+    /// Time as a fraction of the GIF's duration.
+    pub time: f32,
+    /// Question-frame similarity (-1..1).
+    pub relevance: f32,
+}
+
+/// The model's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Which head answered.
+    pub kind: AnswerKind,
+    /// Answers, most probable first (all candidates, or the top open-ended ones).
+    pub ranked: Vec<RankedAnswer>,
+    /// The sampled frames of every clip, in order.
+    pub frames: Vec<FrameInfo>,
+}
+
+/// Checks a question and its candidates; returns trimmed candidates.
+pub fn validate(question: &str, candidates: &[String]) -> Result<Vec<String>, InputError> {
+    if question.trim().is_empty() {
+        return Err(InputError::EmptyQuestion);
+    }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !CANDIDATES.contains(&candidates.len()) {
+        return Err(InputError::CandidateCount(candidates.len()));
+    }
+    let trimmed: Vec<String> = candidates.iter().map(|c| c.trim().to_string()).collect();
+    for (i, c) in trimmed.iter().enumerate() {
+        if c.is_empty() {
+            return Err(InputError::EmptyCandidate(i + 1));
+        }
+        if trimmed[..i].iter().any(|earlier| earlier.eq_ignore_ascii_case(c)) {
+            return Err(InputError::DuplicateCandidate(c.clone()));
+        }
+    }
+    Ok(trimmed)
+}
+
+/// Which open-ended head a question goes to: TGIF-QA's Count questions all start this way.
+pub fn open_kind(question: &str) -> AnswerKind {
+    if question.trim_start().to_lowercase().starts_with("how many times") {
+        AnswerKind::Count
+    } else {
+        AnswerKind::Word
+    }
+}
+
+/// Samples and preprocesses the clips of one GIF (the CPU part of answering).
+pub fn prepare_gif(
+    gif: &DecodedGif,
+    strategy: SamplingStrategy,
+    preprocess: &crate::preprocess::PreprocessConfig,
+    seed: u64,
+) -> Vec<PreparedClip> {
+    let timeline = Timeline::from_delays(&gif.frames.iter().map(|f| f.delay_ms).collect::<Vec<_>>());
+    strategy.sample(&timeline, seed).iter().map(|clip| prepare_clip(gif, clip, preprocess)).collect()
+}
+
+/// Runs the model on prepared clips and ranks the answers.
+pub async fn answer_prepared<B: Backend>(
+    bundle: &ModelBundle<B>,
+    clips: &[PreparedClip],
+    question: &str,
+    candidates: &[String],
+    aggregation: ClipAggregation,
+    device: &B::Device,
+) -> Result<Prediction, InputError> {
+    let candidates = validate(question, candidates)?;
+    let config = &bundle.config;
+    let max_len = config.model.max_text_len;
+    let n_clips = clips.len();
+    let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
+    let (frames, times) = video_tensors::<B>(&clip_refs, &config.preprocess, config.model.time_positions, device);
+    let video = bundle.model.encode_video(frames, times);
+    // The same question once per clip, each reading its own clip.
+    let questions = vec![question.to_string(); n_clips];
+    let question_tokens = bundle.tokenizer.encode_batch(&questions, max_len)?;
+    let question_encoding = encode_tokens(&bundle.model, &question_tokens, device);
+    let context = bundle.model.fuse(&video, &(0..n_clips).collect::<Vec<_>>(), &question_encoding);
+
+    let (kind, labels, logits) = if candidates.is_empty() {
+        match open_kind(question) {
+            AnswerKind::Count => {
+                let labels = (0..config.model.count_classes).map(|c| c.to_string()).collect();
+                (AnswerKind::Count, labels, bundle.model.count_logits(&context))
+            }
+            _ => (AnswerKind::Word, config.answers.clone(), bundle.model.answer_logits(&context)),
+        }
+    } else {
+        let repeated: Vec<String> = (0..n_clips).flat_map(|_| candidates.iter().cloned()).collect();
+        let candidate_tokens = bundle.tokenizer.encode_batch(&repeated, max_len)?;
+        let candidate_encoding = encode_tokens(&bundle.model, &candidate_tokens, device);
+        (AnswerKind::Choice, candidates.clone(), bundle.model.choice_logits(&context, candidate_encoding.pooled))
+    };
+    let logits = read_floats(logits).await?;
+    let relevance = read_floats(context.frame_relevance).await?;
+
+    let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
+    let mut ranked: Vec<RankedAnswer> = labels
+        .into_iter()
+        .zip(probabilities)
+        .map(|(answer, probability)| RankedAnswer { answer, probability })
+        .collect();
+    ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    if kind != AnswerKind::Choice {
+        ranked.truncate(10);
+    }
+    let frames = clips
+        .iter()
+        .flat_map(|clip| clip.sources.iter().zip(&clip.times))
+        .zip(relevance)
+        .map(|((&source, &time), relevance)| FrameInfo { source, time, relevance })
+        .collect();
+    Ok(Prediction { kind, ranked, frames })
+}
+
+/// Reads a float tensor back to the host without blocking.
+async fn read_floats<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Result<Vec<f32>, InputError> {
+    let data = tensor.into_data_async().await.map_err(|e| InputError::Device(format!("{e:?}")))?;
+    data.to_vec::<f32>().map_err(|e| InputError::Device(format!("{e:?}")))
+}
+
+/// Combines `[clips, classes]` logits (row-major) into one row.
+pub fn aggregate(logits: &[f32], clips: usize, how: ClipAggregation) -> Vec<f32> {
+    let classes = logits.len() / clips.max(1);
+    (0..classes)
+        .map(|c| {
+            let column = (0..clips).map(|k| logits[k * classes + c]);
+            match how {
+                ClipAggregation::Mean => column.sum::<f32>() / clips as f32,
+                ClipAggregation::Max => column.fold(f32::NEG_INFINITY, f32::max),
+                ClipAggregation::Lse => {
+                    let max = column.clone().fold(f32::NEG_INFINITY, f32::max);
+                    max + (column.map(|x| (x - max).exp()).sum::<f32>() / clips as f32).ln()
+                }
+            }
+        })
+        .collect()
+}
+
+/// Numerically stable softmax.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_rejects_bad_input() {
+        let c = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(matches!(validate("  ", &[]), Err(InputError::EmptyQuestion)));
+        assert!(matches!(validate("q", &c(&["a"])), Err(InputError::CandidateCount(1))));
+        assert!(matches!(validate("q", &c(&["a"; 11])), Err(InputError::CandidateCount(11))));
+        assert!(matches!(validate("q", &c(&["a", " "])), Err(InputError::EmptyCandidate(2))));
+        assert!(matches!(validate("q", &c(&["jump", "Jump"])), Err(InputError::DuplicateCandidate(_))));
+        assert_eq!(validate("q", &c(&[" a ", "b"])).unwrap(), c(&["a", "b"]));
+    }
+
+    #[test]
+    fn aggregation_modes() {
+        let logits = [0.0, 2.0, 4.0, 0.0]; // two clips, two classes
+        assert_eq!(aggregate(&logits, 2, ClipAggregation::Mean), vec![2.0, 1.0]);
+        assert_eq!(aggregate(&logits, 2, ClipAggregation::Max), vec![4.0, 2.0]);
+        let lse = aggregate(&logits, 2, ClipAggregation::Lse);
+        assert!((lse[0] - ((1.0f32 + 4f32.exp()) / 2.0).ln()).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,283 @@
+//! Frame sampling on the GIF's time line.
+//!
+//! GIF encoders merge identical consecutive frames into one with the summed delay, so frame
+//! indices say little about time: every strategy picks *times* and shows the frame on screen then.
+//! All strategies are deterministic given a seed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Browsers show frames with a delay of 10 ms or less for 100 ms; so do we.
+pub const MIN_DELAY_MS: u32 = 20;
+/// Delay used for frames whose delay is below [`MIN_DELAY_MS`].
+pub const DEFAULT_DELAY_MS: u32 = 100;
+
+/// A sampling strategy, written `name` or `name:K` (K frames), `sparse:NxT`, `keyframes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplingStrategy {
+    /// K frames at evenly spaced times.
+    Uniform { frames: usize },
+    /// ClipBERT: `clips` clips of `frames` consecutive frames at random offsets.
+    Sparse { clips: usize, frames: usize },
+    /// First, middle and last frame.
+    Keyframes,
+    /// K random times, later times favoured (density rising linearly from 1 to 3).
+    Weighted { frames: usize },
+    /// Drop 30% of the frames at random, then K evenly spaced times over the rest.
+    Dropout { frames: usize },
+    /// The pixel-mean of all frames, repeated K times (a no-motion baseline).
+    Mean { frames: usize },
+}
+
+/// Errors from parsing a strategy name.
+#[derive(Debug, thiserror::Error)]
+pub enum SamplingError {
+    /// The name is not one of the strategies.
+    #[error(
+        "unknown sampling strategy '{0}' (expected uniform[:K], sparse[:NxT], keyframes, weighted[:K], dropout[:K] or mean[:K])"
+    )]
+    Unknown(String),
+    /// The frame count is not a positive number.
+    #[error("bad frame count in sampling strategy '{0}' (expected a number from 1 to 256)")]
+    BadCount(String),
+}
+
+/// One frame picked by a strategy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampledFrame {
+    /// Which frame to show.
+    pub source: FrameSource,
+    /// When it is shown, as a fraction of the GIF's duration (0 ≤ time < 1).
+    pub time: f32,
+}
+
+/// Where a sampled frame's pixels come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameSource {
+    /// A decoded frame, by index.
+    Index(usize),
+    /// The pixel-mean of all frames.
+    Mean,
+}
+
+/// A GIF's time line: when each frame starts and how long the GIF lasts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    starts_ms: Vec<u64>,
+    duration_ms: u64,
+}
+
+impl Timeline {
+    /// Builds the time line from per-frame delays in milliseconds (at least one frame).
+    pub fn from_delays(delays_ms: &[u32]) -> Self {
+        let mut starts_ms = Vec::with_capacity(delays_ms.len());
+        let mut now = 0u64;
+        for &delay in delays_ms {
+            starts_ms.push(now);
+            now += u64::from(if delay < MIN_DELAY_MS { DEFAULT_DELAY_MS } else { delay });
+        }
+        Timeline { starts_ms, duration_ms: now.max(1) }
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.starts_ms.len()
+    }
+
+    /// True when there are no frames.
+    pub fn is_empty(&self) -> bool {
+        self.starts_ms.is_empty()
+    }
+
+    /// The frame on screen at `fraction` (0..1) of the duration.
+    pub fn frame_at(&self, fraction: f64) -> usize {
+        let t = (fraction.clamp(0.0, 1.0) * self.duration_ms as f64) as u64;
+        self.starts_ms.partition_point(|&start| start <= t).saturating_sub(1)
+    }
+
+    /// Start of frame `index` as a fraction of the duration.
+    pub fn start_of(&self, index: usize) -> f32 {
+        (self.starts_ms[index.min(self.starts_ms.len() - 1)] as f64 / self.duration_ms as f64) as f32
+    }
+
+    /// Middle of frame `index` as a fraction of the duration.
+    fn middle_of(&self, index: usize) -> f32 {
+        let end = self.starts_ms.get(index + 1).copied().unwrap_or(self.duration_ms);
+        ((self.starts_ms[index] + end) as f64 / 2.0 / self.duration_ms as f64) as f32
+    }
+}
+
+impl SamplingStrategy {
+    /// Frames per clip.
+    pub fn frames_per_clip(&self) -> usize {
+        match *self {
+            Self::Uniform { frames }
+            | Self::Sparse { frames, .. }
+            | Self::Weighted { frames }
+            | Self::Dropout { frames }
+            | Self::Mean { frames } => frames,
+            Self::Keyframes => 3,
+        }
+    }
+
+    /// Parses `name[:K]`, using `default_frames` when no count is given.
+    pub fn parse(text: &str, default_frames: usize) -> Result<Self, SamplingError> {
+        let (name, count) = match text.split_once(':') {
+            Some((name, count)) => (name.trim(), Some(count.trim())),
+            None => (text.trim(), None),
+        };
+        let number = |s: &str| match s.parse::<usize>() {
+            Ok(n) if (1..=256).contains(&n) => Ok(n),
+            _ => Err(SamplingError::BadCount(text.to_string())),
+        };
+        let frames = || count.map(number).unwrap_or(Ok(default_frames));
+        Ok(match name {
+            "uniform" => Self::Uniform { frames: frames()? },
+            "weighted" => Self::Weighted { frames: frames()? },
+            "dropout" => Self::Dropout { frames: frames()? },
+            "mean" => Self::Mean { frames: frames()? },
+            "keyframes" if count.is_none() => Self::Keyframes,
+            "sparse" => match count {
+                None => Self::Sparse { clips: 2, frames: (default_frames / 2).max(1) },
+                Some(spec) => {
+                    let (clips, frames) = spec.split_once('x').ok_or_else(|| SamplingError::BadCount(text.into()))?;
+                    Self::Sparse { clips: number(clips)?, frames: number(frames)? }
+                }
+            },
+            _ => return Err(SamplingError::Unknown(text.to_string())),
+        })
+    }
+
+    /// Picks frames: one `Vec` per clip (one clip except for `sparse`).
+    pub fn sample(&self, timeline: &Timeline, seed: u64) -> Vec<Vec<SampledFrame>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let at = |fraction: f64| SampledFrame {
+            source: FrameSource::Index(timeline.frame_at(fraction)),
+            time: fraction as f32,
+        };
+        let even = |k: usize| (0..k).map(move |i| (i as f64 + 0.5) / k as f64);
+        match *self {
+            Self::Uniform { frames } => vec![even(frames).map(at).collect()],
+            Self::Keyframes => vec![[0.0, 0.5, 0.999_999].into_iter().map(at).collect()],
+            Self::Mean { frames } => {
+                vec![even(frames).map(|t| SampledFrame { source: FrameSource::Mean, time: t as f32 }).collect()]
+            }
+            Self::Weighted { frames } => {
+                // Density p(t) = (1 + 2t) / 2 on [0, 1); inverse CDF of u: t = (-1 + sqrt(1 + 8u)) / 2.
+                let mut times: Vec<f64> =
+                    (0..frames).map(|_| (-1.0 + (1.0 + 8.0 * rng.random::<f64>()).sqrt()) / 2.0).collect();
+                times.sort_by(f64::total_cmp);
+                vec![times.into_iter().map(at).collect()]
+            }
+            Self::Dropout { frames } => {
+                let kept: Vec<usize> = (0..timeline.len()).filter(|_| rng.random::<f64>() >= 0.3).collect();
+                let kept = if kept.is_empty() { vec![0] } else { kept };
+                let sub = Timeline::sub_timeline(timeline, &kept);
+                vec![
+                    even(frames)
+                        .map(|t| {
+                            let i = kept[sub.frame_at(t)];
+                            SampledFrame { source: FrameSource::Index(i), time: timeline.middle_of(i) }
+                        })
+                        .collect(),
+                ]
+            }
+            Self::Sparse { clips, frames } => (0..clips)
+                .map(|_| {
+                    let last_start = timeline.len().saturating_sub(frames);
+                    let start = rng.random_range(0..=last_start);
+                    (0..frames)
+                        .map(|i| {
+                            let index = (start + i).min(timeline.len() - 1);
+                            SampledFrame { source: FrameSource::Index(index), time: timeline.middle_of(index) }
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Timeline {
+    /// The time line of a subset of frames, each keeping its own duration.
+    fn sub_timeline(full: &Timeline, kept: &[usize]) -> Timeline {
+        let delays: Vec<u32> = kept
+            .iter()
+            .map(|&i| {
+                let end = full.starts_ms.get(i + 1).copied().unwrap_or(full.duration_ms);
+                (end - full.starts_ms[i]) as u32
+            })
+            .collect();
+        Timeline::from_delays(&delays)
+    }
+}
+
+impl FromStr for SamplingStrategy {
+    type Err = SamplingError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s, 16)
+    }
+}
+
+impl fmt::Display for SamplingStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Uniform { frames } => write!(f, "uniform:{frames}"),
+            Self::Sparse { clips, frames } => write!(f, "sparse:{clips}x{frames}"),
+            Self::Keyframes => write!(f, "keyframes"),
+            Self::Weighted { frames } => write!(f, "weighted:{frames}"),
+            Self::Dropout { frames } => write!(f, "dropout:{frames}"),
+            Self::Mean { frames } => write!(f, "mean:{frames}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_follows_time_not_indices() {
+        // Frame 1 lasts 8x longer than the others: most uniform samples must land on it.
+        let timeline = Timeline::from_delays(&[100, 800, 100]);
+        let clip = &SamplingStrategy::Uniform { frames: 10 }.sample(&timeline, 0)[0];
+        let on_long = clip.iter().filter(|f| f.source == FrameSource::Index(1)).count();
+        assert_eq!(on_long, 8);
+    }
+
+    #[test]
+    fn zero_delays_count_as_browser_default() {
+        let timeline = Timeline::from_delays(&[0, 0, 0, 0]);
+        assert_eq!(timeline.frame_at(0.6), 2);
+    }
+
+    #[test]
+    fn strategies_are_deterministic_and_sized() {
+        let timeline = Timeline::from_delays(&[40; 37]);
+        for name in ["uniform:7", "sparse:3x5", "keyframes", "weighted:9", "dropout:13", "mean:4"] {
+            let strategy: SamplingStrategy = name.parse().unwrap();
+            let a = strategy.sample(&timeline, 42);
+            assert_eq!(a, strategy.sample(&timeline, 42), "{name}");
+            assert!(a.iter().all(|clip| clip.len() == strategy.frames_per_clip()), "{name}");
+            assert_eq!(strategy.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn weighted_favours_later_frames() {
+        let timeline = Timeline::from_delays(&[50; 100]);
+        let clip = &SamplingStrategy::Weighted { frames: 256 }.sample(&timeline, 7)[0];
+        let late = clip.iter().filter(|f| f.time >= 0.5).count();
+        assert!(late > 150, "{late} of 256 in the second half");
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        assert!(matches!("zigzag".parse::<SamplingStrategy>(), Err(SamplingError::Unknown(_))));
+        assert!(matches!("uniform:0".parse::<SamplingStrategy>(), Err(SamplingError::BadCount(_))));
+        assert!(matches!("sparse:4".parse::<SamplingStrategy>(), Err(SamplingError::BadCount(_))));
+    }
+}

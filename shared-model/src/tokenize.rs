@@ -1,0 +1,83 @@
+//! Text to token ids with the `tokenizers` crate, from a `tokenizer.json` (ours, or a real BERT's).
+
+use tokenizers::Tokenizer;
+
+/// Errors from loading or running a tokenizer.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizeError {
+    /// The JSON is not a tokenizer.
+    #[error("tokenizer.json is not a valid tokenizer: {0}")]
+    Invalid(String),
+    /// Encoding failed.
+    #[error("could not tokenize '{text}': {reason}")]
+    Encode { text: String, reason: String },
+}
+
+/// Token ids and padding mask of a batch of texts, padded to the longest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    /// `[batch * len]` ids, row-major.
+    pub ids: Vec<i64>,
+    /// `[batch * len]`, `true` at padded positions (the crate-wide padding convention).
+    pub padding: Vec<bool>,
+    /// Number of texts.
+    pub batch: usize,
+    /// Padded length.
+    pub len: usize,
+}
+
+/// A tokenizer with padding and truncation handled here, not by the file
+/// (real checkpoints often bake in fixed padding to 128, which would waste work).
+#[derive(Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    pad_id: u32,
+}
+
+impl TextTokenizer {
+    /// Loads a `tokenizer.json` from its bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenizeError> {
+        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
+        inner.with_padding(None);
+        inner.with_truncation(None).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
+        let pad_id = inner.token_to_id("[PAD]").or_else(|| inner.token_to_id("<pad>")).unwrap_or(0);
+        Ok(TextTokenizer { inner, pad_id })
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The wrapped tokenizer.
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+
+    /// Token ids of one text with special tokens, truncated to `max_len`.
+    pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>, TokenizeError> {
+        let encoding = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| TokenizeError::Encode { text: text.to_string(), reason: e.to_string() })?;
+        let mut ids = encoding.get_ids().to_vec();
+        ids.truncate(max_len);
+        Ok(ids)
+    }
+
+    /// Encodes texts and pads them to the longest (at most `max_len`).
+    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S], max_len: usize) -> Result<TokenBatch, TokenizeError> {
+        let encoded: Vec<Vec<u32>> =
+            texts.iter().map(|t| self.encode(t.as_ref(), max_len)).collect::<Result<_, _>>()?;
+        let len = encoded.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let mut ids = Vec::with_capacity(encoded.len() * len);
+        let mut padding = Vec::with_capacity(encoded.len() * len);
+        for row in &encoded {
+            ids.extend(row.iter().map(|&id| i64::from(id)));
+            ids.extend(std::iter::repeat_n(i64::from(self.pad_id), len - row.len()));
+            padding.extend(std::iter::repeat_n(false, row.len()));
+            padding.extend(std::iter::repeat_n(true, len - row.len()));
+        }
+        Ok(TokenBatch { ids, padding, batch: encoded.len(), len })
+    }
+}

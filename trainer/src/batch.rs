@@ -1,0 +1,128 @@
+//! One forward pass over a batch of videos and all their questions, for training and evaluation.
+//! Each video is encoded once; every question is fused once; then each question goes to the head
+//! of its type (multiple choice, open-ended word, count).
+
+use anyhow::Result;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation::log_softmax;
+use shared_model::batch::{encode_tokens, index_tensor, video_tensors};
+use shared_model::bundle::BundleConfig;
+use shared_model::model::QaModel;
+use shared_model::preprocess::PreparedClip;
+use shared_model::questions::{Answer, QaItem, QuestionType};
+use shared_model::tokenize::TextTokenizer;
+
+use crate::vocab::normalise_answer;
+
+/// A question in a batch: which video (clip) it reads, and the row itself.
+pub struct BatchQuestion<'a> {
+    /// Index into the batch's clips.
+    pub video: usize,
+    /// The question row.
+    pub item: &'a QaItem,
+}
+
+/// Logits of one head for some of the batch's questions.
+pub struct HeadOutput<B: Backend> {
+    /// Positions of these questions in the batch.
+    pub questions: Vec<usize>,
+    /// `[questions, classes]` logits.
+    pub logits: Tensor<B, 2>,
+    /// Target class per question (`None` when the answer is outside the head's classes).
+    pub targets: Vec<Option<usize>>,
+}
+
+/// Everything a batch produced.
+pub struct BatchOutput<B: Backend> {
+    /// Multiple-choice groups (one per candidate count).
+    pub choice: Vec<HeadOutput<B>>,
+    /// Open-ended word answers.
+    pub word: Option<HeadOutput<B>>,
+    /// Counts.
+    pub count: Option<HeadOutput<B>>,
+}
+
+/// Runs the model on `clips` and `questions`.
+pub fn forward<B: Backend>(
+    model: &QaModel<B>,
+    config: &BundleConfig,
+    tokenizer: &TextTokenizer,
+    answer_index: &std::collections::HashMap<String, usize>,
+    clips: &[&PreparedClip],
+    questions: &[BatchQuestion<'_>],
+    device: &B::Device,
+) -> Result<BatchOutput<B>> {
+    let max_len = config.model.max_text_len;
+    let (frames, times) = video_tensors::<B>(clips, &config.preprocess, config.model.time_positions, device);
+    let video = model.encode_video(frames, times);
+    let texts: Vec<&str> = questions.iter().map(|q| q.item.question.as_str()).collect();
+    let question_encoding = encode_tokens(model, &tokenizer.encode_batch(&texts, max_len)?, device);
+    let video_index: Vec<usize> = questions.iter().map(|q| q.video).collect();
+    let context = model.fuse(&video, &video_index, &question_encoding);
+
+    let positions = |keep: &dyn Fn(&QaItem) -> bool| -> Vec<usize> {
+        questions.iter().enumerate().filter(|(_, q)| keep(q.item)).map(|(i, _)| i).collect()
+    };
+
+    let mut choice = Vec::new();
+    let mut candidate_counts: Vec<usize> =
+        questions.iter().filter(|q| q.item.qtype.is_multiple_choice()).map(|q| q.item.candidates.len()).collect();
+    candidate_counts.sort_unstable();
+    candidate_counts.dedup();
+    for count in candidate_counts {
+        let picked = positions(&|item| item.qtype.is_multiple_choice() && item.candidates.len() == count);
+        let candidates: Vec<&str> =
+            picked.iter().flat_map(|&i| questions[i].item.candidates.iter().map(String::as_str)).collect();
+        let candidate_encoding = encode_tokens(model, &tokenizer.encode_batch(&candidates, max_len)?, device);
+        let logits = model.choice_logits(&context.select(index_tensor(&picked, device)), candidate_encoding.pooled);
+        let targets = picked
+            .iter()
+            .map(|&i| match questions[i].item.answer {
+                Answer::Choice(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        choice.push(HeadOutput { questions: picked, logits, targets });
+    }
+
+    let word_positions = positions(&|item| item.qtype == QuestionType::FrameQa);
+    let word = (!word_positions.is_empty()).then(|| {
+        let logits = model.answer_logits(&context.select(index_tensor(&word_positions, device)));
+        let targets = word_positions
+            .iter()
+            .map(|&i| match &questions[i].item.answer {
+                Answer::Word(w) => answer_index.get(&normalise_answer(w)).copied(),
+                _ => None,
+            })
+            .collect();
+        HeadOutput { questions: word_positions, logits, targets }
+    });
+
+    let count_positions = positions(&|item| item.qtype == QuestionType::Count);
+    let count = (!count_positions.is_empty()).then(|| {
+        let logits = model.count_logits(&context.select(index_tensor(&count_positions, device)));
+        let targets = count_positions
+            .iter()
+            .map(|&i| match questions[i].item.answer {
+                Answer::Count(n) => Some((n as usize).min(config.model.count_classes - 1)),
+                _ => None,
+            })
+            .collect();
+        HeadOutput { questions: count_positions, logits, targets }
+    });
+    Ok(BatchOutput { choice, word, count })
+}
+
+/// Mean cross-entropy over the rows that have a target (`None` when no row has one).
+pub fn cross_entropy<B: Backend>(head: &HeadOutput<B>, device: &B::Device) -> Option<Tensor<B, 1>> {
+    let rows: Vec<usize> = (0..head.targets.len()).filter(|&r| head.targets[r].is_some()).collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let targets: Vec<i64> = rows.iter().filter_map(|&r| head.targets[r]).map(|t| t as i64).collect();
+    let logits = head.logits.clone().select(0, index_tensor(&rows, device));
+    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [rows.len(), 1]), device);
+    let picked = log_softmax(logits, 1).gather(1, targets); // [rows, 1]
+    Some(picked.mean().neg())
+}

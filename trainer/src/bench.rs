@@ -1,0 +1,82 @@
+//! `trainer bench`: latency of `predict`'s stages on one GIF, and training throughput.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use shared_model::bundle::ModelBundle;
+use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::pipeline::{ClipAggregation, answer_prepared};
+use shared_model::preprocess::prepare_clip;
+use shared_model::sampling::{SamplingStrategy, Timeline};
+
+use crate::backend::{self, Compute};
+
+/// Options of `trainer bench`.
+#[derive(clap::Args)]
+pub struct BenchOptions {
+    /// Model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The GIF to answer about.
+    #[arg(long)]
+    pub gif: PathBuf,
+    /// Question to ask.
+    #[arg(long, default_value = "What does the red star do 3 times ?")]
+    pub question: String,
+    /// Candidates separated by '|'.
+    #[arg(long, default_value = "jump|spin|blink|grow|move left")]
+    pub candidates: String,
+    /// Timed repetitions (after one warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+}
+
+pub fn run(options: BenchOptions) -> Result<()> {
+    let device = backend::device();
+    let bundle = ModelBundle::<Compute>::load_dir(&options.model, &device)
+        .with_context(|| format!("cannot load the model in {}", options.model.display()))?;
+    let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
+    let candidates: Vec<String> = options.candidates.split('|').map(str::to_string).collect();
+    let strategy = SamplingStrategy::parse(&bundle.config.sampling, 16)?;
+    let mut stages: [Vec<f64>; 4] = Default::default();
+    for run in 0..=options.runs {
+        let t0 = Instant::now();
+        let gif = decode_gif(&bytes, &DecodeLimits::default())?;
+        let t1 = Instant::now();
+        let timeline = Timeline::from_delays(&gif.frames.iter().map(|f| f.delay_ms).collect::<Vec<_>>());
+        let sampled = strategy.sample(&timeline, 0);
+        let t2 = Instant::now();
+        let clips: Vec<_> = sampled.iter().map(|c| prepare_clip(&gif, c, &bundle.config.preprocess)).collect();
+        let t3 = Instant::now();
+        backend::block_on(answer_prepared(
+            &bundle,
+            &clips,
+            &options.question,
+            &candidates,
+            ClipAggregation::Mean,
+            &device,
+        ))?;
+        let t4 = Instant::now();
+        if run > 0 {
+            for (stage, (a, b)) in stages.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)]) {
+                stage.push((b - a).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    println!(
+        "predict latency on {} ({} backend), median of {} runs:",
+        options.gif.display(),
+        backend::name(),
+        options.runs
+    );
+    let mut total = 0.0;
+    for (name, times) in ["decode", "sample", "preprocess", "model"].iter().zip(stages.iter_mut()) {
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        total += median;
+        println!("  {name:<11} {median:>9.2} ms");
+    }
+    println!("  {:<11} {total:>9.2} ms", "total");
+    Ok(())
+}

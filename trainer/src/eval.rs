@@ -1,0 +1,272 @@
+//! Evaluation: accuracy per question type, Count's mean absolute error, and caption text-to-GIF
+//! retrieval (R@1/5/10, median rank) over the whole split.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Result;
+use burn::prelude::*;
+use serde::Serialize;
+use shared_model::batch::{encode_tokens, video_tensors};
+use shared_model::bundle::BundleConfig;
+use shared_model::model::{QaModel, QuestionContext};
+use shared_model::pipeline::{ClipAggregation, aggregate};
+use shared_model::preprocess::PreparedClip;
+use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
+use shared_model::sampling::SamplingStrategy;
+use shared_model::tokenize::TextTokenizer;
+
+use crate::batch::{BatchQuestion, HeadOutput, forward};
+use crate::data::{Split, progress};
+use crate::vocab::normalise_answer;
+
+/// Metrics of one question type.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TypeReport {
+    /// Fraction answered right.
+    pub accuracy: f64,
+    /// Questions evaluated.
+    pub n: usize,
+    /// Count only: mean absolute error of the predicted count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mae: Option<f64>,
+    /// Caption only: text-to-GIF recall at 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r1: Option<f64>,
+    /// Caption only: recall at 5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r5: Option<f64>,
+    /// Caption only: recall at 10.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r10: Option<f64>,
+    /// Caption only: median rank of the true GIF (1 = first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_rank: Option<f64>,
+}
+
+/// Per-type reports, keyed by type tag (`action`, `transition`, `count`, `frameqa`, `caption`).
+pub type Report = BTreeMap<String, TypeReport>;
+
+/// Everything `evaluate` needs besides the data.
+pub struct Evaluator<'a, B: Backend> {
+    /// The model.
+    pub model: &'a QaModel<B>,
+    /// Its configuration.
+    pub config: &'a BundleConfig,
+    /// Its tokenizer.
+    pub tokenizer: &'a TextTokenizer,
+    /// Sampling strategy.
+    pub strategy: SamplingStrategy,
+    /// How clips are combined.
+    pub aggregation: ClipAggregation,
+    /// GIFs per forward pass.
+    pub batch_gifs: usize,
+    /// Device.
+    pub device: B::Device,
+}
+
+#[derive(Default)]
+struct Tally {
+    right: usize,
+    n: usize,
+    abs_error: f64,
+}
+
+impl<B: Backend> Evaluator<'_, B> {
+    /// Evaluates every question of `split`; `retrieval` adds caption retrieval metrics.
+    pub fn evaluate(&self, split: &Split, retrieval: bool, show_progress: bool) -> Result<Report> {
+        let answer_index: HashMap<String, usize> =
+            self.config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
+        let mut tallies: BTreeMap<QuestionType, Tally> = BTreeMap::new();
+        let bar = progress(split.gifs.len() as u64, "evaluating");
+        if !show_progress {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        for chunk in split.gifs.chunks(self.batch_gifs.max(1)) {
+            let mut clips: Vec<PreparedClip> = Vec::new();
+            let mut questions = Vec::new();
+            let mut clips_per_gif = 1;
+            for gif in chunk {
+                let sampled = self.strategy.sample(&gif.timeline, seed_of(&gif.name));
+                clips_per_gif = sampled.len();
+                let base = clips.len();
+                clips.extend(sampled.iter().map(|c| gif.clip(c, split.size)));
+                for &i in &gif.items {
+                    for k in 0..sampled.len() {
+                        questions.push(BatchQuestion { video: base + k, item: &split.items[i] });
+                    }
+                }
+            }
+            let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
+            let output =
+                forward(self.model, self.config, self.tokenizer, &answer_index, &clip_refs, &questions, &self.device)?;
+            let heads = output.choice.into_iter().chain(output.word).chain(output.count);
+            for head in heads {
+                self.score_head(head, &questions, clips_per_gif, &mut tallies)?;
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+
+        let mut report = Report::new();
+        for (qtype, tally) in tallies {
+            let n = tally.n.max(1) as f64;
+            report.insert(
+                qtype.tag().to_string(),
+                TypeReport {
+                    accuracy: tally.right as f64 / n,
+                    n: tally.n,
+                    mae: (qtype == QuestionType::Count).then_some(tally.abs_error / n),
+                    ..TypeReport::default()
+                },
+            );
+        }
+        if let Some(caption) = report.get_mut(QuestionType::Caption.tag()).filter(|_| retrieval) {
+            let ranks = self.caption_ranks(split)?;
+            if !ranks.is_empty() {
+                let recall = |k: usize| ranks.iter().filter(|&&r| r <= k).count() as f64 / ranks.len() as f64;
+                caption.r1 = Some(recall(1));
+                caption.r5 = Some(recall(5));
+                caption.r10 = Some(recall(10));
+                caption.median_rank = Some(median(&ranks));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Reads one head's logits, aggregates each question's clips and tallies right answers.
+    fn score_head(
+        &self,
+        head: HeadOutput<B>,
+        questions: &[BatchQuestion<'_>],
+        clips: usize,
+        tallies: &mut BTreeMap<QuestionType, Tally>,
+    ) -> Result<()> {
+        let [rows, classes] = head.logits.dims();
+        let logits = crate::backend::block_on(head.logits.into_data_async())
+            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?
+            .to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+        for start in (0..rows).step_by(clips) {
+            let combined = aggregate(&logits[start * classes..(start + clips) * classes], clips, self.aggregation);
+            let predicted = argmax(&combined);
+            let item = questions[head.questions[start]].item;
+            let tally = tallies.entry(item.qtype).or_default();
+            tally.n += 1;
+            let right = match &item.answer {
+                Answer::Choice(c) => predicted == *c,
+                Answer::Count(n) => {
+                    tally.abs_error += (predicted as f64 - f64::from(*n)).abs();
+                    predicted == *n as usize
+                }
+                Answer::Word(w) => self.config.answers.get(predicted).is_some_and(|a| *a == normalise_answer(w)),
+            };
+            tally.right += usize::from(right);
+        }
+        Ok(())
+    }
+
+    /// For each caption row, the rank (1-based) of its GIF among all GIFs of the split when the
+    /// true caption is scored against every GIF.
+    fn caption_ranks(&self, split: &Split) -> Result<Vec<usize>> {
+        let captions: Vec<(usize, String)> = split
+            .gifs
+            .iter()
+            .enumerate()
+            .filter_map(|(g, gif)| {
+                gif.items.iter().map(|&i| &split.items[i]).find(|item| item.qtype == QuestionType::Caption).and_then(
+                    |item| match item.answer {
+                        Answer::Choice(c) => item.candidates.get(c).map(|text| (g, text.clone())),
+                        _ => None,
+                    },
+                )
+            })
+            .collect();
+        if captions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let max_len = self.config.model.max_text_len;
+        let mut contexts = Vec::new();
+        for chunk in captions.chunks(self.batch_gifs.max(1)) {
+            let clips: Vec<PreparedClip> = chunk
+                .iter()
+                .map(|(g, _)| {
+                    let gif = &split.gifs[*g];
+                    let sampled = self.strategy.sample(&gif.timeline, seed_of(&gif.name));
+                    gif.clip(&sampled[0], split.size)
+                })
+                .collect();
+            let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
+            let (frames, times) =
+                video_tensors::<B>(&clip_refs, &self.config.preprocess, self.config.model.time_positions, &self.device);
+            let video = self.model.encode_video(frames, times);
+            let prompts = vec![CAPTION_PROMPT; chunk.len()];
+            let prompt = encode_tokens(self.model, &self.tokenizer.encode_batch(&prompts, max_len)?, &self.device);
+            let index: Vec<usize> = (0..chunk.len()).collect();
+            contexts.push(self.model.fuse(&video, &index, &prompt));
+        }
+        let all = QuestionContext::cat(contexts);
+        let n = captions.len();
+        let texts: Vec<&str> = captions.iter().map(|(_, t)| t.as_str()).collect();
+        let mut ranks = Vec::with_capacity(n);
+        for (row, chunk) in texts.chunks(64).enumerate() {
+            let pooled = encode_tokens(self.model, &self.tokenizer.encode_batch(chunk, max_len)?, &self.device).pooled;
+            for (j, _) in chunk.iter().enumerate() {
+                let caption = row * 64 + j;
+                let query = pooled.clone().narrow(0, j, 1).expand([n, pooled.dims()[1]]);
+                let scores = self.model.choice_logits(&all, query); // [n, 1]
+                let scores = crate::backend::block_on(scores.into_data_async())
+                    .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?
+                    .to_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?;
+                let own = scores[caption];
+                ranks.push(1 + scores.iter().filter(|&&s| s > own).count());
+            }
+        }
+        Ok(ranks)
+    }
+}
+
+/// Deterministic per-GIF seed, so evaluation samples the same frames every time.
+pub fn seed_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
+}
+
+fn median(values: &[usize]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 { sorted[mid] as f64 } else { (sorted[mid - 1] + sorted[mid]) as f64 / 2.0 }
+}
+
+/// The report as a table.
+pub fn table(report: &Report) -> String {
+    let mut out = format!(
+        "{:<11} {:>6} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8}\n",
+        "type", "n", "accuracy", "mae", "R@1", "R@5", "R@10", "med.rank"
+    );
+    let opt = |v: Option<f64>, pct: bool| match v {
+        Some(v) if pct => format!("{:.1}%", 100.0 * v),
+        Some(v) => format!("{v:.2}"),
+        None => "-".into(),
+    };
+    for qtype in QuestionType::ALL {
+        if let Some(r) = report.get(qtype.tag()) {
+            out += &format!(
+                "{:<11} {:>6} {:>8.1}% {:>7} {:>6} {:>6} {:>6} {:>8}\n",
+                qtype.tag(),
+                r.n,
+                100.0 * r.accuracy,
+                opt(r.mae, false),
+                opt(r.r1, true),
+                opt(r.r5, true),
+                opt(r.r10, true),
+                opt(r.median_rank, false)
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,161 @@
+//! `trainer`: the native side of GIF-QA. Generates the synthetic benchmark, trains the shared model,
+//! evaluates it, answers questions about GIFs, dumps the frames the model sees, and benchmarks.
+
+use trainer::{bench, data, demo, frames, generate, predict, samples, train};
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Answer questions about animated GIFs with a small video-language model (Burn).
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the synthetic GIF-QA benchmark (GIFs + TGIF-QA-style question files).
+    Generate {
+        /// Output folder (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed: the same seed gives byte-identical output.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Number of GIFs (split 80/10/10 into Train/Val/Test).
+        #[arg(long, default_value_t = 10_000)]
+        gifs: usize,
+    },
+    /// Train a model (checkpoint per epoch; --resume continues).
+    Train(train::TrainOptions),
+    /// Evaluate a model on a split; per-type accuracy, Count MAE, caption retrieval.
+    Eval(eval_cmd::EvalOptions),
+    /// Answer a question about a GIF (multiple choice with --candidates, else open-ended).
+    Predict(predict::PredictOptions),
+    /// Write a GIF's composited (or sampled) frames as PNG files, to see what the model sees.
+    Frames(frames::FramesOptions),
+    /// Answer the bundled sample questions with the bundled model (the demo on the embedded default).
+    Demo(demo::DemoOptions),
+    /// Export sample GIFs and their questions from a generated split (for the demo and the page).
+    Samples(samples::SamplesOptions),
+    /// Measure predict latency (decode / sample / preprocess / model) and training throughput.
+    Bench(bench::BenchOptions),
+}
+
+mod eval_cmd {
+    //! `trainer eval`.
+    use std::path::PathBuf;
+
+    use anyhow::{Context, Result};
+    use shared_model::bundle::ModelBundle;
+    use shared_model::sampling::SamplingStrategy;
+
+    use trainer::backend::{self, Compute};
+    use trainer::eval::{Evaluator, table};
+
+    /// Options of `trainer eval`.
+    #[derive(clap::Args)]
+    pub struct EvalOptions {
+        /// Dataset folder.
+        #[arg(long)]
+        pub data: PathBuf,
+        /// Model folder.
+        #[arg(long)]
+        pub model: PathBuf,
+        /// Split: Train, Val or Test.
+        #[arg(long, default_value = "Test")]
+        pub split: String,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        pub report: Option<PathBuf>,
+        /// Sampling strategy (default: the model's), e.g. uniform:16, sparse:2x8, keyframes.
+        #[arg(long)]
+        pub sample: Option<String>,
+        /// Clip aggregation for multi-clip strategies: mean, max or lse.
+        #[arg(long, default_value = "mean")]
+        pub aggregation: String,
+        /// Evaluate at most this many GIFs.
+        #[arg(long)]
+        pub max_gifs: Option<usize>,
+        /// GIFs per forward pass.
+        #[arg(long, default_value_t = 16)]
+        pub batch_gifs: usize,
+    }
+
+    pub fn run(options: EvalOptions) -> Result<()> {
+        let device = backend::device();
+        let bundle = ModelBundle::<Compute>::load_dir(&options.model, &device)
+            .with_context(|| format!("cannot load the model in {}", options.model.display()))?;
+        let strategy_text = options.sample.clone().unwrap_or_else(|| bundle.config.sampling.clone());
+        let default_frames = SamplingStrategy::parse(&bundle.config.sampling, 16)?.frames_per_clip();
+        let strategy = SamplingStrategy::parse(&strategy_text, default_frames)?;
+        let aggregation = options.aggregation.parse()?;
+        let split = trainer::data::load(&options.data, &options.split, &bundle.config.preprocess, options.max_gifs)?;
+        let started = std::time::Instant::now();
+        let evaluator = Evaluator {
+            model: &bundle.model,
+            config: &bundle.config,
+            tokenizer: &bundle.tokenizer,
+            strategy,
+            aggregation,
+            batch_gifs: options.batch_gifs,
+            device,
+        };
+        let report = evaluator.evaluate(&split, true, true)?;
+        println!(
+            "{} split of {} ({} GIFs), sampling {strategy}, {} in {:.1}s",
+            options.split,
+            options.data.display(),
+            split.gifs.len(),
+            backend::name(),
+            started.elapsed().as_secs_f64()
+        );
+        print!("{}", table(&report));
+        if let Some(path) = options.report {
+            let json = serde_json::to_string_pretty(&report)?;
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn main() {
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate { out, seed, gifs } => {
+            let bar = data::progress(gifs as u64, "generating GIFs");
+            let summary =
+                generate::generate(&generate::GenerateOptions { out: out.clone(), seed, gifs }, &|| bar.inc(1))?;
+            bar.finish_and_clear();
+            let splits: Vec<String> = summary.gifs_per_split.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let types: Vec<String> = summary.questions_per_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            println!(
+                "wrote {} in {:.1}s: GIFs {}; questions {}",
+                out.display(),
+                bar.elapsed().as_secs_f64(),
+                splits.join(", "),
+                types.join(", ")
+            );
+            Ok(())
+        }
+        Command::Train(options) => train::run(options),
+        Command::Eval(options) => eval_cmd::run(options),
+        Command::Predict(options) => predict::run(options),
+        Command::Frames(options) => frames::run(options),
+        Command::Bench(options) => bench::run(options),
+        Command::Demo(options) => demo::run(options),
+        Command::Samples(options) => samples::run(options),
+    }
+}

@@ -1,0 +1,67 @@
+//! `trainer predict`: the same pipeline the web page runs.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use shared_model::bundle::ModelBundle;
+use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::pipeline::{answer_prepared, prepare_gif, validate};
+use shared_model::sampling::SamplingStrategy;
+
+use crate::backend::{self, Compute};
+
+/// Options of `trainer predict`.
+#[derive(clap::Args)]
+pub struct PredictOptions {
+    /// Model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The GIF.
+    #[arg(long)]
+    pub gif: PathBuf,
+    /// The question.
+    #[arg(long)]
+    pub question: String,
+    /// 2 to 10 candidate answers separated by '|'; without it the question is open-ended.
+    #[arg(long)]
+    pub candidates: Option<String>,
+    /// Sampling strategy (default: the model's).
+    #[arg(long)]
+    pub sample: Option<String>,
+    /// Clip aggregation for multi-clip strategies: mean, max or lse.
+    #[arg(long, default_value = "mean")]
+    pub aggregation: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(options: PredictOptions) -> Result<()> {
+    let candidates: Vec<String> = match &options.candidates {
+        Some(list) => list.split('|').map(str::to_string).collect(),
+        None => Vec::new(),
+    };
+    // Check the cheap things before loading anything.
+    validate(&options.question, &candidates)?;
+    let aggregation = options.aggregation.parse()?;
+    let device = backend::device();
+    let bundle = ModelBundle::<Compute>::load_dir(&options.model, &device)
+        .with_context(|| format!("cannot load the model in {}", options.model.display()))?;
+    let default_frames = SamplingStrategy::parse(&bundle.config.sampling, 16)?.frames_per_clip();
+    let strategy =
+        SamplingStrategy::parse(options.sample.as_deref().unwrap_or(&bundle.config.sampling), default_frames)?;
+    let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
+    let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
+    let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, crate::eval::seed_of("predict"));
+    let prediction =
+        backend::block_on(answer_prepared(&bundle, &clips, &options.question, &candidates, aggregation, &device))?;
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&prediction)?);
+    } else {
+        for (rank, answer) in prediction.ranked.iter().enumerate() {
+            let bar = "#".repeat((answer.probability * 30.0).round() as usize);
+            println!("{:>2}. {:<40} {:>6.2}% {bar}", rank + 1, answer.answer, 100.0 * answer.probability);
+        }
+    }
+    Ok(())
+}
