@@ -38,3 +38,21 @@ pub fn name() -> &'static str {
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     futures_lite::future::block_on(future)
 }
+
+/// Loads a model folder for inference on [`Compute`], naming the folder in errors.
+pub fn load_model(dir: &std::path::Path) -> anyhow::Result<shared_model::bundle::ModelBundle<Compute>> {
+    use anyhow::Context;
+    shared_model::bundle::ModelBundle::load_dir(dir, &device())
+        .with_context(|| format!("cannot load the model in {}", dir.display()))
+}
+
+/// The sampling strategy to use: `requested`, or the model's own; a count-less name gets the
+/// model's frame count.
+pub fn strategy_for(
+    config: &shared_model::bundle::BundleConfig,
+    requested: Option<&str>,
+) -> anyhow::Result<shared_model::sampling::SamplingStrategy> {
+    use shared_model::sampling::SamplingStrategy;
+    let frames = SamplingStrategy::parse(&config.sampling, 16)?.frames_per_clip();
+    Ok(SamplingStrategy::parse(requested.unwrap_or(&config.sampling), frames)?)
+}

@@ -4,13 +4,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{ClipAggregation, answer_prepared};
 use shared_model::preprocess::prepare_clip;
-use shared_model::sampling::{SamplingStrategy, Timeline};
+use shared_model::sampling::Timeline;
 
-use crate::backend::{self, Compute};
+use crate::backend;
 
 /// Options of `trainer bench`.
 #[derive(clap::Args)]
@@ -34,11 +33,10 @@ pub struct BenchOptions {
 
 pub fn run(options: BenchOptions) -> Result<()> {
     let device = backend::device();
-    let bundle = ModelBundle::<Compute>::load_dir(&options.model, &device)
-        .with_context(|| format!("cannot load the model in {}", options.model.display()))?;
+    let bundle = backend::load_model(&options.model)?;
     let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
     let candidates: Vec<String> = options.candidates.split('|').map(str::to_string).collect();
-    let strategy = SamplingStrategy::parse(&bundle.config.sampling, 16)?;
+    let strategy = backend::strategy_for(&bundle.config, None)?;
     let mut stages: [Vec<f64>; 4] = Default::default();
     for run in 0..=options.runs {
         let t0 = Instant::now();

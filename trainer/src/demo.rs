@@ -5,12 +5,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{ClipAggregation, answer_prepared, prepare_gif};
-use shared_model::sampling::SamplingStrategy;
 
-use crate::backend::{self, Compute};
+use crate::backend;
 
 /// Options of `trainer demo`.
 #[derive(clap::Args)]
@@ -25,9 +23,8 @@ pub struct DemoOptions {
 
 pub fn run(options: DemoOptions) -> Result<()> {
     let device = backend::device();
-    let bundle = ModelBundle::<Compute>::load_dir(&options.model, &device)
-        .with_context(|| format!("cannot load the model in {}", options.model.display()))?;
-    let strategy = SamplingStrategy::parse(&bundle.config.sampling, 16)?;
+    let bundle = backend::load_model(&options.model)?;
+    let strategy = backend::strategy_for(&bundle.config, None)?;
     let samples = crate::samples::read(&options.samples)?;
     let mut right = 0;
     let started = Instant::now();

@@ -51,10 +51,8 @@ mod eval_cmd {
     use std::path::PathBuf;
 
     use anyhow::{Context, Result};
-    use shared_model::bundle::ModelBundle;
-    use shared_model::sampling::SamplingStrategy;
 
-    use trainer::backend::{self, Compute};
+    use trainer::backend;
     use trainer::eval::{Evaluator, table};
 
     /// Options of `trainer eval`.
@@ -88,11 +86,8 @@ mod eval_cmd {
 
     pub fn run(options: EvalOptions) -> Result<()> {
         let device = backend::device();
-        let bundle = ModelBundle::<Compute>::load_dir(&options.model, &device)
-            .with_context(|| format!("cannot load the model in {}", options.model.display()))?;
-        let strategy_text = options.sample.clone().unwrap_or_else(|| bundle.config.sampling.clone());
-        let default_frames = SamplingStrategy::parse(&bundle.config.sampling, 16)?.frames_per_clip();
-        let strategy = SamplingStrategy::parse(&strategy_text, default_frames)?;
+        let bundle = backend::load_model(&options.model)?;
+        let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
         let aggregation = options.aggregation.parse()?;
         let split = trainer::data::load(&options.data, &options.split, &bundle.config.preprocess, options.max_gifs)?;
         let started = std::time::Instant::now();

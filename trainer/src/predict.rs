@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{answer_prepared, prepare_gif, validate};
-use shared_model::sampling::SamplingStrategy;
 
-use crate::backend::{self, Compute};
+use crate::backend;
 
 /// Options of `trainer predict`.
 #[derive(clap::Args)]
@@ -45,11 +43,8 @@ pub fn run(options: PredictOptions) -> Result<()> {
     validate(&options.question, &candidates)?;
     let aggregation = options.aggregation.parse()?;
     let device = backend::device();
-    let bundle = ModelBundle::<Compute>::load_dir(&options.model, &device)
-        .with_context(|| format!("cannot load the model in {}", options.model.display()))?;
-    let default_frames = SamplingStrategy::parse(&bundle.config.sampling, 16)?.frames_per_clip();
-    let strategy =
-        SamplingStrategy::parse(options.sample.as_deref().unwrap_or(&bundle.config.sampling), default_frames)?;
+    let bundle = backend::load_model(&options.model)?;
+    let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
     let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
     let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
     let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, crate::eval::seed_of("predict"));
