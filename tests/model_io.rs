@@ -95,10 +95,12 @@ fn a_model_folder_must_be_complete_and_consistent() {
     assert!(matches!(result, Err(BundleError::Weights(_))));
 }
 
-/// Held-out accuracy the shipped model must keep on GIFs of a seed it never saw (chance is 20% for
-/// multiple choice); set a little under what `trainer eval` measured, see README's results.
+/// Held-out accuracy the shipped model must keep on 48 GIFs of a seed it never saw, set a little
+/// under what it measured there (47.8 / 48.9 / 19.6 / 29.2 / 14.6%; docs/results/README.md has the
+/// full Test figures). Multiple-choice chance is 20%: the shipped CPU model has only learned answer
+/// priors so far, and these floors guard that a retrained model never ships worse.
 const SHIPPED_FLOORS: [(&str, f64); 5] =
-    [("action", 0.0), ("transition", 0.0), ("count", 0.0), ("frameqa", 0.0), ("caption", 0.0)];
+    [("action", 0.40), ("transition", 0.40), ("count", 0.15), ("frameqa", 0.22), ("caption", 0.10)];
 
 #[test]
 fn shipped_model_answers_fresh_benchmark_gifs() {
