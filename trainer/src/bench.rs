@@ -1,4 +1,4 @@
-//! `trainer bench`: latency of `predict`'s stages on one GIF, and training throughput.
+//! `trainer bench`: latency of `predict`'s stages on one GIF.
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -42,7 +42,8 @@ enum Command {
     Demo(demo::DemoOptions),
     /// Export sample GIFs and their questions from a generated split (for the demo and the page).
     Samples(samples::SamplesOptions),
-    /// Measure predict latency (decode / sample / preprocess / model) and training throughput.
+    /// Measure predict latency split into decode / sample / preprocess / model (training throughput
+    /// is in every epoch line of `train` and in training.json).
     Bench(bench::BenchOptions),
 }
 
