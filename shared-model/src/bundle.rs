@@ -106,25 +106,24 @@ impl<B: Backend> ModelBundle<B> {
         };
         Self::from_bytes(&read(CONFIG_FILE)?, read(WEIGHTS_FILE)?, &read(TOKENIZER_FILE)?, device)
     }
+}
 
-    /// Serialises the weights as safetensors (reads tensors synchronously: native backends only).
-    pub fn weights_bytes(&self) -> Result<Vec<u8>, BundleError> {
-        weights_to_bytes(&self.model)
-    }
-
-    /// Writes the folder atomically: into a sibling temporary folder, then renamed over `dir`.
-    pub fn save_dir(&self, dir: &std::path::Path) -> Result<(), BundleError> {
-        let config = serde_json::to_vec_pretty(&self.config)?;
-        let tokenizer = self
-            .tokenizer
-            .inner()
-            .to_string(true)
-            .map_err(|e| BundleError::Tokenizer(TokenizeError::Invalid(e.to_string())))?;
-        write_folder_atomically(
-            dir,
-            &[(CONFIG_FILE, config), (WEIGHTS_FILE, self.weights_bytes()?), (TOKENIZER_FILE, tokenizer.into_bytes())],
-        )
-    }
+/// The three files of a model folder, named, ready for [`write_folder_atomically`]
+/// (reads tensors synchronously: native backends only).
+pub fn folder_files<B: Backend>(
+    config: &BundleConfig,
+    model: &QaModel<B>,
+    tokenizer: &TextTokenizer,
+) -> Result<Vec<(&'static str, Vec<u8>)>, BundleError> {
+    let tokenizer_json = tokenizer
+        .inner()
+        .to_string(false)
+        .map_err(|e| BundleError::Tokenizer(TokenizeError::Invalid(e.to_string())))?;
+    Ok(vec![
+        (CONFIG_FILE, serde_json::to_vec_pretty(config)?),
+        (WEIGHTS_FILE, weights_to_bytes(model)?),
+        (TOKENIZER_FILE, tokenizer_json.into_bytes()),
+    ])
 }
 
 /// Serialises a model's weights as safetensors bytes.

@@ -15,8 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use shared_model::bundle::{
-    BundleConfig, CONFIG_FILE, FORMAT_VERSION, ModelBundle, TOKENIZER_FILE, WEIGHTS_FILE, weights_to_bytes,
-    write_folder_atomically,
+    BundleConfig, FORMAT_VERSION, ModelBundle, WEIGHTS_FILE, folder_files, write_folder_atomically,
 };
 use shared_model::model::{QaModel, QaModelConfig, TemporalMode};
 use shared_model::pipeline::ClipAggregation;
@@ -338,18 +337,9 @@ fn save_checkpoint(
     tokenizer: &TextTokenizer,
     state: &TrainState,
 ) -> Result<()> {
-    let weights = weights_to_bytes(&model.valid())?;
-    let tokenizer_json =
-        tokenizer.inner().to_string(false).map_err(|e| anyhow::anyhow!("serialising tokenizer: {e}"))?;
-    write_folder_atomically(
-        dir,
-        &[
-            (CONFIG_FILE, serde_json::to_vec_pretty(config)?),
-            (WEIGHTS_FILE, weights),
-            (TOKENIZER_FILE, tokenizer_json.into_bytes()),
-            (STATE_FILE, serde_json::to_vec_pretty(state)?),
-        ],
-    )?;
+    let mut files = folder_files(config, &model.valid(), tokenizer)?;
+    files.push((STATE_FILE, serde_json::to_vec_pretty(state)?));
+    write_folder_atomically(dir, &files)?;
     Ok(())
 }
 
