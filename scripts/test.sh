@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The test command: set-up, every test of the workspace (release: tensor code is too slow
-# unoptimised), clippy, and the wasm32 build of the shared model and the web crate.
+# The test command: set-up, the page's release build (served under /demo/ by the browser test),
+# every test of the workspace (release: tensor code is too slow unoptimised) including the
+# headless-Chromium end-to-end test, then clippy on native and wasm32 code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
+step "trunk build of the page"
+trunk build --release --public-url /demo/
+ls -l dist/*.wasm
 step "cargo test"
-cargo test --release --workspace
+GIFQA_REQUIRE_BROWSER=1 cargo test --release --workspace
 step "clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
-step "wasm32 build of shared-model and web"
-cargo build --release --target wasm32-unknown-unknown -p shared-model -p web
+cargo clippy --target wasm32-unknown-unknown -p shared-model -p web -- -D warnings
 step "done"

@@ -108,8 +108,8 @@ impl<B: Backend> ModelBundle<B> {
     }
 }
 
-/// The three files of a model folder, named, ready for [`write_folder_atomically`]
-/// (reads tensors synchronously: native backends only).
+/// The files of a model folder, named, ready for [`write_folder_atomically`]: config, weights,
+/// tokenizer and the manifest listing them (reads tensors synchronously: native backends only).
 pub fn folder_files<B: Backend>(
     config: &BundleConfig,
     model: &QaModel<B>,
@@ -119,11 +119,14 @@ pub fn folder_files<B: Backend>(
         .inner()
         .to_string(false)
         .map_err(|e| BundleError::Tokenizer(TokenizeError::Invalid(e.to_string())))?;
-    Ok(vec![
+    let mut files = vec![
         (CONFIG_FILE, serde_json::to_vec_pretty(config)?),
         (WEIGHTS_FILE, weights_to_bytes(model)?),
         (TOKENIZER_FILE, tokenizer_json.into_bytes()),
-    ])
+    ];
+    let manifest = crate::manifest::Manifest::of(&files);
+    files.push((crate::manifest::MANIFEST_FILE, serde_json::to_vec_pretty(&manifest)?));
+    Ok(files)
 }
 
 /// Serialises a model's weights as safetensors bytes.

@@ -5,9 +5,11 @@
 pub mod batch;
 pub mod bundle;
 pub mod gif_decode;
+pub mod manifest;
 pub mod model;
 pub mod pipeline;
 pub mod preprocess;
 pub mod questions;
+pub mod samples;
 pub mod sampling;
 pub mod tokenize;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{encode_tokens, video_tensors};
 use crate::bundle::ModelBundle;
 use crate::gif_decode::DecodedGif;
+use crate::model::VideoEncoding;
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::sampling::{SamplingStrategy, Timeline};
 use crate::tokenize::TokenizeError;
@@ -151,9 +152,53 @@ pub fn prepare_gif(
     strategy.sample(&timeline, seed).iter().map(|clip| prepare_clip(gif, clip, preprocess)).collect()
 }
 
-/// Runs the model on prepared clips and ranks the answers.
+/// Seed of the sampling strategy for single-GIF inference (`trainer predict` and the page use the
+/// same one, so their frames and answers match).
+pub const INFERENCE_SEED: u64 = crate::sampling::seed_of("predict");
+
+/// Runs the model on prepared clips and ranks the answers: [`encode_clips`] then [`answer_encoded`].
 pub async fn answer_prepared<B: Backend>(
     bundle: &ModelBundle<B>,
+    clips: &[PreparedClip],
+    question: &str,
+    candidates: &[String],
+    aggregation: ClipAggregation,
+    device: &B::Device,
+) -> Result<Prediction, InputError> {
+    validate(question, candidates)?;
+    let video = encode_clips(bundle, clips, device);
+    answer_encoded(bundle, &video, clips, question, candidates, aggregation, device).await
+}
+
+/// Encodes the clips of one GIF; any number of questions can then read the encoding.
+///
+/// # Shapes
+/// - `clips`: equally long clips of `[frames, size, size, 3]` bytes; the encoding has one row per clip
+pub fn encode_clips<B: Backend>(
+    bundle: &ModelBundle<B>,
+    clips: &[PreparedClip],
+    device: &B::Device,
+) -> VideoEncoding<B> {
+    let config = &bundle.config;
+    let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
+    let (frames, times) = video_tensors::<B>(&clip_refs, &config.preprocess, config.model.time_positions, device);
+    bundle.model.encode_video(frames, times)
+}
+
+/// Waits until the device has finished computing `video` (reads one value back), so that encoding
+/// and answering can be timed apart.
+pub async fn settle<B: Backend>(video: &VideoEncoding<B>) -> Result<(), InputError> {
+    let [clips, frames, tokens, dim] = video.tokens.dims();
+    if clips * frames * tokens * dim > 0 {
+        read_floats(video.tokens.clone().slice([0..1, 0..1, 0..1, 0..1])).await?;
+    }
+    Ok(())
+}
+
+/// Answers one question from an encoded GIF and ranks the answers; `clips` are the ones encoded.
+pub async fn answer_encoded<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
     clips: &[PreparedClip],
     question: &str,
     candidates: &[String],
@@ -164,14 +209,11 @@ pub async fn answer_prepared<B: Backend>(
     let config = &bundle.config;
     let max_len = config.model.max_text_len;
     let n_clips = clips.len();
-    let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-    let (frames, times) = video_tensors::<B>(&clip_refs, &config.preprocess, config.model.time_positions, device);
-    let video = bundle.model.encode_video(frames, times);
     // The same question once per clip, each reading its own clip.
     let questions = vec![question.to_string(); n_clips];
     let question_tokens = bundle.tokenizer.encode_batch(&questions, max_len)?;
     let question_encoding = encode_tokens(&bundle.model, &question_tokens, device);
-    let context = bundle.model.fuse(&video, &(0..n_clips).collect::<Vec<_>>(), &question_encoding);
+    let context = bundle.model.fuse(video, &(0..n_clips).collect::<Vec<_>>(), &question_encoding);
 
     let (kind, labels, logits) = if candidates.is_empty() {
         match open_kind(question) {

@@ -15,6 +15,18 @@ pub const MIN_DELAY_MS: u32 = 20;
 /// Delay used for frames whose delay is below [`MIN_DELAY_MS`].
 pub const DEFAULT_DELAY_MS: u32 = 100;
 
+/// A stable 64-bit seed from a name (FNV-1a), e.g. a GIF's name, so runs sample the same frames.
+pub const fn seed_of(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash = (hash ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
 /// A sampling strategy, written `name` or `name:K` (K frames), `sparse:NxT`, `keyframes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SamplingStrategy {

@@ -37,7 +37,7 @@ pub fn run(options: DemoOptions) -> Result<()> {
             println!("\n{} ({} frames, {}x{})", sample.gif, gif.frames.len(), gif.width, gif.height);
             current = Some((
                 sample.gif.clone(),
-                prepare_gif(&gif, strategy, &bundle.config.preprocess, crate::eval::seed_of("predict")),
+                prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED),
             ));
         }
         let Some((_, clips)) = &current else { continue };

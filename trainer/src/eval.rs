@@ -228,7 +228,7 @@ impl<B: Backend> Evaluator<'_, B> {
 
 /// Deterministic per-GIF seed, so evaluation samples the same frames every time.
 pub fn seed_of(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    shared_model::sampling::seed_of(name)
 }
 
 fn argmax(values: &[f32]) -> usize {

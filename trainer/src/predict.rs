@@ -47,7 +47,7 @@ pub fn run(options: PredictOptions) -> Result<()> {
     let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
     let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
     let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
-    let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, crate::eval::seed_of("predict"));
+    let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED);
     let prediction =
         backend::block_on(answer_prepared(&bundle, &clips, &options.question, &candidates, aggregation, &device))?;
     if options.json {

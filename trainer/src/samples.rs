@@ -4,26 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 use shared_model::questions::{Answer, QuestionType, gif_dir, load_split};
 
-/// File listing the samples.
-pub const SAMPLES_FILE: &str = "samples.json";
-
-/// One sample question.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Sample {
-    /// GIF file name inside the samples folder.
-    pub gif: String,
-    /// Question type tag.
-    pub qtype: String,
-    /// The question.
-    pub question: String,
-    /// Candidates (empty for open-ended questions).
-    pub candidates: Vec<String>,
-    /// The right answer's text.
-    pub answer: String,
-}
+pub use shared_model::samples::{SAMPLES_FILE, Sample};
 
 /// Options of `trainer samples`.
 #[derive(clap::Args)]

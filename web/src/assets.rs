@@ -1,0 +1,138 @@
+//! Fetching the model and samples: relative URLs (so the site works from any sub-path), download
+//! progress, and the Cache API keyed by each file's SHA-256 from `manifest.json`.
+
+use js_sys::{Reflect, Uint8Array};
+use shared_model::manifest::{Manifest, ManifestEntry};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
+
+use crate::error::{WebError, WebResult, wrong_type};
+
+/// Cache API bucket for model files.
+const CACHE_NAME: &str = "gifqa-model";
+
+fn window() -> WebResult<web_sys::Window> {
+    web_sys::window().ok_or_else(|| WebError::Browser("no window".into()))
+}
+
+/// GETs `url`, revalidating with the server (small files that must be current).
+async fn fetch_fresh(url: &str) -> WebResult<Response> {
+    let init = RequestInit::new();
+    init.set_cache(RequestCache::NoCache);
+    let response: Response = JsFuture::from(window()?.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(|e| WebError::Fetch { url: url.into(), reason: WebError::from(e).to_string() })?
+        .dyn_into()?;
+    if !response.ok() {
+        return Err(WebError::Fetch { url: url.into(), reason: format!("HTTP {}", response.status()) });
+    }
+    Ok(response)
+}
+
+/// Fetches a text file.
+pub async fn fetch_text(url: &str) -> WebResult<String> {
+    let response = fetch_fresh(url).await?;
+    let text = JsFuture::from(response.text()?).await?;
+    text.as_string().ok_or_else(|| WebError::Fetch { url: url.into(), reason: "not text".into() })
+}
+
+/// Fetches a binary file whole.
+pub async fn fetch_bytes(url: &str) -> WebResult<Vec<u8>> {
+    let response = fetch_fresh(url).await?;
+    let buffer = JsFuture::from(response.array_buffer()?).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// Reads a response body chunk by chunk, reporting the bytes read so far.
+async fn read_with_progress(response: Response, on_progress: &mut dyn FnMut(u64)) -> WebResult<Vec<u8>> {
+    let Some(body) = response.body() else {
+        let buffer = JsFuture::from(response.array_buffer()?).await?;
+        return Ok(Uint8Array::new(&buffer).to_vec());
+    };
+    let reader: ReadableStreamDefaultReader = body.get_reader().dyn_into().map_err(wrong_type)?;
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await?;
+        if Reflect::get(&chunk, &JsValue::from_str("done"))?.as_bool().unwrap_or(true) {
+            break;
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &JsValue::from_str("value"))?.dyn_into()?;
+        bytes.extend(value.to_vec());
+        on_progress(bytes.len() as u64);
+    }
+    Ok(bytes)
+}
+
+/// The Cache API bucket, when the page may use one (secure contexts only).
+async fn open_cache() -> Option<Cache> {
+    let caches = window().ok()?.caches().ok()?;
+    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+}
+
+/// Cache key of one version of a file.
+fn cache_key(url: &str, entry: &ManifestEntry) -> String {
+    format!("{url}?sha256={}", entry.sha256)
+}
+
+/// How a model file was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// From the Cache API.
+    Cache,
+    /// Downloaded.
+    Network,
+}
+
+/// Fetches one model file listed in `manifest`, from the cache when it holds this version;
+/// `on_progress` gets the bytes obtained so far. The contents are checked against the manifest.
+pub async fn model_file(
+    base: &str,
+    manifest: &Manifest,
+    name: &str,
+    on_progress: &mut dyn FnMut(u64),
+) -> WebResult<(Vec<u8>, Source)> {
+    let entry = manifest.entry(name)?;
+    let url = format!("{base}{name}");
+    let key = cache_key(&url, entry);
+    let cache = open_cache().await;
+    if let Some(cache) = &cache
+        && let Ok(hit) = JsFuture::from(cache.match_with_str(&key)).await
+        && let Ok(response) = hit.dyn_into::<Response>()
+    {
+        let buffer = JsFuture::from(response.array_buffer()?).await?;
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        if manifest.verify(name, &bytes).is_ok() {
+            on_progress(entry.bytes);
+            return Ok((bytes, Source::Cache));
+        }
+    }
+    let response = fetch_fresh(&url).await?;
+    let bytes = read_with_progress(response, on_progress).await?;
+    manifest.verify(name, &bytes)?;
+    if let Some(cache) = &cache {
+        store(cache, &url, entry, &bytes).await;
+    }
+    Ok((bytes, Source::Network))
+}
+
+/// Caches `bytes` as this version of `url` and drops older versions of the same file; a full or
+/// unavailable cache only costs the next load a download, so failures are ignored.
+async fn store(cache: &Cache, url: &str, entry: &ManifestEntry, bytes: &[u8]) {
+    let key = cache_key(url, entry);
+    let array = Uint8Array::from(bytes);
+    let Ok(response) = Response::new_with_opt_buffer_source(Some(&array)) else { return };
+    let _ = JsFuture::from(cache.put_with_str(&key, &response)).await;
+    let Ok(keys) = JsFuture::from(cache.keys()).await else { return };
+    // Cached keys are absolute URLs, ours are relative: compare the ends.
+    let this_file = format!("{url}?sha256=");
+    let this_version = format!("?sha256={}", entry.sha256);
+    for request in js_sys::Array::from(&keys).iter() {
+        let Ok(request) = request.dyn_into::<web_sys::Request>() else { continue };
+        let cached = request.url();
+        if cached.contains(&this_file) && !cached.ends_with(&this_version) {
+            let _ = JsFuture::from(cache.delete_with_request(&request)).await;
+        }
+    }
+}

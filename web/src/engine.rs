@@ -1,0 +1,235 @@
+//! The model on both browser backends (CPU-wasm `Flex` and `WebGpu`), the warm-up that picks the
+//! faster one, and the three timed steps of answering (prepare, encode, answer), all through
+//! shared-model's pipeline: the same code `trainer predict` runs.
+
+use burn::backend::Flex;
+use burn::backend::wgpu::{RuntimeOptions, WebGpu, WgpuDevice, graphics, init_setup_async};
+use js_sys::Reflect;
+use serde::Serialize;
+use shared_model::bundle::ModelBundle;
+use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::model::VideoEncoding;
+use shared_model::pipeline::{
+    ClipAggregation, INFERENCE_SEED, Prediction, answer_encoded, encode_clips, prepare_gif, settle,
+};
+use shared_model::preprocess::PreparedClip;
+use shared_model::sampling::SamplingStrategy;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::{WebError, WebResult};
+use crate::yield_now;
+
+/// Decoded bytes allowed in the browser: a quarter of the native limit (a tab has less memory).
+const BROWSER_LIMITS: DecodeLimits =
+    DecodeLimits { max_canvas_pixels: 4096 * 4096, max_frames: 4000, max_total_bytes: 256 << 20 };
+
+/// A compute backend in the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BackendKind {
+    /// Burn's `Flex` in wasm.
+    #[serde(rename = "cpu")]
+    Cpu,
+    /// Burn's wgpu backend on WebGPU.
+    #[serde(rename = "webgpu")]
+    WebGpu,
+}
+
+impl BackendKind {
+    /// Name shown to the user.
+    pub fn label(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "CPU (wasm)",
+            BackendKind::WebGpu => "WebGPU",
+        }
+    }
+}
+
+/// The three model files' contents.
+pub struct ModelFiles {
+    pub config: Vec<u8>,
+    pub weights: Vec<u8>,
+    pub tokenizer: Vec<u8>,
+}
+
+/// A GIF decoded, sampled and preprocessed: everything before the model.
+pub struct PreparedGif {
+    /// The sampled clips.
+    pub clips: Vec<PreparedClip>,
+    /// Decoded frame count.
+    pub frame_count: usize,
+    /// Milliseconds spent decoding.
+    pub decode_ms: f64,
+    /// Milliseconds spent sampling and resizing.
+    pub sample_ms: f64,
+}
+
+/// A GIF's encoding on one backend (held once per GIF, so the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
+pub enum Encoded {
+    Cpu(VideoEncoding<Flex>),
+    Gpu(VideoEncoding<WebGpu>),
+}
+
+/// Warm-up timings that chose the backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct Warmup {
+    /// Milliseconds of one warm question on the CPU.
+    pub cpu_ms: f64,
+    /// The same on WebGPU, when an adapter exists.
+    pub webgpu_ms: Option<f64>,
+    /// Why WebGPU is not available, when it is not.
+    pub webgpu_missing: Option<String>,
+}
+
+/// Both backends' copies of the model.
+pub struct Engine {
+    cpu: ModelBundle<Flex>,
+    gpu: Option<(ModelBundle<WebGpu>, WgpuDevice)>,
+    strategy: SamplingStrategy,
+    /// Measured at start-up.
+    pub warmup: Warmup,
+}
+
+/// `performance.now()` in milliseconds.
+pub fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+}
+
+/// Whether `navigator.gpu` gives an adapter (asked in JS first: a missing adapter must not reach
+/// wgpu, whose failure would abort the wasm instance).
+async fn webgpu_adapter() -> Result<(), String> {
+    let navigator = web_sys::window().ok_or("no window")?.navigator();
+    let gpu = Reflect::get(&navigator, &JsValue::from_str("gpu")).map_err(|_| "no navigator.gpu")?;
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err("this browser has no WebGPU (navigator.gpu is missing)".into());
+    }
+    let request = Reflect::get(&gpu, &JsValue::from_str("requestAdapter")).map_err(|_| "no requestAdapter")?;
+    let request: js_sys::Function = request.into();
+    let promise: js_sys::Promise = request.call0(&gpu).map_err(|_| "requestAdapter failed")?.into();
+    let adapter = JsFuture::from(promise).await.map_err(|_| "requestAdapter failed")?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("WebGPU has no adapter on this machine".into());
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Builds the model on the CPU and, when possible, on WebGPU, then times one warm question
+    /// on each.
+    pub async fn load(files: &ModelFiles) -> WebResult<Engine> {
+        let cpu = ModelBundle::<Flex>::from_bytes(
+            &files.config,
+            files.weights.clone(),
+            &files.tokenizer,
+            &Default::default(),
+        )?;
+        let strategy = cpu.config.sampling.parse().map_err(|e: shared_model::sampling::SamplingError| {
+            WebError::Browser(format!("config.json names a bad sampling strategy: {e}"))
+        })?;
+        let (gpu, webgpu_missing) = match webgpu_adapter().await {
+            Ok(()) => {
+                let device = WgpuDevice::default();
+                init_setup_async::<graphics::WebGpu>(&device, RuntimeOptions::default()).await;
+                let bundle =
+                    ModelBundle::<WebGpu>::from_bytes(&files.config, files.weights.clone(), &files.tokenizer, &device)?;
+                (Some((bundle, device)), None)
+            }
+            Err(why) => (None, Some(why)),
+        };
+        let mut engine = Engine { cpu, gpu, strategy, warmup: Warmup { cpu_ms: 0.0, webgpu_ms: None, webgpu_missing } };
+        engine.warmup.cpu_ms = engine.warm(BackendKind::Cpu).await?;
+        if engine.gpu.is_some() {
+            engine.warmup.webgpu_ms = Some(engine.warm(BackendKind::WebGpu).await?);
+        }
+        Ok(engine)
+    }
+
+    /// Backends available here.
+    pub fn has_webgpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// The backend the warm-up found faster.
+    pub fn fastest(&self) -> BackendKind {
+        match self.warmup.webgpu_ms {
+            Some(gpu) if gpu < self.warmup.cpu_ms => BackendKind::WebGpu,
+            _ => BackendKind::Cpu,
+        }
+    }
+
+    /// Times a question on a blank clip, after one untimed run (shader compilation, allocation).
+    async fn warm(&self, kind: BackendKind) -> WebResult<f64> {
+        let size = self.cpu.config.preprocess.image_size;
+        let frames = self.strategy.frames_per_clip();
+        let blank = PreparedClip {
+            pixels: vec![128; frames * size * size * 3],
+            times: (0..frames).map(|i| i as f32 / frames as f32).collect(),
+            sources: (0..frames).map(Some).collect(),
+        };
+        let clips = [blank];
+        let candidates: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        let mut elapsed = 0.0;
+        for _ in 0..2 {
+            let start = now_ms();
+            let encoded = self.encode(kind, &clips).await?;
+            self.answer(&encoded, &clips, "warm up ?", &candidates).await?;
+            elapsed = now_ms() - start;
+            yield_now().await;
+        }
+        Ok(elapsed)
+    }
+
+    /// Decodes and samples a GIF (CPU work, the same on both backends).
+    pub async fn prepare(&self, bytes: &[u8]) -> WebResult<PreparedGif> {
+        let start = now_ms();
+        let gif = decode_gif(bytes, &BROWSER_LIMITS)?;
+        let decode_ms = now_ms() - start;
+        yield_now().await;
+        let start = now_ms();
+        let clips = prepare_gif(&gif, self.strategy, &self.cpu.config.preprocess, INFERENCE_SEED);
+        let sample_ms = now_ms() - start;
+        Ok(PreparedGif { clips, frame_count: gif.frames.len(), decode_ms, sample_ms })
+    }
+
+    /// Encodes clips on `kind` and waits for the device to finish.
+    pub async fn encode(&self, kind: BackendKind, clips: &[PreparedClip]) -> WebResult<Encoded> {
+        Ok(match (kind, &self.gpu) {
+            (BackendKind::WebGpu, Some((bundle, device))) => {
+                let video = encode_clips(bundle, clips, device);
+                settle(&video).await?;
+                Encoded::Gpu(video)
+            }
+            _ => {
+                let video = encode_clips(&self.cpu, clips, &Default::default());
+                settle(&video).await?;
+                Encoded::Cpu(video)
+            }
+        })
+    }
+
+    /// Answers a question from an encoding (on the backend that made it).
+    pub async fn answer(
+        &self,
+        encoded: &Encoded,
+        clips: &[PreparedClip],
+        question: &str,
+        candidates: &[String],
+    ) -> WebResult<Prediction> {
+        let aggregation = ClipAggregation::Mean;
+        Ok(match (encoded, &self.gpu) {
+            (Encoded::Gpu(video), Some((bundle, device))) => {
+                answer_encoded(bundle, video, clips, question, candidates, aggregation, device).await?
+            }
+            (Encoded::Cpu(video), _) => {
+                answer_encoded(&self.cpu, video, clips, question, candidates, aggregation, &Default::default()).await?
+            }
+            (Encoded::Gpu(_), None) => return Err(WebError::Browser("WebGPU is not available".into())),
+        })
+    }
+
+    /// The model's input size (for drawing the sampled frames).
+    pub fn image_size(&self) -> usize {
+        self.cpu.config.preprocess.image_size
+    }
+}
