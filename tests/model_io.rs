@@ -130,3 +130,17 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
         assert!(accuracy >= floor, "{qtype}: {accuracy:.3} < {floor}");
     }
 }
+
+#[test]
+fn shipped_manifest_lists_the_shipped_files() {
+    // The page keys its cache by these hashes and verifies every download against them.
+    let dir = repo_root().join("www/model");
+    let manifest: shared_model::manifest::Manifest =
+        serde_json::from_slice(&std::fs::read(dir.join(shared_model::manifest::MANIFEST_FILE)).unwrap()).unwrap();
+    for name in
+        [shared_model::bundle::CONFIG_FILE, shared_model::bundle::WEIGHTS_FILE, shared_model::bundle::TOKENIZER_FILE]
+    {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        manifest.verify(name, &bytes).unwrap_or_else(|e| panic!("www/model/manifest.json is stale: {e}"));
+    }
+}
