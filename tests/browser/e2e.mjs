@@ -82,7 +82,7 @@ try {
   out.autoBackend = s.backend;
   out.modelSource = s.modelSource;
   if (mode === 'webgpu') {
-    if (!s.warmup || s.warmup.webgpu_ms == null) throw new Error(`WebGPU is not available in this Chromium: ${s.warmup?.webgpu_missing}`);
+    if (!s.warmup || s.warmup.webgpu_missing) throw new Error(`WebGPU is not available in this Chromium: ${s.warmup?.webgpu_missing}`);
     await page.selectOption('#backend', 'webgpu');
   } else {
     await page.selectOption('#backend', 'cpu');

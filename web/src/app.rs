@@ -208,6 +208,10 @@ impl App {
         }
         let warmup = &self.engine.warmup;
         let summary = match (warmup.webgpu_ms, &warmup.webgpu_missing) {
+            (None, None) if warmup.webgpu_software => format!(
+                "WebGPU runs on a software adapter here (slow; selectable); using the CPU ({:.0} ms per question)",
+                warmup.cpu_ms
+            ),
             (Some(gpu), _) => format!(
                 "warm-up: WebGPU {gpu:.0} ms, CPU {:.0} ms per question → {}",
                 warmup.cpu_ms,

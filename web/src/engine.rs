@@ -80,6 +80,8 @@ pub struct Warmup {
     pub webgpu_ms: Option<f64>,
     /// Why WebGPU is not available, when it is not.
     pub webgpu_missing: Option<String>,
+    /// Whether the WebGPU adapter is a software fallback (then it is not timed).
+    pub webgpu_software: bool,
 }
 
 /// Both backends' copies of the model.
@@ -96,9 +98,17 @@ pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
 }
 
-/// Whether `navigator.gpu` gives an adapter (asked in JS first: a missing adapter must not reach
-/// wgpu, whose failure would abort the wasm instance).
-async fn webgpu_adapter() -> Result<(), String> {
+/// What `navigator.gpu.requestAdapter()` gives.
+enum Adapter {
+    /// A hardware adapter.
+    Hardware,
+    /// A software fallback (e.g. SwiftShader): correct but far slower than the CPU backend.
+    Software,
+}
+
+/// Asks `navigator.gpu` for an adapter in JS first: a missing adapter must not reach wgpu, whose
+/// failure would abort the wasm instance.
+async fn webgpu_adapter() -> Result<Adapter, String> {
     let navigator = web_sys::window().ok_or("no window")?.navigator();
     let gpu = Reflect::get(&navigator, &JsValue::from_str("gpu")).map_err(|_| "no navigator.gpu")?;
     if gpu.is_undefined() || gpu.is_null() {
@@ -111,7 +121,11 @@ async fn webgpu_adapter() -> Result<(), String> {
     if adapter.is_null() || adapter.is_undefined() {
         return Err("WebGPU has no adapter on this machine".into());
     }
-    Ok(())
+    // `info.isFallbackAdapter` in current browsers, `isFallbackAdapter` on the adapter in older ones.
+    let flag = |object: &JsValue| Reflect::get(object, &JsValue::from_str("isFallbackAdapter")).ok()?.as_bool();
+    let info = Reflect::get(&adapter, &JsValue::from_str("info")).unwrap_or(JsValue::UNDEFINED);
+    let software = flag(&info).or_else(|| flag(&adapter)).unwrap_or(false);
+    Ok(if software { Adapter::Software } else { Adapter::Hardware })
 }
 
 impl Engine {
@@ -127,19 +141,25 @@ impl Engine {
         let strategy = cpu.config.sampling.parse().map_err(|e: shared_model::sampling::SamplingError| {
             WebError::Browser(format!("config.json names a bad sampling strategy: {e}"))
         })?;
-        let (gpu, webgpu_missing) = match webgpu_adapter().await {
-            Ok(()) => {
+        let adapter = webgpu_adapter().await;
+        let gpu = match adapter {
+            Ok(_) => {
                 let device = WgpuDevice::default();
                 init_setup_async::<graphics::WebGpu>(&device, RuntimeOptions::default()).await;
                 let bundle =
                     ModelBundle::<WebGpu>::from_bytes(&files.config, files.weights.clone(), &files.tokenizer, &device)?;
-                (Some((bundle, device)), None)
+                Some((bundle, device))
             }
-            Err(why) => (None, Some(why)),
+            Err(_) => None,
         };
-        let mut engine = Engine { cpu, gpu, strategy, warmup: Warmup { cpu_ms: 0.0, webgpu_ms: None, webgpu_missing } };
+        let software = matches!(adapter, Ok(Adapter::Software));
+        let webgpu_missing = adapter.err();
+        let warmup = Warmup { cpu_ms: 0.0, webgpu_ms: None, webgpu_missing, webgpu_software: software };
+        let mut engine = Engine { cpu, gpu, strategy, warmup };
         engine.warmup.cpu_ms = engine.warm(BackendKind::Cpu).await?;
-        if engine.gpu.is_some() {
+        // A software adapter takes tens of seconds to compile the kernels and is never faster
+        // than the CPU backend: it stays selectable but is not timed (or preferred) at start.
+        if engine.gpu.is_some() && !software {
             engine.warmup.webgpu_ms = Some(engine.warm(BackendKind::WebGpu).await?);
         }
         Ok(engine)
