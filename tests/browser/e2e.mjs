@@ -103,6 +103,13 @@ try {
     out.answers.push({ index, ...report });
   }
 
+  // Screenshots with an answer showing, at laptop and phone width (for people, not assertions).
+  const shots = path.dirname(path.resolve(args.out));
+  await page.screenshot({ path: path.join(shots, `page-${mode}.png`), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: path.join(shots, `page-${mode}-phone.png`), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
+
   // Bad input: a file that is not a GIF; the message must show and the page must keep working.
   await page.setInputFiles('#file-input', { name: 'notes.gif', mimeType: 'image/gif', buffer: Buffer.from('hello, not a gif') });
   s = await waitFor(page, 'the bad-input message', (s) => s.state === 'ready' && s.error);
@@ -132,7 +139,6 @@ try {
   await page.reload();
   s = await waitFor(page, 'the reload', (s) => s.state === 'ready');
   out.reload = { ms: Date.now() - t1, modelSource: s.modelSource };
-  await page.screenshot({ path: path.join(path.dirname(path.resolve(args.out)), `page-${mode}.png`), fullPage: true });
 } catch (error) {
   out.failure = String(error?.stack ?? error);
 } finally {
