@@ -2,7 +2,8 @@
 //! shipped model, answers sample questions with the same probabilities as the native pipeline
 //! (`trainer predict`'s code) within 1e-3 on the CPU backend and 1e-2 on WebGPU (Chromium's
 //! SwiftShader adapter), ranks the right answer first where the native model does, reports a
-//! non-GIF file in the page and keeps working, and loads from the Cache API on reload.
+//! non-GIF file, a truncated GIF, an empty question and a duplicate candidate in the page and keeps
+//! working, and loads from the Cache API on reload.
 //!
 //! Needs `trunk build --release --public-url /demo/` (dist/), `npm ci` in tests/browser and
 //! /usr/bin/chromium; `scripts/test.sh` does all three and sets GIFQA_REQUIRE_BROWSER=1 so that a
@@ -141,7 +142,14 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
 
     let bad = &report["badInput"];
     assert!(bad["shown"].as_str().unwrap_or("").contains("not a GIF"), "bad-input message: {bad}");
+    assert!(report["truncated"].as_str().unwrap_or("").contains("truncated"), "truncated GIF: {}", report["truncated"]);
     assert_eq!(report["afterBadInput"]["backend"], mode, "the page answers again after bad input");
+    assert_eq!(report["emptyQuestion"], "the question is empty");
+    assert!(
+        report["duplicateCandidate"].as_str().unwrap_or("").contains("given twice"),
+        "{}",
+        report["duplicateCandidate"]
+    );
     assert_eq!(report["reload"]["modelSource"], "cache", "a reload should load the model from the Cache API");
 }
 

@@ -115,10 +115,27 @@ try {
   s = await waitFor(page, 'the bad-input message', (s) => s.state === 'ready' && s.error);
   out.badInput = { error: s.error, shown: await page.textContent('#error') };
   await page.evaluate(() => { window.gifqa.error = null; });
+  // A truncated GIF (a sample cut short).
+  const whole = fs.readFileSync(path.join(dist, 'samples', samples[picked[0]].gif));
+  await page.setInputFiles('#file-input', { name: 'cut.gif', mimeType: 'image/gif', buffer: whole.subarray(0, 200) });
+  s = await waitFor(page, 'the truncated-GIF message', (s) => s.state === 'ready' && s.error);
+  out.truncated = s.error;
+  await page.evaluate(() => { window.gifqa.error = null; });
   const first = samples[picked[0]];
   await chooseSample(page, first.gif);
   await page.selectOption('#sample-questions', String(picked[0]));
   out.afterBadInput = await ask(page);
+  // Bad questions: empty, and a duplicate candidate; each leaves a message and no answer.
+  const askExpectingError = async () => {
+    await page.evaluate(() => { window.gifqa.error = null; });
+    await page.click('#answer');
+    return (await waitFor(page, 'a message', (s) => s.state === 'ready' && s.error)).error;
+  };
+  await page.fill('#question', '   ');
+  out.emptyQuestion = await askExpectingError();
+  await page.fill('#question', first.question);
+  await page.fill('#candidate-1', await page.inputValue('#candidate-0'));
+  out.duplicateCandidate = await askExpectingError();
 
   // Latency on a given GIF (closing-note figures), asked `repeat` times with fresh encodings.
   if (args.gif) {
