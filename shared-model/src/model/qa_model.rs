@@ -52,6 +52,9 @@ pub struct QaModelConfig {
     /// Count classes: counts 0 ..= count_classes - 1.
     #[config(default = 11)]
     pub count_classes: usize,
+    /// Add a max-pooled grid token per frame to the fusion (see `FusionConfig::grid_max_token`);
+    /// `None` (configs written before this option) means without.
+    pub grid_max_token: Option<bool>,
 }
 
 /// The whole model.
@@ -107,6 +110,7 @@ impl QaModelConfig {
                 self.temporal_layers,
                 self.temporal,
             )
+            .with_grid_max_token(self.grid_max_token == Some(true))
             .init(device),
             candidate_scorer: CandidateScorerConfig::new(d, self.n_heads).init(device),
             answer_head: ClassifierHeadConfig::new(d, self.answer_classes).init(device),
