@@ -93,6 +93,14 @@ pub struct TrainOptions {
     #[arg(long)]
     #[serde(default)]
     pub grid_max_token: bool,
+    /// Factor on the slot attention logits (sharper reading of small objects; new models only).
+    #[arg(long, default_value_t = 4.0)]
+    #[serde(default = "default_slot_logit_scale")]
+    pub slot_logit_scale: f32,
+}
+
+fn default_slot_logit_scale() -> f32 {
+    1.0
 }
 
 /// Metrics of one epoch.
@@ -270,7 +278,8 @@ fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
         .with_image_size(options.image_size)
         .with_temporal_layers(options.temporal_layers)
         .with_temporal(temporal)
-        .with_grid_max_token(Some(options.grid_max_token));
+        .with_grid_max_token(Some(options.grid_max_token))
+        .with_slot_logit_scale(Some(options.slot_logit_scale));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         format: FORMAT_VERSION,

@@ -47,6 +47,9 @@ pub struct FusionConfig {
     /// grid cells (keeps small objects that a near-uniform attention average washes out).
     #[config(default = false)]
     pub grid_max_token: bool,
+    /// Factor on the slot reader's attention logits (see `SlotReaderConfig::logit_scale`).
+    #[config(default = 1.0)]
+    pub slot_logit_scale: f32,
 }
 
 /// Question-with-video fusion (stage 1).
@@ -123,9 +126,13 @@ impl FusionConfig {
         QuestionVideoFusion {
             slot_queries: small.init([self.slots, self.d_model], device),
             question_to_query: linear(),
-            slot_reader: SlotReaderConfig::new(self.d_model, self.n_heads).init(device),
+            slot_reader: SlotReaderConfig::new(self.d_model, self.n_heads)
+                .with_logit_scale(self.slot_logit_scale)
+                .init(device),
             spatial_norm: LayerNormConfig::new(self.d_model).init(device),
-            time_embedding: EmbeddingConfig::new(self.time_positions, self.d_model).with_initializer(small.clone()).init(device),
+            time_embedding: EmbeddingConfig::new(self.time_positions, self.d_model)
+                .with_initializer(small.clone())
+                .init(device),
             segment_embedding: EmbeddingConfig::new(3, self.d_model).with_initializer(small.clone()).init(device),
             cls: small.init([1, self.d_model], device),
             temporal: TransformerConfig::new(self.d_model, self.n_heads, self.temporal_layers).init(device),
