@@ -60,6 +60,27 @@ fn saved_weights_reload_to_identical_outputs() {
 }
 
 #[test]
+fn grid_max_token_models_reload_and_old_configs_default_to_without() {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, 5);
+    let config = tiny(1).with_grid_max_token(Some(true));
+    let model = config.init::<B>(&device);
+    let expected = outputs(&model);
+    assert!(expected.iter().all(|v| v.is_finite()));
+    let mut fresh = config.init::<B>(&device);
+    load_weights(&mut fresh, weights_to_bytes(&model).unwrap()).unwrap();
+    assert!(outputs(&fresh) == expected, "a model with the max-pooled token reloads exactly");
+    // A model without the token cannot silently take those weights.
+    let mut plain = tiny(1).init::<B>(&device);
+    assert!(load_weights(&mut plain, weights_to_bytes(&model).unwrap()).is_err());
+    // config.json written before the option existed still parses, without the token.
+    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
+    json.as_object_mut().unwrap().remove("grid_max_token");
+    let old: QaModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.grid_max_token, None);
+}
+
+#[test]
 fn loading_fails_on_missing_or_unused_tensors() {
     let device = Default::default();
     let shallow = weights_to_bytes(&tiny(1).init::<B>(&device)).unwrap();

@@ -85,6 +85,22 @@ pub struct TrainOptions {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Curriculum: train only on single-frame (FrameQA) questions for this many first steps.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub frameqa_warmup: usize,
+    /// Add a max-pooled grid token per frame to the fusion (new models only).
+    #[arg(long)]
+    #[serde(default)]
+    pub grid_max_token: bool,
+    /// Factor on the slot attention logits (sharper reading of small objects; new models only).
+    #[arg(long, default_value_t = 4.0)]
+    #[serde(default = "default_slot_logit_scale")]
+    pub slot_logit_scale: f32,
+}
+
+fn default_slot_logit_scale() -> f32 {
+    1.0
 }
 
 /// Metrics of one epoch.
@@ -189,6 +205,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .enumerate()
                 .flat_map(|(v, &g)| train.gifs[g].items.iter().map(move |&i| (v, i)))
                 .map(|(video, i)| BatchQuestion { video, item: &train.items[i] })
+                .filter(|q| step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
             let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
             let output = forward(&model, &config, &tokenizer, &answer_index, &clip_refs, &questions, &device)?;
@@ -260,7 +277,9 @@ fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
         .with_d_model(options.d_model)
         .with_image_size(options.image_size)
         .with_temporal_layers(options.temporal_layers)
-        .with_temporal(temporal);
+        .with_temporal(temporal)
+        .with_grid_max_token(Some(options.grid_max_token))
+        .with_slot_logit_scale(Some(options.slot_logit_scale));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         format: FORMAT_VERSION,

@@ -43,6 +43,13 @@ pub struct FusionConfig {
     pub temporal_layers: usize,
     /// Temporal transformer or mean pooling.
     pub temporal: TemporalMode,
+    /// Add one question-independent token per frame: the element-wise maximum over the frame's
+    /// grid cells (keeps small objects that a near-uniform attention average washes out).
+    #[config(default = false)]
+    pub grid_max_token: bool,
+    /// Factor on the slot reader's attention logits (see `SlotReaderConfig::logit_scale`).
+    #[config(default = 1.0)]
+    pub slot_logit_scale: f32,
 }
 
 /// Question-with-video fusion (stage 1).
@@ -59,6 +66,8 @@ pub struct QuestionVideoFusion<B: Backend> {
     temporal: Transformer<B>,
     relevance_question: Linear<B>,
     relevance_frame: Linear<B>,
+    /// Projection of the per-frame max-pooled grid token (absent when not configured).
+    grid_max: Option<Linear<B>>,
     mean_pool: bool,
 }
 
@@ -117,14 +126,19 @@ impl FusionConfig {
         QuestionVideoFusion {
             slot_queries: small.init([self.slots, self.d_model], device),
             question_to_query: linear(),
-            slot_reader: SlotReaderConfig::new(self.d_model, self.n_heads).init(device),
+            slot_reader: SlotReaderConfig::new(self.d_model, self.n_heads)
+                .with_logit_scale(self.slot_logit_scale)
+                .init(device),
             spatial_norm: LayerNormConfig::new(self.d_model).init(device),
-            time_embedding: EmbeddingConfig::new(self.time_positions, self.d_model).init(device),
-            segment_embedding: EmbeddingConfig::new(3, self.d_model).init(device),
+            time_embedding: EmbeddingConfig::new(self.time_positions, self.d_model)
+                .with_initializer(small.clone())
+                .init(device),
+            segment_embedding: EmbeddingConfig::new(3, self.d_model).with_initializer(small.clone()).init(device),
             cls: small.init([1, self.d_model], device),
             temporal: TransformerConfig::new(self.d_model, self.n_heads, self.temporal_layers).init(device),
             relevance_question: linear(),
             relevance_frame: linear(),
+            grid_max: self.grid_max_token.then(linear),
             mean_pool: self.temporal == TemporalMode::MeanPool,
         }
     }
@@ -145,7 +159,6 @@ impl<B: Backend> QuestionVideoFusion<B> {
     ) -> QuestionContext<B> {
         let [_, frames, _, d_model] = frame_tokens.dims();
         let [questions, q_len, _] = question.hidden.dims();
-        let slots = self.slot_queries.dims()[0];
         let device = frame_tokens.device();
 
         // Spatial: question-conditioned slots read every frame of the question's video.
@@ -155,6 +168,17 @@ impl<B: Backend> QuestionVideoFusion<B> {
         let read = self.slot_reader.forward(frame_tokens.clone(), queries.clone(), &layout);
         let per_frame = self.spatial_norm.forward(read + queries.unsqueeze_dim::<4>(1)); // [questions, frames, slots, d_model]
         let video_index = index_tensor::<B>(video_index, &device);
+        // [questions, frames, slots (+ 1 with the max-pooled token), d_model]
+        let per_frame = match &self.grid_max {
+            Some(project) => {
+                let [videos, _, _, _] = frame_tokens.dims();
+                let pooled = frame_tokens.clone().max_dim(2).reshape([videos, frames, d_model]);
+                let pooled = self.spatial_norm.forward(project.forward(pooled)).select(0, video_index.clone());
+                Tensor::cat(vec![per_frame, pooled.unsqueeze_dim::<4>(2)], 2)
+            }
+            None => per_frame,
+        };
+        let slots = per_frame.dims()[2];
 
         let relevance = self.frame_relevance(frame_tokens, video_index.clone(), question);
 

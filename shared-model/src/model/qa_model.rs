@@ -52,6 +52,12 @@ pub struct QaModelConfig {
     /// Count classes: counts 0 ..= count_classes - 1.
     #[config(default = 11)]
     pub count_classes: usize,
+    /// Add a max-pooled grid token per frame to the fusion (see `FusionConfig::grid_max_token`);
+    /// `None` (configs written before this option) means without.
+    pub grid_max_token: Option<bool>,
+    /// Factor on the slot reader's attention logits (see `SlotReaderConfig::logit_scale`);
+    /// `None` (configs written before this option) means 1.
+    pub slot_logit_scale: Option<f32>,
 }
 
 /// The whole model.
@@ -85,6 +91,10 @@ impl QaModelConfig {
             (self.vocab_size == 0 || self.max_text_len == 0, "vocab_size and max_text_len must be positive"),
             (self.slots == 0 || self.time_positions == 0, "slots and time_positions must be positive"),
             (self.answer_classes == 0 || self.count_classes == 0, "answer_classes and count_classes must be positive"),
+            (
+                self.slot_logit_scale.is_some_and(|s| !(s.is_finite() && s > 0.0)),
+                "slot_logit_scale must be a positive number",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
@@ -107,6 +117,8 @@ impl QaModelConfig {
                 self.temporal_layers,
                 self.temporal,
             )
+            .with_grid_max_token(self.grid_max_token == Some(true))
+            .with_slot_logit_scale(self.slot_logit_scale.unwrap_or(1.0))
             .init(device),
             candidate_scorer: CandidateScorerConfig::new(d, self.n_heads).init(device),
             answer_head: ClassifierHeadConfig::new(d, self.answer_classes).init(device),
