@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod model;
 pub mod pipeline;
 pub mod preprocess;
+pub mod pretrained;
 pub mod questions;
 pub mod samples;
 pub mod sampling;

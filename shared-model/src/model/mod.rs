@@ -1,6 +1,7 @@
 //! The model, one file per block.
 
 pub mod attention;
+pub mod bert;
 pub mod frame_encoder;
 pub mod fusion;
 pub mod heads;

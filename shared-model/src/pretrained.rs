@@ -1,0 +1,278 @@
+//! Loads Hugging Face BERT/MiniLM checkpoints (`config.json` + `model.safetensors`) into
+//! [`BertModel`].
+//!
+//! [`bert_key_map`] is the one place that says where each checkpoint tensor goes. Loading fails,
+//! naming the tensor, on any missing, unused (other than [`SKIPPED_TENSORS`]), mis-shaped or
+//! non-float32 tensor.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::model::bert::{BertConfig, BertModel};
+
+/// Checkpoint tensors that are not weights and are ignored (MiniLM stores its position ids).
+pub const SKIPPED_TENSORS: &[&str] = &["embeddings.position_ids"];
+
+/// Errors loading a pretrained BERT.
+#[derive(Debug, thiserror::Error)]
+pub enum PretrainedError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `config.json` is not valid.
+    #[error("config.json is invalid: {0}")]
+    Config(#[from] serde_json::Error),
+    /// The configuration cannot be built.
+    #[error("config.json describes an impossible model: {0}")]
+    Invalid(String),
+    /// The safetensors file is malformed.
+    #[error("model.safetensors is invalid: {0}")]
+    Safetensors(#[from] safetensors::SafeTensorError),
+    /// A tensor the model needs is absent.
+    #[error("tensor `{0}` is missing from the checkpoint")]
+    Missing(String),
+    /// A tensor in the checkpoint is not used by the model.
+    #[error("tensor `{0}` in the checkpoint is not used by the model")]
+    Unused(String),
+    /// A tensor has the wrong shape.
+    #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    Shape { name: String, found: Vec<usize>, expected: Vec<usize> },
+    /// A tensor has an element type this loader does not read.
+    #[error("tensor `{name}` has dtype {dtype}, expected F32")]
+    Dtype { name: String, dtype: String },
+}
+
+/// Which Linear layer of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinearSlot {
+    /// `encoder.layer.N.attention.self.query`
+    Query(usize),
+    /// `encoder.layer.N.attention.self.key`
+    Key(usize),
+    /// `encoder.layer.N.attention.self.value`
+    Value(usize),
+    /// `encoder.layer.N.attention.output.dense`
+    AttentionOutput(usize),
+    /// `encoder.layer.N.intermediate.dense`
+    Intermediate(usize),
+    /// `encoder.layer.N.output.dense`
+    Output(usize),
+    /// `pooler.dense`
+    Pooler,
+}
+
+/// Which LayerNorm of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormSlot {
+    /// `embeddings.LayerNorm`
+    Embeddings,
+    /// `encoder.layer.N.attention.output.LayerNorm`
+    Attention(usize),
+    /// `encoder.layer.N.output.LayerNorm`
+    Output(usize),
+}
+
+/// Which embedding table of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableSlot {
+    /// `embeddings.word_embeddings`
+    Word,
+    /// `embeddings.position_embeddings`
+    Position,
+    /// `embeddings.token_type_embeddings`
+    TokenType,
+}
+
+/// Where one checkpoint tensor goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// A Linear weight. HF stores `[out, in]`; Burn's `Linear` holds `[in, out]`, so it is transposed.
+    LinearWeight(LinearSlot),
+    /// A Linear bias, `[out]`.
+    LinearBias(LinearSlot),
+    /// A LayerNorm scale (`weight` in HF, `gamma` in Burn).
+    NormGamma(NormSlot),
+    /// A LayerNorm shift (`bias` in HF, `beta` in Burn).
+    NormBeta(NormSlot),
+    /// An embedding table `[rows, hidden]`, stored the same way in both.
+    Table(TableSlot),
+}
+
+/// The key map: every HF tensor name of a BERT with `num_layers` layers and where it goes.
+pub fn bert_key_map(num_layers: usize) -> Vec<(String, Destination)> {
+    use Destination::*;
+    let mut map = vec![
+        ("embeddings.word_embeddings.weight".to_string(), Table(TableSlot::Word)),
+        ("embeddings.position_embeddings.weight".to_string(), Table(TableSlot::Position)),
+        ("embeddings.token_type_embeddings.weight".to_string(), Table(TableSlot::TokenType)),
+        ("embeddings.LayerNorm.weight".to_string(), NormGamma(NormSlot::Embeddings)),
+        ("embeddings.LayerNorm.bias".to_string(), NormBeta(NormSlot::Embeddings)),
+    ];
+    for l in 0..num_layers {
+        let p = format!("encoder.layer.{l}");
+        let linears = [
+            ("attention.self.query", LinearSlot::Query(l)),
+            ("attention.self.key", LinearSlot::Key(l)),
+            ("attention.self.value", LinearSlot::Value(l)),
+            ("attention.output.dense", LinearSlot::AttentionOutput(l)),
+            ("intermediate.dense", LinearSlot::Intermediate(l)),
+            ("output.dense", LinearSlot::Output(l)),
+        ];
+        for (name, slot) in linears {
+            map.push((format!("{p}.{name}.weight"), LinearWeight(slot)));
+            map.push((format!("{p}.{name}.bias"), LinearBias(slot)));
+        }
+        for (name, slot) in
+            [("attention.output.LayerNorm", NormSlot::Attention(l)), ("output.LayerNorm", NormSlot::Output(l))]
+        {
+            map.push((format!("{p}.{name}.weight"), NormGamma(slot)));
+            map.push((format!("{p}.{name}.bias"), NormBeta(slot)));
+        }
+    }
+    map.push(("pooler.dense.weight".to_string(), LinearWeight(LinearSlot::Pooler)));
+    map.push(("pooler.dense.bias".to_string(), LinearBias(LinearSlot::Pooler)));
+    map
+}
+
+/// Reads a BERT folder holding `config.json` and `model.safetensors` (Hugging Face layout).
+pub fn load_bert_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<BertModel<B>, PretrainedError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|source| PretrainedError::Io { path: path.display().to_string(), source })
+    };
+    let config = parse_bert_config(&read("config.json")?)?;
+    load_bert_safetensors(&config, &read("model.safetensors")?, device)
+}
+
+/// Parses the BERT fields of a Hugging Face `config.json` and checks that they can be built.
+pub fn parse_bert_config(bytes: &[u8]) -> Result<BertConfig, PretrainedError> {
+    let config: BertConfig = serde_json::from_slice(bytes)?;
+    if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        return Err(PretrainedError::Invalid(format!(
+            "hidden_size {} is not a multiple of num_attention_heads {}",
+            config.hidden_size, config.num_attention_heads
+        )));
+    }
+    Ok(config)
+}
+
+/// Builds a [`BertModel`] from `config` and the bytes of a `model.safetensors` file.
+pub fn load_bert_safetensors<B: Backend>(
+    config: &BertConfig,
+    bytes: &[u8],
+    device: &B::Device,
+) -> Result<BertModel<B>, PretrainedError> {
+    let file = SafeTensors::deserialize(bytes)?;
+    let map = bert_key_map(config.num_hidden_layers);
+    let expected: BTreeSet<&str> = map.iter().map(|(name, _)| name.as_str()).collect();
+    let mut names = file.names();
+    names.sort_unstable();
+    if let Some(unused) = names.iter().find(|n| !expected.contains(**n) && !SKIPPED_TENSORS.contains(*n)) {
+        return Err(PretrainedError::Unused(unused.to_string()));
+    }
+    let mut model = config.init::<B>(device);
+    for (name, destination) in &map {
+        let view = file.tensor(name).map_err(|_| PretrainedError::Missing(name.clone()))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(PretrainedError::Dtype { name: name.clone(), dtype: format!("{:?}", view.dtype()) });
+        }
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let found = view.shape().to_vec();
+        assign(&mut model, name, *destination, values, found, device)?;
+    }
+    Ok(model)
+}
+
+/// Puts one checkpoint tensor (HF shape `found`) into its destination, checking the shape.
+fn assign<B: Backend>(
+    model: &mut BertModel<B>,
+    name: &str,
+    destination: Destination,
+    values: Vec<f32>,
+    found: Vec<usize>,
+    device: &B::Device,
+) -> Result<(), PretrainedError> {
+    let check = |expected: Vec<usize>| {
+        if found == expected {
+            Ok(())
+        } else {
+            Err(PretrainedError::Shape { name: name.to_string(), found: found.clone(), expected })
+        }
+    };
+    let vector = |values: Vec<f32>| {
+        let n = values.len();
+        Param::from_tensor(Tensor::<B, 1>::from_data(TensorData::new(values, [n]), device))
+    };
+    let matrix =
+        |values: Vec<f32>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(values, shape), device);
+    match destination {
+        Destination::LinearWeight(slot) => {
+            let linear = linear_mut(model, slot);
+            let [d_in, d_out] = linear.weight.dims();
+            check(vec![d_out, d_in])?;
+            linear.weight = Param::from_tensor(matrix(values, [d_out, d_in]).transpose());
+        }
+        Destination::LinearBias(slot) => {
+            let linear = linear_mut(model, slot);
+            let [_, d_out] = linear.weight.dims();
+            check(vec![d_out])?;
+            linear.bias = Some(vector(values));
+        }
+        Destination::NormGamma(slot) => {
+            let norm = norm_mut(model, slot);
+            check(norm.gamma.dims().to_vec())?;
+            norm.gamma = vector(values);
+        }
+        Destination::NormBeta(slot) => {
+            let norm = norm_mut(model, slot);
+            check(norm.gamma.dims().to_vec())?;
+            norm.beta = Some(vector(values));
+        }
+        Destination::Table(slot) => {
+            let table = table_mut(model, slot);
+            let shape = table.weight.dims();
+            check(shape.to_vec())?;
+            table.weight = Param::from_tensor(matrix(values, shape));
+        }
+    }
+    Ok(())
+}
+
+fn linear_mut<B: Backend>(model: &mut BertModel<B>, slot: LinearSlot) -> &mut Linear<B> {
+    match slot {
+        LinearSlot::Query(l) => &mut model.layers[l].attention.query,
+        LinearSlot::Key(l) => &mut model.layers[l].attention.key,
+        LinearSlot::Value(l) => &mut model.layers[l].attention.value,
+        LinearSlot::AttentionOutput(l) => &mut model.layers[l].attention.output,
+        LinearSlot::Intermediate(l) => &mut model.layers[l].intermediate,
+        LinearSlot::Output(l) => &mut model.layers[l].output,
+        LinearSlot::Pooler => &mut model.pooler,
+    }
+}
+
+fn norm_mut<B: Backend>(model: &mut BertModel<B>, slot: NormSlot) -> &mut LayerNorm<B> {
+    match slot {
+        NormSlot::Embeddings => &mut model.embeddings.norm,
+        NormSlot::Attention(l) => &mut model.layers[l].attention.norm,
+        NormSlot::Output(l) => &mut model.layers[l].norm,
+    }
+}
+
+fn table_mut<B: Backend>(model: &mut BertModel<B>, slot: TableSlot) -> &mut Embedding<B> {
+    match slot {
+        TableSlot::Word => &mut model.embeddings.word,
+        TableSlot::Position => &mut model.embeddings.position,
+        TableSlot::TokenType => &mut model.embeddings.token_type,
+    }
+}
