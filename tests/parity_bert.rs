@@ -53,8 +53,8 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 
 fn run(model: &BertModel<B>, inputs: &Value) -> BertOutput<B> {
     let ids = int_batch(&inputs["input_ids"]);
-    let types = inputs.get("token_type_ids").map(|v| int_batch(v));
-    let mask = inputs.get("attention_mask").map(|v| int_batch(v));
+    let types = inputs.get("token_type_ids").map(int_batch);
+    let mask = inputs.get("attention_mask").map(int_batch);
     model.forward(ids, types, mask)
 }
 
@@ -194,7 +194,7 @@ fn minilm_matches_sentence_transformers() {
     assert!(err_cos <= TOL_EMBEDDING, "cosine {err_cos}");
 }
 
-/// Rewrites a safetensors file: drops `drop`, and replaces `reshape` by a tensor of another shape.
+/// Rewrites a safetensors file: drops `drop`, zero-fills `reshape` with another shape, adds an `add` tensor.
 fn edit_checkpoint(
     bytes: &[u8],
     drop: Option<&str>,
