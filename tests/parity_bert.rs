@@ -33,12 +33,12 @@ fn float_tensor(v: &Value) -> (Vec<usize>, Vec<f32>) {
 }
 
 /// Nested integer lists `[[..], ..]` → `[batch, len]` Int tensor.
-fn int_batch(v: &Value, device: &<B as Backend>::Device) -> Tensor<B, 2, Int> {
+fn int_batch(v: &Value) -> Tensor<B, 2, Int> {
     let rows = v.as_array().expect("rows");
     let len = rows[0].as_array().expect("row").len();
     let data: Vec<i64> =
         rows.iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_i64().expect("int"))).collect();
-    Tensor::from_data(TensorData::new(data, [rows.len(), len]), device)
+    Tensor::from_data(TensorData::new(data, [rows.len(), len]), &Default::default())
 }
 
 fn values<const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
@@ -51,16 +51,16 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-fn run(model: &BertModel<B>, inputs: &Value, device: &<B as Backend>::Device) -> BertOutput<B> {
-    let ids = int_batch(&inputs["input_ids"], device);
-    let types = inputs.get("token_type_ids").map(|v| int_batch(v, device));
-    let mask = inputs.get("attention_mask").map(|v| int_batch(v, device));
+fn run(model: &BertModel<B>, inputs: &Value) -> BertOutput<B> {
+    let ids = int_batch(&inputs["input_ids"]);
+    let types = inputs.get("token_type_ids").map(int_batch);
+    let mask = inputs.get("attention_mask").map(int_batch);
     model.forward(ids, types, mask)
 }
 
 /// Compares one case; returns (max abs error of last_hidden_state, of pooler_output).
-fn check_case(name: &str, model: &BertModel<B>, case: &Value, device: &<B as Backend>::Device) -> (f32, f32) {
-    let out = run(model, &case["inputs"], device);
+fn check_case(name: &str, model: &BertModel<B>, case: &Value) -> (f32, f32) {
+    let out = run(model, &case["inputs"]);
     let (want_shape, want) = float_tensor(&case["outputs"]["last_hidden_state"]);
     let (shape, got) = values(out.last_hidden_state.clone());
     assert_eq!(shape, want_shape, "{name}: last_hidden_state shape");
@@ -95,7 +95,7 @@ fn tiny_bert_matches_transformers() {
     }
     assert_eq!(cases.len(), 3);
     for (name, case) in &cases {
-        let (err_hidden, err_pooler) = check_case(name, &model, case, &device);
+        let (err_hidden, err_pooler) = check_case(name, &model, case);
         assert!(err_hidden <= TOL_HIDDEN, "{name}: last_hidden_state max abs error {err_hidden}");
         assert!(err_pooler <= TOL_HIDDEN, "{name}: pooler_output max abs error {err_pooler}");
     }
@@ -136,7 +136,7 @@ fn minilm_matches_sentence_transformers() {
 
     // Sentence 0 alone, unpadded: the full last_hidden_state.
     let ids0 = serde_json::json!({ "input_ids": [reference["tokenization"]["input_ids"][0]] });
-    let out0 = run(&model, &ids0, &device);
+    let out0 = run(&model, &ids0);
     let (want_shape, want) = float_tensor(&reference["last_hidden_state_sentence0"]);
     let (shape, got) = values(out0.last_hidden_state.clone().squeeze_dim::<2>(0));
     assert_eq!(shape, want_shape);
@@ -144,7 +144,7 @@ fn minilm_matches_sentence_transformers() {
 
     // The padded batch.
     let batch = &reference["batch"];
-    let out = run(&model, batch, &device);
+    let out = run(&model, batch);
     let [n, len, hidden] = out.last_hidden_state.dims();
     let mask: Vec<i64> = batch["attention_mask"]
         .as_array()
@@ -168,7 +168,7 @@ fn minilm_matches_sentence_transformers() {
     let err_pooler = max_abs(&pooler_got, &pooler_want);
 
     // Mean pooling over real tokens, then L2 normalisation.
-    let mask_t = int_batch(&batch["attention_mask"], &device).float().unsqueeze_dim::<3>(2);
+    let mask_t = int_batch(&batch["attention_mask"]).float().unsqueeze_dim::<3>(2);
     let summed = (out.last_hidden_state * mask_t.clone()).sum_dim(1).reshape([n, hidden]);
     let counts = mask_t.sum_dim(1).reshape([n, 1]);
     let mean = summed / counts;
@@ -194,7 +194,7 @@ fn minilm_matches_sentence_transformers() {
     assert!(err_cos <= TOL_EMBEDDING, "cosine {err_cos}");
 }
 
-/// Rewrites a safetensors file: drops `drop`, and replaces `reshape` by a tensor of another shape.
+/// Rewrites a safetensors file: drops `drop`, zero-fills `reshape` with another shape, adds an `add` tensor.
 fn edit_checkpoint(
     bytes: &[u8],
     drop: Option<&str>,
