@@ -251,10 +251,10 @@ fn assign<B: Backend>(
 
 fn linear_mut<B: Backend>(model: &mut BertModel<B>, slot: LinearSlot) -> &mut Linear<B> {
     match slot {
-        LinearSlot::Query(l) => &mut model.layers[l].attention.query,
-        LinearSlot::Key(l) => &mut model.layers[l].attention.key,
-        LinearSlot::Value(l) => &mut model.layers[l].attention.value,
-        LinearSlot::AttentionOutput(l) => &mut model.layers[l].attention.output,
+        LinearSlot::Query(l) => &mut model.layers[l].attention.attention.query,
+        LinearSlot::Key(l) => &mut model.layers[l].attention.attention.key,
+        LinearSlot::Value(l) => &mut model.layers[l].attention.attention.value,
+        LinearSlot::AttentionOutput(l) => &mut model.layers[l].attention.attention.output,
         LinearSlot::Intermediate(l) => &mut model.layers[l].intermediate,
         LinearSlot::Output(l) => &mut model.layers[l].output,
         LinearSlot::Pooler => &mut model.pooler,

@@ -227,9 +227,7 @@ impl<B: Backend> Evaluator<'_, B> {
 }
 
 /// Deterministic per-GIF seed, so evaluation samples the same frames every time.
-pub fn seed_of(name: &str) -> u64 {
-    shared_model::sampling::seed_of(name)
-}
+pub use shared_model::sampling::seed_of;
 
 fn argmax(values: &[f32]) -> usize {
     values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)

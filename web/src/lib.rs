@@ -24,12 +24,6 @@ use crate::error::WebResult;
 const MODEL_DIR: &str = "model/";
 const SAMPLES_DIR: &str = "samples/";
 
-/// The model folder's layout version this page reads (see `shared_model::bundle`).
-#[wasm_bindgen]
-pub fn model_format() -> u32 {
-    shared_model::bundle::FORMAT_VERSION
-}
-
 /// Lets the browser render, and other events run, between long steps.
 pub(crate) async fn yield_now() {
     gloo::timers::future::TimeoutFuture::new(0).await;

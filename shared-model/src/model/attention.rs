@@ -22,10 +22,11 @@ pub struct MultiHeadAttentionConfig {
 /// Scaled dot-product attention over `n_heads` heads (Vaswani et al., 2017).
 #[derive(Module, Debug)]
 pub struct MultiHeadAttention<B: Backend> {
-    query: Linear<B>,
-    key: Linear<B>,
-    value: Linear<B>,
-    output: Linear<B>,
+    // Crate-visible so that `crate::pretrained` can load Hugging Face weights into them.
+    pub(crate) query: Linear<B>,
+    pub(crate) key: Linear<B>,
+    pub(crate) value: Linear<B>,
+    pub(crate) output: Linear<B>,
     n_heads: usize,
 }
 

@@ -6,10 +6,9 @@
 
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::gelu;
 
-/// Score given to padded keys before the softmax (large enough to vanish, small enough for f16).
-const MASKED_SCORE: f32 = -1.0e4;
+use crate::model::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 
 /// Configuration of [`BertModel`], read from the fields of a Hugging Face `config.json`
 /// (other fields there are ignored).
@@ -42,15 +41,12 @@ pub struct BertEmbeddings<B: Backend> {
     pub(crate) norm: LayerNorm<B>,
 }
 
-/// Self-attention of one layer, with its output projection and post-LN.
+/// Self-attention of one layer (the crate's multi-head attention, output projection included)
+/// followed by the residual and post-LN.
 #[derive(Module, Debug)]
 pub struct BertAttention<B: Backend> {
-    pub(crate) query: Linear<B>,
-    pub(crate) key: Linear<B>,
-    pub(crate) value: Linear<B>,
-    pub(crate) output: Linear<B>,
+    pub(crate) attention: MultiHeadAttention<B>,
     pub(crate) norm: LayerNorm<B>,
-    n_heads: usize,
 }
 
 /// One post-LN transformer layer: attention, then the GELU feed-forward block.
@@ -93,12 +89,8 @@ impl BertConfig {
         let linear = |d_in: usize, d_out: usize| LinearConfig::new(d_in, d_out).init(device);
         let layer = || BertLayer {
             attention: BertAttention {
-                query: linear(h, h),
-                key: linear(h, h),
-                value: linear(h, h),
-                output: linear(h, h),
+                attention: MultiHeadAttentionConfig::new(h, self.num_attention_heads).init(device),
                 norm: norm(),
-                n_heads: self.num_attention_heads,
             },
             intermediate: linear(h, self.intermediate_size),
             output: linear(self.intermediate_size, h),
@@ -136,22 +128,8 @@ impl<B: Backend> BertAttention<B> {
     /// - `key_padding`: `[batch, len]`, `true` where the key is padding
     /// - output: `[batch, len, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>, key_padding: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
-        let [batch, len, hidden] = x.dims();
-        let heads = self.n_heads;
-        let d_head = hidden / heads;
-        // [batch, heads, len, d_head]
-        let split = |t: Tensor<B, 3>| t.reshape([batch, len, heads, d_head]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x.clone()));
-        // [batch, heads, len, len]
-        let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d_head as f32).sqrt());
-        if let Some(padding) = key_padding {
-            let mask = padding.reshape([batch, 1, 1, len]).expand([batch, heads, len, len]);
-            scores = scores.mask_fill(mask, MASKED_SCORE);
-        }
-        let context = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([batch, len, hidden]);
-        self.norm.forward(self.output.forward(context) + x)
+        let attended = self.attention.forward(x.clone(), x.clone(), key_padding).context;
+        self.norm.forward(attended + x)
     }
 }
 
