@@ -2,7 +2,7 @@
 //! `MSR_MC_test.csv`, tab separated, one video and five captions per row:
 //! `vid_key a1 a2 a3 a4 a5 answer`.
 //!
-//! - A header line is optional: the first line is a header when its first field is `vid_key`
+//! - A header line is optional: the first line is a header when one of its fields is `vid_key`
 //!   (any case). With a header, columns are found by name and extra columns are ignored; without
 //!   one, the seven columns are read in the order above.
 //! - `answer` is the 0-based index of the right caption (0 to 4). A row whose `answer` is instead
@@ -28,7 +28,7 @@ const COLUMNS: [&str; 7] = ["vid_key", "a1", "a2", "a3", "a4", "a5", "answer"];
 pub fn parse_msrvtt_mc(text: &str, source_name: &str) -> Result<Vec<QaItem>, DatasetError> {
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     let first: Vec<&str> = lines.first().map_or_else(Vec::new, |l| l.split('\t').map(str::trim).collect());
-    let has_header = first.first().is_some_and(|f| f.eq_ignore_ascii_case("vid_key"));
+    let has_header = first.iter().any(|f| f.eq_ignore_ascii_case("vid_key"));
     let positions: Vec<usize> = if has_header {
         COLUMNS
             .iter()
