@@ -34,7 +34,8 @@ pub enum Dataset {
 pub struct MissingGifs {
     /// Fail instead of skipping those rows.
     pub strict: bool,
-    /// Write the full list of missing GIFs here.
+    /// Write the full list of missing GIFs here (`trainer eval` sets it only with `--report`,
+    /// hence the hint printed when it is unset).
     pub list_file: Option<PathBuf>,
 }
 
@@ -204,7 +205,7 @@ fn report_missing(
             std::fs::write(path, &list).with_context(|| format!("writing {}", path.display()))?;
             format!("full list in {}", path.display())
         }
-        None => "no list file requested".to_string(),
+        None => "pass --report to write the full list".to_string(),
     };
     let rows: usize = absent.iter().map(|(_, indices)| indices.len()).sum();
     let summary = format!(

@@ -411,6 +411,8 @@ pub fn describe(record: &EpochRecord) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // No Val split (real TGIF-QA): say so rather than print nothing.
+    let fmt = |m: &BTreeMap<String, f64>| if m.is_empty() { "-".to_string() } else { fmt(m) };
     format!(
         "epoch {} (step {}): loss {:.3} | train {} | val {} | {:.0}s, {:.1} questions/s",
         record.epoch,
