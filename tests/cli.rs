@@ -235,4 +235,236 @@ fn bad_input_gives_one_clear_line() {
     assert!(!f.root.join("tiny").exists(), "nothing half-written");
     // train refuses to overwrite a model without --resume.
     assert_fails(&["train", "--data", f.data.to_str().unwrap(), "--out", model], "--resume");
+    // A tokenizer.json whose vocabulary is not config.json's vocab_size: both sizes named.
+    let mismatched = f.root.join("mismatched-model");
+    std::fs::create_dir_all(&mismatched).unwrap();
+    for file in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(f.model.join(file), mismatched.join(file)).unwrap();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.model.join("config.json")).unwrap()).unwrap();
+    let tokens = config["model"]["vocab_size"].as_u64().unwrap();
+    config["model"]["vocab_size"] = (tokens + 3).into();
+    std::fs::write(mismatched.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    assert_fails(
+        &["predict", "--model", mismatched.to_str().unwrap(), "--gif", gif, "--question", "q ?"],
+        &format!(
+            "tokenizer.json has a vocabulary of {tokens} tokens but config.json's model.vocab_size is {}",
+            tokens + 3
+        ),
+    );
+}
+
+/// `../shared/data/tgif-qa` beside the repository, or `None` (with a note) when it is absent.
+fn real_tgif() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tgif-qa");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} not found (the workplace's shared data sits beside the repository)", dir.display());
+        None
+    }
+}
+
+/// The real GIFs in `../shared/data/tgif-qa/gifs`, sorted.
+fn real_gifs(tgif: &Path) -> Vec<PathBuf> {
+    let mut gifs: Vec<PathBuf> = std::fs::read_dir(tgif.join("gifs")).unwrap().map(|e| e.unwrap().path()).collect();
+    gifs.sort();
+    gifs
+}
+
+/// Copies the rows of the real question file `name` whose GIF is in `keep` (header and CRLF kept).
+fn copy_rows(tgif: &Path, name: &str, keep: &[String], out: &Path) {
+    let text = std::fs::read_to_string(tgif.join("questions").join(name)).unwrap();
+    let mut lines = text.lines();
+    let mut rows = vec![lines.next().unwrap()];
+    rows.extend(lines.filter(|l| keep.iter().any(|k| l.split('\t').next() == Some(k.as_str()))));
+    std::fs::write(out.join(name), rows.join("\n") + "\n").unwrap();
+}
+
+/// The first `n` distinct GIF names of a real question file.
+fn first_gif_names(tgif: &Path, name: &str, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(tgif.join("questions").join(name)).unwrap();
+    let mut names: Vec<String> = Vec::new();
+    for line in text.lines().skip(1) {
+        let gif = line.split('\t').next().unwrap().to_string();
+        if !names.contains(&gif) {
+            names.push(gif);
+        }
+        if names.len() == n {
+            break;
+        }
+    }
+    names
+}
+
+/// The missing-GIF list's GIF names (first column after the header), sorted.
+fn listed(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut names: Vec<String> = text.lines().skip(1).map(|l| l.split('\t').next().unwrap().to_string()).collect();
+    names.sort();
+    names
+}
+
+/// Real TGIF-QA rows (all four types) laid out as TGIF-QA ships them (question files flat, GIFs
+/// in `gifs/`, no Val split), with the 12 real GIFs copied under the names of some rows' GIFs (no
+/// row names them as they are) and some rows' GIFs absent: train and eval report the missing ones,
+/// list them in a file, and run on the rest; `--strict` refuses; no GIF at all is an error.
+#[test]
+fn real_tgif_layout_trains_and_reports_missing_gifs() {
+    let Some(tgif) = real_tgif() else { return };
+    let root = std::env::temp_dir().join(format!("gifqa-cli-tgif-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("tgif");
+    std::fs::create_dir_all(data.join("gifs")).unwrap();
+    let gifs = real_gifs(&tgif);
+    assert_eq!(gifs.len(), 12);
+
+    // Train: 6 GIFs' action and count rows, 4 GIFs present.
+    let train_names = first_gif_names(&tgif, "Train_action_question.csv", 6);
+    for name in ["Train_action_question.csv", "Train_count_question.csv"] {
+        copy_rows(&tgif, name, &train_names, &data);
+    }
+    // Test: 2 GIFs of each type, all but one present.
+    let mut test_names: Vec<String> = Vec::new();
+    for qtype in ["action", "transition", "count", "frameqa"] {
+        for name in first_gif_names(&tgif, &format!("Test_{qtype}_question.csv"), 2) {
+            if !test_names.contains(&name) && !train_names.contains(&name) {
+                test_names.push(name);
+            }
+        }
+    }
+    for qtype in ["action", "transition", "count", "frameqa"] {
+        copy_rows(&tgif, &format!("Test_{qtype}_question.csv"), &test_names, &data);
+    }
+    let present: Vec<&String> = train_names[..4].iter().chain(&test_names[..test_names.len() - 1]).collect();
+    assert!(present.len() <= gifs.len());
+    for (name, gif) in present.iter().zip(&gifs) {
+        std::fs::copy(gif, data.join("gifs").join(format!("{name}.gif"))).unwrap();
+    }
+
+    let model = root.join("model");
+    let tiny = |out: &Path| {
+        [
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--d-model",
+            "16",
+            "--frames",
+            "4",
+            "--image-size",
+            "32",
+            "--batch-gifs",
+            "2",
+            "--warmup",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let args = tiny(&model);
+    let train = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = stderr(&train);
+    assert!(train.status.success(), "{log}");
+    assert!(log.contains("2 Train GIFs are missing"), "{log}");
+    assert!(log.contains(&format!("{}.gif", train_names[5])) && log.contains("missing-gifs-Train.txt"), "{log}");
+    assert!(log.contains("no Val question files"), "{log}");
+    assert!(log.contains("training on 4 GIFs"), "{log}");
+    let mut expected: Vec<String> = train_names[4..].iter().map(|n| format!("{n}.gif")).collect();
+    expected.sort();
+    assert_eq!(listed(&model.join("missing-gifs-Train.txt")), expected);
+    // The tokenizer was built from the real questions' words.
+    let tokenizer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("tokenizer.json")).unwrap()).unwrap();
+    let vocab = tokenizer["model"]["vocab"].as_object().unwrap();
+    assert!(vocab.contains_key("woman") && vocab.contains_key("times"), "{}", vocab.len());
+
+    let mut strict = tiny(&root.join("strict-model"));
+    strict.push("--strict".into());
+    assert_fails(&strict.iter().map(String::as_str).collect::<Vec<_>>(), "2 Train GIFs are missing");
+
+    let report = root.join("report.json");
+    let (data_arg, model_arg) = (data.to_str().unwrap(), model.to_str().unwrap());
+    let eval = run(&["eval", "--data", data_arg, "--model", model_arg, "--report", report.to_str().unwrap()]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    assert!(stderr(&eval).contains("1 Test GIFs are missing"), "{}", stderr(&eval));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    for qtype in ["action", "transition", "count", "frameqa"] {
+        assert!(json[qtype]["n"].as_u64().unwrap() > 0, "{qtype}: {json}");
+    }
+    let last = test_names.last().unwrap();
+    assert_eq!(listed(&root.join("report.missing-gifs.txt")), vec![format!("{last}.gif")]);
+
+    // No GIF at all: an error, whatever --strict says.
+    let empty = root.join("no-gifs");
+    std::fs::create_dir_all(&empty).unwrap();
+    copy_rows(&tgif, "Test_count_question.csv", &test_names, &empty);
+    assert_fails(&["eval", "--data", empty.to_str().unwrap(), "--model", model_arg], "none of the");
+    // A row with a missing column: the file and line are named.
+    let broken = root.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("Test_count_question.csv"),
+        "gif_name\tquestion\tanswer\tvid_id\tkey\r\ng1\tHow many times ?\t3\tC1\t1\r\ng2\tHow many times ?\r\n",
+    )
+    .unwrap();
+    assert_fails(
+        &["eval", "--data", broken.to_str().unwrap(), "--model", model_arg],
+        "Test_count_question.csv, line 3: has 2 columns, the header has 5: no 'answer' column",
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// MSRVTT-MC rows (with a header, pointing at copies of real GIFs, one GIF absent) are scored as
+/// caption questions; a malformed row names the file and line.
+#[test]
+fn msrvtt_mc_is_scored_as_captions() {
+    let Some(tgif) = real_tgif() else { return };
+    let f = fixture();
+    let dir = f.root.join("msrvtt");
+    std::fs::create_dir_all(dir.join("gifs")).unwrap();
+    for (gif, name) in real_gifs(&tgif).iter().zip(["video7010", "video7011"]) {
+        std::fs::copy(gif, dir.join("gifs").join(format!("{name}.gif"))).unwrap();
+    }
+    let rows = [
+        "vid_key\ta1\ta2\ta3\ta4\ta5\tanswer",
+        "video7010\ta man is singing\ta dog runs on grass\ta cat sleeps\ta car drives fast\ta girl dances\t0",
+        "video7011\ta woman cooks\ta boy plays football\ta man talks\ta red car\ta bird flies\t4",
+        "video9999\ta b\tc d\te f\tg h\ti j\t2",
+    ];
+    std::fs::write(dir.join("MSR_MC_test.csv"), rows.join("\r\n") + "\r\n").unwrap();
+    let (data, model) = (dir.to_str().unwrap(), f.model.to_str().unwrap());
+    let report = f.root.join("msrvtt-report.json");
+    let output = run(&[
+        "eval",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--dataset",
+        "msrvtt-mc",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("1 MSRVTT-MC GIFs are missing"), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["caption"]["n"].as_u64(), Some(2), "{json}");
+    assert!(json["caption"]["r1"].is_number(), "{json}");
+    assert_eq!(json.as_object().unwrap().len(), 1, "only captions: {json}");
+    assert_eq!(listed(&f.root.join("msrvtt-report.missing-gifs.txt")), vec!["video9999.gif".to_string()]);
+    // Without --dataset the folder is not mistaken for TGIF-QA.
+    assert_fails(&["eval", "--data", data, "--model", model], "pass --dataset msrvtt-mc");
+    // A row missing its answer column.
+    std::fs::write(dir.join("MSR_MC_test.csv"), format!("{}\n{}\nvideo7011\ta\tb\tc\td\te\n", rows[0], rows[1]))
+        .unwrap();
+    assert_fails(
+        &["eval", "--data", data, "--model", model, "--dataset", "msrvtt-mc"],
+        "MSR_MC_test.csv, line 3: has 6 columns, expected 7 (vid_key a1 a2 a3 a4 a5 answer): no 'answer' column",
+    );
 }

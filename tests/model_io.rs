@@ -110,7 +110,16 @@ fn a_model_folder_must_be_complete_and_consistent() {
         &serde_json::to_vec(&tokenizer).unwrap(),
         &device,
     );
-    assert!(matches!(result, Err(BundleError::VocabMismatch { .. })), "{:?}", result.err());
+    let error = result.err().expect("a mismatched vocabulary fails");
+    let vocab_size = serde_json::from_slice::<serde_json::Value>(&read("config.json")).unwrap()["model"]["vocab_size"]
+        .as_u64()
+        .unwrap();
+    assert!(matches!(error, BundleError::VocabMismatch { .. }), "{error:?}");
+    let expected = format!(
+        "tokenizer.json has a vocabulary of {} tokens but config.json's model.vocab_size is {vocab_size}",
+        vocab_size + 1
+    );
+    assert!(error.to_string().starts_with(&expected), "{error}");
     let truncated = read("model.safetensors")[..1000].to_vec();
     let result = ModelBundle::<B>::from_bytes(&read("config.json"), truncated, &read("tokenizer.json"), &device);
     assert!(matches!(result, Err(BundleError::Weights(_))));

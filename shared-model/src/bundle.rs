@@ -65,8 +65,11 @@ pub enum BundleError {
     /// Tokenizer problem.
     #[error(transparent)]
     Tokenizer(#[from] TokenizeError),
-    /// Tokenizer and model disagree.
-    #[error("tokenizer.json has {tokenizer} tokens but the model expects {model}")]
+    /// Tokenizer and model disagree (the two files come from different models).
+    #[error(
+        "tokenizer.json has a vocabulary of {tokenizer} tokens but config.json's model.vocab_size is {model}: \
+         the two files must come from the same model"
+    )]
     VocabMismatch { tokenizer: usize, model: usize },
     /// Weights do not fit the architecture.
     #[error("model.safetensors does not match config.json: {0}")]

@@ -1,5 +1,5 @@
 //! Everything the trainer and the browser share: GIF decoding, frame sampling, preprocessing,
-//! tokenization, question files, the model, weight I/O and the answering pipeline.
+//! tokenization, question files (TGIF-QA, MSRVTT-MC), the model, weight I/O and the answering pipeline.
 //! No backend is chosen here; callers pick one.
 
 pub mod batch;
@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod gif_decode;
 pub mod manifest;
 pub mod model;
+pub mod msrvtt;
 pub mod pipeline;
 pub mod preprocess;
 pub mod pretrained;

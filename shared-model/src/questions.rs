@@ -98,15 +98,16 @@ pub enum DatasetError {
     /// A required column is absent from the header.
     #[error("{source_name}: header has no '{column}' column")]
     MissingColumn { source_name: String, column: String },
-    /// A row is malformed.
-    #[error("{source_name}, row {row}: {reason}")]
-    BadRow { source_name: String, row: usize, reason: String },
+    /// A row is malformed. `line` is the 1-based line number in the file (the header is line 1).
+    #[error("{source_name}, line {line}: {reason}")]
+    BadRow { source_name: String, line: usize, reason: String },
     /// No question file exists for the split.
     #[error("no question files for split '{split}' in {dir} (expected e.g. {split}/{split}_action_question.csv)")]
     NoFiles { split: String, dir: String },
 }
 
-/// Parses one question file's text. `source_name` names it in errors; rows are 1-based after the header.
+/// Parses one question file's text. `source_name` names it in errors, with the 1-based line number
+/// (the header is line 1) and what is missing or malformed.
 pub fn parse_questions(text: &str, qtype: QuestionType, source_name: &str) -> Result<Vec<QaItem>, DatasetError> {
     let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
     let header: Vec<&str> = lines.next().unwrap_or("").split('\t').map(str::trim).collect();
@@ -127,27 +128,29 @@ pub fn parse_questions(text: &str, qtype: QuestionType, source_name: &str) -> Re
     let vid_id = header.iter().position(|h| *h == "vid_id");
 
     let mut items = Vec::new();
-    for (row, line) in lines.enumerate().map(|(i, l)| (i + 1, l)) {
+    // Line 1 is the header.
+    for (line_number, line) in lines.enumerate().map(|(i, l)| (i + 2, l)) {
         if line.trim().is_empty() {
             continue;
         }
         let fields: Vec<&str> = line.split('\t').collect();
-        let bad = |reason: String| DatasetError::BadRow { source_name: source_name.to_string(), row, reason };
+        let bad =
+            |reason: String| DatasetError::BadRow { source_name: source_name.to_string(), line: line_number, reason };
         let field = |i: usize| {
-            fields
-                .get(i)
-                .map(|f| f.trim())
-                .ok_or_else(|| bad(format!("has {} columns, the header has {}", fields.len(), header.len())))
+            fields.get(i).map(|f| f.trim()).ok_or_else(|| {
+                bad(format!("has {} columns, the header has {}: no '{}' column", fields.len(), header.len(), header[i]))
+            })
         };
         let candidates: Vec<String> =
             choices.iter().map(|&i| field(i).map(str::to_string)).collect::<Result<_, _>>()?;
         let answer_text = field(answer)?;
         let answer = match qtype {
             QuestionType::Action | QuestionType::Transition | QuestionType::Caption => {
-                let index: usize =
-                    answer_text.parse().map_err(|_| bad(format!("answer '{answer_text}' is not an index")))?;
+                let index: usize = answer_text.parse().map_err(|_| {
+                    bad(format!("answer '{answer_text}' is not a choice index (0 to {})", candidates.len() - 1))
+                })?;
                 if index >= candidates.len() {
-                    return Err(bad(format!("answer index {index} is out of range")));
+                    return Err(bad(format!("answer index {index} is out of range (0 to {})", candidates.len() - 1)));
                 }
                 Answer::Choice(index)
             }
@@ -156,9 +159,13 @@ pub fn parse_questions(text: &str, qtype: QuestionType, source_name: &str) -> Re
             ),
             QuestionType::FrameQa => Answer::Word(answer_text.to_string()),
         };
+        let gif_name = field(gif)?;
+        if gif_name.is_empty() {
+            return Err(bad("gif_name is empty".into()));
+        }
         items.push(QaItem {
             qtype,
-            gif_name: field(gif)?.to_string(),
+            gif_name: gif_name.to_string(),
             question: match question {
                 Some(i) => field(i)?.to_string(),
                 None => CAPTION_PROMPT.to_string(),
@@ -167,17 +174,29 @@ pub fn parse_questions(text: &str, qtype: QuestionType, source_name: &str) -> Re
             answer,
             vid_id: match vid_id {
                 Some(i) => field(i)?.to_string(),
-                None => format!("{}:{row}", qtype.tag()),
+                // Row number after the header, as before line numbers were reported.
+                None => format!("{}:{}", qtype.tag(), line_number - 1),
             },
         });
     }
     Ok(items)
 }
 
+/// The folder holding a split's question files (`dir/{split}`, or `dir`).
+fn split_dir(dir: &Path, split: &str) -> std::path::PathBuf {
+    let nested = dir.join(split);
+    if nested.is_dir() { nested } else { dir.to_path_buf() }
+}
+
+/// Whether `dir` holds at least one `{split}_{type}_question.csv` (TGIF-QA ships no `Val` split).
+pub fn has_split(dir: &Path, split: &str) -> bool {
+    let base = split_dir(dir, split);
+    QuestionType::ALL.iter().any(|t| base.join(t.file_name(split)).is_file())
+}
+
 /// Reads every `{split}_{type}_question.csv` present in `dir` (or in `dir/{split}`).
 pub fn load_split(dir: &Path, split: &str) -> Result<Vec<QaItem>, DatasetError> {
-    let nested = dir.join(split);
-    let base = if nested.is_dir() { nested } else { dir.to_path_buf() };
+    let base = split_dir(dir, split);
     let mut items = Vec::new();
     let mut found = false;
     for qtype in QuestionType::ALL {
@@ -213,7 +232,10 @@ mod tests {
         assert_eq!(items[0].answer, Answer::Count(3));
         assert_eq!(items[0].question, "How many times does the man jump ?");
         let err = parse_questions("gif_name\tquestion\tanswer\ng1\tq\n", QuestionType::Count, "t.csv").unwrap_err();
-        assert_eq!(err.to_string(), "t.csv, row 1: has 2 columns, the header has 3");
+        assert_eq!(err.to_string(), "t.csv, line 2: has 2 columns, the header has 3: no 'answer' column");
+        let err = parse_questions("gif_name\tquestion\tanswer\ng1\tq\t2\ng2\tq\tmany\n", QuestionType::Count, "t.csv")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "t.csv, line 3: count 'many' is not a whole number");
     }
 
     #[test]

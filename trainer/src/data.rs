@@ -1,15 +1,43 @@
 //! A split of a question dataset with its GIFs decoded once and cached at model resolution.
+//! Rows whose GIF is not in the folder are reported once (count, first names, full list in a file)
+//! and skipped, or refused with `strict`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::msrvtt::{MSRVTT_MC_FILE, load_msrvtt_mc};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig, gather_clip, resize_rgba};
-use shared_model::questions::{QaItem, gif_dir, load_split};
+use shared_model::questions::{QaItem, gif_dir, has_split, load_split};
 use shared_model::sampling::{SampledFrame, Timeline};
+
+/// Missing GIF names shown in the one-line report (the file has them all).
+const SHOWN_MISSING: usize = 10;
+
+/// Which question files a dataset folder holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Dataset {
+    /// TGIF-QA's layout (also the synthetic benchmark's): `{Split}_{type}_question.csv` flat in
+    /// the folder or in `{Split}/`, GIFs in `gifs/` or `{Split}/gifs/`.
+    #[default]
+    TgifQa,
+    /// MSRVTT-MC: `MSR_MC_test.csv` in the folder (one test set, `--split` is ignored), GIFs at
+    /// `gifs/{vid_key}.gif`; scored as caption questions.
+    MsrvttMc,
+}
+
+/// What to do about question rows whose GIF is not in the folder.
+#[derive(Debug, Clone, Default)]
+pub struct MissingGifs {
+    /// Fail instead of skipping those rows.
+    pub strict: bool,
+    /// Write the full list of missing GIFs here (`trainer eval` sets it only with `--report`,
+    /// hence the hint printed when it is unset).
+    pub list_file: Option<PathBuf>,
+}
 
 /// One GIF: every frame resized to the model's input size, and its time line.
 pub struct CachedGif {
@@ -33,6 +61,8 @@ pub struct Split {
     pub gifs: Vec<CachedGif>,
     /// Side of the cached frames.
     pub size: usize,
+    /// The missing-GIF list as written to [`MissingGifs::list_file`] (`None` when none is missing).
+    pub missing_list: Option<String>,
 }
 
 impl CachedGif {
@@ -43,20 +73,54 @@ impl CachedGif {
     }
 }
 
-/// Loads `split` of the dataset in `dir`, decoding GIFs in parallel.
-/// GIFs that are missing or unreadable are reported and their questions dropped.
+/// Loads `split` of the TGIF-QA-layout dataset in `dir`, skipping (and reporting) missing GIFs.
 pub fn load(dir: &Path, split: &str, preprocess: &PreprocessConfig, limit_gifs: Option<usize>) -> Result<Split> {
-    let items =
-        load_split(dir, split).with_context(|| format!("reading the {split} questions in {}", dir.display()))?;
+    load_with(dir, split, Dataset::TgifQa, preprocess, limit_gifs, &MissingGifs::default())
+}
+
+/// The question rows of `split` and the folder their GIFs should be in.
+pub fn questions(dir: &Path, split: &str, dataset: Dataset) -> Result<(Vec<QaItem>, PathBuf)> {
+    match dataset {
+        Dataset::TgifQa => {
+            if !has_split(dir, split) && dir.join(MSRVTT_MC_FILE).is_file() {
+                anyhow::bail!(
+                    "{} has no {split} question files but holds {MSRVTT_MC_FILE}: pass --dataset msrvtt-mc",
+                    dir.display()
+                );
+            }
+            let items = load_split(dir, split)
+                .with_context(|| format!("reading the {split} questions in {}", dir.display()))?;
+            Ok((items, gif_dir(dir, split)))
+        }
+        Dataset::MsrvttMc => {
+            let items = load_msrvtt_mc(dir).context("reading MSRVTT-MC")?;
+            Ok((items, dir.join("gifs")))
+        }
+    }
+}
+
+/// Loads `split` of the dataset in `dir`, decoding GIFs in parallel. Rows whose GIF file is absent
+/// are handled by `missing`; GIFs that exist but cannot be decoded are reported and skipped.
+/// Fails when no GIF is left.
+pub fn load_with(
+    dir: &Path,
+    split: &str,
+    dataset: Dataset,
+    preprocess: &PreprocessConfig,
+    limit_gifs: Option<usize>,
+    missing: &MissingGifs,
+) -> Result<Split> {
+    let (items, folder) = questions(dir, split, dataset)?;
     let mut by_gif: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
         by_gif.entry(item.gif_name.clone()).or_default().push(i);
     }
-    let mut names: Vec<(String, Vec<usize>)> = by_gif.into_iter().collect();
+    let (mut names, absent): (Vec<_>, Vec<_>) =
+        by_gif.into_iter().partition(|(name, _)| folder.join(format!("{name}.gif")).is_file());
+    let missing_list = report_missing(&absent, &items, names.is_empty(), &folder, split, missing)?;
     if let Some(limit) = limit_gifs {
         names.truncate(limit);
     }
-    let folder = gif_dir(dir, split);
     let bar = progress(names.len() as u64, &format!("decoding {split} GIFs"));
     let size = preprocess.image_size;
     let decoded: Vec<(String, Vec<usize>, Result<Frames>)> = names
@@ -91,14 +155,68 @@ pub fn load(dir: &Path, split: &str, preprocess: &PreprocessConfig, limit_gifs: 
     }
     if !failures.is_empty() {
         eprintln!(
-            "warning: {} of {} {split} GIFs skipped, e.g. {}",
+            "warning: {} of {} {split} GIFs could not be decoded and are skipped, e.g. {}",
             failures.len(),
             failures.len() + gifs.len(),
             failures[0]
         );
     }
     anyhow::ensure!(!gifs.is_empty(), "no readable GIFs for the {split} split in {}", folder.display());
-    Ok(Split { items: kept_items, gifs, size })
+    Ok(Split { items: kept_items, gifs, size, missing_list })
+}
+
+/// One report for the rows whose GIF is absent: fails when nothing is left (or when `strict`),
+/// else warns with the first names and writes the full list (a TSV: GIF file, question count,
+/// the questions' ids) to `missing.list_file`. Returns the list.
+fn report_missing(
+    absent: &[(String, Vec<usize>)],
+    items: &[QaItem],
+    none_left: bool,
+    folder: &Path,
+    split: &str,
+    missing: &MissingGifs,
+) -> Result<Option<String>> {
+    if absent.is_empty() {
+        return Ok(None);
+    }
+    let shown: Vec<String> = absent.iter().take(SHOWN_MISSING).map(|(name, _)| format!("{name}.gif")).collect();
+    let more = if absent.len() > SHOWN_MISSING {
+        format!(", ... ({} more)", absent.len() - SHOWN_MISSING)
+    } else {
+        String::new()
+    };
+    let names = format!("{}{more}", shown.join(", "));
+    anyhow::ensure!(
+        !none_left,
+        "none of the {} GIFs that the {split} questions reference is in {}: {names}",
+        absent.len(),
+        folder.display()
+    );
+    let mut list = String::from("gif\tquestions\tvid_ids\n");
+    for (name, indices) in absent {
+        let ids: Vec<&str> = indices.iter().map(|&i| items[i].vid_id.as_str()).collect();
+        list += &format!("{name}.gif\t{}\t{}\n", indices.len(), ids.join(","));
+    }
+    let where_listed = match &missing.list_file {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(path, &list).with_context(|| format!("writing {}", path.display()))?;
+            format!("full list in {}", path.display())
+        }
+        None => "pass --report to write the full list".to_string(),
+    };
+    let rows: usize = absent.iter().map(|(_, indices)| indices.len()).sum();
+    let summary = format!(
+        "{} {split} GIFs are missing from {} ({rows} of {} questions reference them): {names}; {where_listed}",
+        absent.len(),
+        folder.display(),
+        items.len()
+    );
+    anyhow::ensure!(!missing.strict, "{summary} (--strict)");
+    eprintln!("warning: {summary}; their questions are skipped");
+    Ok(Some(list))
 }
 
 /// Resized frames, frame count and time line of one GIF.

@@ -32,7 +32,8 @@ enum Command {
     },
     /// Train a model (checkpoint per epoch; --resume continues).
     Train(train::TrainOptions),
-    /// Evaluate a model on a split; per-type accuracy, Count MAE, caption retrieval.
+    /// Evaluate a model on a split (TGIF-QA layout or MSRVTT-MC); per-type accuracy, Count MAE,
+    /// caption retrieval.
     Eval(eval_cmd::EvalOptions),
     /// Answer a question about a GIF (multiple choice with --candidates, else open-ended).
     Predict(predict::PredictOptions),
@@ -54,14 +55,27 @@ mod eval_cmd {
     use anyhow::{Context, Result};
 
     use trainer::backend;
+    use trainer::data::{Dataset, MissingGifs};
     use trainer::eval::{Evaluator, table};
 
     /// Options of `trainer eval`.
     #[derive(clap::Args)]
     pub struct EvalOptions {
-        /// Dataset folder.
+        /// Dataset folder. TGIF-QA layout: `{Split}_{type}_question.csv` flat in it or in `{Split}/`,
+        /// GIFs at `gifs/NAME.gif` or `{Split}/gifs/NAME.gif`. MSRVTT-MC (--dataset msrvtt-mc):
+        /// `MSR_MC_test.csv` in it, GIFs at `gifs/{vid_key}.gif`.
         #[arg(long)]
         pub data: PathBuf,
+        /// Question files: `tgif-qa` (also the synthetic benchmark) or `msrvtt-mc` (`MSR_MC_test.csv`:
+        /// tab separated `vid_key a1 a2 a3 a4 a5 answer`, optional header, `answer` the 0-based index
+        /// of the right caption; scored like the caption type; --split is ignored).
+        #[arg(long, value_enum, default_value_t = Dataset::TgifQa)]
+        pub dataset: Dataset,
+        /// Fail when question rows reference GIFs that are not in the folder (default: report them,
+        /// list them all in REPORT's `.missing-gifs.txt` sibling when --report is given, and
+        /// evaluate the rest).
+        #[arg(long)]
+        pub strict: bool,
         /// Model folder.
         #[arg(long)]
         pub model: PathBuf,
@@ -90,7 +104,23 @@ mod eval_cmd {
         let bundle = backend::load_model(&options.model)?;
         let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
         let aggregation = options.aggregation.parse()?;
-        let split = trainer::data::load(&options.data, &options.split, &bundle.config.preprocess, options.max_gifs)?;
+        let missing = MissingGifs {
+            strict: options.strict,
+            list_file: options.report.as_ref().map(|report| report.with_extension("missing-gifs.txt")),
+        };
+        // MSRVTT-MC has one test set; its name stands in for the split in messages.
+        let split_name = match options.dataset {
+            Dataset::TgifQa => options.split.clone(),
+            Dataset::MsrvttMc => "MSRVTT-MC".to_string(),
+        };
+        let split = trainer::data::load_with(
+            &options.data,
+            &split_name,
+            options.dataset,
+            &bundle.config.preprocess,
+            options.max_gifs,
+            &missing,
+        )?;
         let started = std::time::Instant::now();
         let evaluator = Evaluator {
             model: &bundle.model,
@@ -103,8 +133,7 @@ mod eval_cmd {
         };
         let report = evaluator.evaluate(&split, true, true)?;
         println!(
-            "{} split of {} ({} GIFs), sampling {strategy}, {} in {:.1}s",
-            options.split,
+            "{split_name} split of {} ({} GIFs), sampling {strategy}, {} in {:.1}s",
             options.data.display(),
             split.gifs.len(),
             backend::name(),

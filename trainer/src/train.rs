@@ -20,13 +20,13 @@ use shared_model::bundle::{
 use shared_model::model::{QaModel, QaModelConfig, TemporalMode};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
-use shared_model::questions::{QuestionType, load_split};
+use shared_model::questions::{QuestionType, has_split, load_split};
 use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 use shared_model::tokenize::TextTokenizer;
 
 use crate::backend::{self, Training};
 use crate::batch::{BatchQuestion, cross_entropy, forward};
-use crate::data::{self, Split, progress};
+use crate::data::{self, Dataset, MissingGifs, Split, progress};
 use crate::eval::{Evaluator, Report};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
@@ -36,7 +36,9 @@ pub const STATE_FILE: &str = "training.json";
 /// Options of `trainer train`.
 #[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 pub struct TrainOptions {
-    /// Dataset folder (from `trainer generate`, or laid out like TGIF-QA).
+    /// Dataset folder (from `trainer generate`, or laid out like TGIF-QA: `Train_{type}_question.csv`
+    /// flat in it or in `Train/`, GIFs in `gifs/NAME.gif` or `Train/gifs/`). Without Val question
+    /// files (real TGIF-QA has none) per-epoch validation is skipped.
     #[arg(long)]
     pub data: PathBuf,
     /// Model folder to write (config.json, model.safetensors, tokenizer.json, training.json).
@@ -93,6 +95,11 @@ pub struct TrainOptions {
     #[arg(long)]
     #[serde(default)]
     pub grid_max_token: bool,
+    /// Fail when question rows reference GIFs that are not in the folder (default: report them,
+    /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
+    #[arg(long)]
+    #[serde(default)]
+    pub strict: bool,
     /// Factor on the slot attention logits (sharper reading of small objects; new models only).
     #[arg(long, default_value_t = 4.0)]
     #[serde(default = "default_slot_logit_scale")]
@@ -162,14 +169,36 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let opts = state.options.clone();
     let strategy = SamplingStrategy::parse(&config.sampling, opts.frames)?;
 
-    let train = data::load(&opts.data, "Train", &config.preprocess, opts.max_gifs)?;
-    let val = data::load(&opts.data, "Val", &config.preprocess, Some(opts.val_gifs))?;
+    let missing =
+        |split: &str| MissingGifs { strict: opts.strict, list_file: Some(opts.out.join(missing_list_name(split))) };
+    let train =
+        data::load_with(&opts.data, "Train", Dataset::TgifQa, &config.preprocess, opts.max_gifs, &missing("Train"))?;
+    let val = if has_split(&opts.data, "Val") {
+        Some(data::load_with(
+            &opts.data,
+            "Val",
+            Dataset::TgifQa,
+            &config.preprocess,
+            Some(opts.val_gifs),
+            &missing("Val"),
+        )?)
+    } else {
+        eprintln!("note: {} has no Val question files: per-epoch validation is skipped", opts.data.display());
+        None
+    };
+    // Kept in the model folder beside the weights (each checkpoint replaces the folder).
+    let mut missing_lists: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    for (split, loaded) in [("Train", Some(&train)), ("Val", val.as_ref())] {
+        if let Some(list) = loaded.and_then(|l| l.missing_list.as_ref()) {
+            missing_lists.push((missing_list_name(split), list.clone().into_bytes()));
+        }
+    }
     let questions: usize = train.items.len();
     eprintln!(
         "training on {} GIFs / {questions} questions ({} backend), validating on {} GIFs; {} parameters",
         train.gifs.len(),
         backend::name(),
-        val.gifs.len(),
+        val.as_ref().map_or(0, |v| v.gifs.len()),
         model.num_params()
     );
 
@@ -237,7 +266,10 @@ pub fn run(options: TrainOptions) -> Result<()> {
         }
         bar.finish_and_clear();
         let seconds = epoch_start.elapsed().as_secs_f64();
-        let val_report = validate(&model, &config, &tokenizer, &val, strategy, &device)?;
+        let val_report = match &val {
+            Some(val) => validate(&model, &config, &tokenizer, val, strategy, &device)?,
+            None => Report::new(),
+        };
         let record = EpochRecord {
             epoch,
             step,
@@ -253,7 +285,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
         };
         eprintln!("{}", describe(&record));
         state.history.push(record);
-        save_checkpoint(&opts.out, &model, &config, &tokenizer, &state)?;
+        save_checkpoint(&opts.out, &model, &config, &tokenizer, &state, &missing_lists)?;
         if out_of_time {
             eprintln!("stopping: the --minutes budget is spent");
             break;
@@ -349,15 +381,23 @@ fn validate(
     evaluator.evaluate(val, false, true)
 }
 
+/// The missing-GIF list of a split in the model folder.
+fn missing_list_name(split: &str) -> &'static str {
+    if split == "Val" { "missing-gifs-Val.txt" } else { "missing-gifs-Train.txt" }
+}
+
+/// Writes the model folder; `extra` files (the missing-GIF lists) are kept in it across checkpoints.
 fn save_checkpoint(
     dir: &Path,
     model: &QaModel<Training>,
     config: &BundleConfig,
     tokenizer: &TextTokenizer,
     state: &TrainState,
+    extra: &[(&'static str, Vec<u8>)],
 ) -> Result<()> {
     let mut files = folder_files(config, &model.valid(), tokenizer)?;
     files.push((STATE_FILE, serde_json::to_vec_pretty(state)?));
+    files.extend(extra.iter().cloned());
     write_folder_atomically(dir, &files)?;
     Ok(())
 }
@@ -371,6 +411,8 @@ pub fn describe(record: &EpochRecord) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // No Val split (real TGIF-QA): say so rather than print nothing.
+    let fmt = |m: &BTreeMap<String, f64>| if m.is_empty() { "-".to_string() } else { fmt(m) };
     format!(
         "epoch {} (step {}): loss {:.3} | train {} | val {} | {:.0}s, {:.1} questions/s",
         record.epoch,
