@@ -1,9 +1,11 @@
 //! The contrastive losses of `trainer pretrain` and the alignment metrics, on hand-made similarity
-//! matrices, against values computed by hand from the formulas in `trainer::contrastive`.
+//! matrices, against values computed by hand from the formulas in `trainer::contrastive`; and the
+//! joint space pre-training trains being exactly the one frame relevance reads.
 
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use shared_model::model::QaModelConfig;
 use trainer::alignment::alignment_metrics;
 use trainer::contrastive::{ContrastiveLoss, HnacConfig, contrastive_loss, log_weights, same_caption_mask};
 
@@ -158,4 +160,39 @@ fn alignment_metrics_count_a_shared_caption_as_a_hit() {
     let gap = ((0.2 - 0.5) + (0.1 - 0.6) + (0.4 - 0.8) + (0.9 - 0.2)) / 4.0;
     assert!((m.cosine_gap - gap).abs() < 1e-6, "{} vs {gap}", m.cosine_gap);
     assert!((m.positive - (0.2 + 0.1 + 0.4 + 0.9) / 4.0).abs() < 1e-6);
+}
+
+#[test]
+fn frame_relevance_is_the_cosine_of_the_joint_embeddings() {
+    let device = Default::default();
+    let model =
+        QaModelConfig::new(50, 7).with_d_model(16).with_image_size(16).with_frame_channels([8, 16]).init::<B>(&device);
+    // 2 videos × 3 frames, odd sizes; 3 texts reading videos 1, 0, 1.
+    let pixels: Vec<f32> = (0..2 * 3 * 3 * 16 * 16).map(|i| (i as f32 * 0.37).sin()).collect();
+    let frames = Tensor::<B, 5>::from_data(TensorData::new(pixels, [2, 3, 3, 16, 16]), &device);
+    let times = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![0i64, 5, 9, 1, 2, 3], [2, 3]), &device);
+    let video = model.encode_video(frames, times);
+    let ids =
+        Tensor::<B, 2, Int>::from_data(TensorData::new((0..15).map(|i| i % 50).collect::<Vec<i64>>(), [3, 5]), &device);
+    let text = model.encode_text(ids.clone(), ids.greater_elem(12));
+    let relevance = model.fuse(&video, &[1, 0, 1], &text).frame_relevance.into_data().to_vec::<f32>().unwrap();
+
+    let embedded = model.frame_embeddings(&video);
+    assert_eq!(embedded.frames.dims(), [2, 3, 16]);
+    assert_eq!(embedded.video.dims(), [2, 16]);
+    let frames = embedded.frames.into_data().to_vec::<f32>().unwrap();
+    let texts = model.text_embeddings(&text).into_data().to_vec::<f32>().unwrap();
+    for (q, v) in [1usize, 0, 1].into_iter().enumerate() {
+        for f in 0..3 {
+            let dot: f32 = (0..16).map(|k| texts[q * 16 + k] * frames[(v * 3 + f) * 16 + k]).sum();
+            assert!((dot - relevance[q * 3 + f]).abs() < 1e-5, "text {q} frame {f}: {dot} vs {}", relevance[q * 3 + f]);
+        }
+    }
+    // Unit vectors, and the video vector is the normalised mean of its frames.
+    let norm = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
+    assert!((norm(&texts[..16]) - 1.0).abs() < 1e-5 && (norm(&frames[..16]) - 1.0).abs() < 1e-5);
+    let videos = embedded.video.into_data().to_vec::<f32>().unwrap();
+    let mean: Vec<f32> = (0..16).map(|k| (0..3).map(|f| frames[f * 16 + k]).sum::<f32>() / 3.0).collect();
+    let scale = norm(&mean);
+    assert!((0..16).all(|k| (videos[k] - mean[k] / scale).abs() < 1e-5));
 }
