@@ -1,15 +1,18 @@
 //! The native side of GIF-QA as a library: benchmark generation, data loading, training glue
 //! (batches, losses, the loop), evaluation and the command implementations. `main.rs` is the CLI.
 
+pub mod alignment;
 pub mod backend;
 pub mod batch;
 pub mod bench;
+pub mod contrastive;
 pub mod data;
 pub mod demo;
 pub mod eval;
 pub mod frames;
 pub mod generate;
 pub mod predict;
+pub mod pretrain;
 pub mod samples;
 pub mod train;
 pub mod vocab;

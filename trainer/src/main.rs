@@ -1,7 +1,7 @@
 //! `trainer`: the native side of GIF-QA. Generates the synthetic benchmark, trains the shared model,
 //! evaluates it, answers questions about GIFs, dumps the frames the model sees, and benchmarks.
 
-use trainer::{bench, data, demo, frames, generate, predict, samples, train};
+use trainer::{bench, data, demo, frames, generate, predict, pretrain, samples, train};
 
 use std::path::PathBuf;
 
@@ -30,8 +30,11 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         gifs: usize,
     },
-    /// Train a model (checkpoint per epoch; --resume continues).
+    /// Train a model (checkpoint per epoch; --resume continues; --init starts from pre-trained weights).
     Train(train::TrainOptions),
+    /// Contrastive video-text pre-training of the joint frame/text space (InfoNCE or H-NAC) on
+    /// (GIF, caption) pairs; reports the cosine gap and text-to-GIF retrieval before and after.
+    Pretrain(pretrain::PretrainOptions),
     /// Evaluate a model on a split (TGIF-QA layout or MSRVTT-MC); per-type accuracy, Count MAE,
     /// caption retrieval.
     Eval(eval_cmd::EvalOptions),
@@ -176,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(options) => train::run(options),
+        Command::Pretrain(options) => pretrain::run(options),
         Command::Eval(options) => eval_cmd::run(options),
         Command::Predict(options) => predict::run(options),
         Command::Frames(options) => frames::run(options),

@@ -48,6 +48,11 @@ pub struct TrainOptions {
     #[arg(long)]
     #[serde(skip)]
     pub resume: bool,
+    /// Start from the weights of this model folder (e.g. from `trainer pretrain`); its config and
+    /// tokenizer must be the ones this run would build.
+    #[arg(long, conflicts_with = "resume")]
+    #[serde(default)]
+    pub init: Option<PathBuf>,
     /// Epochs in total (a resumed run continues up to this many).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -110,6 +115,48 @@ fn default_slot_logit_scale() -> f32 {
     1.0
 }
 
+/// The options that decide a new model's architecture, input and tokenizer (shared by `train`
+/// and `pretrain`, so that a pre-trained folder fits a training run given the same options).
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
+pub struct ModelShape {
+    /// Frames sampled per GIF.
+    #[arg(long, default_value_t = 16)]
+    pub frames: usize,
+    /// Side of the model input in pixels (multiple of 8).
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    /// Model width.
+    #[arg(long, default_value_t = 64)]
+    pub d_model: usize,
+    /// Temporal transformer layers.
+    #[arg(long, default_value_t = 2)]
+    pub temporal_layers: usize,
+    /// `transformer` or `mean` (ablation).
+    #[arg(long, default_value = "transformer")]
+    pub temporal: String,
+    /// Add a max-pooled grid token per frame to the fusion.
+    #[arg(long)]
+    pub grid_max_token: bool,
+    /// Factor on the slot attention logits.
+    #[arg(long, default_value_t = 4.0)]
+    pub slot_logit_scale: f32,
+}
+
+impl TrainOptions {
+    /// The architecture options of this run.
+    pub fn shape(&self) -> ModelShape {
+        ModelShape {
+            frames: self.frames,
+            image_size: self.image_size,
+            d_model: self.d_model,
+            temporal_layers: self.temporal_layers,
+            temporal: self.temporal.clone(),
+            grid_max_token: self.grid_max_token,
+            slot_logit_scale: self.slot_logit_scale,
+        }
+    }
+}
+
 /// Metrics of one epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -161,8 +208,11 @@ pub fn run(options: TrainOptions) -> Result<()> {
             "{} already holds a model: pass --resume to continue it, or choose another --out",
             options.out.display()
         );
-        let (config, tokenizer) = new_config(&options)?;
-        let model = config.model.init::<Training>(&device);
+        let (config, tokenizer) = new_config(&options.data, &options.shape())?;
+        let model = match &options.init {
+            Some(dir) => init_from(dir, &config, &tokenizer, &device)?,
+            None => config.model.init::<Training>(&device),
+        };
         let state = TrainState { options: options.clone(), backend: backend::name().into(), history: Vec::new() };
         (model, config, tokenizer, state)
     };
@@ -295,9 +345,64 @@ pub fn run(options: TrainOptions) -> Result<()> {
     Ok(())
 }
 
+/// The weights of the model folder `dir`, checked to have exactly the configuration and tokenizer
+/// that this run builds (so that `--init` cannot silently mix vocabularies or shapes).
+fn init_from(
+    dir: &Path,
+    config: &BundleConfig,
+    tokenizer: &TextTokenizer,
+    device: &backend::Device,
+) -> Result<QaModel<Training>> {
+    let bundle = ModelBundle::<Training>::load_dir(dir, device)
+        .with_context(|| format!("--init: cannot load the model in {}", dir.display()))?;
+    let ours = serde_json::to_value(config)?;
+    let theirs = serde_json::to_value(&bundle.config)?;
+    let differing = config_differences(&theirs, &ours, "");
+    anyhow::ensure!(
+        differing.is_empty(),
+        "--init: {} was built with another configuration than this run's ({}); pass the same data and \
+         model options (--frames, --image-size, --d-model, ...) as when it was made",
+        dir.display(),
+        differing.join(", ")
+    );
+    let tokenizer_json = |t: &TextTokenizer| t.inner().to_string(false).map_err(|e| anyhow::anyhow!("{e}"));
+    anyhow::ensure!(
+        tokenizer_json(&bundle.tokenizer)? == tokenizer_json(tokenizer)?,
+        "--init: the tokenizer.json in {} differs from the one this run builds from the Train questions of --data",
+        dir.display()
+    );
+    eprintln!("starting from the weights in {}", dir.display());
+    Ok(bundle.model)
+}
+
+/// Dotted paths of the leaves where two JSON values differ (`model.d_model`, `answers`).
+fn config_differences(a: &serde_json::Value, b: &serde_json::Value, prefix: &str) -> Vec<String> {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .flat_map(|k| {
+                    let null = serde_json::Value::Null;
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    config_differences(x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), &path)
+                })
+                .collect()
+        }
+        _ if a == b => Vec::new(),
+        _ => vec![format!("{prefix}: {} vs {}", short(a), short(b))],
+    }
+}
+
+fn short(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 40 { format!("{}...", text.chars().take(40).collect::<String>()) } else { text }
+}
+
 /// Builds the configuration and tokenizer of a new model from the training questions.
-fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
-    let items = load_split(&options.data, "Train").with_context(|| format!("reading {}", options.data.display()))?;
+pub fn new_config(data: &Path, options: &ModelShape) -> Result<(BundleConfig, TextTokenizer)> {
+    let items = load_split(data, "Train").with_context(|| format!("reading {}", data.display()))?;
     let tokenizer = build_tokenizer(&items)?;
     let answers = answer_vocabulary(&items);
     let temporal = match options.temporal.as_str() {
@@ -325,15 +430,21 @@ fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
 
 /// Linear warm-up, then cosine decay to 5% of the peak.
 fn learning_rate(options: &TrainOptions, step: usize, total: usize) -> f64 {
-    if step < options.warmup {
-        return options.lr * (step + 1) as f64 / options.warmup as f64;
+    warmup_cosine(options.lr, options.warmup, step, total)
+}
+
+/// Learning rate at `step` of `total`: linear warm-up to `peak` over `warmup` steps, then cosine
+/// decay to 5% of the peak.
+pub fn warmup_cosine(peak: f64, warmup: usize, step: usize, total: usize) -> f64 {
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
     }
-    let progress = ((step - options.warmup) as f64 / (total.saturating_sub(options.warmup)).max(1) as f64).min(1.0);
-    options.lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
+    let progress = ((step - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64).min(1.0);
+    peak * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
 }
 
 /// Training-time sampling: one random time inside each of K equal segments (TSN-style jitter).
-fn jittered_uniform(
+pub fn jittered_uniform(
     timeline: &shared_model::sampling::Timeline,
     frames: usize,
     rng: &mut ChaCha8Rng,

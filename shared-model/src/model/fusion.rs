@@ -223,19 +223,37 @@ impl<B: Backend> QuestionVideoFusion<B> {
         video_index: Tensor<B, 1, Int>,
         question: &TextEncoding<B>,
     ) -> Tensor<B, 2> {
-        let [videos, frames, _, d_model] = frame_tokens.dims();
-        let means = frame_tokens.mean_dim(2).reshape([videos, frames, d_model]);
-        let frame_vectors = self.relevance_frame.forward(means).select(0, video_index); // [questions, frames, d_model]
-        let question_vector = self.relevance_question.forward(question.pooled.clone());
-        let unit = |x: Tensor<B, 3>| {
-            let norm = x.clone().powf_scalar(2.0).sum_dim(2).sqrt().clamp_min(1e-6);
-            x / norm
-        };
-        let frame_unit = unit(frame_vectors); // [questions, frames, d_model]
-        let question_unit = unit(question_vector.unsqueeze_dim::<3>(1)); // [questions, 1, d_model]
-        let questions = frame_unit.dims()[0];
+        let frame_unit = self.frame_embeddings(frame_tokens).select(0, video_index); // [questions, frames, d_model]
+        let question_unit = self.text_embeddings(question.pooled.clone()).unsqueeze_dim::<3>(1); // [questions, 1, d_model]
+        let [questions, frames, _] = frame_unit.dims();
         (frame_unit * question_unit).sum_dim(2).reshape([questions, frames])
     }
+
+    /// Unit-length frame vectors of the joint frame/text space: `relevance_frame` of each frame's
+    /// mean grid token. Frame relevance (and contrastive pre-training) compare them with
+    /// [`Self::text_embeddings`].
+    ///
+    /// # Shapes
+    /// - `frame_tokens`: `[videos, frames, cells, d_model]` → `[videos, frames, d_model]`
+    pub fn frame_embeddings(&self, frame_tokens: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [videos, frames, _, d_model] = frame_tokens.dims();
+        let means = frame_tokens.mean_dim(2).reshape([videos, frames, d_model]);
+        unit_rows(self.relevance_frame.forward(means))
+    }
+
+    /// Unit-length text vectors of the joint space: `relevance_question` of the pooled text encoding.
+    ///
+    /// # Shapes
+    /// - `pooled`: `[texts, d_model]` → `[texts, d_model]`
+    pub fn text_embeddings(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
+        unit_rows(self.relevance_question.forward(pooled))
+    }
+}
+
+/// Scales every vector along the last axis to unit length (zero vectors stay near zero).
+pub fn unit_rows<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let norm = x.clone().powf_scalar(2.0).sum_dim(D - 1).sqrt().clamp_min(1e-6);
+    x / norm
 }
 
 /// An all-`false` padding mask, `[batch, len]`.

@@ -11,5 +11,5 @@ pub mod text_encoder;
 pub mod transformer;
 
 pub use fusion::{QuestionContext, TemporalMode};
-pub use qa_model::{QaModel, QaModelConfig, VideoEncoding};
+pub use qa_model::{QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
 pub use text_encoder::TextEncoding;

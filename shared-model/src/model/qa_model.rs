@@ -8,7 +8,7 @@
 use burn::prelude::*;
 
 use super::frame_encoder::{FrameEncoder, FrameEncoderConfig};
-use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode};
+use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode, unit_rows};
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
 
@@ -77,6 +77,15 @@ pub struct VideoEncoding<B: Backend> {
     pub tokens: Tensor<B, 4>,
     /// Time bucket of every frame, `[videos, frames]`.
     pub times: Tensor<B, 2, Int>,
+}
+
+/// A batch of videos in the joint frame/text space (the space of frame relevance and of
+/// contrastive pre-training).
+pub struct VideoEmbeddings<B: Backend> {
+    /// Unit-length vector of every frame, `[videos, frames, d_model]`.
+    pub frames: Tensor<B, 3>,
+    /// Unit-length mean of the frame vectors, `[videos, d_model]`.
+    pub video: Tensor<B, 2>,
 }
 
 impl QaModelConfig {
@@ -181,5 +190,28 @@ impl<B: Backend> QaModel<B> {
     /// Counts (TGIF-QA Count). Output `[questions, count_classes]`.
     pub fn count_logits(&self, context: &QuestionContext<B>) -> Tensor<B, 2> {
         self.count_head.forward(context.pooled.clone())
+    }
+
+    /// Frames and whole videos in the joint frame/text space: frame vector =
+    /// `relevance_frame(mean over the frame's grid tokens)`, video vector = the normalised mean of
+    /// its frame vectors. Compare with [`Self::text_embeddings`] by dot product (cosine).
+    ///
+    /// # Shapes
+    /// - `video.tokens`: `[videos, frames, cells, d_model]` → frames `[videos, frames, d_model]`,
+    ///   video `[videos, d_model]`
+    pub fn frame_embeddings(&self, video: &VideoEncoding<B>) -> VideoEmbeddings<B> {
+        let frames = self.fusion.frame_embeddings(video.tokens.clone());
+        let [videos, _, d_model] = frames.dims();
+        let mean = frames.clone().mean_dim(1).reshape([videos, d_model]);
+        VideoEmbeddings { frames, video: unit_rows(mean) }
+    }
+
+    /// Texts (questions, captions) in the joint frame/text space: unit-length
+    /// `relevance_question(pooled text encoding)`.
+    ///
+    /// # Shapes
+    /// - `text.pooled`: `[texts, d_model]` → `[texts, d_model]`
+    pub fn text_embeddings(&self, text: &TextEncoding<B>) -> Tensor<B, 2> {
+        self.fusion.text_embeddings(text.pooled.clone())
     }
 }
