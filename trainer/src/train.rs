@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use shared_model::bundle::{
     BundleConfig, FORMAT_VERSION, ModelBundle, WEIGHTS_FILE, folder_files, write_folder_atomically,
 };
-use shared_model::model::{QaModel, QaModelConfig, TemporalMode};
+use shared_model::model::bert::BertModel;
+use shared_model::model::{PretrainedTextConfig, QaModel, QaModelConfig, TemporalMode};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
+use shared_model::pretrained::load_bert_dir_with_tokenizer;
 use shared_model::questions::{QuestionType, load_split};
 use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 use shared_model::tokenize::TextTokenizer;
@@ -29,6 +31,9 @@ use crate::batch::{BatchQuestion, cross_entropy, forward};
 use crate::data::{self, Split, progress};
 use crate::eval::{Evaluator, Report};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
+
+/// Longest question or answer in tokens (the synthetic questions are far shorter).
+const DEFAULT_MAX_TEXT_LEN: usize = 40;
 
 /// File in the model folder that records training progress (for `--resume` and learning curves).
 pub const STATE_FILE: &str = "training.json";
@@ -97,9 +102,27 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 4.0)]
     #[serde(default = "default_slot_logit_scale")]
     pub slot_logit_scale: f32,
+    /// Build the model on a pretrained BERT-family text tower: a Hugging Face folder with
+    /// config.json, model.safetensors and tokenizer.json (e.g. all-MiniLM-L6-v2); its tokenizer
+    /// replaces the one built from the data (new models only).
+    #[arg(long)]
+    #[serde(default)]
+    pub text_encoder: Option<PathBuf>,
+    /// Keep the --text-encoder tower's weights fixed (only its projection and the rest train).
+    #[arg(long, requires = "text_encoder")]
+    #[serde(default)]
+    pub freeze_text_encoder: bool,
+    /// Learning rate of a fine-tuned --text-encoder tower, as a fraction of --lr.
+    #[arg(long, default_value_t = 0.05)]
+    #[serde(default = "default_text_encoder_lr_scale")]
+    pub text_encoder_lr_scale: f64,
 }
 
 fn default_slot_logit_scale() -> f32 {
+    1.0
+}
+
+fn default_text_encoder_lr_scale() -> f64 {
     1.0
 }
 
@@ -147,15 +170,20 @@ pub fn run(options: TrainOptions) -> Result<()> {
         state.options.epochs = options.epochs;
         state.options.minutes = options.minutes;
         eprintln!("resuming after epoch {} (step {})", state.history.len(), state.history.last().map_or(0, |h| h.step));
-        (bundle.model, bundle.config, bundle.tokenizer, state)
+        let model = bundle.model.freeze_towers(&bundle.config.model);
+        (model, bundle.config, bundle.tokenizer, state)
     } else {
         anyhow::ensure!(
             !options.out.join(WEIGHTS_FILE).exists(),
             "{} already holds a model: pass --resume to continue it, or choose another --out",
             options.out.display()
         );
-        let (config, tokenizer) = new_config(&options)?;
-        let model = config.model.init::<Training>(&device);
+        let (config, tokenizer, text_bert) = new_config(&options, &device)?;
+        let mut model = config.model.init::<Training>(&device);
+        if let Some(bert) = text_bert {
+            model = model.with_text_bert(bert).context("the model has no text tower for --text-encoder")?;
+        }
+        let model = model.freeze_towers(&config.model);
         let state = TrainState { options: options.clone(), backend: backend::name().into(), history: Vec::new() };
         (model, config, tokenizer, state)
     };
@@ -175,6 +203,11 @@ pub fn run(options: TrainOptions) -> Result<()> {
 
     let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
     let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(0.01)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init::<Training, QaModel<Training>>();
+    // A second optimiser for a fine-tuned tower, so that it learns at its own (lower) rate.
+    let mut tower_optimizer = AdamWConfig::new()
         .with_weight_decay(0.01)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
         .init::<Training, QaModel<Training>>();
@@ -223,8 +256,15 @@ pub fn run(options: TrainOptions) -> Result<()> {
             let Some(loss) = loss else { continue };
             loss_sum += f64::from(loss.clone().into_scalar());
             loss_n += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(learning_rate(&opts, step, total_steps), model, grads);
+            let lr = learning_rate(&opts, step, total_steps);
+            let mut grads = loss.backward();
+            // Frozen tower weights have no gradient: this is then empty and nothing moves.
+            let tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
+            let grads = GradientsParams::from_grads(grads, &model);
+            model = optimizer.step(lr, model, grads);
+            if let Some(tower_grads) = tower_grads.filter(|g| !g.is_empty()) {
+                model = tower_optimizer.step(lr * opts.text_encoder_lr_scale, model, tower_grads);
+            }
             step += 1;
             seen_questions += questions.len();
             seen_gifs += batch.len();
@@ -263,10 +303,25 @@ pub fn run(options: TrainOptions) -> Result<()> {
     Ok(())
 }
 
-/// Builds the configuration and tokenizer of a new model from the training questions.
-fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
+/// What a new model starts from: its configuration, its tokenizer and, with `--text-encoder`,
+/// the pretrained tower's weights.
+type NewModel = (BundleConfig, TextTokenizer, Option<BertModel<Training>>);
+
+/// Builds the configuration and tokenizer of a new model from the training questions (and the
+/// `--text-encoder` checkpoint, whose tokenizer then replaces the one built from the data).
+fn new_config(options: &TrainOptions, device: &backend::Device) -> Result<NewModel> {
     let items = load_split(&options.data, "Train").with_context(|| format!("reading {}", options.data.display()))?;
-    let tokenizer = build_tokenizer(&items)?;
+    let (tokenizer, text_tower, text_bert) = match &options.text_encoder {
+        Some(dir) => {
+            let pretrained = load_bert_dir_with_tokenizer::<Training>(dir, device)
+                .with_context(|| format!("--text-encoder: cannot load {}", dir.display()))?;
+            let tower = PretrainedTextConfig::new(pretrained.config).with_frozen(options.freeze_text_encoder);
+            (pretrained.tokenizer, Some(tower), Some(pretrained.model))
+        }
+        None => (build_tokenizer(&items)?, None, None),
+    };
+    let max_text_len =
+        text_tower.as_ref().map_or(DEFAULT_MAX_TEXT_LEN, |t| DEFAULT_MAX_TEXT_LEN.min(t.bert.max_position_embeddings));
     let answers = answer_vocabulary(&items);
     let temporal = match options.temporal.as_str() {
         "transformer" => TemporalMode::Transformer,
@@ -279,7 +334,9 @@ fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
         .with_temporal_layers(options.temporal_layers)
         .with_temporal(temporal)
         .with_grid_max_token(Some(options.grid_max_token))
-        .with_slot_logit_scale(Some(options.slot_logit_scale));
+        .with_slot_logit_scale(Some(options.slot_logit_scale))
+        .with_max_text_len(max_text_len)
+        .with_text_tower(text_tower);
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         format: FORMAT_VERSION,
@@ -288,7 +345,7 @@ fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
         sampling: SamplingStrategy::Uniform { frames: options.frames }.to_string(),
         answers,
     };
-    Ok((config, tokenizer))
+    Ok((config, tokenizer, text_bert))
 }
 
 /// Linear warm-up, then cosine decay to 5% of the peak.
