@@ -15,6 +15,7 @@ use burn::tensor::TensorData;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::model::bert::{BertConfig, BertModel};
+use crate::tokenize::{TextTokenizer, TokenizeError};
 
 /// Checkpoint tensors that are not weights and are ignored (MiniLM stores its position ids).
 pub const SKIPPED_TENSORS: &[&str] = &["embeddings.position_ids"];
@@ -50,6 +51,52 @@ pub enum PretrainedError {
     /// A tensor has an element type this loader does not read.
     #[error("tensor `{name}` has dtype {dtype}, expected F32")]
     Dtype { name: String, dtype: String },
+    /// `tokenizer.json` cannot be read as a tokenizer.
+    #[error("{path}: {source}")]
+    Tokenizer {
+        path: String,
+        #[source]
+        source: TokenizeError,
+    },
+    /// `tokenizer.json` and the checkpoint disagree on the vocabulary.
+    #[error("{path} has {tokenizer} tokens but the checkpoint's config.json says vocab_size {config}")]
+    VocabMismatch { path: String, tokenizer: usize, config: usize },
+}
+
+/// A Hugging Face text checkpoint: architecture, weights and the tokenizer that goes with them.
+pub struct PretrainedText<B: Backend> {
+    /// The BERT fields of `config.json`.
+    pub config: BertConfig,
+    /// The tower with the checkpoint's weights.
+    pub model: BertModel<B>,
+    /// `tokenizer.json`, with its baked-in padding and truncation turned off.
+    pub tokenizer: TextTokenizer,
+}
+
+/// Reads a BERT folder with its tokenizer (`config.json`, `model.safetensors`, `tokenizer.json`),
+/// checking that the tokenizer's vocabulary is the checkpoint's.
+pub fn load_bert_dir_with_tokenizer<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<PretrainedText<B>, PretrainedError> {
+    let path = dir.join("tokenizer.json");
+    let bytes =
+        std::fs::read(&path).map_err(|source| PretrainedError::Io { path: path.display().to_string(), source })?;
+    let tokenizer = TextTokenizer::from_bytes(&bytes)
+        .map_err(|source| PretrainedError::Tokenizer { path: path.display().to_string(), source })?;
+    let config_path = dir.join("config.json");
+    let config_bytes = std::fs::read(&config_path)
+        .map_err(|source| PretrainedError::Io { path: config_path.display().to_string(), source })?;
+    let config = parse_bert_config(&config_bytes)?;
+    if tokenizer.vocab_size() != config.vocab_size {
+        return Err(PretrainedError::VocabMismatch {
+            path: path.display().to_string(),
+            tokenizer: tokenizer.vocab_size(),
+            config: config.vocab_size,
+        });
+    }
+    let model = load_bert_dir(dir, device)?;
+    Ok(PretrainedText { config, model, tokenizer })
 }
 
 /// Which Linear layer of the model.

@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use shared_model::bundle::{
     BundleConfig, FORMAT_VERSION, ModelBundle, WEIGHTS_FILE, folder_files, write_folder_atomically,
 };
-use shared_model::model::{QaModel, QaModelConfig, TemporalMode};
+use shared_model::model::bert::BertModel;
+use shared_model::model::{PretrainedTextConfig, QaModel, QaModelConfig, TemporalMode};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
+use shared_model::pretrained::load_bert_dir_with_tokenizer;
 use shared_model::questions::{QuestionType, has_split, load_split};
 use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 use shared_model::tokenize::TextTokenizer;
@@ -29,6 +31,9 @@ use crate::batch::{BatchQuestion, cross_entropy, forward};
 use crate::data::{self, Dataset, MissingGifs, Split, progress};
 use crate::eval::{Evaluator, Report};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
+
+/// Longest question or answer in tokens (the synthetic questions are far shorter).
+const DEFAULT_MAX_TEXT_LEN: usize = 40;
 
 /// File in the model folder that records training progress (for `--resume` and learning curves).
 pub const STATE_FILE: &str = "training.json";
@@ -109,6 +114,20 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 4.0)]
     #[serde(default = "default_slot_logit_scale")]
     pub slot_logit_scale: f32,
+    /// Build the model on a pretrained BERT-family text tower: a Hugging Face folder with
+    /// config.json, model.safetensors and tokenizer.json (e.g. all-MiniLM-L6-v2); its tokenizer
+    /// replaces the one built from the data (new models only).
+    #[arg(long)]
+    #[serde(default)]
+    pub text_encoder: Option<PathBuf>,
+    /// Keep the --text-encoder tower's weights fixed (only its projection and the rest train).
+    #[arg(long, requires = "text_encoder")]
+    #[serde(default)]
+    pub freeze_text_encoder: bool,
+    /// Learning rate of a fine-tuned --text-encoder tower, as a fraction of --lr.
+    #[arg(long, default_value_t = 0.05)]
+    #[serde(default = "default_text_encoder_lr_scale")]
+    pub text_encoder_lr_scale: f64,
 }
 
 fn default_slot_logit_scale() -> f32 {
@@ -157,6 +176,10 @@ impl TrainOptions {
     }
 }
 
+fn default_text_encoder_lr_scale() -> f64 {
+    1.0
+}
+
 /// Metrics of one epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -201,18 +224,27 @@ pub fn run(options: TrainOptions) -> Result<()> {
         state.options.epochs = options.epochs;
         state.options.minutes = options.minutes;
         eprintln!("resuming after epoch {} (step {})", state.history.len(), state.history.last().map_or(0, |h| h.step));
-        (bundle.model, bundle.config, bundle.tokenizer, state)
+        let model = bundle.model.freeze_towers(&bundle.config.model);
+        (model, bundle.config, bundle.tokenizer, state)
     } else {
         anyhow::ensure!(
             !options.out.join(WEIGHTS_FILE).exists(),
             "{} already holds a model: pass --resume to continue it, or choose another --out",
             options.out.display()
         );
-        let (config, tokenizer) = new_config(&options.data, &options.shape())?;
-        let model = match &options.init {
-            Some(dir) => init_from(dir, &config, &tokenizer, &device)?,
-            None => config.model.init::<Training>(&device),
+        let text_encoder = options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder));
+        let NewModel { config, tokenizer, text_bert } =
+            new_config(&options.data, &options.shape(), text_encoder, &device)?;
+        let model = match (&options.init, text_bert) {
+            (Some(dir), _) => init_from(dir, &config, &tokenizer, &device)?,
+            (None, Some(bert)) => config
+                .model
+                .init::<Training>(&device)
+                .with_text_bert(bert)
+                .context("the model has no text tower for --text-encoder")?,
+            (None, None) => config.model.init::<Training>(&device),
         };
+        let model = model.freeze_towers(&config.model);
         let state = TrainState { options: options.clone(), backend: backend::name().into(), history: Vec::new() };
         (model, config, tokenizer, state)
     };
@@ -254,6 +286,11 @@ pub fn run(options: TrainOptions) -> Result<()> {
 
     let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
     let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(0.01)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init::<Training, QaModel<Training>>();
+    // A second optimiser for a fine-tuned tower, so that it learns at its own (lower) rate.
+    let mut tower_optimizer = AdamWConfig::new()
         .with_weight_decay(0.01)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
         .init::<Training, QaModel<Training>>();
@@ -302,8 +339,15 @@ pub fn run(options: TrainOptions) -> Result<()> {
             let Some(loss) = loss else { continue };
             loss_sum += f64::from(loss.clone().into_scalar());
             loss_n += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(learning_rate(&opts, step, total_steps), model, grads);
+            let lr = learning_rate(&opts, step, total_steps);
+            let mut grads = loss.backward();
+            // Frozen tower weights have no gradient: this is then empty and nothing moves.
+            let tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
+            let grads = GradientsParams::from_grads(grads, &model);
+            model = optimizer.step(lr, model, grads);
+            if let Some(tower_grads) = tower_grads.filter(|g| !g.is_empty()) {
+                model = tower_optimizer.step(lr * opts.text_encoder_lr_scale, model, tower_grads);
+            }
             step += 1;
             seen_questions += questions.len();
             seen_gifs += batch.len();
@@ -400,10 +444,38 @@ fn short(value: &serde_json::Value) -> String {
     if text.chars().count() > 40 { format!("{}...", text.chars().take(40).collect::<String>()) } else { text }
 }
 
-/// Builds the configuration and tokenizer of a new model from the training questions.
-pub fn new_config(data: &Path, options: &ModelShape) -> Result<(BundleConfig, TextTokenizer)> {
+/// What a new model starts from: its configuration, its tokenizer and, with a pretrained text
+/// encoder, that tower's weights.
+pub struct NewModel {
+    /// `config.json`.
+    pub config: BundleConfig,
+    /// Built from the data, or the pretrained text encoder's.
+    pub tokenizer: TextTokenizer,
+    /// The pretrained text tower's weights, when `text_encoder` was given.
+    pub text_bert: Option<BertModel<Training>>,
+}
+
+/// Builds the configuration and tokenizer of a new model from the training questions, or from the
+/// pretrained BERT-family checkpoint `text_encoder` (folder, frozen), whose tokenizer then replaces
+/// the one built from the data.
+pub fn new_config(
+    data: &Path,
+    options: &ModelShape,
+    text_encoder: Option<(&Path, bool)>,
+    device: &backend::Device,
+) -> Result<NewModel> {
     let items = load_split(data, "Train").with_context(|| format!("reading {}", data.display()))?;
-    let tokenizer = build_tokenizer(&items)?;
+    let (tokenizer, text_tower, text_bert) = match text_encoder {
+        Some((dir, frozen)) => {
+            let pretrained = load_bert_dir_with_tokenizer::<Training>(dir, device)
+                .with_context(|| format!("--text-encoder: cannot load {}", dir.display()))?;
+            let tower = PretrainedTextConfig::new(pretrained.config).with_frozen(frozen);
+            (pretrained.tokenizer, Some(tower), Some(pretrained.model))
+        }
+        None => (build_tokenizer(&items)?, None, None),
+    };
+    let max_text_len =
+        text_tower.as_ref().map_or(DEFAULT_MAX_TEXT_LEN, |t| DEFAULT_MAX_TEXT_LEN.min(t.bert.max_position_embeddings));
     let answers = answer_vocabulary(&items);
     let temporal = match options.temporal.as_str() {
         "transformer" => TemporalMode::Transformer,
@@ -416,7 +488,9 @@ pub fn new_config(data: &Path, options: &ModelShape) -> Result<(BundleConfig, Te
         .with_temporal_layers(options.temporal_layers)
         .with_temporal(temporal)
         .with_grid_max_token(Some(options.grid_max_token))
-        .with_slot_logit_scale(Some(options.slot_logit_scale));
+        .with_slot_logit_scale(Some(options.slot_logit_scale))
+        .with_max_text_len(max_text_len)
+        .with_text_tower(text_tower);
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         format: FORMAT_VERSION,
@@ -425,7 +499,7 @@ pub fn new_config(data: &Path, options: &ModelShape) -> Result<(BundleConfig, Te
         sampling: SamplingStrategy::Uniform { frames: options.frames }.to_string(),
         answers,
     };
-    Ok((config, tokenizer))
+    Ok(NewModel { config, tokenizer, text_bert })
 }
 
 /// Linear warm-up, then cosine decay to 5% of the peak.

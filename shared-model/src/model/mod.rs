@@ -8,8 +8,10 @@ pub mod heads;
 pub mod qa_model;
 pub mod slot_reader;
 pub mod text_encoder;
+pub mod text_tower;
 pub mod transformer;
 
 pub use fusion::{QuestionContext, TemporalMode};
 pub use qa_model::{QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
 pub use text_encoder::TextEncoding;
+pub use text_tower::{PretrainedTextConfig, PretrainedTextTower};

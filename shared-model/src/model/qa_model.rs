@@ -7,10 +7,12 @@
 
 use burn::prelude::*;
 
+use super::bert::BertModel;
 use super::frame_encoder::{FrameEncoder, FrameEncoderConfig};
 use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode, unit_rows};
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
+use super::text_tower::{PretrainedTextConfig, PretrainedTextTower};
 
 /// Configuration of [`QaModel`]; saved as part of a model folder's `config.json`.
 #[derive(Config, Debug)]
@@ -27,12 +29,12 @@ pub struct QaModelConfig {
     /// Widths inside the frame encoder (after patch embedding, after merging).
     #[config(default = "[48, 96]")]
     pub frame_channels: [usize; 2],
-    /// Tokenizer vocabulary size.
+    /// Tokenizer vocabulary size (with a pretrained text tower: the tower's `vocab_size`).
     pub vocab_size: usize,
     /// Longest question or answer, in tokens.
     #[config(default = 40)]
     pub max_text_len: usize,
-    /// Text transformer layers.
+    /// Text transformer layers (of the small encoder trained from scratch).
     #[config(default = 1)]
     pub text_layers: usize,
     /// Question-conditioned queries per frame.
@@ -58,13 +60,20 @@ pub struct QaModelConfig {
     /// Factor on the slot reader's attention logits (see `SlotReaderConfig::logit_scale`);
     /// `None` (configs written before this option) means 1.
     pub slot_logit_scale: Option<f32>,
+    /// A pretrained text tower replacing the small text encoder; `None` (every config written
+    /// before this option) means the small encoder. A pretrained vision tower will sit beside it
+    /// the same way (`vision_tower`), replacing the frame encoder.
+    pub text_tower: Option<PretrainedTextConfig>,
 }
 
 /// The whole model.
 #[derive(Module, Debug)]
 pub struct QaModel<B: Backend> {
     frame_encoder: FrameEncoder<B>,
-    text_encoder: TextEncoder<B>,
+    /// Exactly one of `text_encoder` and `text_tower` is present (see [`QaModelConfig::text_tower`]);
+    /// `Option` modules add nothing to the weight names, so older folders load unchanged.
+    text_encoder: Option<TextEncoder<B>>,
+    text_tower: Option<PretrainedTextTower<B>>,
     fusion: QuestionVideoFusion<B>,
     candidate_scorer: CandidateScorer<B>,
     answer_head: ClassifierHead<B>,
@@ -104,6 +113,20 @@ impl QaModelConfig {
                 self.slot_logit_scale.is_some_and(|s| !(s.is_finite() && s > 0.0)),
                 "slot_logit_scale must be a positive number",
             ),
+            (
+                self.text_tower.as_ref().is_some_and(|t| t.bert.vocab_size != self.vocab_size),
+                "vocab_size must equal the text tower's vocab_size",
+            ),
+            (
+                self.text_tower.as_ref().is_some_and(|t| t.bert.max_position_embeddings < self.max_text_len),
+                "max_text_len must not exceed the text tower's max_position_embeddings",
+            ),
+            (
+                self.text_tower.as_ref().is_some_and(|t| {
+                    t.bert.num_attention_heads == 0 || !t.bert.hidden_size.is_multiple_of(t.bert.num_attention_heads)
+                }),
+                "the text tower's hidden_size must be a multiple of its num_attention_heads",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
@@ -116,8 +139,11 @@ impl QaModelConfig {
         let d = self.d_model;
         QaModel {
             frame_encoder: FrameEncoderConfig::new(self.image_size, d).with_channels(self.frame_channels).init(device),
-            text_encoder: TextEncoderConfig::new(self.vocab_size, self.max_text_len, d, self.n_heads, self.text_layers)
-                .init(device),
+            text_encoder: self.text_tower.is_none().then(|| {
+                TextEncoderConfig::new(self.vocab_size, self.max_text_len, d, self.n_heads, self.text_layers)
+                    .init(device)
+            }),
+            text_tower: self.text_tower.as_ref().map(|tower| tower.init(d, device)),
             fusion: FusionConfig::new(
                 d,
                 self.n_heads,
@@ -155,7 +181,30 @@ impl<B: Backend> QaModel<B> {
     /// # Shapes
     /// - `ids`, `padding`: `[batch, len]`
     pub fn encode_text(&self, ids: Tensor<B, 2, Int>, padding: Tensor<B, 2, Bool>) -> TextEncoding<B> {
-        self.text_encoder.forward(ids, padding)
+        match (&self.text_tower, &self.text_encoder) {
+            (Some(tower), _) => tower.forward(ids, padding),
+            (None, Some(encoder)) => encoder.forward(ids, padding),
+            // Invariant: `QaModelConfig::init` builds exactly one of the two.
+            (None, None) => unreachable!("a QaModel always has a text encoder"),
+        }
+    }
+
+    /// The pretrained text tower, if the model has one.
+    pub fn text_tower(&self) -> Option<&PretrainedTextTower<B>> {
+        self.text_tower.as_ref()
+    }
+
+    /// Puts pretrained weights into the text tower; `None` when the model has no tower.
+    pub fn with_text_bert(self, bert: BertModel<B>) -> Option<Self> {
+        let tower = self.text_tower.clone()?.with_bert(bert);
+        Some(QaModel { text_tower: Some(tower), ..self })
+    }
+
+    /// Stops gradients through the towers that `config` marks frozen. Call it after every load:
+    /// loaded weights are trainable again.
+    pub fn freeze_towers(self, config: &QaModelConfig) -> Self {
+        let frozen = config.text_tower.as_ref().is_some_and(|t| t.frozen);
+        QaModel { text_tower: self.text_tower.map(|t| if frozen { t.freeze() } else { t }), ..self }
     }
 
     /// Stage 1: each question reads its video.

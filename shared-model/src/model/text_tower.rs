@@ -1,0 +1,70 @@
+//! A pretrained BERT-family tower (BERT, MiniLM) used as the QA model's text encoder.
+//!
+//! Token states of the tower (`hidden_size` wide, e.g. 384 for all-MiniLM-L6-v2) are projected to
+//! the QA model's `d_model`; the pooled vector is the masked mean of the projected tokens, which
+//! equals the projection of sentence-transformers' mean pooling (the projection is affine).
+//! The tower's weights live in the model folder's `model.safetensors` under `text_tower.bert.*`;
+//! [`crate::pretrained`] loads them from a Hugging Face checkpoint for a new model.
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+
+use super::bert::{BertConfig, BertModel};
+use super::text_encoder::{TextEncoding, masked_mean};
+
+/// A pretrained tower as recorded in the model folder's `config.json`.
+#[derive(Config, Debug)]
+pub struct PretrainedTextConfig {
+    /// The tower's architecture (the BERT fields of its Hugging Face `config.json`).
+    pub bert: BertConfig,
+    /// `true`: the tower's weights are not trained (no gradient, never updated).
+    #[config(default = false)]
+    pub frozen: bool,
+}
+
+/// The BERT tower and its projection to the QA model's width.
+#[derive(Module, Debug)]
+pub struct PretrainedTextTower<B: Backend> {
+    bert: BertModel<B>,
+    projection: Linear<B>,
+}
+
+impl PretrainedTextConfig {
+    /// Builds the tower with random weights (load real ones with [`PretrainedTextTower::with_bert`]).
+    pub fn init<B: Backend>(&self, d_model: usize, device: &B::Device) -> PretrainedTextTower<B> {
+        PretrainedTextTower {
+            bert: self.bert.init(device),
+            projection: LinearConfig::new(self.bert.hidden_size, d_model).init(device),
+        }
+    }
+}
+
+impl<B: Backend> PretrainedTextTower<B> {
+    /// # Shapes
+    /// - `ids`: `[batch, len]` token ids, `len <= max_position_embeddings`
+    /// - `padding`: `[batch, len]`, `true` at padded positions
+    /// - output: `hidden` `[batch, len, d_model]`, `pooled` `[batch, d_model]`
+    pub fn forward(&self, ids: Tensor<B, 2, Int>, padding: Tensor<B, 2, Bool>) -> TextEncoding<B> {
+        // Hugging Face's mask convention: 1 for real tokens.
+        let attention_mask = padding.clone().bool_not().int();
+        let states = self.bert.forward(ids, None, Some(attention_mask)).last_hidden_state; // [batch, len, hidden]
+        let hidden = self.projection.forward(states); // [batch, len, d_model]
+        let pooled = masked_mean(hidden.clone(), padding.clone());
+        TextEncoding { hidden, pooled, padding }
+    }
+
+    /// The BERT inside (for parity checks against the standalone tower).
+    pub fn bert(&self) -> &BertModel<B> {
+        &self.bert
+    }
+
+    /// Replaces the tower's weights, e.g. with a checkpoint from [`crate::pretrained::load_bert_dir`].
+    pub fn with_bert(self, bert: BertModel<B>) -> Self {
+        PretrainedTextTower { bert, ..self }
+    }
+
+    /// Stops gradients through the tower's own weights (the projection still trains).
+    pub fn freeze(self) -> Self {
+        PretrainedTextTower { bert: self.bert.no_grad(), ..self }
+    }
+}
