@@ -64,6 +64,13 @@ pub struct TrainOptions {
     /// Frames sampled per GIF.
     #[arg(long, default_value_t = 16)]
     pub frames: usize,
+    /// Sampling strategy saved as the model's default (new models only; default uniform:FRAMES).
+    /// Training always samples jittered-uniform times, as many as the strategy samples per clip;
+    /// with `clipcut:K` that is CLIP-Cut's pool, and each question then reads the K pool frames
+    /// the current model finds most relevant (chosen detached: top-k has no gradient).
+    #[arg(long)]
+    #[serde(default)]
+    pub sample: Option<String>,
     /// Side of the model input in pixels (multiple of 8).
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
@@ -208,7 +215,8 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .filter(|q| step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
             let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let output = forward(&model, &config, &tokenizer, &answer_index, &clip_refs, &questions, &device)?;
+            let output =
+                forward(&model, &config, &tokenizer, &answer_index, &clip_refs, &questions, strategy.top_k(), &device)?;
             let heads: Vec<_> = output.choice.iter().chain(output.word.iter()).chain(output.count.iter()).collect();
             let mut loss: Option<Tensor<Training, 1>> = None;
             for head in &heads {
@@ -285,7 +293,10 @@ fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
         format: FORMAT_VERSION,
         model,
         preprocess: PreprocessConfig::new(options.image_size),
-        sampling: SamplingStrategy::Uniform { frames: options.frames }.to_string(),
+        sampling: match &options.sample {
+            Some(text) => SamplingStrategy::parse(text, options.frames)?.to_string(),
+            None => SamplingStrategy::Uniform { frames: options.frames }.to_string(),
+        },
         answers,
     };
     Ok((config, tokenizer))
