@@ -3,7 +3,6 @@
 //! equals answering with those K frames sampled directly.
 
 use burn::backend::Flex;
-use burn::prelude::*;
 use gifqa_tests::repo_root;
 use shared_model::batch::encode_tokens;
 use shared_model::bundle::ModelBundle;
