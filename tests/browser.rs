@@ -60,8 +60,15 @@ fn native_predictions(dist: &Path) -> (Vec<Sample>, Vec<Prediction>) {
             let gif = decode_gif(&std::fs::read(samples_dir.join(&sample.gif)).unwrap(), &DecodeLimits::default())
                 .expect("sample GIFs decode");
             let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, INFERENCE_SEED);
-            let answer =
-                answer_prepared(&bundle, &clips, &sample.question, &sample.candidates, ClipAggregation::Mean, &device);
+            let answer = answer_prepared(
+                &bundle,
+                &clips,
+                strategy,
+                &sample.question,
+                &sample.candidates,
+                ClipAggregation::Mean,
+                &device,
+            );
             futures_lite::future::block_on(answer).expect("native answer")
         })
         .collect();

@@ -468,3 +468,86 @@ fn msrvtt_mc_is_scored_as_captions() {
         "MSR_MC_test.csv, line 3: has 6 columns, expected 7 (vid_key a1 a2 a3 a4 a5 answer): no 'answer' column",
     );
 }
+
+#[test]
+fn predict_with_clipcut_on_a_real_gif_lists_the_chosen_frames() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let gif = root.join("../shared/data/tgif-qa/gifs/2.gif");
+    if !gif.is_file() {
+        eprintln!("SKIPPED: {} not found (the workplace's shared data sits beside the repository)", gif.display());
+        return;
+    }
+    let model = root.join("www/model");
+    let output = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--gif",
+        gif.to_str().unwrap(),
+        "--question",
+        "What does the man do ?",
+        "--candidates",
+        "jump|spin|blink|grow|move left",
+        "--sample",
+        "clipcut:4",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let probabilities: Vec<f64> =
+        json["ranked"].as_array().unwrap().iter().map(|r| r["probability"].as_f64().unwrap()).collect();
+    assert_eq!(probabilities.len(), 5);
+    assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+    let frames = json["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 4, "the 4 frames CLIP-Cut chose: {json}");
+    let times: Vec<f64> = frames.iter().map(|f| f["time"].as_f64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "in time order: {times:?}");
+    assert!(frames.iter().all(|f| f["relevance"].as_f64().unwrap().abs() <= 1.0 + 1e-5));
+}
+
+#[test]
+fn training_and_eval_with_clipcut() {
+    let f = fixture();
+    let model = f.root.join("model-clipcut");
+    let train = run(&[
+        "train",
+        "--data",
+        f.data.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--max-gifs",
+        "4",
+        "--val-gifs",
+        "3",
+        "--image-size",
+        "16",
+        "--d-model",
+        "16",
+        "--batch-gifs",
+        "4",
+        "--epochs",
+        "1",
+        "--sample",
+        "clipcut:2",
+    ]);
+    assert!(train.status.success(), "{}", stderr(&train));
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["sampling"], "clipcut:2");
+    let eval =
+        run(&["eval", "--data", f.data.to_str().unwrap(), "--model", model.to_str().unwrap(), "--max-gifs", "3"]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("sampling clipcut:2"));
+    let predict = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--gif",
+        f.gif.to_str().unwrap(),
+        "--question",
+        "How many objects are there ?",
+        "--json",
+    ]);
+    assert!(predict.status.success(), "{}", stderr(&predict));
+    let json: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
+    assert_eq!(json["frames"].as_array().unwrap().len(), 2, "the model's default clipcut:2");
+}

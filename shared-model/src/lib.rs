@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod clipcut;
 pub mod gif_decode;
 pub mod manifest;
 pub mod model;

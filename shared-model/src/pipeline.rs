@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{encode_tokens, video_tensors};
 use crate::bundle::ModelBundle;
+use crate::clipcut::fuse_selected;
 use crate::gif_decode::DecodedGif;
 use crate::model::VideoEncoding;
 use crate::preprocess::{PreparedClip, prepare_clip};
@@ -105,7 +106,8 @@ pub struct Prediction {
     pub kind: AnswerKind,
     /// Answers, most probable first (all candidates, or the top open-ended ones).
     pub ranked: Vec<RankedAnswer>,
-    /// The sampled frames of every clip, in order.
+    /// The frames the question read, clip after clip, in time order: every sampled frame, or
+    /// with CLIP-Cut the K it chose.
     pub frames: Vec<FrameInfo>,
 }
 
@@ -157,9 +159,11 @@ pub fn prepare_gif(
 pub const INFERENCE_SEED: u64 = crate::sampling::seed_of("predict");
 
 /// Runs the model on prepared clips and ranks the answers: [`encode_clips`] then [`answer_encoded`].
+/// `strategy` is the one that sampled `clips` (CLIP-Cut chooses each question's frames from them).
 pub async fn answer_prepared<B: Backend>(
     bundle: &ModelBundle<B>,
     clips: &[PreparedClip],
+    strategy: SamplingStrategy,
     question: &str,
     candidates: &[String],
     aggregation: ClipAggregation,
@@ -167,7 +171,7 @@ pub async fn answer_prepared<B: Backend>(
 ) -> Result<Prediction, InputError> {
     validate(question, candidates)?;
     let video = encode_clips(bundle, clips, device);
-    answer_encoded(bundle, &video, clips, question, candidates, aggregation, device).await
+    answer_encoded(bundle, &video, clips, strategy, question, candidates, aggregation, device).await
 }
 
 /// Encodes the clips of one GIF; any number of questions can then read the encoding.
@@ -195,11 +199,15 @@ pub async fn settle<B: Backend>(video: &VideoEncoding<B>) -> Result<(), InputErr
     Ok(())
 }
 
-/// Answers one question from an encoded GIF and ranks the answers; `clips` are the ones encoded.
+/// Answers one question from an encoded GIF and ranks the answers; `clips` are the ones encoded,
+/// sampled by `strategy`. With `clipcut:K` the question reads only its K most relevant frames of
+/// the encoded pool (see `clipcut.rs`), and `Prediction::frames` lists those.
+#[allow(clippy::too_many_arguments)] // the page and `trainer predict` pass the same eight things
 pub async fn answer_encoded<B: Backend>(
     bundle: &ModelBundle<B>,
     video: &VideoEncoding<B>,
     clips: &[PreparedClip],
+    strategy: SamplingStrategy,
     question: &str,
     candidates: &[String],
     aggregation: ClipAggregation,
@@ -213,7 +221,12 @@ pub async fn answer_encoded<B: Backend>(
     let questions = vec![question.to_string(); n_clips];
     let question_tokens = bundle.tokenizer.encode_batch(&questions, max_len)?;
     let question_encoding = encode_tokens(&bundle.model, &question_tokens, device);
-    let context = bundle.model.fuse(video, &(0..n_clips).collect::<Vec<_>>(), &question_encoding);
+    let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
+    let video_index: Vec<usize> = (0..n_clips).collect();
+    let fused = fuse_selected(&bundle.model, video, &video_index, &question_encoding, &sources, strategy.top_k())
+        .await
+        .map_err(|e| InputError::Device(e.0))?;
+    let context = fused.context;
 
     let (kind, labels, logits) = if candidates.is_empty() {
         match open_kind(question) {
@@ -242,11 +255,19 @@ pub async fn answer_encoded<B: Backend>(
     if kind != AnswerKind::Choice {
         ranked.truncate(10);
     }
-    let frames = clips
-        .iter()
-        .flat_map(|clip| clip.sources.iter().zip(&clip.times))
+    // The frames each clip's question read: CLIP-Cut's picks, or all of them.
+    let read: Vec<(Option<usize>, f32)> = match &fused.picks {
+        Some(picks) => clips
+            .iter()
+            .zip(picks)
+            .flat_map(|(clip, pick)| pick.iter().map(|&i| (clip.sources[i], clip.times[i])))
+            .collect(),
+        None => clips.iter().flat_map(|clip| clip.sources.iter().copied().zip(clip.times.iter().copied())).collect(),
+    };
+    let frames = read
+        .into_iter()
         .zip(relevance)
-        .map(|((&source, &time), relevance)| FrameInfo { source, time, relevance })
+        .map(|((source, time), relevance)| FrameInfo { source, time, relevance })
         .collect();
     Ok(Prediction { kind, ranked, frames })
 }

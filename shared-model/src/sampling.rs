@@ -10,6 +10,9 @@ use std::str::FromStr;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// CLIP-Cut's K when `clipcut` is given without a count.
+pub const CLIPCUT_DEFAULT_K: usize = 8;
+
 /// Browsers show frames with a delay of 10 ms or less for 100 ms; so do we.
 pub const MIN_DELAY_MS: u32 = 20;
 /// Delay used for frames whose delay is below [`MIN_DELAY_MS`].
@@ -27,6 +30,13 @@ pub const fn seed_of(name: &str) -> u64 {
     hash
 }
 
+/// Candidate frames CLIP-Cut scores to keep `k`: `max(4k, 32)`, a fixed number (not capped by the
+/// GIF's frame count) so that clips of a batch stay equally long; short GIFs repeat frames in the
+/// pool and the selection skips the repeats (see `clipcut::top_k_frames`).
+pub const fn clipcut_pool(k: usize) -> usize {
+    if 4 * k > 32 { 4 * k } else { 32 }
+}
+
 /// A sampling strategy, written `name` or `name:K` (K frames), `sparse:NxT`, `keyframes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SamplingStrategy {
@@ -42,6 +52,9 @@ pub enum SamplingStrategy {
     Dropout { frames: usize },
     /// The pixel-mean of all frames, repeated K times (a no-motion baseline).
     Mean { frames: usize },
+    /// CLIP-Cut: a pool of [`clipcut_pool`]`(K)` evenly spaced frames is encoded, and each
+    /// question reads only the K pool frames most similar to it (chosen in `clipcut.rs`).
+    ClipCut { frames: usize },
 }
 
 /// Errors from parsing a strategy name.
@@ -49,7 +62,7 @@ pub enum SamplingStrategy {
 pub enum SamplingError {
     /// The name is not one of the strategies.
     #[error(
-        "unknown sampling strategy '{0}' (expected uniform[:K], sparse[:NxT], keyframes, weighted[:K], dropout[:K] or mean[:K])"
+        "unknown sampling strategy '{0}' (expected uniform[:K], sparse[:NxT], keyframes, weighted[:K], dropout[:K], mean[:K] or clipcut[:K])"
     )]
     Unknown(String),
     /// The frame count is not a positive number.
@@ -132,7 +145,22 @@ impl SamplingStrategy {
             | Self::Dropout { frames }
             | Self::Mean { frames } => frames,
             Self::Keyframes => 3,
+            Self::ClipCut { frames } => clipcut_pool(frames),
         }
+    }
+
+    /// Frames each question reads when they are chosen per question (CLIP-Cut's K), else `None`:
+    /// then every question reads all [`Self::frames_per_clip`] sampled frames.
+    pub fn top_k(&self) -> Option<usize> {
+        match *self {
+            Self::ClipCut { frames } => Some(frames),
+            _ => None,
+        }
+    }
+
+    /// Frames a question reads per clip: K for CLIP-Cut, else all sampled ones.
+    pub fn frames_read(&self) -> usize {
+        self.top_k().unwrap_or(self.frames_per_clip())
     }
 
     /// Parses `name[:K]`, using `default_frames` when no count is given.
@@ -151,6 +179,7 @@ impl SamplingStrategy {
             "weighted" => Self::Weighted { frames: frames()? },
             "dropout" => Self::Dropout { frames: frames()? },
             "mean" => Self::Mean { frames: frames()? },
+            "clipcut" => Self::ClipCut { frames: count.map(number).unwrap_or(Ok(CLIPCUT_DEFAULT_K))? },
             "keyframes" if count.is_none() => Self::Keyframes,
             "sparse" => match count {
                 None => Self::Sparse { clips: 2, frames: (default_frames / 2).max(1) },
@@ -173,6 +202,7 @@ impl SamplingStrategy {
         let even = |k: usize| (0..k).map(move |i| (i as f64 + 0.5) / k as f64);
         match *self {
             Self::Uniform { frames } => vec![even(frames).map(at).collect()],
+            Self::ClipCut { frames } => vec![even(clipcut_pool(frames)).map(at).collect()],
             Self::Keyframes => vec![[0.0, 0.5, 0.999_999].into_iter().map(at).collect()],
             Self::Mean { frames } => {
                 vec![even(frames).map(|t| SampledFrame { source: FrameSource::Mean, time: t as f32 }).collect()]
@@ -243,6 +273,7 @@ impl fmt::Display for SamplingStrategy {
             Self::Weighted { frames } => write!(f, "weighted:{frames}"),
             Self::Dropout { frames } => write!(f, "dropout:{frames}"),
             Self::Mean { frames } => write!(f, "mean:{frames}"),
+            Self::ClipCut { frames } => write!(f, "clipcut:{frames}"),
         }
     }
 }
@@ -269,7 +300,7 @@ mod tests {
     #[test]
     fn strategies_are_deterministic_and_sized() {
         let timeline = Timeline::from_delays(&[40; 37]);
-        for name in ["uniform:7", "sparse:3x5", "keyframes", "weighted:9", "dropout:13", "mean:4"] {
+        for name in ["uniform:7", "sparse:3x5", "keyframes", "weighted:9", "dropout:13", "mean:4", "clipcut:5"] {
             let strategy: SamplingStrategy = name.parse().unwrap();
             let a = strategy.sample(&timeline, 42);
             assert_eq!(a, strategy.sample(&timeline, 42), "{name}");
@@ -291,5 +322,27 @@ mod tests {
         assert!(matches!("zigzag".parse::<SamplingStrategy>(), Err(SamplingError::Unknown(_))));
         assert!(matches!("uniform:0".parse::<SamplingStrategy>(), Err(SamplingError::BadCount(_))));
         assert!(matches!("sparse:4".parse::<SamplingStrategy>(), Err(SamplingError::BadCount(_))));
+        assert!(matches!("clipcut:0".parse::<SamplingStrategy>(), Err(SamplingError::BadCount(_))));
+        assert!(matches!("clipcut:x".parse::<SamplingStrategy>(), Err(SamplingError::BadCount(_))));
+        let unknown = "clip-cut:8".parse::<SamplingStrategy>().unwrap_err().to_string();
+        assert!(unknown.contains("clipcut[:K]"), "{unknown}");
+    }
+
+    #[test]
+    fn clipcut_parses_and_samples_its_pool() {
+        let parse = |s: &str| SamplingStrategy::parse(s, 16).unwrap();
+        assert_eq!(parse("clipcut"), SamplingStrategy::ClipCut { frames: CLIPCUT_DEFAULT_K });
+        let strategy = parse(" clipcut : 12 ");
+        assert_eq!(strategy, SamplingStrategy::ClipCut { frames: 12 });
+        assert_eq!(strategy.to_string().parse::<SamplingStrategy>().unwrap(), strategy);
+        assert_eq!((strategy.top_k(), strategy.frames_read(), strategy.frames_per_clip()), (Some(12), 12, 48));
+        assert_eq!(parse("clipcut:3").frames_per_clip(), 32);
+        assert_eq!(parse("uniform:7").top_k(), None);
+        // The pool is uniform over the pool size.
+        let timeline = Timeline::from_delays(&[40; 100]);
+        assert_eq!(
+            parse("clipcut:3").sample(&timeline, 1),
+            SamplingStrategy::Uniform { frames: 32 }.sample(&timeline, 1)
+        );
     }
 }

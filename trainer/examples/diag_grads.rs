@@ -74,7 +74,16 @@ fn main() -> Result<()> {
         .filter(|q| !only_fq || q.item.qtype == QuestionType::FrameQa)
         .collect();
     let refs: Vec<_> = clips.iter().collect();
-    let out = forward(&bundle.model, &bundle.config, &bundle.tokenizer, &answer_index, &refs, &questions, &device)?;
+    let out = forward(
+        &bundle.model,
+        &bundle.config,
+        &bundle.tokenizer,
+        &answer_index,
+        &refs,
+        &questions,
+        strategy.top_k(),
+        &device,
+    )?;
     let mut loss: Option<Tensor<Training, 1>> = None;
     for head in out.choice.iter().chain(out.word.iter()).chain(out.count.iter()) {
         if let Some(l) = cross_entropy(head, &device) {

@@ -53,6 +53,6 @@ pub fn strategy_for(
     requested: Option<&str>,
 ) -> anyhow::Result<shared_model::sampling::SamplingStrategy> {
     use shared_model::sampling::SamplingStrategy;
-    let frames = SamplingStrategy::parse(&config.sampling, 16)?.frames_per_clip();
+    let frames = SamplingStrategy::parse(&config.sampling, 16)?.frames_read();
     Ok(SamplingStrategy::parse(requested.unwrap_or(&config.sampling), frames)?)
 }

@@ -8,6 +8,7 @@ use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
 use shared_model::batch::{encode_tokens, index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
+use shared_model::clipcut::fuse_selected;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QaItem, QuestionType};
@@ -43,7 +44,9 @@ pub struct BatchOutput<B: Backend> {
     pub count: Option<HeadOutput<B>>,
 }
 
-/// Runs the model on `clips` and `questions`.
+/// Runs the model on `clips` and `questions`; with `top_k` (CLIP-Cut's K) each question reads
+/// only the K frames of its clip most relevant to it (chosen detached, see `clipcut.rs`).
+#[allow(clippy::too_many_arguments)] // every argument is a different input of the one forward pass
 pub fn forward<B: Backend>(
     model: &QaModel<B>,
     config: &BundleConfig,
@@ -51,6 +54,7 @@ pub fn forward<B: Backend>(
     answer_index: &std::collections::HashMap<String, usize>,
     clips: &[&PreparedClip],
     questions: &[BatchQuestion<'_>],
+    top_k: Option<usize>,
     device: &B::Device,
 ) -> Result<BatchOutput<B>> {
     let max_len = config.model.max_text_len;
@@ -59,7 +63,10 @@ pub fn forward<B: Backend>(
     let texts: Vec<&str> = questions.iter().map(|q| q.item.question.as_str()).collect();
     let question_encoding = encode_tokens(model, &tokenizer.encode_batch(&texts, max_len)?, device);
     let video_index: Vec<usize> = questions.iter().map(|q| q.video).collect();
-    let context = model.fuse(&video, &video_index, &question_encoding);
+    let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
+    let context =
+        crate::backend::block_on(fuse_selected(model, &video, &video_index, &question_encoding, &sources, top_k))?
+            .context;
 
     let positions = |keep: &dyn Fn(&QaItem) -> bool| -> Vec<usize> {
         questions.iter().enumerate().filter(|(_, q)| keep(q.item)).map(|(i, _)| i).collect()

@@ -26,6 +26,9 @@ pub struct BenchOptions {
     /// Candidates separated by '|'.
     #[arg(long, default_value = "jump|spin|blink|grow|move left")]
     pub candidates: String,
+    /// Sampling strategy (default: the model's), e.g. uniform:8, clipcut:8.
+    #[arg(long)]
+    pub sample: Option<String>,
     /// Timed repetitions (after one warm-up).
     #[arg(long, default_value_t = 10)]
     pub runs: usize,
@@ -36,7 +39,7 @@ pub fn run(options: BenchOptions) -> Result<()> {
     let bundle = backend::load_model(&options.model)?;
     let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
     let candidates: Vec<String> = options.candidates.split('|').map(str::to_string).collect();
-    let strategy = backend::strategy_for(&bundle.config, None)?;
+    let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
     let mut stages: [Vec<f64>; 4] = Default::default();
     for run in 0..=options.runs {
         let t0 = Instant::now();
@@ -50,6 +53,7 @@ pub fn run(options: BenchOptions) -> Result<()> {
         backend::block_on(answer_prepared(
             &bundle,
             &clips,
+            strategy,
             &options.question,
             &candidates,
             ClipAggregation::Mean,
@@ -63,7 +67,7 @@ pub fn run(options: BenchOptions) -> Result<()> {
         }
     }
     println!(
-        "predict latency on {} ({} backend), median of {} runs:",
+        "predict latency on {} ({} backend, sampling {strategy}), median of {} runs:",
         options.gif.display(),
         backend::name(),
         options.runs

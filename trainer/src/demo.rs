@@ -44,6 +44,7 @@ pub fn run(options: DemoOptions) -> Result<()> {
         let prediction = backend::block_on(answer_prepared(
             &bundle,
             clips,
+            strategy,
             &sample.question,
             &sample.candidates,
             ClipAggregation::Mean,

@@ -8,6 +8,7 @@ use burn::prelude::*;
 use serde::Serialize;
 use shared_model::batch::{encode_tokens, video_tensors};
 use shared_model::bundle::BundleConfig;
+use shared_model::clipcut::fuse_selected;
 use shared_model::model::{QaModel, QuestionContext};
 use shared_model::pipeline::{ClipAggregation, aggregate};
 use shared_model::preprocess::PreparedClip;
@@ -97,8 +98,16 @@ impl<B: Backend> Evaluator<'_, B> {
                 }
             }
             let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let output =
-                forward(self.model, self.config, self.tokenizer, &answer_index, &clip_refs, &questions, &self.device)?;
+            let output = forward(
+                self.model,
+                self.config,
+                self.tokenizer,
+                &answer_index,
+                &clip_refs,
+                &questions,
+                self.strategy.top_k(),
+                &self.device,
+            )?;
             let heads = output.choice.into_iter().chain(output.word).chain(output.count);
             for head in heads {
                 self.score_head(head, &questions, clips_per_gif, &mut tallies)?;
@@ -202,7 +211,17 @@ impl<B: Backend> Evaluator<'_, B> {
             let prompts = vec![CAPTION_PROMPT; chunk.len()];
             let prompt = encode_tokens(self.model, &self.tokenizer.encode_batch(&prompts, max_len)?, &self.device);
             let index: Vec<usize> = (0..chunk.len()).collect();
-            contexts.push(self.model.fuse(&video, &index, &prompt));
+            // With CLIP-Cut, each GIF shows the caption prompt its most relevant frames.
+            let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
+            let fused = crate::backend::block_on(fuse_selected(
+                self.model,
+                &video,
+                &index,
+                &prompt,
+                &sources,
+                self.strategy.top_k(),
+            ))?;
+            contexts.push(fused.context);
         }
         let all = QuestionContext::cat(contexts);
         let n = captions.len();

@@ -23,7 +23,7 @@ pub struct PredictOptions {
     /// 2 to 10 candidate answers separated by '|'; without it the question is open-ended.
     #[arg(long)]
     pub candidates: Option<String>,
-    /// Sampling strategy (default: the model's).
+    /// Sampling strategy (default: the model's), e.g. uniform:16, keyframes, clipcut:8.
     #[arg(long)]
     pub sample: Option<String>,
     /// Clip aggregation for multi-clip strategies: mean, max or lse.
@@ -48,8 +48,15 @@ pub fn run(options: PredictOptions) -> Result<()> {
     let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
     let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
     let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED);
-    let prediction =
-        backend::block_on(answer_prepared(&bundle, &clips, &options.question, &candidates, aggregation, &device))?;
+    let prediction = backend::block_on(answer_prepared(
+        &bundle,
+        &clips,
+        strategy,
+        &options.question,
+        &candidates,
+        aggregation,
+        &device,
+    ))?;
     if options.json {
         println!("{}", serde_json::to_string_pretty(&prediction)?);
     } else {

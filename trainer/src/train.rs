@@ -76,6 +76,13 @@ pub struct TrainOptions {
     /// Frames sampled per GIF.
     #[arg(long, default_value_t = 16)]
     pub frames: usize,
+    /// Sampling strategy saved as the model's default (new models only; default uniform:FRAMES).
+    /// Training always samples jittered-uniform times, as many as the strategy samples per clip;
+    /// with `clipcut:K` that is CLIP-Cut's pool, and each question then reads the K pool frames
+    /// the current model finds most relevant (chosen detached: top-k has no gradient).
+    #[arg(long)]
+    #[serde(default)]
+    pub sample: Option<String>,
     /// Side of the model input in pixels (multiple of 8).
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
@@ -159,6 +166,9 @@ pub struct ModelShape {
     /// Factor on the slot attention logits.
     #[arg(long, default_value_t = 4.0)]
     pub slot_logit_scale: f32,
+    /// Sampling strategy saved as the model's default (default uniform:FRAMES).
+    #[arg(long)]
+    pub sample: Option<String>,
 }
 
 impl TrainOptions {
@@ -172,6 +182,7 @@ impl TrainOptions {
             temporal: self.temporal.clone(),
             grid_max_token: self.grid_max_token,
             slot_logit_scale: self.slot_logit_scale,
+            sample: self.sample.clone(),
         }
     }
 }
@@ -324,7 +335,8 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .filter(|q| step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
             let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let output = forward(&model, &config, &tokenizer, &answer_index, &clip_refs, &questions, &device)?;
+            let output =
+                forward(&model, &config, &tokenizer, &answer_index, &clip_refs, &questions, strategy.top_k(), &device)?;
             let heads: Vec<_> = output.choice.iter().chain(output.word.iter()).chain(output.count.iter()).collect();
             let mut loss: Option<Tensor<Training, 1>> = None;
             for head in &heads {
@@ -496,7 +508,10 @@ pub fn new_config(
         format: FORMAT_VERSION,
         model,
         preprocess: PreprocessConfig::new(options.image_size),
-        sampling: SamplingStrategy::Uniform { frames: options.frames }.to_string(),
+        sampling: match &options.sample {
+            Some(text) => SamplingStrategy::parse(text, options.frames)?.to_string(),
+            None => SamplingStrategy::Uniform { frames: options.frames }.to_string(),
+        },
         answers,
     };
     Ok(NewModel { config, tokenizer, text_bert })

@@ -10,6 +10,7 @@ use js_sys::Reflect;
 use serde::Serialize;
 use shared_model::pipeline::{Prediction, validate};
 use shared_model::samples::Sample;
+use shared_model::sampling::SamplingStrategy;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
@@ -30,6 +31,8 @@ const CANDIDATE_BOXES: usize = 5;
 struct Current {
     /// File name shown to the user.
     name: String,
+    /// The GIF file, kept to sample it again when the sampling choice changes.
+    bytes: Rc<Vec<u8>>,
     prepared: Rc<PreparedGif>,
     /// Encoding of the clips, reused for further questions on the same backend.
     encoded: Option<(BackendKind, Rc<Encoded>)>,
@@ -84,6 +87,7 @@ impl App {
     pub fn attach(self: &Rc<Self>) -> WebResult<()> {
         self.build_gallery()?;
         self.build_backend_choice()?;
+        self.build_sampling_choice()?;
 
         let answer: HtmlButtonElement = by_id("answer")?;
         let app = self.clone();
@@ -234,13 +238,45 @@ impl App {
         Ok(())
     }
 
+    /// Fills the sampling select: the model's own strategy, uniform, keyframes and CLIP-Cut.
+    fn build_sampling_choice(self: &Rc<Self>) -> WebResult<()> {
+        let select: HtmlSelectElement = by_id("sampling")?;
+        select.set_inner_html("");
+        let default = self.engine.default_strategy();
+        let uniform = SamplingStrategy::Uniform { frames: default.frames_read() };
+        let choices = [
+            (String::new(), format!("model default ({default})")),
+            (uniform.to_string(), uniform.to_string()),
+            (SamplingStrategy::Keyframes.to_string(), "keyframes".to_string()),
+            ("clipcut:8".to_string(), "clipcut:8 (question picks 8 frames)".to_string()),
+        ];
+        for (value, label) in choices {
+            let option: HtmlOptionElement = create("option", "")?.dyn_into().map_err(wrong_type)?;
+            option.set_value(&value);
+            option.set_text(&label);
+            select.append_child(&option)?;
+        }
+        select.set_value("");
+        Ok(())
+    }
+
+    /// The strategy chosen in the sampling select.
+    fn chosen_strategy(&self) -> WebResult<SamplingStrategy> {
+        let value = by_id::<HtmlSelectElement>("sampling")?.value();
+        if value.is_empty() {
+            return Ok(self.engine.default_strategy());
+        }
+        SamplingStrategy::parse(&value, self.engine.default_strategy().frames_read())
+            .map_err(|e| WebError::Browser(e.to_string()))
+    }
+
     /// Shows a sample GIF and its questions.
     async fn choose_sample(self: Rc<Self>, name: &str) -> WebResult<()> {
         let url = format!("samples/{name}");
         set_preview(&url)?;
         let bytes = fetch_bytes(&url).await?;
         self.fill_question_list(name)?;
-        self.prepare(name, &bytes).await
+        self.prepare(name, Rc::new(bytes)).await
     }
 
     /// Takes the user's own GIF.
@@ -253,15 +289,16 @@ impl App {
             .await
             .map_err(|e| WebError::Browser(format!("cannot read {name}: {e}")))?;
         self.fill_question_list("")?;
-        self.prepare(&name, &bytes).await
+        self.prepare(&name, Rc::new(bytes)).await
     }
 
-    /// Decodes and samples the chosen GIF; a bad file leaves no GIF chosen.
-    async fn prepare(&self, name: &str, bytes: &[u8]) -> WebResult<()> {
+    /// Decodes and samples the chosen GIF with the chosen strategy; a bad file leaves no GIF chosen.
+    async fn prepare(&self, name: &str, bytes: Rc<Vec<u8>>) -> WebResult<()> {
         self.current.replace(None);
         set_text("gif-info", &format!("{name}: decoding…"));
         yield_now().await;
-        let prepared = match self.engine.prepare(bytes).await {
+        let strategy = self.chosen_strategy()?;
+        let prepared = match self.engine.prepare(&bytes, strategy).await {
             Ok(prepared) => prepared,
             Err(error) => {
                 set_text("gif-info", &format!("{name}: not usable"));
@@ -271,14 +308,16 @@ impl App {
         set_text(
             "gif-info",
             &format!(
-                "{name}: {} frames, {} sampled (decode {:.0} ms, sample {:.0} ms)",
+                "{name}: {} frames, {} sampled by {} (decode {:.0} ms, sample {:.0} ms)",
                 prepared.frame_count,
                 prepared.clips.iter().map(|c| c.times.len()).sum::<usize>(),
+                prepared.strategy,
                 prepared.decode_ms,
                 prepared.sample_ms
             ),
         );
-        self.current.replace(Some(Current { name: name.to_string(), prepared: Rc::new(prepared), encoded: None }));
+        let prepared = Rc::new(prepared);
+        self.current.replace(Some(Current { name: name.to_string(), bytes, prepared, encoded: None }));
         publish("gif", &JsValue::from_str(name));
         Ok(())
     }
@@ -328,6 +367,16 @@ impl App {
             }
         }
         let candidates = validate(&question, &candidates)?;
+        // A new sampling choice samples the GIF again (and encodes it again below).
+        let strategy = self.chosen_strategy()?;
+        let stale = {
+            let current = self.current.borrow();
+            let current = current.as_ref().ok_or(WebError::NoGif)?;
+            (current.prepared.strategy != strategy).then(|| (current.name.clone(), current.bytes.clone()))
+        };
+        if let Some((name, bytes)) = stale {
+            self.prepare(&name, bytes).await?;
+        }
         let (name, prepared, reusable) = {
             let current = self.current.borrow();
             let current = current.as_ref().ok_or(WebError::NoGif)?;
@@ -352,7 +401,8 @@ impl App {
         set_text("busy", "answering…");
         yield_now().await;
         let start = now_ms();
-        let prediction = self.engine.answer(&encoded, &prepared.clips, &question, &candidates).await?;
+        let prediction =
+            self.engine.answer(&encoded, &prepared.clips, prepared.strategy, &question, &candidates).await?;
         let timings = Timings {
             decode_ms: prepared.decode_ms,
             sample_ms: prepared.sample_ms,

@@ -110,7 +110,7 @@ pub fn render_results(
     Ok(())
 }
 
-/// Draws every sampled frame as the model saw it, with a bar for its relevance to the question;
+/// Draws every frame the model read (all sampled ones, or CLIP-Cut's choice) as it saw it, with a bar for its relevance to the question;
 /// the three most relevant frames are outlined.
 fn render_frames(prediction: &Prediction, clips: &[PreparedClip], size: usize) -> WebResult<()> {
     let strip = by_id::<Element>("frames")?;
@@ -119,8 +119,20 @@ fn render_frames(prediction: &Prediction, clips: &[PreparedClip], size: usize) -
     order.sort_by(|&a, &b| prediction.frames[b].relevance.total_cmp(&prediction.frames[a].relevance));
     let top: Vec<usize> = order.into_iter().take(3).collect();
     let frame_bytes = size * size * 3;
-    let pixels = clips.iter().flat_map(|clip| clip.pixels.chunks_exact(frame_bytes));
-    for (i, (info, rgb)) in prediction.frames.iter().zip(pixels).enumerate() {
+    // CLIP-Cut reads only some of the sampled frames: find each one's pixels by source and time.
+    let sampled: Vec<(Option<usize>, f32, &[u8])> = clips
+        .iter()
+        .flat_map(|clip| {
+            clip.sources
+                .iter()
+                .zip(&clip.times)
+                .zip(clip.pixels.chunks_exact(frame_bytes))
+                .map(|((&s, &t), p)| (s, t, p))
+        })
+        .collect();
+    for (i, info) in prediction.frames.iter().enumerate() {
+        let found = sampled.iter().find(|(source, time, _)| *source == info.source && *time == info.time);
+        let Some(&(_, _, rgb)) = found.or(sampled.get(i)) else { continue };
         let figure = create("figure", if top.contains(&i) { "frame top" } else { "frame" })?;
         let canvas: HtmlCanvasElement = create("canvas", "")?.dyn_into().map_err(wrong_type)?;
         canvas.set_width(size as u32);

@@ -54,6 +54,8 @@ pub struct ModelFiles {
 
 /// A GIF decoded, sampled and preprocessed: everything before the model.
 pub struct PreparedGif {
+    /// The strategy that sampled the clips (answers must use the same one).
+    pub strategy: SamplingStrategy,
     /// The sampled clips.
     pub clips: Vec<PreparedClip>,
     /// Decoded frame count.
@@ -193,23 +195,28 @@ impl Engine {
         for _ in 0..2 {
             let start = now_ms();
             let encoded = self.encode(kind, &clips).await?;
-            self.answer(&encoded, &clips, "warm up ?", &candidates).await?;
+            self.answer(&encoded, &clips, self.strategy, "warm up ?", &candidates).await?;
             elapsed = now_ms() - start;
             yield_now().await;
         }
         Ok(elapsed)
     }
 
-    /// Decodes and samples a GIF (CPU work, the same on both backends).
-    pub async fn prepare(&self, bytes: &[u8]) -> WebResult<PreparedGif> {
+    /// The model's own sampling strategy (from its config.json).
+    pub fn default_strategy(&self) -> SamplingStrategy {
+        self.strategy
+    }
+
+    /// Decodes and samples a GIF with `strategy` (CPU work, the same on both backends).
+    pub async fn prepare(&self, bytes: &[u8], strategy: SamplingStrategy) -> WebResult<PreparedGif> {
         let start = now_ms();
         let gif = decode_gif(bytes, &BROWSER_LIMITS)?;
         let decode_ms = now_ms() - start;
         yield_now().await;
         let start = now_ms();
-        let clips = prepare_gif(&gif, self.strategy, &self.cpu.config.preprocess, INFERENCE_SEED);
+        let clips = prepare_gif(&gif, strategy, &self.cpu.config.preprocess, INFERENCE_SEED);
         let sample_ms = now_ms() - start;
-        Ok(PreparedGif { clips, frame_count: gif.frames.len(), decode_ms, sample_ms })
+        Ok(PreparedGif { strategy, clips, frame_count: gif.frames.len(), decode_ms, sample_ms })
     }
 
     /// Encodes clips on `kind` and waits for the device to finish.
@@ -228,21 +235,24 @@ impl Engine {
         })
     }
 
-    /// Answers a question from an encoding (on the backend that made it).
+    /// Answers a question from an encoding (on the backend that made it) of `clips`, sampled by
+    /// `strategy`.
     pub async fn answer(
         &self,
         encoded: &Encoded,
         clips: &[PreparedClip],
+        strategy: SamplingStrategy,
         question: &str,
         candidates: &[String],
     ) -> WebResult<Prediction> {
         let aggregation = ClipAggregation::Mean;
         Ok(match (encoded, &self.gpu) {
             (Encoded::Gpu(video), Some((bundle, device))) => {
-                answer_encoded(bundle, video, clips, question, candidates, aggregation, device).await?
+                answer_encoded(bundle, video, clips, strategy, question, candidates, aggregation, device).await?
             }
             (Encoded::Cpu(video), _) => {
-                answer_encoded(&self.cpu, video, clips, question, candidates, aggregation, &Default::default()).await?
+                let device = Default::default();
+                answer_encoded(&self.cpu, video, clips, strategy, question, candidates, aggregation, &device).await?
             }
             (Encoded::Gpu(_), None) => return Err(WebError::Browser("WebGPU is not available".into())),
         })

@@ -216,8 +216,13 @@ impl<B: Backend> QuestionVideoFusion<B> {
         QuestionContext { tokens, padding, pooled, frame_relevance: relevance }
     }
 
-    /// Cosine similarity between the question and each frame's mean grid token.
-    fn frame_relevance(
+    /// Cosine similarity between the question and each frame's mean grid token (CLIP-Cut's score).
+    ///
+    /// # Shapes
+    /// - `frame_tokens`: `[videos, frames, cells, d_model]`
+    /// - `video_index`: `[questions]`, which video each question is about
+    /// - output: `[questions, frames]`
+    pub fn frame_relevance(
         &self,
         frame_tokens: Tensor<B, 4>,
         video_index: Tensor<B, 1, Int>,

@@ -97,6 +97,34 @@ pub struct VideoEmbeddings<B: Backend> {
     pub video: Tensor<B, 2>,
 }
 
+impl<B: Backend> VideoEncoding<B> {
+    /// A per-question encoding: question `q` gets frames `picks[q]` of video `video_index[q]`, so
+    /// it is fused with `video_index` = `0..questions` (used by CLIP-Cut).
+    ///
+    /// # Shapes
+    /// - `video_index`, `picks`: one entry per question; every `picks[q]` holds the same number `k`
+    ///   of frame positions
+    /// - output: tokens `[questions, k, cells, d_model]`, times `[questions, k]`
+    pub fn gather_frames(&self, video_index: &[usize], picks: &[Vec<usize>]) -> VideoEncoding<B> {
+        let [videos, frames, cells, d_model] = self.tokens.dims();
+        let questions = picks.len();
+        let k = picks.first().map_or(0, Vec::len);
+        let flat: Vec<usize> = video_index
+            .iter()
+            .zip(picks)
+            .flat_map(|(&video, pick)| pick.iter().map(move |&frame| video * frames + frame))
+            .collect();
+        let device = self.tokens.device();
+        let index = crate::batch::index_tensor::<B>(&flat, &device);
+        let tokens = self.tokens.clone().reshape([videos * frames, cells, d_model]).select(0, index.clone());
+        let times = self.times.clone().reshape([videos * frames]).select(0, index);
+        VideoEncoding {
+            tokens: tokens.reshape([questions, k, cells, d_model]), // [questions, k, cells, d_model]
+            times: times.reshape([questions, k]),                   // [questions, k]
+        }
+    }
+}
+
 impl QaModelConfig {
     /// Rejects configurations the modules cannot be built from (e.g. from a hand-edited config.json).
     pub fn check(&self) -> Result<(), String> {
@@ -219,6 +247,22 @@ impl<B: Backend> QaModel<B> {
         question: &TextEncoding<B>,
     ) -> QuestionContext<B> {
         self.fusion.forward(video.tokens.clone(), video.times.clone(), video_index, question)
+    }
+
+    /// Question-frame relevance of every frame of each question's video, without fusing (the
+    /// score CLIP-Cut ranks frames by; the same values as [`QuestionContext::frame_relevance`]).
+    ///
+    /// # Shapes
+    /// - `video_index`: one entry per question; `question`: `[questions, q_len, d_model]`
+    /// - output: `[questions, frames]`
+    pub fn frame_relevance(
+        &self,
+        video: &VideoEncoding<B>,
+        video_index: &[usize],
+        question: &TextEncoding<B>,
+    ) -> Tensor<B, 2> {
+        let index = crate::batch::index_tensor::<B>(video_index, &video.tokens.device());
+        self.fusion.frame_relevance(video.tokens.clone(), index, question)
     }
 
     /// Stage 2 for multiple choice: one logit per candidate.
