@@ -1,5 +1,6 @@
 //! CLIP's text tower, laid out like Hugging Face's `CLIPTextModel`
-//! (transformers `models/clip/modeling_clip.py`; Radford et al., 2021).
+//! (transformers 5.23.0, `models/clip/modeling_clip.py`, the version the parity fixtures come from;
+//! Radford et al., 2021).
 //!
 //! Token + learned position embeddings, pre-LN layers ([`crate::model::clip_layer`]) with causal
 //! self-attention that also masks padded keys, then `final_layer_norm`. `last_hidden_state` is taken

@@ -1,5 +1,6 @@
 //! CLIP's vision tower (a ViT), laid out like Hugging Face's `CLIPVisionModel`
-//! (transformers `models/clip/modeling_clip.py`; Radford et al., 2021).
+//! (transformers 5.23.0, `models/clip/modeling_clip.py`, the version the parity fixtures come from;
+//! Radford et al., 2021).
 //!
 //! Patch embedding without bias, the class token prepended, learned position embeddings added,
 //! `pre_layrnorm`, pre-LN layers ([`crate::model::clip_layer`]). `last_hidden_state` is the last

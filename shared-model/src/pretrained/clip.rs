@@ -171,10 +171,13 @@ impl Layout {
     }
 }
 
+/// Makes a slot from weight-or-bias (an enum variant constructor).
+type SlotOf<S> = fn(ClipAffine) -> S;
+
 /// The tensors of encoder layer `l`, relative to the tower's prefix.
 fn layer_key_map(l: usize) -> Vec<(String, ClipLayerSlot)> {
     use ClipLayerSlot::*;
-    let parts: [(&str, fn(ClipAffine) -> ClipLayerSlot); 8] = [
+    let parts: [(&str, SlotOf<ClipLayerSlot>); 8] = [
         ("self_attn.q_proj", Query),
         ("self_attn.k_proj", Key),
         ("self_attn.v_proj", Value),
@@ -193,7 +196,7 @@ fn layer_key_map(l: usize) -> Vec<(String, ClipLayerSlot)> {
 }
 
 /// `name.weight` and `name.bias` of a LayerNorm.
-fn norm_keys<S: Copy>(name: &str, slot: fn(ClipAffine) -> S) -> [(String, S); 2] {
+fn norm_keys<S: Copy>(name: &str, slot: SlotOf<S>) -> [(String, S); 2] {
     [(format!("{name}.weight"), slot(ClipAffine::Weight)), (format!("{name}.bias"), slot(ClipAffine::Bias))]
 }
 
