@@ -339,3 +339,37 @@ fn configs_of_the_wrong_tower_are_rejected() {
     odd["hidden_act"] = json!("relu");
     parse_clip_vision_config(odd.to_string().as_bytes()).expect_err("unknown activation");
 }
+
+/// The real openai/clip-vit-base-patch32 (a full `CLIPModel` folder: config.json + model.safetensors),
+/// when present: both towers load through the key maps and give 512-wide embeddings. No reference
+/// outputs are stored for it; the tiny fixtures carry the numerical parity.
+#[test]
+fn openai_clip_loads_when_present() {
+    let dir = match std::env::var_os("GIFQA_CLIP_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cache/gifqa/clip-vit-base-patch32"),
+            None => return eprintln!("SKIPPED: HOME is not set"),
+        },
+    };
+    if !dir.join("model.safetensors").is_file() {
+        eprintln!(
+            "SKIPPED: {} not found (put openai/clip-vit-base-patch32's config.json and model.safetensors \
+             there, or set GIFQA_CLIP_DIR)",
+            dir.display()
+        );
+        return;
+    }
+    let device = Default::default();
+    let vision = load_clip_vision_dir::<B>(&dir, &device).expect("loading the vision tower");
+    let size = vision.config.image_size;
+    let pixels = Tensor::<B, 4>::zeros([1, 3, size, size], &device);
+    let out = vision.model.forward(pixels);
+    assert_eq!(out.last_hidden_state.dims(), [1, vision.config.num_patches() + 1, vision.config.hidden_size]);
+    assert_eq!(out.image_embeds.expect("visual_projection").dims(), [1, 512]);
+    let text = load_clip_text_dir::<B>(&dir, &device).expect("loading the text tower");
+    // OpenAI's configs carry eos_token_id 2: pooled at the largest id (49407, end of text).
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![49406i64, 320, 1929, 49407], [1, 4]), &device);
+    let out = text.model.forward(ids, None);
+    assert_eq!(out.text_embeds.expect("text_projection").dims(), [1, 512]);
+}
