@@ -2,6 +2,8 @@
 //!
 //! Padding-mask convention (used everywhere in this crate): a `Bool` tensor `[batch, len]` that is
 //! `true` at padded positions. Padded keys get a large negative score, so they receive ~0 weight.
+//! Masks that depend on the query too (CLIP's causal text attention) are `[batch, q_len, k_len]`,
+//! `true` where the query may not see the key; [`causal_mask`] and [`padding_pair_mask`] build them.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -84,6 +86,40 @@ impl<B: Backend> MultiHeadAttention<B> {
         keys_values: KeysValues<B>,
         key_padding: Option<Tensor<B, 2, Bool>>,
     ) -> AttentionOutput<B> {
+        let [batch, _, _] = query.dims();
+        let [_, k_len, _] = keys_values.keys.dims();
+        // [batch, 1, 1, k_len], broadcast over heads and queries
+        let blocked = key_padding.map(|padding| padding.reshape([batch, 1, 1, k_len]));
+        self.attend_blocked(query, keys_values, blocked)
+    }
+
+    /// Self- or cross-attention with a mask that depends on the query as well as the key.
+    ///
+    /// # Shapes
+    /// - `query`: `[batch, q_len, d_model]`; `key_value`: `[batch, k_len, d_model]`
+    /// - `blocked`: `[batch, q_len, k_len]`, `true` where query `i` may not see key `j`
+    /// - output: see [`AttentionOutput`]
+    pub fn forward_masked(
+        &self,
+        query: Tensor<B, 3>,
+        key_value: Tensor<B, 3>,
+        blocked: Option<Tensor<B, 3, Bool>>,
+    ) -> AttentionOutput<B> {
+        let [batch, q_len, _] = query.dims();
+        let [_, k_len, _] = key_value.dims();
+        let projected = self.project_keys_values(key_value);
+        // [batch, 1, q_len, k_len], broadcast over heads
+        let blocked = blocked.map(|mask| mask.reshape([batch, 1, q_len, k_len]));
+        self.attend_blocked(query, projected, blocked)
+    }
+
+    /// The attention itself; `blocked` is broadcastable to `[batch, heads, q_len, k_len]`.
+    fn attend_blocked(
+        &self,
+        query: Tensor<B, 3>,
+        keys_values: KeysValues<B>,
+        blocked: Option<Tensor<B, 4, Bool>>,
+    ) -> AttentionOutput<B> {
         let [batch, q_len, d_model] = query.dims();
         let [_, k_len, _] = keys_values.keys.dims();
         let heads = self.n_heads;
@@ -96,9 +132,8 @@ impl<B: Backend> MultiHeadAttention<B> {
 
         // [batch, heads, q_len, k_len]
         let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d_head as f32).sqrt());
-        if let Some(padding) = key_padding {
-            let mask = padding.reshape([batch, 1, 1, k_len]).expand([batch, heads, q_len, k_len]);
-            scores = scores.mask_fill(mask, MASKED_SCORE);
+        if let Some(blocked) = blocked {
+            scores = scores.mask_fill(blocked.expand([batch, heads, q_len, k_len]), MASKED_SCORE);
         }
         let weights = softmax(scores, 3);
         // [batch, q_len, d_model]
@@ -108,6 +143,24 @@ impl<B: Backend> MultiHeadAttention<B> {
             weights: weights.mean_dim(1).reshape([batch, q_len, k_len]),
         }
     }
+}
+
+/// The causal mask of decoder-style self-attention: `true` where key `j` lies after query `i`.
+///
+/// # Shapes
+/// - output: `[batch, len, len]`
+pub fn causal_mask<B: Backend>(batch: usize, len: usize, device: &B::Device) -> Tensor<B, 3, Bool> {
+    // tril_mask is `false` on and below the diagonal, `true` strictly above it.
+    Tensor::<B, 2, Bool>::tril_mask([len, len], 0, device).unsqueeze_dim::<3>(0).expand([batch, len, len])
+}
+
+/// A key padding mask (the crate's convention) repeated for every query.
+///
+/// # Shapes
+/// - `key_padding`: `[batch, k_len]`, `true` at padding → `[batch, q_len, k_len]`
+pub fn padding_pair_mask<B: Backend>(key_padding: Tensor<B, 2, Bool>, q_len: usize) -> Tensor<B, 3, Bool> {
+    let [batch, k_len] = key_padding.dims();
+    key_padding.unsqueeze_dim::<3>(1).expand([batch, q_len, k_len])
 }
 
 /// Projected keys and values, `[batch, k_len, d_model]` each.

@@ -2,6 +2,9 @@
 
 pub mod attention;
 pub mod bert;
+pub mod clip_layer;
+pub mod clip_text;
+pub mod clip_vision;
 pub mod frame_encoder;
 pub mod fusion;
 pub mod heads;

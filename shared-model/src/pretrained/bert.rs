@@ -5,63 +5,18 @@
 //! naming the tensor, on any missing, unused (other than [`SKIPPED_TENSORS`]), mis-shaped or
 //! non-float32 tensor.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
-use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::TensorData;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 
+use super::{PretrainedError, Target, in_file, load_map, read_file};
 use crate::model::bert::{BertConfig, BertModel};
-use crate::tokenize::{TextTokenizer, TokenizeError};
+use crate::tokenize::TextTokenizer;
 
 /// Checkpoint tensors that are not weights and are ignored (MiniLM stores its position ids).
 pub const SKIPPED_TENSORS: &[&str] = &["embeddings.position_ids"];
-
-/// Errors loading a pretrained BERT.
-#[derive(Debug, thiserror::Error)]
-pub enum PretrainedError {
-    /// A file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// `config.json` is not valid.
-    #[error("config.json is invalid: {0}")]
-    Config(#[from] serde_json::Error),
-    /// The configuration cannot be built.
-    #[error("config.json describes an impossible model: {0}")]
-    Invalid(String),
-    /// The safetensors file is malformed.
-    #[error("model.safetensors is invalid: {0}")]
-    Safetensors(#[from] safetensors::SafeTensorError),
-    /// A tensor the model needs is absent.
-    #[error("tensor `{0}` is missing from the checkpoint")]
-    Missing(String),
-    /// A tensor in the checkpoint is not used by the model.
-    #[error("tensor `{0}` in the checkpoint is not used by the model")]
-    Unused(String),
-    /// A tensor has the wrong shape.
-    #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    Shape { name: String, found: Vec<usize>, expected: Vec<usize> },
-    /// A tensor has an element type this loader does not read.
-    #[error("tensor `{name}` has dtype {dtype}, expected F32")]
-    Dtype { name: String, dtype: String },
-    /// `tokenizer.json` cannot be read as a tokenizer.
-    #[error("{path}: {source}")]
-    Tokenizer {
-        path: String,
-        #[source]
-        source: TokenizeError,
-    },
-    /// `tokenizer.json` and the checkpoint disagree on the vocabulary.
-    #[error("{path} has {tokenizer} tokens but the checkpoint's config.json says vocab_size {config}")]
-    VocabMismatch { path: String, tokenizer: usize, config: usize },
-}
 
 /// A Hugging Face text checkpoint: architecture, weights and the tokenizer that goes with them.
 pub struct PretrainedText<B: Backend> {
@@ -84,10 +39,7 @@ pub fn load_bert_dir_with_tokenizer<B: Backend>(
         std::fs::read(&path).map_err(|source| PretrainedError::Io { path: path.display().to_string(), source })?;
     let tokenizer = TextTokenizer::from_bytes(&bytes)
         .map_err(|source| PretrainedError::Tokenizer { path: path.display().to_string(), source })?;
-    let config_path = dir.join("config.json");
-    let config_bytes = std::fs::read(&config_path)
-        .map_err(|source| PretrainedError::Io { path: config_path.display().to_string(), source })?;
-    let config = parse_bert_config(&config_bytes)?;
+    let config = parse_bert_config(&read_file(dir, "config.json")?).map_err(in_file(dir, "config.json"))?;
     if tokenizer.vocab_size() != config.vocab_size {
         return Err(PretrainedError::VocabMismatch {
             path: path.display().to_string(),
@@ -193,12 +145,9 @@ pub fn bert_key_map(num_layers: usize) -> Vec<(String, Destination)> {
 
 /// Reads a BERT folder holding `config.json` and `model.safetensors` (Hugging Face layout).
 pub fn load_bert_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<BertModel<B>, PretrainedError> {
-    let read = |name: &str| {
-        let path = dir.join(name);
-        std::fs::read(&path).map_err(|source| PretrainedError::Io { path: path.display().to_string(), source })
-    };
-    let config = parse_bert_config(&read("config.json")?)?;
-    load_bert_safetensors(&config, &read("model.safetensors")?, device)
+    let config = parse_bert_config(&read_file(dir, "config.json")?).map_err(in_file(dir, "config.json"))?;
+    load_bert_safetensors(&config, &read_file(dir, "model.safetensors")?, device)
+        .map_err(in_file(dir, "model.safetensors"))
 }
 
 /// Parses the BERT fields of a Hugging Face `config.json` and checks that they can be built.
@@ -220,80 +169,21 @@ pub fn load_bert_safetensors<B: Backend>(
     device: &B::Device,
 ) -> Result<BertModel<B>, PretrainedError> {
     let file = SafeTensors::deserialize(bytes)?;
-    let map = bert_key_map(config.num_hidden_layers);
-    let expected: BTreeSet<&str> = map.iter().map(|(name, _)| name.as_str()).collect();
-    let mut names = file.names();
-    names.sort_unstable();
-    if let Some(unused) = names.iter().find(|n| !expected.contains(**n) && !SKIPPED_TENSORS.contains(*n)) {
-        return Err(PretrainedError::Unused(unused.to_string()));
-    }
     let mut model = config.init::<B>(device);
-    for (name, destination) in &map {
-        let view = file.tensor(name).map_err(|_| PretrainedError::Missing(name.clone()))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(PretrainedError::Dtype { name: name.clone(), dtype: format!("{:?}", view.dtype()) });
-        }
-        let values: Vec<f32> =
-            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        let found = view.shape().to_vec();
-        assign(&mut model, name, *destination, values, found, device)?;
-    }
+    let map = bert_key_map(config.num_hidden_layers);
+    load_map(&file, &map, |name| SKIPPED_TENSORS.contains(&name), &mut model, target, device)?;
     Ok(model)
 }
 
-/// Puts one checkpoint tensor (HF shape `found`) into its destination, checking the shape.
-fn assign<B: Backend>(
-    model: &mut BertModel<B>,
-    name: &str,
-    destination: Destination,
-    values: Vec<f32>,
-    found: Vec<usize>,
-    device: &B::Device,
-) -> Result<(), PretrainedError> {
-    let check = |expected: Vec<usize>| {
-        if found == expected {
-            Ok(())
-        } else {
-            Err(PretrainedError::Shape { name: name.to_string(), found: found.clone(), expected })
-        }
-    };
-    let vector = |values: Vec<f32>| {
-        let n = values.len();
-        Param::from_tensor(Tensor::<B, 1>::from_data(TensorData::new(values, [n]), device))
-    };
-    let matrix =
-        |values: Vec<f32>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(values, shape), device);
+/// The parameter of `model` that `destination` names.
+fn target<B: Backend>(model: &mut BertModel<B>, destination: Destination) -> Target<'_, B> {
     match destination {
-        Destination::LinearWeight(slot) => {
-            let linear = linear_mut(model, slot);
-            let [d_in, d_out] = linear.weight.dims();
-            check(vec![d_out, d_in])?;
-            linear.weight = Param::from_tensor(matrix(values, [d_out, d_in]).transpose());
-        }
-        Destination::LinearBias(slot) => {
-            let linear = linear_mut(model, slot);
-            let [_, d_out] = linear.weight.dims();
-            check(vec![d_out])?;
-            linear.bias = Some(vector(values));
-        }
-        Destination::NormGamma(slot) => {
-            let norm = norm_mut(model, slot);
-            check(norm.gamma.dims().to_vec())?;
-            norm.gamma = vector(values);
-        }
-        Destination::NormBeta(slot) => {
-            let norm = norm_mut(model, slot);
-            check(norm.gamma.dims().to_vec())?;
-            norm.beta = Some(vector(values));
-        }
-        Destination::Table(slot) => {
-            let table = table_mut(model, slot);
-            let shape = table.weight.dims();
-            check(shape.to_vec())?;
-            table.weight = Param::from_tensor(matrix(values, shape));
-        }
+        Destination::LinearWeight(slot) => Target::LinearWeight(linear_mut(model, slot)),
+        Destination::LinearBias(slot) => Target::LinearBias(linear_mut(model, slot)),
+        Destination::NormGamma(slot) => Target::NormGamma(norm_mut(model, slot)),
+        Destination::NormBeta(slot) => Target::NormBeta(norm_mut(model, slot)),
+        Destination::Table(slot) => Target::Table(table_mut(model, slot)),
     }
-    Ok(())
 }
 
 fn linear_mut<B: Backend>(model: &mut BertModel<B>, slot: LinearSlot) -> &mut Linear<B> {
