@@ -9,6 +9,7 @@ pub mod demo;
 pub mod eval;
 pub mod frames;
 pub mod generate;
+pub mod parallel;
 pub mod predict;
 pub mod samples;
 pub mod train;

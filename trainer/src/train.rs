@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, Optimizer};
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -25,9 +25,10 @@ use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 use shared_model::tokenize::TextTokenizer;
 
 use crate::backend::{self, Training};
-use crate::batch::{BatchQuestion, cross_entropy, forward};
+use crate::batch::BatchQuestion;
 use crate::data::{self, Split, progress};
 use crate::eval::{Evaluator, Report};
+use crate::parallel::{DataParallel, StepContext};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
 /// File in the model folder that records training progress (for `--resume` and learning curves).
@@ -97,10 +98,24 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 4.0)]
     #[serde(default = "default_slot_logit_scale")]
     pub slot_logit_scale: f32,
+    /// Dropout inside the text and temporal transformers (new models only).
+    #[arg(long, default_value_t = 0.1)]
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    /// Train data-parallel on these devices, main device first: `cpu:0,cpu:1` (replicas on the
+    /// CPU backend), `cuda:0,cuda:1` (--features cuda), `wgpu:0,wgpu:1` (--features wgpu).
+    /// Each step's GIFs are split across them; the result equals one-device training.
+    #[arg(long)]
+    #[serde(skip)]
+    pub devices: Option<String>,
 }
 
 fn default_slot_logit_scale() -> f32 {
     1.0
+}
+
+fn default_dropout() -> f64 {
+    0.1
 }
 
 /// Metrics of one epoch.
@@ -137,7 +152,9 @@ pub struct TrainState {
 
 /// Runs `trainer train`.
 pub fn run(options: TrainOptions) -> Result<()> {
-    let device = backend::device();
+    let parallel = DataParallel::new(backend::devices(options.devices.as_deref())?)?;
+    #[allow(clippy::clone_on_copy)] // Copy on the CPU backend, not on CUDA or wgpu.
+    let device = parallel.main_device().clone();
     let (mut model, config, tokenizer, mut state) = if options.resume {
         let bundle = ModelBundle::<Training>::load_dir(&options.out, &device)
             .with_context(|| format!("--resume: cannot load the checkpoint in {}", options.out.display()))?;
@@ -166,14 +183,16 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let val = data::load(&opts.data, "Val", &config.preprocess, Some(opts.val_gifs))?;
     let questions: usize = train.items.len();
     eprintln!(
-        "training on {} GIFs / {questions} questions ({} backend), validating on {} GIFs; {} parameters",
+        "training on {} GIFs / {questions} questions ({} backend, {}), validating on {} GIFs; {} parameters",
         train.gifs.len(),
         backend::name(),
+        options.devices.as_deref().map_or("default device".to_string(), |list| format!("devices {list}")),
         val.gifs.len(),
         model.num_params()
     );
 
     let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
+    let step_context = StepContext { config: &config, tokenizer: &tokenizer, answer_index: &answer_index };
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(0.01)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
@@ -208,23 +227,15 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .filter(|q| step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
             let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let output = forward(&model, &config, &tokenizer, &answer_index, &clip_refs, &questions, &device)?;
-            let heads: Vec<_> = output.choice.iter().chain(output.word.iter()).chain(output.count.iter()).collect();
-            let mut loss: Option<Tensor<Training, 1>> = None;
-            for head in &heads {
-                if let Some(l) = cross_entropy(head, &device) {
-                    loss = Some(match loss {
-                        Some(total) => total + l,
-                        None => l,
-                    });
-                }
-                tally(head, &questions, &mut right);
+            let Some(gradients) = parallel.gradients(&model, &step_context, &clip_refs, &questions)? else { continue };
+            for (qtype, (r, n)) in gradients.tally {
+                let entry = right.entry(qtype).or_default();
+                entry.0 += r;
+                entry.1 += n;
             }
-            let Some(loss) = loss else { continue };
-            loss_sum += f64::from(loss.clone().into_scalar());
+            loss_sum += gradients.loss;
             loss_n += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(learning_rate(&opts, step, total_steps), model, grads);
+            model = optimizer.step(learning_rate(&opts, step, total_steps), model, gradients.grads);
             step += 1;
             seen_questions += questions.len();
             seen_gifs += batch.len();
@@ -279,7 +290,8 @@ fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
         .with_temporal_layers(options.temporal_layers)
         .with_temporal(temporal)
         .with_grid_max_token(Some(options.grid_max_token))
-        .with_slot_logit_scale(Some(options.slot_logit_scale));
+        .with_slot_logit_scale(Some(options.slot_logit_scale))
+        .with_dropout(Some(options.dropout));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         format: FORMAT_VERSION,
@@ -312,19 +324,6 @@ fn jittered_uniform(
             SampledFrame { source: FrameSource::Index(timeline.frame_at(t)), time: t as f32 }
         })
         .collect()
-}
-
-fn tally<B: Backend>(
-    head: &crate::batch::HeadOutput<B>,
-    questions: &[BatchQuestion],
-    right: &mut BTreeMap<QuestionType, (usize, usize)>,
-) {
-    let predicted: Vec<i64> = head.logits.clone().argmax(1).into_data().iter::<i64>().collect();
-    for ((&q, target), p) in head.questions.iter().zip(&head.targets).zip(predicted) {
-        let entry = right.entry(questions[q].item.qtype).or_default();
-        entry.1 += 1;
-        entry.0 += usize::from(*target == Some(p as usize));
-    }
 }
 
 fn validate(

@@ -58,6 +58,10 @@ pub struct QaModelConfig {
     /// Factor on the slot reader's attention logits (see `SlotReaderConfig::logit_scale`);
     /// `None` (configs written before this option) means 1.
     pub slot_logit_scale: Option<f32>,
+    /// Dropout inside the text and temporal transformers during training; `None` (configs
+    /// written before this option) means 0.1. Zero makes training deterministic given the data
+    /// order, which the data-parallel equality test relies on.
+    pub dropout: Option<f64>,
 }
 
 /// The whole model.
@@ -95,11 +99,17 @@ impl QaModelConfig {
                 self.slot_logit_scale.is_some_and(|s| !(s.is_finite() && s > 0.0)),
                 "slot_logit_scale must be a positive number",
             ),
+            (self.dropout.is_some_and(|p| !(0.0..1.0).contains(&p)), "dropout must be in [0, 1)"),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
             None => Ok(()),
         }
+    }
+
+    /// Dropout probability of the transformers (0.1 for configs written before the option).
+    pub fn dropout(&self) -> f64 {
+        self.dropout.unwrap_or(0.1)
     }
 
     /// Builds the model with freshly initialised weights.
@@ -108,6 +118,7 @@ impl QaModelConfig {
         QaModel {
             frame_encoder: FrameEncoderConfig::new(self.image_size, d).with_channels(self.frame_channels).init(device),
             text_encoder: TextEncoderConfig::new(self.vocab_size, self.max_text_len, d, self.n_heads, self.text_layers)
+                .with_dropout(self.dropout())
                 .init(device),
             fusion: FusionConfig::new(
                 d,
@@ -119,6 +130,7 @@ impl QaModelConfig {
             )
             .with_grid_max_token(self.grid_max_token == Some(true))
             .with_slot_logit_scale(self.slot_logit_scale.unwrap_or(1.0))
+            .with_dropout(self.dropout())
             .init(device),
             candidate_scorer: CandidateScorerConfig::new(d, self.n_heads).init(device),
             answer_head: ClassifierHeadConfig::new(d, self.answer_classes).init(device),
