@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
+use burn::module::{ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use shared_model::bundle::BundleConfig;
@@ -98,6 +99,7 @@ impl DataParallel {
             // One device: the model itself, no replica and no thread (the single-device loop).
             vec![share_gradients(model, self.main_device(), context, clips, questions, &batch_rows)?]
         } else {
+            model.visit(&mut Materialise);
             std::thread::scope(|scope| {
                 let handles: Vec<_> = shares
                     .iter()
@@ -131,6 +133,25 @@ impl DataParallel {
             }
         }
         Ok(Some(StepGradients { grads: accumulator.grads(), loss, tally }))
+    }
+}
+
+/// Initialises every lazy parameter in place. Burn draws a parameter's initial values on first
+/// use, and a clone of a parameter that was never used draws its own: replicas forked from a fresh
+/// model would each start from different weights.
+struct Materialise;
+
+impl ModuleVisitor<Training> for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Training, D>>) {
+        let _ = param.val();
+    }
+
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<Training, D, Int>>) {
+        let _ = param.val();
+    }
+
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<Training, D, Bool>>) {
+        let _ = param.val();
     }
 }
 

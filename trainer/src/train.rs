@@ -193,10 +193,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
 
     let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
     let step_context = StepContext { config: &config, tokenizer: &tokenizer, answer_index: &answer_index };
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(0.01)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
-        .init::<Training, QaModel<Training>>();
+    let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
     let steps_per_epoch = train.gifs.len().div_ceil(opts.batch_gifs);
     let total_steps = steps_per_epoch * opts.epochs;
     let mut step = state.history.last().map_or(0, |h| h.step);
@@ -301,6 +298,11 @@ fn new_config(options: &TrainOptions) -> Result<(BundleConfig, TextTokenizer)> {
         answers,
     };
     Ok((config, tokenizer))
+}
+
+/// AdamW with weight decay 0.01 and per-parameter gradient-norm clipping at 1.
+pub fn optimizer_config() -> AdamWConfig {
+    AdamWConfig::new().with_weight_decay(0.01).with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
 }
 
 /// Linear warm-up, then cosine decay to 5% of the peak.
