@@ -51,13 +51,8 @@ fn setup() -> Setup {
         .with_d_model(16)
         .with_image_size(IMAGE_SIZE)
         .with_dropout(Some(0.0));
-    let config = BundleConfig {
-        format: FORMAT_VERSION,
-        model,
-        preprocess,
-        sampling: format!("uniform:{FRAMES}"),
-        answers,
-    };
+    let config =
+        BundleConfig { format: FORMAT_VERSION, model, preprocess, sampling: format!("uniform:{FRAMES}"), answers };
     let answer_index = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
     Setup { _dir: dir, train, config, tokenizer, answer_index }
 }
@@ -127,8 +122,7 @@ struct Run {
 /// The trainer's gradients of batch `step` on `replicas` CPU devices.
 fn gradients(setup: &Setup, model: &QaModel<Training>, replicas: usize, step: usize) -> StepGradients {
     let parallel = DataParallel::new(vec![device(); replicas]).unwrap();
-    let context =
-        StepContext { config: &setup.config, tokenizer: &setup.tokenizer, answer_index: &setup.answer_index };
+    let context = StepContext { config: &setup.config, tokenizer: &setup.tokenizer, answer_index: &setup.answer_index };
     let gifs = step * BATCH_GIFS..((step + 1) * BATCH_GIFS).min(setup.train.gifs.len());
     let (clips, questions) = batch(&setup.train, gifs);
     let clip_refs: Vec<&PreparedClip> = clips.iter().collect();

@@ -56,9 +56,9 @@ pub fn devices(list: Option<&str>) -> anyhow::Result<Vec<Device>> {
     let Some(list) = list else { return Ok(vec![device()]) };
     let mut seen: Vec<(&str, usize)> = Vec::new();
     for entry in list.split(',').map(str::trim) {
-        let (kind, index) = entry.split_once(':').ok_or_else(|| {
-            anyhow::anyhow!("--devices entry '{entry}' is not KIND:INDEX (e.g. {DEVICE_KIND}:0)")
-        })?;
+        let (kind, index) = entry
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--devices entry '{entry}' is not KIND:INDEX (e.g. {DEVICE_KIND}:0)"))?;
         let index: usize =
             index.parse().map_err(|_| anyhow::anyhow!("--devices entry '{entry}': '{index}' is not a device index"))?;
         anyhow::ensure!(
