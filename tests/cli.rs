@@ -235,6 +235,19 @@ fn bad_input_gives_one_clear_line() {
     assert!(!f.root.join("tiny").exists(), "nothing half-written");
     // train refuses to overwrite a model without --resume.
     assert_fails(&["train", "--data", f.data.to_str().unwrap(), "--out", model], "--resume");
+    // --devices: unknown kind, no index, a duplicate, a kind the build does not run.
+    let fresh = f.root.join("never-written");
+    let train_on = |devices: &str, needle: &str| {
+        let args =
+            ["train", "--data", f.data.to_str().unwrap(), "--out", fresh.to_str().unwrap(), "--devices", devices];
+        assert_fails(&args, needle);
+    };
+    train_on("tpu:0", "unknown device kind 'tpu'");
+    train_on("cpu", "not KIND:INDEX");
+    train_on("cpu:x", "'x' is not a device index");
+    train_on("cpu:0,cpu:1,cpu:0", "lists 'cpu:0' twice");
+    train_on("cuda:0,cuda:1", "--features cuda");
+    assert!(!fresh.exists(), "nothing half-written");
     // A tokenizer.json whose vocabulary is not config.json's vocab_size: both sizes named.
     let mismatched = f.root.join("mismatched-model");
     std::fs::create_dir_all(&mismatched).unwrap();
@@ -550,4 +563,39 @@ fn training_and_eval_with_clipcut() {
     assert!(predict.status.success(), "{}", stderr(&predict));
     let json: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
     assert_eq!(json["frames"].as_array().unwrap().len(), 2, "the model's default clipcut:2");
+}
+
+#[test]
+fn training_on_two_cpu_devices_writes_a_model() {
+    let f = fixture();
+    let out = f.root.join("two-devices");
+    let args = [
+        "train",
+        "--data",
+        f.data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--devices",
+        "cpu:0,cpu:1",
+        "--epochs",
+        "1",
+        "--max-gifs",
+        "5",
+        "--val-gifs",
+        "2",
+        "--image-size",
+        "16",
+        "--d-model",
+        "16",
+        "--frames",
+        "4",
+        "--batch-gifs",
+        "3",
+    ];
+    let output = run(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("devices cpu:0,cpu:1"), "{}", stderr(&output));
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(state["history"][0]["step"].as_u64(), Some(2), "5 GIFs in batches of 3");
+    assert!(out.join("model.safetensors").is_file());
 }

@@ -23,6 +23,60 @@ pub fn device() -> Device {
     Device::default()
 }
 
+/// The device kind that `--devices` names for the compiled-in backend.
+#[cfg(feature = "cuda")]
+pub const DEVICE_KIND: &str = "cuda";
+/// The device kind that `--devices` names for the compiled-in backend.
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+pub const DEVICE_KIND: &str = "wgpu";
+/// The device kind that `--devices` names for the compiled-in backend.
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+pub const DEVICE_KIND: &str = "cpu";
+
+/// Device `index` of the compiled-in backend.
+#[cfg(feature = "cuda")]
+fn device_at(index: usize) -> Device {
+    burn::backend::cuda::CudaDevice::new(index)
+}
+/// Device `index` of the compiled-in backend (the N-th discrete GPU).
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+fn device_at(index: usize) -> Device {
+    burn::backend::wgpu::WgpuDevice::DiscreteGpu(index)
+}
+/// The CPU backend has a single device value: every `cpu:N` is the same device, and a replica
+/// is what makes it a "device" (each runs its share of the batch on its own thread).
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+fn device_at(_index: usize) -> Device {
+    Device::default()
+}
+
+/// Parses `--devices` (`cpu:0,cpu:1`, `cuda:0,cuda:1`, `wgpu:0`): the devices of a data-parallel
+/// run, main device first. `None` gives the default device alone.
+pub fn devices(list: Option<&str>) -> anyhow::Result<Vec<Device>> {
+    let Some(list) = list else { return Ok(vec![device()]) };
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for entry in list.split(',').map(str::trim) {
+        let (kind, index) = entry
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--devices entry '{entry}' is not KIND:INDEX (e.g. {DEVICE_KIND}:0)"))?;
+        let index: usize =
+            index.parse().map_err(|_| anyhow::anyhow!("--devices entry '{entry}': '{index}' is not a device index"))?;
+        anyhow::ensure!(
+            ["cpu", "cuda", "wgpu"].contains(&kind),
+            "--devices entry '{entry}': unknown device kind '{kind}' (expected cpu, cuda or wgpu)"
+        );
+        anyhow::ensure!(
+            kind == DEVICE_KIND,
+            "--devices entry '{entry}': this trainer runs on {}; {kind} devices need a build with {}",
+            name(),
+            if kind == "cpu" { "no GPU feature".to_string() } else { format!("--features {kind}") }
+        );
+        anyhow::ensure!(!seen.contains(&(kind, index)), "--devices lists '{entry}' twice");
+        seen.push((kind, index));
+    }
+    Ok(seen.iter().map(|&(_, index)| device_at(index)).collect())
+}
+
 /// Human-readable backend name for logs and reports.
 pub fn name() -> &'static str {
     if cfg!(feature = "cuda") {

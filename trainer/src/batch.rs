@@ -2,6 +2,8 @@
 //! Each video is encoded once; every question is fused once; then each question goes to the head
 //! of its type (multiple choice, open-ended word, count).
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -24,8 +26,32 @@ pub struct BatchQuestion<'a> {
     pub item: &'a QaItem,
 }
 
+/// Which head a question goes to; multiple-choice questions are grouped by candidate count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HeadKind {
+    /// Multiple choice among this many candidates.
+    Choice(usize),
+    /// Open-ended word answer (FrameQA).
+    Word,
+    /// Count.
+    Count,
+}
+
+impl HeadKind {
+    /// The head that answers `item`.
+    pub fn of(item: &QaItem) -> Self {
+        match item.qtype {
+            QuestionType::FrameQa => Self::Word,
+            QuestionType::Count => Self::Count,
+            _ => Self::Choice(item.candidates.len()),
+        }
+    }
+}
+
 /// Logits of one head for some of the batch's questions.
 pub struct HeadOutput<B: Backend> {
+    /// The head.
+    pub kind: HeadKind,
     /// Positions of these questions in the batch.
     pub questions: Vec<usize>,
     /// `[questions, classes]` logits.
@@ -83,46 +109,67 @@ pub fn forward<B: Backend>(
             picked.iter().flat_map(|&i| questions[i].item.candidates.iter().map(String::as_str)).collect();
         let candidate_encoding = encode_tokens(model, &tokenizer.encode_batch(&candidates, max_len)?, device);
         let logits = model.choice_logits(&context.select(index_tensor(&picked, device)), candidate_encoding.pooled);
-        let targets = picked
-            .iter()
-            .map(|&i| match questions[i].item.answer {
-                Answer::Choice(c) => Some(c),
-                _ => None,
-            })
-            .collect();
-        choice.push(HeadOutput { questions: picked, logits, targets });
+        let targets = picked.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
+        choice.push(HeadOutput { kind: HeadKind::Choice(count), questions: picked, logits, targets });
     }
 
     let word_positions = positions(&|item| item.qtype == QuestionType::FrameQa);
     let word = (!word_positions.is_empty()).then(|| {
         let logits = model.answer_logits(&context.select(index_tensor(&word_positions, device)));
-        let targets = word_positions
-            .iter()
-            .map(|&i| match &questions[i].item.answer {
-                Answer::Word(w) => answer_index.get(&normalise_answer(w)).copied(),
-                _ => None,
-            })
-            .collect();
-        HeadOutput { questions: word_positions, logits, targets }
+        let targets = word_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
+        HeadOutput { kind: HeadKind::Word, questions: word_positions, logits, targets }
     });
 
     let count_positions = positions(&|item| item.qtype == QuestionType::Count);
     let count = (!count_positions.is_empty()).then(|| {
         let logits = model.count_logits(&context.select(index_tensor(&count_positions, device)));
-        let targets = count_positions
-            .iter()
-            .map(|&i| match questions[i].item.answer {
-                Answer::Count(n) => Some((n as usize).min(config.model.count_classes - 1)),
-                _ => None,
-            })
-            .collect();
-        HeadOutput { questions: count_positions, logits, targets }
+        let targets = count_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
+        HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }
     });
     Ok(BatchOutput { choice, word, count })
 }
 
+/// The class `item`'s head should predict (`None` when the answer is outside the head's classes).
+fn target(
+    item: &QaItem,
+    config: &BundleConfig,
+    answer_index: &std::collections::HashMap<String, usize>,
+) -> Option<usize> {
+    match (HeadKind::of(item), &item.answer) {
+        (HeadKind::Choice(_), Answer::Choice(c)) => Some(*c),
+        (HeadKind::Word, Answer::Word(w)) => answer_index.get(&normalise_answer(w)).copied(),
+        (HeadKind::Count, Answer::Count(n)) => Some((*n as usize).min(config.model.count_classes - 1)),
+        _ => None,
+    }
+}
+
+/// How many of `questions` have a target, per head: the row counts that the batch's per-head mean
+/// losses divide by (data-parallel shares use the whole batch's counts, see `parallel`).
+pub fn targeted_rows(
+    questions: &[BatchQuestion<'_>],
+    config: &BundleConfig,
+    answer_index: &std::collections::HashMap<String, usize>,
+) -> BTreeMap<HeadKind, usize> {
+    let mut rows = BTreeMap::new();
+    for q in questions.iter().filter(|q| target(q.item, config, answer_index).is_some()) {
+        *rows.entry(HeadKind::of(q.item)).or_default() += 1;
+    }
+    rows
+}
+
 /// Mean cross-entropy over the rows that have a target (`None` when no row has one).
 pub fn cross_entropy<B: Backend>(head: &HeadOutput<B>, device: &B::Device) -> Option<Tensor<B, 1>> {
+    let rows = head.targets.iter().filter(|t| t.is_some()).count();
+    cross_entropy_over(head, rows, device)
+}
+
+/// Cross-entropy summed over the rows that have a target, divided by `batch_rows` (the number of
+/// such rows in the whole batch, of which this head may see a share); `None` when no row has one.
+pub fn cross_entropy_over<B: Backend>(
+    head: &HeadOutput<B>,
+    batch_rows: usize,
+    device: &B::Device,
+) -> Option<Tensor<B, 1>> {
     let rows: Vec<usize> = (0..head.targets.len()).filter(|&r| head.targets[r].is_some()).collect();
     if rows.is_empty() {
         return None;
@@ -131,5 +178,5 @@ pub fn cross_entropy<B: Backend>(head: &HeadOutput<B>, device: &B::Device) -> Op
     let logits = head.logits.clone().select(0, index_tensor(&rows, device));
     let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [rows.len(), 1]), device);
     let picked = log_softmax(logits, 1).gather(1, targets); // [rows, 1]
-    Some(picked.mean().neg())
+    Some(picked.sum().div_scalar(batch_rows as f32).neg())
 }

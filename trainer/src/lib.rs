@@ -11,6 +11,7 @@ pub mod demo;
 pub mod eval;
 pub mod frames;
 pub mod generate;
+pub mod parallel;
 pub mod predict;
 pub mod pretrain;
 pub mod samples;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, Optimizer};
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -27,9 +27,10 @@ use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 use shared_model::tokenize::TextTokenizer;
 
 use crate::backend::{self, Training};
-use crate::batch::{BatchQuestion, cross_entropy, forward};
+use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split, progress};
 use crate::eval::{Evaluator, Report};
+use crate::parallel::{DataParallel, StepContext};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
 /// Longest question or answer in tokens (the synthetic questions are far shorter).
@@ -135,6 +136,16 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.05)]
     #[serde(default = "default_text_encoder_lr_scale")]
     pub text_encoder_lr_scale: f64,
+    /// Dropout inside the text and temporal transformers (new models only).
+    #[arg(long, default_value_t = 0.1)]
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    /// Train data-parallel on these devices, main device first: `cpu:0,cpu:1` (replicas on the
+    /// CPU backend), `cuda:0,cuda:1` (--features cuda), `wgpu:0,wgpu:1` (--features wgpu).
+    /// Each step's GIFs are split across them; the result equals one-device training.
+    #[arg(long)]
+    #[serde(skip)]
+    pub devices: Option<String>,
 }
 
 fn default_slot_logit_scale() -> f32 {
@@ -169,6 +180,9 @@ pub struct ModelShape {
     /// Sampling strategy saved as the model's default (default uniform:FRAMES).
     #[arg(long)]
     pub sample: Option<String>,
+    /// Dropout inside the text and temporal transformers.
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f64,
 }
 
 impl TrainOptions {
@@ -183,12 +197,17 @@ impl TrainOptions {
             grid_max_token: self.grid_max_token,
             slot_logit_scale: self.slot_logit_scale,
             sample: self.sample.clone(),
+            dropout: self.dropout,
         }
     }
 }
 
 fn default_text_encoder_lr_scale() -> f64 {
     1.0
+}
+
+fn default_dropout() -> f64 {
+    0.1
 }
 
 /// Metrics of one epoch.
@@ -225,7 +244,9 @@ pub struct TrainState {
 
 /// Runs `trainer train`.
 pub fn run(options: TrainOptions) -> Result<()> {
-    let device = backend::device();
+    let parallel = DataParallel::new(backend::devices(options.devices.as_deref())?)?;
+    #[allow(clippy::clone_on_copy)] // Copy on the CPU backend, not on CUDA or wgpu.
+    let device = parallel.main_device().clone();
     let (mut model, config, tokenizer, mut state) = if options.resume {
         let bundle = ModelBundle::<Training>::load_dir(&options.out, &device)
             .with_context(|| format!("--resume: cannot load the checkpoint in {}", options.out.display()))?;
@@ -288,23 +309,20 @@ pub fn run(options: TrainOptions) -> Result<()> {
     }
     let questions: usize = train.items.len();
     eprintln!(
-        "training on {} GIFs / {questions} questions ({} backend), validating on {} GIFs; {} parameters",
+        "training on {} GIFs / {questions} questions ({} backend, {}), validating on {} GIFs; {} parameters",
         train.gifs.len(),
         backend::name(),
+        options.devices.as_deref().map_or("default device".to_string(), |list| format!("devices {list}")),
         val.as_ref().map_or(0, |v| v.gifs.len()),
         model.num_params()
     );
 
     let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(0.01)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
-        .init::<Training, QaModel<Training>>();
-    // A second optimiser for a fine-tuned tower, so that it learns at its own (lower) rate.
-    let mut tower_optimizer = AdamWConfig::new()
-        .with_weight_decay(0.01)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
-        .init::<Training, QaModel<Training>>();
+    let step_context =
+        StepContext { config: &config, tokenizer: &tokenizer, answer_index: &answer_index, top_k: strategy.top_k() };
+    let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
+    // A second optimiser for a fine-tuned text tower, so that it learns at its own (lower) rate.
+    let mut tower_optimizer = optimizer_config().init::<Training, QaModel<Training>>();
     let steps_per_epoch = train.gifs.len().div_ceil(opts.batch_gifs);
     let total_steps = steps_per_epoch * opts.epochs;
     let mut step = state.history.last().map_or(0, |h| h.step);
@@ -335,29 +353,17 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .filter(|q| step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
             let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let output =
-                forward(&model, &config, &tokenizer, &answer_index, &clip_refs, &questions, strategy.top_k(), &device)?;
-            let heads: Vec<_> = output.choice.iter().chain(output.word.iter()).chain(output.count.iter()).collect();
-            let mut loss: Option<Tensor<Training, 1>> = None;
-            for head in &heads {
-                if let Some(l) = cross_entropy(head, &device) {
-                    loss = Some(match loss {
-                        Some(total) => total + l,
-                        None => l,
-                    });
-                }
-                tally(head, &questions, &mut right);
+            let Some(gradients) = parallel.gradients(&model, &step_context, &clip_refs, &questions)? else { continue };
+            for (qtype, (r, n)) in gradients.tally {
+                let entry = right.entry(qtype).or_default();
+                entry.0 += r;
+                entry.1 += n;
             }
-            let Some(loss) = loss else { continue };
-            loss_sum += f64::from(loss.clone().into_scalar());
+            loss_sum += gradients.loss;
             loss_n += 1;
             let lr = learning_rate(&opts, step, total_steps);
-            let mut grads = loss.backward();
-            // Frozen tower weights have no gradient: this is then empty and nothing moves.
-            let tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
-            let grads = GradientsParams::from_grads(grads, &model);
-            model = optimizer.step(lr, model, grads);
-            if let Some(tower_grads) = tower_grads.filter(|g| !g.is_empty()) {
+            model = optimizer.step(lr, model, gradients.grads);
+            if let Some(tower_grads) = gradients.tower_grads.filter(|g| !g.is_empty()) {
                 model = tower_optimizer.step(lr * opts.text_encoder_lr_scale, model, tower_grads);
             }
             step += 1;
@@ -502,7 +508,8 @@ pub fn new_config(
         .with_grid_max_token(Some(options.grid_max_token))
         .with_slot_logit_scale(Some(options.slot_logit_scale))
         .with_max_text_len(max_text_len)
-        .with_text_tower(text_tower);
+        .with_text_tower(text_tower)
+        .with_dropout(Some(options.dropout));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         format: FORMAT_VERSION,
@@ -515,6 +522,11 @@ pub fn new_config(
         answers,
     };
     Ok(NewModel { config, tokenizer, text_bert })
+}
+
+/// AdamW with weight decay 0.01 and per-parameter gradient-norm clipping at 1.
+pub fn optimizer_config() -> AdamWConfig {
+    AdamWConfig::new().with_weight_decay(0.01).with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
 }
 
 /// Linear warm-up, then cosine decay to 5% of the peak.
@@ -544,19 +556,6 @@ pub fn jittered_uniform(
             SampledFrame { source: FrameSource::Index(timeline.frame_at(t)), time: t as f32 }
         })
         .collect()
-}
-
-fn tally<B: Backend>(
-    head: &crate::batch::HeadOutput<B>,
-    questions: &[BatchQuestion],
-    right: &mut BTreeMap<QuestionType, (usize, usize)>,
-) {
-    let predicted: Vec<i64> = head.logits.clone().argmax(1).into_data().iter::<i64>().collect();
-    for ((&q, target), p) in head.questions.iter().zip(&head.targets).zip(predicted) {
-        let entry = right.entry(questions[q].item.qtype).or_default();
-        entry.1 += 1;
-        entry.0 += usize::from(*target == Some(p as usize));
-    }
 }
 
 fn validate(

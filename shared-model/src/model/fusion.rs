@@ -50,6 +50,9 @@ pub struct FusionConfig {
     /// Factor on the slot reader's attention logits (see `SlotReaderConfig::logit_scale`).
     #[config(default = 1.0)]
     pub slot_logit_scale: f32,
+    /// Dropout inside the temporal transformer during training.
+    #[config(default = 0.1)]
+    pub dropout: f64,
 }
 
 /// Question-with-video fusion (stage 1).
@@ -135,7 +138,9 @@ impl FusionConfig {
                 .init(device),
             segment_embedding: EmbeddingConfig::new(3, self.d_model).with_initializer(small.clone()).init(device),
             cls: small.init([1, self.d_model], device),
-            temporal: TransformerConfig::new(self.d_model, self.n_heads, self.temporal_layers).init(device),
+            temporal: TransformerConfig::new(self.d_model, self.n_heads, self.temporal_layers)
+                .with_dropout(self.dropout)
+                .init(device),
             relevance_question: linear(),
             relevance_frame: linear(),
             grid_max: self.grid_max_token.then(linear),

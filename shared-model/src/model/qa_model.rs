@@ -64,6 +64,10 @@ pub struct QaModelConfig {
     /// before this option) means the small encoder. A pretrained vision tower will sit beside it
     /// the same way (`vision_tower`), replacing the frame encoder.
     pub text_tower: Option<PretrainedTextConfig>,
+    /// Dropout inside the text and temporal transformers during training; `None` (configs
+    /// written before this option) means 0.1. Zero makes training deterministic given the data
+    /// order, which the data-parallel equality test relies on.
+    pub dropout: Option<f64>,
 }
 
 /// The whole model.
@@ -155,11 +159,17 @@ impl QaModelConfig {
                 }),
                 "the text tower's hidden_size must be a multiple of its num_attention_heads",
             ),
+            (self.dropout.is_some_and(|p| !(0.0..1.0).contains(&p)), "dropout must be in [0, 1)"),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
             None => Ok(()),
         }
+    }
+
+    /// Dropout probability of the transformers (0.1 for configs written before the option).
+    pub fn dropout(&self) -> f64 {
+        self.dropout.unwrap_or(0.1)
     }
 
     /// Builds the model with freshly initialised weights.
@@ -169,6 +179,7 @@ impl QaModelConfig {
             frame_encoder: FrameEncoderConfig::new(self.image_size, d).with_channels(self.frame_channels).init(device),
             text_encoder: self.text_tower.is_none().then(|| {
                 TextEncoderConfig::new(self.vocab_size, self.max_text_len, d, self.n_heads, self.text_layers)
+                    .with_dropout(self.dropout())
                     .init(device)
             }),
             text_tower: self.text_tower.as_ref().map(|tower| tower.init(d, device)),
@@ -182,6 +193,7 @@ impl QaModelConfig {
             )
             .with_grid_max_token(self.grid_max_token == Some(true))
             .with_slot_logit_scale(self.slot_logit_scale.unwrap_or(1.0))
+            .with_dropout(self.dropout())
             .init(device),
             candidate_scorer: CandidateScorerConfig::new(d, self.n_heads).init(device),
             answer_head: ClassifierHeadConfig::new(d, self.answer_classes).init(device),

@@ -19,6 +19,9 @@ pub struct TextEncoderConfig {
     pub n_heads: usize,
     /// Transformer layers.
     pub n_layers: usize,
+    /// Dropout inside the transformer during training.
+    #[config(default = 0.1)]
+    pub dropout: f64,
 }
 
 /// Embeddings + transformer.
@@ -45,7 +48,9 @@ impl TextEncoderConfig {
         TextEncoder {
             tokens: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
             positions: EmbeddingConfig::new(self.max_len, self.d_model).init(device),
-            transformer: TransformerConfig::new(self.d_model, self.n_heads, self.n_layers).init(device),
+            transformer: TransformerConfig::new(self.d_model, self.n_heads, self.n_layers)
+                .with_dropout(self.dropout)
+                .init(device),
         }
     }
 }

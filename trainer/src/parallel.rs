@@ -1,0 +1,259 @@
+//! Data-parallel training steps over several devices, built from Burn's own multi-device pieces,
+//! the ones burn-train's multi-device learner (`MultiDeviceOptim::OptimMainDevice`) is made of:
+//! `Module::fork` gives every device a replica with its own autodiff graph, each replica computes
+//! the gradients of its share of the batch on its own thread, `GradientsParams::to_device` brings
+//! them to the main device, `GradientsAccumulator` sums them, and the caller's one optimizer step
+//! on the main device updates the model that the next step forks again (the sync).
+//!
+//! Each share divides its per-head loss sums by the whole batch's row counts, so the summed
+//! gradients are those of single-device training on the whole batch, up to float rounding.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Result;
+use burn::module::{ModuleVisitor, Param};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use shared_model::bundle::BundleConfig;
+use shared_model::model::QaModel;
+use shared_model::preprocess::PreparedClip;
+use shared_model::questions::QuestionType;
+use shared_model::tokenize::TextTokenizer;
+
+use crate::backend::{Device, Training};
+use crate::batch::{BatchQuestion, HeadKind, HeadOutput, cross_entropy_over, forward, targeted_rows};
+
+/// Right answers and questions per type, tallied during training.
+pub type Tally = BTreeMap<QuestionType, (usize, usize)>;
+
+/// What a model needs besides its weights to run a training batch.
+pub struct StepContext<'a> {
+    /// The model folder's configuration.
+    pub config: &'a BundleConfig,
+    /// The question tokenizer.
+    pub tokenizer: &'a TextTokenizer,
+    /// Open-ended answer → class.
+    pub answer_index: &'a HashMap<String, usize>,
+    /// Frames each question reads (CLIP-Cut's K), `None` for all sampled frames.
+    pub top_k: Option<usize>,
+}
+
+/// The gradients of one training batch, on the main device.
+pub struct StepGradients {
+    /// Gradients of the whole batch's loss (without a pretrained text tower's).
+    pub grads: GradientsParams,
+    /// Gradients of a fine-tuned pretrained text tower, stepped at its own learning rate (empty
+    /// when the tower is frozen; `None` without a tower).
+    pub tower_grads: Option<GradientsParams>,
+    /// The whole batch's loss (sum over heads of each head's mean cross-entropy).
+    pub loss: f64,
+    /// Right answers per question type (training mode, so with dropout).
+    pub tally: Tally,
+}
+
+/// The devices a model trains on; the first is the main one (model, optimizer, validation).
+pub struct DataParallel {
+    devices: Vec<Device>,
+}
+
+/// One device's result for its share of the batch.
+struct ShareOutput {
+    grads: GradientsParams,
+    tower_grads: Option<GradientsParams>,
+    loss: f64,
+    tally: Tally,
+}
+
+impl DataParallel {
+    /// Trains on `devices`, main device first (at least one).
+    pub fn new(devices: Vec<Device>) -> Result<Self> {
+        anyhow::ensure!(!devices.is_empty(), "no training device");
+        Ok(Self { devices })
+    }
+
+    /// The main device.
+    pub fn main_device(&self) -> &Device {
+        &self.devices[0] // never empty (checked in `new`)
+    }
+
+    /// Number of devices (replicas).
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Always false: there is at least one device.
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    /// Gradients of the batch (`clips`, each with its `questions`) for `model`, which lives on
+    /// the main device; the GIFs are split into one contiguous share per device. `None` when no
+    /// question of the batch has a target.
+    pub fn gradients(
+        &self,
+        model: &QaModel<Training>,
+        context: &StepContext<'_>,
+        clips: &[&PreparedClip],
+        questions: &[BatchQuestion<'_>],
+    ) -> Result<Option<StepGradients>> {
+        let batch_rows = targeted_rows(questions, context.config, context.answer_index);
+        if batch_rows.is_empty() {
+            return Ok(None);
+        }
+        let shares = split_shares(clips.len(), self.devices.len());
+        let outputs: Vec<Option<ShareOutput>> = if self.devices.len() == 1 {
+            // One device: the model itself, no replica and no thread (the single-device loop).
+            vec![share_gradients(model, self.main_device(), context, clips, questions, &batch_rows)?]
+        } else {
+            model.visit(&mut Materialise);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = shares
+                    .iter()
+                    .zip(&self.devices)
+                    .map(|(range, device)| {
+                        let share_clips = &clips[range.clone()];
+                        let share_questions = questions_of(questions, range.clone());
+                        let batch_rows = &batch_rows;
+                        scope.spawn(move || {
+                            let replica = model.clone().fork(device);
+                            share_gradients(&replica, device, context, share_clips, &share_questions, batch_rows)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().map_err(|_| anyhow::anyhow!("a training replica panicked"))?)
+                    .collect::<Result<Vec<_>>>()
+            })?
+        };
+        // Summed in device order, whatever order the threads finished in: runs are reproducible.
+        let mut accumulator = GradientsAccumulator::<QaModel<Training>>::new();
+        let mut tower_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
+        let (mut loss, mut tally) = (0.0, Tally::new());
+        for output in outputs.into_iter().flatten() {
+            accumulator.accumulate(model, output.grads.to_device(self.main_device(), model));
+            if let Some(tower_grads) = output.tower_grads {
+                tower_accumulator
+                    .get_or_insert_with(GradientsAccumulator::new)
+                    .accumulate(model, tower_grads.to_device(self.main_device(), model));
+            }
+            loss += output.loss;
+            for (qtype, (right, n)) in output.tally {
+                let entry = tally.entry(qtype).or_default();
+                entry.0 += right;
+                entry.1 += n;
+            }
+        }
+        let tower_grads = tower_accumulator.map(|mut a| a.grads());
+        Ok(Some(StepGradients { grads: accumulator.grads(), tower_grads, loss, tally }))
+    }
+}
+
+/// Initialises every lazy parameter in place. Burn draws a parameter's initial values on first
+/// use, and a clone of a parameter that was never used draws its own: replicas forked from a fresh
+/// model would each start from different weights.
+struct Materialise;
+
+impl ModuleVisitor<Training> for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Training, D>>) {
+        let _ = param.val();
+    }
+
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<Training, D, Int>>) {
+        let _ = param.val();
+    }
+
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<Training, D, Bool>>) {
+        let _ = param.val();
+    }
+}
+
+/// `gifs` split into `parts` contiguous ranges whose sizes differ by at most one (empty ranges
+/// when there are fewer GIFs than parts).
+fn split_shares(gifs: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let (base, extra) = (gifs / parts, gifs % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|part| {
+            let len = base + usize::from(part < extra);
+            start += len;
+            start - len..start
+        })
+        .collect()
+}
+
+/// The questions about the GIFs in `range`, renumbered to index the share's clips.
+fn questions_of<'a>(questions: &[BatchQuestion<'a>], range: std::ops::Range<usize>) -> Vec<BatchQuestion<'a>> {
+    questions
+        .iter()
+        .filter(|q| range.contains(&q.video))
+        .map(|q| BatchQuestion { video: q.video - range.start, item: q.item })
+        .collect()
+}
+
+/// Forward and backward of one share on `device`; `None` when the share has no targeted question.
+fn share_gradients(
+    model: &QaModel<Training>,
+    device: &Device,
+    context: &StepContext<'_>,
+    clips: &[&PreparedClip],
+    questions: &[BatchQuestion<'_>],
+    batch_rows: &BTreeMap<HeadKind, usize>,
+) -> Result<Option<ShareOutput>> {
+    if questions.is_empty() {
+        return Ok(None);
+    }
+    let output = forward(
+        model,
+        context.config,
+        context.tokenizer,
+        context.answer_index,
+        clips,
+        questions,
+        context.top_k,
+        device,
+    )?;
+    let mut loss: Option<Tensor<Training, 1>> = None;
+    let mut tally = Tally::new();
+    for head in output.choice.iter().chain(output.word.iter()).chain(output.count.iter()) {
+        let rows = batch_rows.get(&head.kind).copied().unwrap_or(0);
+        if let Some(head_loss) = cross_entropy_over(head, rows, device) {
+            loss = Some(match loss {
+                Some(total) => total + head_loss,
+                None => head_loss,
+            });
+        }
+        count_right(head, questions, &mut tally);
+    }
+    let Some(loss) = loss else { return Ok(None) };
+    let value = f64::from(loss.clone().into_scalar());
+    let mut grads = loss.backward();
+    // A pretrained text tower's gradients are kept apart (its own learning rate); a frozen
+    // tower has none, so they are then empty.
+    let tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
+    let grads = GradientsParams::from_grads(grads, model);
+    Ok(Some(ShareOutput { grads, tower_grads, loss: value, tally }))
+}
+
+/// Adds a head's right answers (argmax = target) to `tally`.
+fn count_right<B: Backend>(head: &HeadOutput<B>, questions: &[BatchQuestion<'_>], tally: &mut Tally) {
+    let predicted: Vec<i64> = head.logits.clone().argmax(1).into_data().iter::<i64>().collect();
+    for ((&q, target), p) in head.questions.iter().zip(&head.targets).zip(predicted) {
+        let entry = tally.entry(questions[q].item.qtype).or_default();
+        entry.1 += 1;
+        entry.0 += usize::from(*target == Some(p as usize));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_shares;
+
+    #[test]
+    fn shares_cover_the_batch_evenly() {
+        assert_eq!(split_shares(5, 2), vec![0..3, 3..5]);
+        assert_eq!(split_shares(4, 2), vec![0..2, 2..4]);
+        assert_eq!(split_shares(1, 3), vec![0..1, 1..1, 1..1]);
+        assert_eq!(split_shares(7, 1), vec![0..7]);
+    }
+}
