@@ -36,3 +36,39 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Reading the parity fixtures of `../shared/data/parity` (PyTorch/transformers reference outputs).
+pub mod parity {
+    use std::path::Path;
+
+    use burn::prelude::*;
+    use burn::tensor::TensorData;
+    use serde_json::Value;
+
+    /// A JSON file, parsed.
+    pub fn read_json(path: &Path) -> Value {
+        serde_json::from_slice(&std::fs::read(path).expect("reading json")).expect("parsing json")
+    }
+
+    /// `{shape, data}` → (shape, values).
+    pub fn float_tensor(v: &Value) -> (Vec<usize>, Vec<f32>) {
+        let shape = v["shape"].as_array().expect("shape").iter().map(|x| x.as_u64().expect("dim") as usize).collect();
+        let data = v["data"].as_array().expect("data").iter().map(|x| x.as_f64().expect("value") as f32).collect();
+        (shape, data)
+    }
+
+    /// Nested integer lists `[[..], ..]` → `[batch, len]` Int tensor on the default device.
+    pub fn int_batch<B: Backend>(v: &Value) -> Tensor<B, 2, Int> {
+        let rows = v.as_array().expect("rows");
+        let len = rows[0].as_array().expect("row").len();
+        let data: Vec<i64> =
+            rows.iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_i64().expect("int"))).collect();
+        Tensor::from_data(TensorData::new(data, [rows.len(), len]), &Default::default())
+    }
+
+    /// A float tensor's shape and values.
+    pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
+        let shape = t.dims().to_vec();
+        (shape, t.into_data().to_vec::<f32>().expect("f32 data"))
+    }
+}

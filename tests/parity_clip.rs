@@ -18,36 +18,17 @@ use shared_model::pretrained::{
 
 type B = Flex;
 
+use gifqa_tests::parity::{float_tensor, read_json, values};
+
+fn int_batch(v: &Value) -> Tensor<B, 2, Int> {
+    gifqa_tests::parity::int_batch::<B>(v)
+}
+
 /// Absolute tolerance for the tiny models in float32 on CPU (parity README).
 const TOL: f32 = 1e-4;
 
 fn fixture(name: &str) -> Option<PathBuf> {
     gifqa_tests::shared_data().map(|d| d.join("parity").join(name))
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).expect("reading json")).expect("parsing json")
-}
-
-/// `{shape, data}` → (shape, values).
-fn float_tensor(v: &Value) -> (Vec<usize>, Vec<f32>) {
-    let shape = v["shape"].as_array().expect("shape").iter().map(|x| x.as_u64().expect("dim") as usize).collect();
-    let data = v["data"].as_array().expect("data").iter().map(|x| x.as_f64().expect("value") as f32).collect();
-    (shape, data)
-}
-
-/// Nested integer lists `[[..], ..]` → `[batch, len]` Int tensor.
-fn int_batch(v: &Value) -> Tensor<B, 2, Int> {
-    let rows = v.as_array().expect("rows");
-    let len = rows[0].as_array().expect("row").len();
-    let data: Vec<i64> =
-        rows.iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_i64().expect("int"))).collect();
-    Tensor::from_data(TensorData::new(data, [rows.len(), len]), &Default::default())
-}
-
-fn values<const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
-    let shape = t.dims().to_vec();
-    (shape, t.into_data().to_vec::<f32>().expect("f32 data"))
 }
 
 /// Max abs error of `got` against the stored `want`, after checking the shape.
