@@ -74,28 +74,10 @@ pub struct TrainOptions {
     /// Warm-up steps.
     #[arg(long, default_value_t = 200)]
     pub warmup: usize,
-    /// Frames sampled per GIF.
-    #[arg(long, default_value_t = 16)]
-    pub frames: usize,
-    /// Sampling strategy saved as the model's default (new models only; default uniform:FRAMES).
-    /// Training always samples jittered-uniform times, as many as the strategy samples per clip;
-    /// with `clipcut:K` that is CLIP-Cut's pool, and each question then reads the K pool frames
-    /// the current model finds most relevant (chosen detached: top-k has no gradient).
-    #[arg(long)]
-    #[serde(default)]
-    pub sample: Option<String>,
-    /// Side of the model input in pixels (multiple of 8).
-    #[arg(long, default_value_t = 64)]
-    pub image_size: usize,
-    /// Model width.
-    #[arg(long, default_value_t = 64)]
-    pub d_model: usize,
-    /// Temporal transformer layers.
-    #[arg(long, default_value_t = 2)]
-    pub temporal_layers: usize,
-    /// `transformer` or `mean` (ablation).
-    #[arg(long, default_value = "transformer")]
-    pub temporal: String,
+    /// The new model's architecture, input and default sampling (ignored with --resume).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shape: ModelShape,
     /// Use at most this many training GIFs.
     #[arg(long)]
     pub max_gifs: Option<usize>,
@@ -109,19 +91,11 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub frameqa_warmup: usize,
-    /// Add a max-pooled grid token per frame to the fusion (new models only).
-    #[arg(long)]
-    #[serde(default)]
-    pub grid_max_token: bool,
     /// Fail when question rows reference GIFs that are not in the folder (default: report them,
     /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
     #[arg(long)]
     #[serde(default)]
     pub strict: bool,
-    /// Factor on the slot attention logits (sharper reading of small objects; new models only).
-    #[arg(long, default_value_t = 4.0)]
-    #[serde(default = "default_slot_logit_scale")]
-    pub slot_logit_scale: f32,
     /// Build the model on a pretrained BERT-family text tower: a Hugging Face folder with
     /// config.json, model.safetensors and tokenizer.json (e.g. all-MiniLM-L6-v2); its tokenizer
     /// replaces the one built from the data (new models only).
@@ -136,10 +110,6 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.05)]
     #[serde(default = "default_text_encoder_lr_scale")]
     pub text_encoder_lr_scale: f64,
-    /// Dropout inside the text and temporal transformers (new models only).
-    #[arg(long, default_value_t = 0.1)]
-    #[serde(default = "default_dropout")]
-    pub dropout: f64,
     /// Train data-parallel on these devices, main device first: `cpu:0,cpu:1` (replicas on the
     /// CPU backend), `cuda:0,cuda:1` (--features cuda), `wgpu:0,wgpu:1` (--features wgpu).
     /// Each step's GIFs are split across them; the result equals one-device training.
@@ -171,35 +141,25 @@ pub struct ModelShape {
     /// `transformer` or `mean` (ablation).
     #[arg(long, default_value = "transformer")]
     pub temporal: String,
-    /// Add a max-pooled grid token per frame to the fusion.
+    /// Add a max-pooled grid token per frame to the fusion (new models only).
     #[arg(long)]
+    #[serde(default)]
     pub grid_max_token: bool,
-    /// Factor on the slot attention logits.
+    /// Factor on the slot attention logits (sharper reading of small objects; new models only).
     #[arg(long, default_value_t = 4.0)]
+    #[serde(default = "default_slot_logit_scale")]
     pub slot_logit_scale: f32,
-    /// Sampling strategy saved as the model's default (default uniform:FRAMES).
+    /// Sampling strategy saved as the model's default (new models only; default uniform:FRAMES).
+    /// Training always samples jittered-uniform times, as many as the strategy samples per clip;
+    /// with `clipcut:K` that is CLIP-Cut's pool, and each question then reads the K pool frames
+    /// the current model finds most relevant (chosen detached: top-k has no gradient).
     #[arg(long)]
+    #[serde(default)]
     pub sample: Option<String>,
-    /// Dropout inside the text and temporal transformers.
+    /// Dropout inside the text and temporal transformers (new models only).
     #[arg(long, default_value_t = 0.1)]
+    #[serde(default = "default_dropout")]
     pub dropout: f64,
-}
-
-impl TrainOptions {
-    /// The architecture options of this run.
-    pub fn shape(&self) -> ModelShape {
-        ModelShape {
-            frames: self.frames,
-            image_size: self.image_size,
-            d_model: self.d_model,
-            temporal_layers: self.temporal_layers,
-            temporal: self.temporal.clone(),
-            grid_max_token: self.grid_max_token,
-            slot_logit_scale: self.slot_logit_scale,
-            sample: self.sample.clone(),
-            dropout: self.dropout,
-        }
-    }
 }
 
 fn default_text_encoder_lr_scale() -> f64 {
@@ -266,7 +226,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
         );
         let text_encoder = options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder));
         let NewModel { config, tokenizer, text_bert } =
-            new_config(&options.data, &options.shape(), text_encoder, &device)?;
+            new_config(&options.data, &options.shape, text_encoder, &device)?;
         let model = match (&options.init, text_bert) {
             (Some(dir), _) => init_from(dir, &config, &tokenizer, &device)?,
             (None, Some(bert)) => config
@@ -281,7 +241,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
         (model, config, tokenizer, state)
     };
     let opts = state.options.clone();
-    let strategy = SamplingStrategy::parse(&config.sampling, opts.frames)?;
+    let strategy = SamplingStrategy::parse(&config.sampling, opts.shape.frames)?;
 
     let missing =
         |split: &str| MissingGifs { strict: opts.strict, list_file: Some(opts.out.join(missing_list_name(split))) };
