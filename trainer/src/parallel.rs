@@ -40,11 +40,13 @@ pub struct StepContext<'a> {
 
 /// The gradients of one training batch, on the main device.
 pub struct StepGradients {
-    /// Gradients of the whole batch's loss (without a pretrained text tower's).
+    /// Gradients of the whole batch's loss (without the pretrained towers').
     pub grads: GradientsParams,
     /// Gradients of a fine-tuned pretrained text tower, stepped at its own learning rate (empty
     /// when the tower is frozen; `None` without a tower).
-    pub tower_grads: Option<GradientsParams>,
+    pub text_tower_grads: Option<GradientsParams>,
+    /// The same for a pretrained vision tower.
+    pub vision_tower_grads: Option<GradientsParams>,
     /// The whole batch's loss (sum over heads of each head's mean cross-entropy).
     pub loss: f64,
     /// Right answers per question type (training mode, so with dropout).
@@ -59,7 +61,8 @@ pub struct DataParallel {
 /// One device's result for its share of the batch.
 struct ShareOutput {
     grads: GradientsParams,
-    tower_grads: Option<GradientsParams>,
+    text_tower_grads: Option<GradientsParams>,
+    vision_tower_grads: Option<GradientsParams>,
     loss: f64,
     tally: Tally,
 }
@@ -128,14 +131,19 @@ impl DataParallel {
         };
         // Summed in device order, whatever order the threads finished in: runs are reproducible.
         let mut accumulator = GradientsAccumulator::<QaModel<Training>>::new();
-        let mut tower_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
+        let mut text_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
+        let mut vision_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
         let (mut loss, mut tally) = (0.0, Tally::new());
         for output in outputs.into_iter().flatten() {
             accumulator.accumulate(model, output.grads.to_device(self.main_device(), model));
-            if let Some(tower_grads) = output.tower_grads {
-                tower_accumulator
-                    .get_or_insert_with(GradientsAccumulator::new)
-                    .accumulate(model, tower_grads.to_device(self.main_device(), model));
+            for (tower_grads, tower_accumulator) in
+                [(output.text_tower_grads, &mut text_accumulator), (output.vision_tower_grads, &mut vision_accumulator)]
+            {
+                if let Some(tower_grads) = tower_grads {
+                    tower_accumulator
+                        .get_or_insert_with(GradientsAccumulator::new)
+                        .accumulate(model, tower_grads.to_device(self.main_device(), model));
+                }
             }
             loss += output.loss;
             for (qtype, (right, n)) in output.tally {
@@ -144,8 +152,13 @@ impl DataParallel {
                 entry.1 += n;
             }
         }
-        let tower_grads = tower_accumulator.map(|mut a| a.grads());
-        Ok(Some(StepGradients { grads: accumulator.grads(), tower_grads, loss, tally }))
+        Ok(Some(StepGradients {
+            grads: accumulator.grads(),
+            text_tower_grads: text_accumulator.map(|mut a| a.grads()),
+            vision_tower_grads: vision_accumulator.map(|mut a| a.grads()),
+            loss,
+            tally,
+        }))
     }
 }
 
@@ -228,11 +241,12 @@ fn share_gradients(
     let Some(loss) = loss else { return Ok(None) };
     let value = f64::from(loss.clone().into_scalar());
     let mut grads = loss.backward();
-    // A pretrained text tower's gradients are kept apart (its own learning rate); a frozen
-    // tower has none, so they are then empty.
-    let tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
+    // Pretrained towers' gradients are kept apart (their own learning rates); a frozen tower has
+    // none, so they are then empty.
+    let text_tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
+    let vision_tower_grads = model.vision_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.clip()));
     let grads = GradientsParams::from_grads(grads, model);
-    Ok(Some(ShareOutput { grads, tower_grads, loss: value, tally }))
+    Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, loss: value, tally }))
 }
 
 /// Adds a head's right answers (argmax = target) to `tally`.

@@ -32,7 +32,7 @@ use crate::alignment::{AlignmentMetrics, alignment_metrics, describe};
 use crate::backend::{self, Compute, Training};
 use crate::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss};
 use crate::data::{self, Split, progress};
-use crate::train::{ModelShape, NewModel, jittered_uniform, new_config, warmup_cosine};
+use crate::train::{ModelShape, NewModel, Towers, jittered_uniform, new_config, warmup_cosine};
 
 /// File in the model folder that records pre-training (options, losses, metrics).
 pub const PRETRAIN_FILE: &str = "pretrain.json";
@@ -182,7 +182,7 @@ pub fn run(options: PretrainOptions) -> Result<()> {
     anyhow::ensure!(options.temperature > 0.0, "--temperature must be positive");
     anyhow::ensure!(options.batch_gifs >= 2, "--batch-gifs must be at least 2 (negatives come from the batch)");
     let device = backend::device();
-    let NewModel { config, tokenizer, .. } = new_config(&options.data, &options.shape, None, &device)?;
+    let NewModel { config, tokenizer, .. } = new_config(&options.data, &options.shape, &Towers::default(), &device)?;
     <Training as Backend>::seed(&device, options.seed);
     let mut model = config.model.init::<Training>(&device);
     let loss_fn = options.contrastive_loss();

@@ -18,10 +18,11 @@ use shared_model::bundle::{
     BundleConfig, FORMAT_VERSION, ModelBundle, WEIGHTS_FILE, folder_files, write_folder_atomically,
 };
 use shared_model::model::bert::BertModel;
-use shared_model::model::{PretrainedTextConfig, QaModel, QaModelConfig, TemporalMode};
+use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
+use shared_model::model::{PretrainedTextConfig, PretrainedVisionConfig, QaModel, QaModelConfig, TemporalMode};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
-use shared_model::pretrained::load_bert_dir_with_tokenizer;
+use shared_model::pretrained::{load_bert_dir_with_tokenizer, load_clip_vision_dir};
 use shared_model::questions::{QuestionType, has_split, load_split};
 use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 use shared_model::tokenize::TextTokenizer;
@@ -110,6 +111,22 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.05)]
     #[serde(default = "default_text_encoder_lr_scale")]
     pub text_encoder_lr_scale: f64,
+    /// Build the model on a pretrained CLIP vision tower as its frame encoder: a Hugging Face
+    /// folder with config.json and model.safetensors (a CLIPVisionModel, or a full CLIPModel such
+    /// as openai/clip-vit-base-patch32, whose text half is skipped). Frames are then resized to the
+    /// tower's image_size (--image-size is ignored) and normalised with CLIP's mean and std; each
+    /// frame gives the tower's patch grid (new models only).
+    #[arg(long)]
+    #[serde(default)]
+    pub vision_encoder: Option<PathBuf>,
+    /// Keep the --vision-encoder tower's weights fixed (only its projection and the rest train).
+    #[arg(long, requires = "vision_encoder")]
+    #[serde(default)]
+    pub freeze_vision_encoder: bool,
+    /// Learning rate of a fine-tuned --vision-encoder tower, as a fraction of --lr.
+    #[arg(long, default_value_t = 0.05)]
+    #[serde(default = "default_text_encoder_lr_scale")]
+    pub vision_encoder_lr_scale: f64,
     /// Train data-parallel on these devices, main device first: `cpu:0,cpu:1` (replicas on the
     /// CPU backend), `cuda:0,cuda:1` (--features cuda), `wgpu:0,wgpu:1` (--features wgpu).
     /// Each step's GIFs are split across them; the result equals one-device training.
@@ -224,17 +241,25 @@ pub fn run(options: TrainOptions) -> Result<()> {
             "{} already holds a model: pass --resume to continue it, or choose another --out",
             options.out.display()
         );
-        let text_encoder = options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder));
-        let NewModel { config, tokenizer, text_bert } =
-            new_config(&options.data, &options.shape, text_encoder, &device)?;
-        let model = match (&options.init, text_bert) {
-            (Some(dir), _) => init_from(dir, &config, &tokenizer, &device)?,
-            (None, Some(bert)) => config
-                .model
-                .init::<Training>(&device)
-                .with_text_bert(bert)
-                .context("the model has no text tower for --text-encoder")?,
-            (None, None) => config.model.init::<Training>(&device),
+        let towers = Towers {
+            text: options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder)),
+            vision: options.vision_encoder.as_deref().map(|dir| (dir, options.freeze_vision_encoder)),
+        };
+        let NewModel { config, tokenizer, text_bert, vision_clip } =
+            new_config(&options.data, &options.shape, &towers, &device)?;
+        let model = match &options.init {
+            Some(dir) => init_from(dir, &config, &tokenizer, &device)?,
+            None => {
+                let mut model = config.model.init::<Training>(&device);
+                if let Some(bert) = text_bert {
+                    model = model.with_text_bert(bert).context("the model has no text tower for --text-encoder")?;
+                }
+                if let Some(clip) = vision_clip {
+                    model =
+                        model.with_clip_vision(clip).context("the model has no vision tower for --vision-encoder")?;
+                }
+                model
+            }
         };
         let model = model.freeze_towers(&config.model);
         let state = TrainState { options: options.clone(), backend: backend::name().into(), history: Vec::new() };
@@ -283,6 +308,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
     // A second optimiser for a fine-tuned text tower, so that it learns at its own (lower) rate.
     let mut tower_optimizer = optimizer_config().init::<Training, QaModel<Training>>();
+    let mut vision_optimizer = optimizer_config().init::<Training, QaModel<Training>>();
     let steps_per_epoch = train.gifs.len().div_ceil(opts.batch_gifs);
     let total_steps = steps_per_epoch * opts.epochs;
     let mut step = state.history.last().map_or(0, |h| h.step);
@@ -323,8 +349,11 @@ pub fn run(options: TrainOptions) -> Result<()> {
             loss_n += 1;
             let lr = learning_rate(&opts, step, total_steps);
             model = optimizer.step(lr, model, gradients.grads);
-            if let Some(tower_grads) = gradients.tower_grads.filter(|g| !g.is_empty()) {
+            if let Some(tower_grads) = gradients.text_tower_grads.filter(|g| !g.is_empty()) {
                 model = tower_optimizer.step(lr * opts.text_encoder_lr_scale, model, tower_grads);
+            }
+            if let Some(tower_grads) = gradients.vision_tower_grads.filter(|g| !g.is_empty()) {
+                model = vision_optimizer.step(lr * opts.vision_encoder_lr_scale, model, tower_grads);
             }
             step += 1;
             seen_questions += questions.len();
@@ -422,28 +451,57 @@ fn short(value: &serde_json::Value) -> String {
     if text.chars().count() > 40 { format!("{}...", text.chars().take(40).collect::<String>()) } else { text }
 }
 
-/// What a new model starts from: its configuration, its tokenizer and, with a pretrained text
-/// encoder, that tower's weights.
+/// What a new model starts from: its configuration, its tokenizer and the weights of the
+/// pretrained towers it was asked to build on.
 pub struct NewModel {
     /// `config.json`.
     pub config: BundleConfig,
     /// Built from the data, or the pretrained text encoder's.
     pub tokenizer: TextTokenizer,
-    /// The pretrained text tower's weights, when `text_encoder` was given.
+    /// The pretrained text tower's weights, when a text tower was given.
     pub text_bert: Option<BertModel<Training>>,
+    /// The pretrained vision tower's weights, when a vision tower was given.
+    pub vision_clip: Option<ClipVisionModel<Training>>,
 }
 
-/// Builds the configuration and tokenizer of a new model from the training questions, or from the
-/// pretrained BERT-family checkpoint `text_encoder` (folder, frozen), whose tokenizer then replaces
-/// the one built from the data.
+/// Pretrained towers a new model is built on: Hugging Face folders, each with whether it stays
+/// frozen.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Towers<'a> {
+    /// A BERT-family text tower (`--text-encoder`).
+    pub text: Option<(&'a Path, bool)>,
+    /// A CLIP vision tower (`--vision-encoder`).
+    pub vision: Option<(&'a Path, bool)>,
+}
+
+/// Builds the configuration and tokenizer of a new model from the training questions and the
+/// pretrained `towers`: a text tower's tokenizer replaces the one built from the data; a vision
+/// tower sets the input size and CLIP's normalisation.
 pub fn new_config(
     data: &Path,
     options: &ModelShape,
-    text_encoder: Option<(&Path, bool)>,
+    towers: &Towers<'_>,
     device: &backend::Device,
 ) -> Result<NewModel> {
     let items = load_split(data, "Train").with_context(|| format!("reading {}", data.display()))?;
-    let (tokenizer, text_tower, text_bert) = match text_encoder {
+    let (vision_tower, vision_clip) = match towers.vision {
+        Some((dir, frozen)) => {
+            let pretrained = load_clip_vision_dir::<Training>(dir, device)
+                .with_context(|| format!("--vision-encoder: cannot load {}", dir.display()))?;
+            (Some(PretrainedVisionConfig::new(pretrained.config).with_frozen(frozen)), Some(pretrained.model))
+        }
+        None => (None, None),
+    };
+    let preprocess = match &vision_tower {
+        Some(tower) => PreprocessConfig {
+            image_size: tower.clip.image_size,
+            mean: CLIP_IMAGE_MEAN,
+            std: CLIP_IMAGE_STD,
+            ..PreprocessConfig::new(tower.clip.image_size)
+        },
+        None => PreprocessConfig::new(options.image_size),
+    };
+    let (tokenizer, text_tower, text_bert) = match towers.text {
         Some((dir, frozen)) => {
             let pretrained = load_bert_dir_with_tokenizer::<Training>(dir, device)
                 .with_context(|| format!("--text-encoder: cannot load {}", dir.display()))?;
@@ -462,26 +520,27 @@ pub fn new_config(
     };
     let model = QaModelConfig::new(tokenizer.vocab_size(), answers.len().max(1))
         .with_d_model(options.d_model)
-        .with_image_size(options.image_size)
+        .with_image_size(preprocess.image_size)
         .with_temporal_layers(options.temporal_layers)
         .with_temporal(temporal)
         .with_grid_max_token(Some(options.grid_max_token))
         .with_slot_logit_scale(Some(options.slot_logit_scale))
         .with_max_text_len(max_text_len)
         .with_text_tower(text_tower)
+        .with_vision_tower(vision_tower)
         .with_dropout(Some(options.dropout));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         format: FORMAT_VERSION,
         model,
-        preprocess: PreprocessConfig::new(options.image_size),
+        preprocess,
         sampling: match &options.sample {
             Some(text) => SamplingStrategy::parse(text, options.frames)?.to_string(),
             None => SamplingStrategy::Uniform { frames: options.frames }.to_string(),
         },
         answers,
     };
-    Ok(NewModel { config, tokenizer, text_bert })
+    Ok(NewModel { config, tokenizer, text_bert, vision_clip })
 }
 
 /// AdamW with weight decay 0.01 and per-parameter gradient-norm clipping at 1.

@@ -171,6 +171,24 @@ impl<B: Backend> ClipVisionModel<B> {
         ClipVisionOutput { last_hidden_state, pooler_output, hidden_states, image_embeds }
     }
 
+    /// Every patch token of the last layer after `post_layernorm` (the class token dropped): the
+    /// grid features a downstream model reads, as ClipBERT reads a CNN's grid.
+    ///
+    /// # Shapes
+    /// - `pixels`: `[batch, channels, image_size, image_size]`
+    /// - output: `[batch, patches, hidden]`, patches in row-major order
+    pub fn patch_tokens(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
+        let last = self.forward(pixels).last_hidden_state; // [batch, 1 + patches, hidden]
+        let [batch, tokens, _] = last.dims();
+        self.post_norm.forward(last.slice([0..batch, 1..tokens])) // [batch, patches, hidden]
+    }
+
+    /// The tower without `visual_projection`.
+    pub fn without_projection(mut self) -> Self {
+        self.projection = None;
+        self
+    }
+
     /// Adds (or replaces) the `visual_projection` layer, `[hidden, projection_dim]`.
     pub fn with_projection(mut self, projection: Linear<B>) -> Self {
         self.projection = Some(projection);

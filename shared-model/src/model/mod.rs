@@ -13,8 +13,10 @@ pub mod slot_reader;
 pub mod text_encoder;
 pub mod text_tower;
 pub mod transformer;
+pub mod vision_tower;
 
 pub use fusion::{QuestionContext, TemporalMode};
 pub use qa_model::{QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
 pub use text_encoder::TextEncoding;
 pub use text_tower::{PretrainedTextConfig, PretrainedTextTower};
+pub use vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};

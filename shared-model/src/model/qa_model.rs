@@ -8,11 +8,13 @@
 use burn::prelude::*;
 
 use super::bert::BertModel;
+use super::clip_vision::ClipVisionModel;
 use super::frame_encoder::{FrameEncoder, FrameEncoderConfig};
 use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode, unit_rows};
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
 use super::text_tower::{PretrainedTextConfig, PretrainedTextTower};
+use super::vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};
 
 /// Configuration of [`QaModel`]; saved as part of a model folder's `config.json`.
 #[derive(Config, Debug)]
@@ -61,9 +63,11 @@ pub struct QaModelConfig {
     /// `None` (configs written before this option) means 1.
     pub slot_logit_scale: Option<f32>,
     /// A pretrained text tower replacing the small text encoder; `None` (every config written
-    /// before this option) means the small encoder. A pretrained vision tower will sit beside it
-    /// the same way (`vision_tower`), replacing the frame encoder.
+    /// before this option) means the small encoder.
     pub text_tower: Option<PretrainedTextConfig>,
+    /// A pretrained CLIP vision tower replacing the small frame encoder (then `image_size` is the
+    /// tower's); `None` (every config written before this option) means the small encoder.
+    pub vision_tower: Option<PretrainedVisionConfig>,
     /// Dropout inside the text and temporal transformers during training; `None` (configs
     /// written before this option) means 0.1. Zero makes training deterministic given the data
     /// order, which the data-parallel equality test relies on.
@@ -73,9 +77,11 @@ pub struct QaModelConfig {
 /// The whole model.
 #[derive(Module, Debug)]
 pub struct QaModel<B: Backend> {
-    frame_encoder: FrameEncoder<B>,
-    /// Exactly one of `text_encoder` and `text_tower` is present (see [`QaModelConfig::text_tower`]);
+    /// Exactly one of `frame_encoder` and `vision_tower` is present (see
+    /// [`QaModelConfig::vision_tower`]), likewise for `text_encoder` and `text_tower`;
     /// `Option` modules add nothing to the weight names, so older folders load unchanged.
+    frame_encoder: Option<FrameEncoder<B>>,
+    vision_tower: Option<PretrainedVisionTower<B>>,
     text_encoder: Option<TextEncoder<B>>,
     text_tower: Option<PretrainedTextTower<B>>,
     fusion: QuestionVideoFusion<B>,
@@ -137,7 +143,18 @@ impl QaModelConfig {
                 self.d_model == 0 || self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads),
                 "d_model must be a positive multiple of n_heads",
             ),
-            (self.image_size < 8 || !self.image_size.is_multiple_of(8), "image_size must be a positive multiple of 8"),
+            (
+                self.vision_tower.is_none() && (self.image_size < 8 || !self.image_size.is_multiple_of(8)),
+                "image_size must be a positive multiple of 8",
+            ),
+            (
+                self.vision_tower.as_ref().is_some_and(|t| t.clip.image_size != self.image_size),
+                "image_size must equal the vision tower's image_size",
+            ),
+            (
+                self.vision_tower.as_ref().is_some_and(|t| t.clip.problem().is_some()),
+                "the vision tower's configuration is invalid (hidden_size, heads, image and patch size)",
+            ),
             (self.vocab_size == 0 || self.max_text_len == 0, "vocab_size and max_text_len must be positive"),
             (self.slots == 0 || self.time_positions == 0, "slots and time_positions must be positive"),
             (self.answer_classes == 0 || self.count_classes == 0, "answer_classes and count_classes must be positive"),
@@ -176,7 +193,11 @@ impl QaModelConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> QaModel<B> {
         let d = self.d_model;
         QaModel {
-            frame_encoder: FrameEncoderConfig::new(self.image_size, d).with_channels(self.frame_channels).init(device),
+            frame_encoder: self
+                .vision_tower
+                .is_none()
+                .then(|| FrameEncoderConfig::new(self.image_size, d).with_channels(self.frame_channels).init(device)),
+            vision_tower: self.vision_tower.as_ref().map(|tower| tower.init(d, device)),
             text_encoder: self.text_tower.is_none().then(|| {
                 TextEncoderConfig::new(self.vocab_size, self.max_text_len, d, self.n_heads, self.text_layers)
                     .with_dropout(self.dropout())
@@ -211,7 +232,12 @@ impl<B: Backend> QaModel<B> {
     pub fn encode_video(&self, frames: Tensor<B, 5>, times: Tensor<B, 2, Int>) -> VideoEncoding<B> {
         let [videos, n_frames, channels, height, width] = frames.dims();
         let flat = frames.reshape([videos * n_frames, channels, height, width]);
-        let tokens = self.frame_encoder.forward(flat); // [videos * frames, cells, d_model]
+        let tokens = match (&self.vision_tower, &self.frame_encoder) {
+            (Some(tower), _) => tower.forward(flat),
+            (None, Some(encoder)) => encoder.forward(flat),
+            // Invariant: `QaModelConfig::init` builds exactly one of the two.
+            (None, None) => unreachable!("a QaModel always has a frame encoder"),
+        }; // [videos * frames, cells, d_model]
         let [_, cells, d_model] = tokens.dims();
         VideoEncoding { tokens: tokens.reshape([videos, n_frames, cells, d_model]), times }
     }
@@ -240,11 +266,27 @@ impl<B: Backend> QaModel<B> {
         Some(QaModel { text_tower: Some(tower), ..self })
     }
 
+    /// The pretrained vision tower, if the model has one.
+    pub fn vision_tower(&self) -> Option<&PretrainedVisionTower<B>> {
+        self.vision_tower.as_ref()
+    }
+
+    /// Puts pretrained weights into the vision tower; `None` when the model has no tower.
+    pub fn with_clip_vision(self, clip: ClipVisionModel<B>) -> Option<Self> {
+        let tower = self.vision_tower.clone()?.with_clip(clip);
+        Some(QaModel { vision_tower: Some(tower), ..self })
+    }
+
     /// Stops gradients through the towers that `config` marks frozen. Call it after every load:
     /// loaded weights are trainable again.
     pub fn freeze_towers(self, config: &QaModelConfig) -> Self {
-        let frozen = config.text_tower.as_ref().is_some_and(|t| t.frozen);
-        QaModel { text_tower: self.text_tower.map(|t| if frozen { t.freeze() } else { t }), ..self }
+        let text_frozen = config.text_tower.as_ref().is_some_and(|t| t.frozen);
+        let vision_frozen = config.vision_tower.as_ref().is_some_and(|t| t.frozen);
+        QaModel {
+            text_tower: self.text_tower.map(|t| if text_frozen { t.freeze() } else { t }),
+            vision_tower: self.vision_tower.map(|t| if vision_frozen { t.freeze() } else { t }),
+            ..self
+        }
     }
 
     /// Stage 1: each question reads its video.

@@ -36,9 +36,9 @@ pub fn load_bert_dir_with_tokenizer<B: Backend>(
 ) -> Result<PretrainedText<B>, PretrainedError> {
     let path = dir.join("tokenizer.json");
     let bytes =
-        std::fs::read(&path).map_err(|source| PretrainedError::Io { path: path.display().to_string(), source })?;
+        std::fs::read(&path).map_err(|error| PretrainedError::Io { path: path.display().to_string(), error })?;
     let tokenizer = TextTokenizer::from_bytes(&bytes)
-        .map_err(|source| PretrainedError::Tokenizer { path: path.display().to_string(), source })?;
+        .map_err(|error| PretrainedError::Tokenizer { path: path.display().to_string(), error })?;
     let config = parse_bert_config(&read_file(dir, "config.json")?).map_err(in_file(dir, "config.json"))?;
     if tokenizer.vocab_size() != config.vocab_size {
         return Err(PretrainedError::VocabMismatch {

@@ -31,20 +31,14 @@ pub use clip::{
 /// Errors loading a pretrained tower.
 #[derive(Debug, thiserror::Error)]
 pub enum PretrainedError {
+    // The wrapping variants print their cause in their own message and do not also report it as
+    // `source()`: a `{:#}` chain (anyhow) would print it twice.
     /// A file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     /// Something inside a file is wrong; names the file.
-    #[error("{path}: {source}")]
-    InFile {
-        path: String,
-        #[source]
-        source: Box<PretrainedError>,
-    },
+    #[error("{path}: {error}")]
+    InFile { path: String, error: Box<PretrainedError> },
     /// `config.json` is not valid.
     #[error("config.json is invalid: {0}")]
     Config(#[from] serde_json::Error),
@@ -67,12 +61,8 @@ pub enum PretrainedError {
     #[error("tensor `{name}` has dtype {dtype}, expected F32")]
     Dtype { name: String, dtype: String },
     /// `tokenizer.json` cannot be read as a tokenizer.
-    #[error("{path}: {source}")]
-    Tokenizer {
-        path: String,
-        #[source]
-        source: crate::tokenize::TokenizeError,
-    },
+    #[error("{path}: {error}")]
+    Tokenizer { path: String, error: crate::tokenize::TokenizeError },
     /// `tokenizer.json` and the checkpoint disagree on the vocabulary.
     #[error("{path} has {tokenizer} tokens but the checkpoint's config.json says vocab_size {config}")]
     VocabMismatch { path: String, tokenizer: usize, config: usize },
@@ -82,7 +72,7 @@ impl PretrainedError {
     /// The innermost error, past any [`PretrainedError::InFile`].
     pub fn innermost(&self) -> &PretrainedError {
         match self {
-            PretrainedError::InFile { source, .. } => source.innermost(),
+            PretrainedError::InFile { error, .. } => error.innermost(),
             other => other,
         }
     }
@@ -91,13 +81,13 @@ impl PretrainedError {
 /// Reads `dir/name`.
 pub(crate) fn read_file(dir: &Path, name: &str) -> Result<Vec<u8>, PretrainedError> {
     let path = dir.join(name);
-    std::fs::read(&path).map_err(|source| PretrainedError::Io { path: path.display().to_string(), source })
+    std::fs::read(&path).map_err(|error| PretrainedError::Io { path: path.display().to_string(), error })
 }
 
 /// Wraps an error about the contents of `dir/name` so that it names the file.
 pub(crate) fn in_file(dir: &Path, name: &str) -> impl FnOnce(PretrainedError) -> PretrainedError {
     let path = dir.join(name).display().to_string();
-    move |source| PretrainedError::InFile { path, source: Box::new(source) }
+    move |error| PretrainedError::InFile { path, error: Box::new(error) }
 }
 
 /// Fails on the first tensor (in name order) that is neither in `expected` nor `ignored`.

@@ -1,0 +1,198 @@
+//! `trainer train --vision-encoder DIR` end to end with the tiny random CLIP vision tower of the
+//! parity fixtures (../shared/data/parity/tiny-clip-vision: 32 px, 8 px patches): the model folder
+//! records the tower and CLIP's preprocessing, every frame becomes the tower's 4×4 patch grid,
+//! a frozen tower stays bit-identical (also across `--resume`) and keeps parity with transformers,
+//! a fine-tuned one moves, predict and eval run on the result, and a folder of another
+//! architecture is refused naming the file. (Registered as a test of the `trainer` package so that
+//! Cargo builds the binary for it.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use burn::backend::Flex;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use serde_json::Value;
+use shared_model::bundle::ModelBundle;
+use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
+use shared_model::pretrained::load_clip_vision_dir;
+
+type B = Flex;
+
+const TRAINER: &str = env!("CARGO_BIN_EXE_trainer");
+/// Parity tolerance of the tiny tower's hidden states (as in tests/parity_clip.rs).
+const TOL_HIDDEN: f32 = 1e-4;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(TRAINER).args(args).output().expect("running trainer")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn parity_dir(name: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/parity").join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} not found (the workplace's shared data sits beside the repository)", dir.display());
+        None
+    }
+}
+
+struct Fixture {
+    root: PathBuf,
+    tiny: PathBuf,
+    data: PathBuf,
+    frozen: PathBuf,
+    tuned: PathBuf,
+}
+
+fn train_args<'a>(data: &'a str, out: &'a str, encoder: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["train", "--data", data, "--out", out, "--vision-encoder", encoder];
+    args.extend(["--max-gifs", "8", "--val-gifs", "3", "--d-model", "16"]);
+    args.extend(["--frames", "4", "--batch-gifs", "4", "--warmup", "1", "--lr", "0.01"]);
+    args
+}
+
+/// One dataset, one frozen and one fine-tuned model, made through the CLI.
+fn fixture() -> Option<&'static Fixture> {
+    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+    FIXTURE
+        .get_or_init(|| {
+            let tiny = parity_dir("tiny-clip-vision")?;
+            let root = std::env::temp_dir().join(format!("gifqa-visionenc-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).unwrap();
+            let data = root.join("data");
+            let generate = run(&["generate", "--out", data.to_str().unwrap(), "--seed", "6", "--gifs", "30"]);
+            assert!(generate.status.success(), "{}", stderr(&generate));
+            let (frozen, tuned) = (root.join("frozen"), root.join("tuned"));
+            let (d, e) = (data.to_str().unwrap(), tiny.to_str().unwrap());
+            let mut args = train_args(d, frozen.to_str().unwrap(), e);
+            args.extend(["--epochs", "1", "--freeze-vision-encoder"]);
+            let train = run(&args);
+            assert!(train.status.success(), "{}", stderr(&train));
+            let mut args = train_args(d, frozen.to_str().unwrap(), e);
+            args.extend(["--epochs", "2", "--resume"]);
+            let resume = run(&args);
+            assert!(resume.status.success(), "{}", stderr(&resume));
+            let mut args = train_args(d, tuned.to_str().unwrap(), e);
+            args.extend(["--epochs", "1", "--vision-encoder-lr-scale", "1"]);
+            let train = run(&args);
+            assert!(train.status.success(), "{}", stderr(&train));
+            Some(Fixture { root, tiny, data, frozen, tuned })
+        })
+        .as_ref()
+}
+
+/// Every float parameter of a module, flattened, in visiting order.
+struct Collect(Vec<Vec<f32>>);
+
+impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
+        self.0.push(param.val().into_data().to_vec::<f32>().unwrap());
+    }
+}
+
+fn weights(clip: &ClipVisionModel<B>) -> Vec<Vec<f32>> {
+    let mut collect = Collect(Vec::new());
+    clip.visit(&mut collect);
+    collect.0
+}
+
+fn load(dir: &Path) -> ModelBundle<B> {
+    ModelBundle::<B>::load_dir(dir, &Default::default()).unwrap()
+}
+
+/// `{shape, data}` of the fixture as a tensor.
+fn float_tensor<const D: usize>(v: &Value) -> Tensor<B, D> {
+    let shape: Vec<usize> = v["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+    let data: Vec<f32> = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    Tensor::from_data(TensorData::new(data, shape), &Default::default())
+}
+
+#[test]
+fn frozen_tower_is_unchanged_and_keeps_parity() {
+    let Some(f) = fixture() else { return };
+    let bundle = load(&f.frozen);
+    let tower = bundle.model.vision_tower().expect("the folder has a vision tower");
+    let standalone = load_clip_vision_dir::<B>(&f.tiny, &Default::default()).unwrap().model;
+    assert!(weights(tower.clip()) == weights(&standalone), "frozen weights changed in training (2 epochs, resumed)");
+
+    let expected: Value = serde_json::from_slice(&std::fs::read(f.tiny.join("expected.json")).unwrap()).unwrap();
+    let pixels = float_tensor::<4>(&expected["inputs"]["pixel_values"]);
+    let inside = tower.clip().forward(pixels.clone()).last_hidden_state.into_data().to_vec::<f32>().unwrap();
+    let alone = standalone.forward(pixels).last_hidden_state.into_data().to_vec::<f32>().unwrap();
+    assert!(inside == alone, "the tower inside the QA model differs from the standalone one");
+    let want = float_tensor::<3>(&expected["outputs"]["last_hidden_state"]).into_data().to_vec::<f32>().unwrap();
+    let err = inside.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    eprintln!("vision tower inside the trained QA model vs transformers: max abs error {err:.3e}");
+    assert!(err <= TOL_HIDDEN, "parity lost: {err}");
+
+    let config = &bundle.config;
+    let recorded = config.model.vision_tower.as_ref().unwrap();
+    assert!(recorded.frozen && recorded.clip.hidden_size == 32 && recorded.clip.patch_size == 8);
+    assert_eq!((config.model.image_size, config.preprocess.image_size), (32, 32), "the tower's input size");
+    assert_eq!((config.preprocess.mean, config.preprocess.std), (CLIP_IMAGE_MEAN, CLIP_IMAGE_STD));
+}
+
+#[test]
+fn every_frame_becomes_the_towers_patch_grid() {
+    let Some(f) = fixture() else { return };
+    let bundle = load(&f.frozen);
+    let device = Default::default();
+    let frames = Tensor::<B, 5>::random([2, 3, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    let times = Tensor::<B, 2, Int>::zeros([2, 3], &device);
+    let encoding = bundle.model.encode_video(frames, times);
+    assert_eq!(encoding.tokens.dims(), [2, 3, 16, 16], "[videos, frames, 4x4 patches, d_model]");
+}
+
+#[test]
+fn fine_tuned_tower_moves() {
+    let Some(f) = fixture() else { return };
+    let bundle = load(&f.tuned);
+    let tower = bundle.model.vision_tower().expect("the folder has a vision tower");
+    assert!(!bundle.config.model.vision_tower.as_ref().unwrap().frozen);
+    let standalone = load_clip_vision_dir::<B>(&f.tiny, &Default::default()).unwrap().model;
+    let (tuned, original) = (weights(tower.clip()), weights(&standalone));
+    let moved = tuned.iter().zip(&original).filter(|(a, b)| a != b).count();
+    assert!(moved > tuned.len() / 2, "only {moved} of {} tower tensors were updated", tuned.len());
+}
+
+#[test]
+fn predict_and_eval_work_with_a_vision_tower() {
+    let Some(f) = fixture() else { return };
+    let gifs = f.data.join("Test/gifs");
+    let mut all: Vec<PathBuf> = std::fs::read_dir(&gifs).unwrap().map(|e| e.unwrap().path()).collect();
+    all.sort();
+    let (model, gif) = (f.tuned.to_str().unwrap(), all[0].to_str().unwrap());
+    let question = "What does the red star do 2 times ?";
+    let candidates = "jump|spin|blink|grow|move left";
+    let output =
+        run(&["predict", "--model", model, "--gif", gif, "--question", question, "--candidates", candidates, "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let total: f64 = json["ranked"].as_array().unwrap().iter().map(|r| r["probability"].as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-4, "{json}");
+    let eval = run(&["eval", "--data", f.data.to_str().unwrap(), "--model", model, "--split", "Test"]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("frameqa"));
+}
+
+#[test]
+fn a_folder_of_another_architecture_is_refused() {
+    let Some(f) = fixture() else { return };
+    let Some(bert) = parity_dir("tiny-bert") else { return };
+    let out = f.root.join("refused");
+    let args = train_args(f.data.to_str().unwrap(), out.to_str().unwrap(), bert.to_str().unwrap());
+    let output = run(&args);
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: ") && last.contains(bert.to_str().unwrap()), "{err}");
+    assert!(!out.exists(), "nothing written");
+}
