@@ -100,6 +100,25 @@ fn training_records_every_epoch_and_resumes() {
 }
 
 #[test]
+fn a_copied_model_folder_resumes_into_the_copy() {
+    let f = fixture();
+    let copy = f.root.join("model-copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&f.model).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+    }
+    let original = std::fs::read(f.model.join("training.json")).unwrap();
+    let (data, out) = (f.data.to_str().unwrap(), copy.to_str().unwrap());
+    let resume = run(&["train", "--data", data, "--out", out, "--resume", "--epochs", "3", "--max-gifs", "8"]);
+    assert!(resume.status.success(), "{}", stderr(&resume));
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(copy.join("training.json")).unwrap()).unwrap();
+    assert_eq!(state["history"].as_array().unwrap().len(), 3, "the copy gained the third epoch");
+    assert_eq!(state["options"]["out"], out, "the copy records where it is");
+    assert_eq!(std::fs::read(f.model.join("training.json")).unwrap(), original, "the original is untouched");
+}
+
+#[test]
 fn eval_reports_every_type() {
     let f = fixture();
     let report = f.root.join("report.json");
@@ -185,6 +204,19 @@ fn frames_writes_what_the_model_sees() {
     assert!(count(&all) >= 1 && all.join("frame_0000.png").is_file());
     assert_eq!(count(&sampled), 6);
     assert_fails(&["frames", "--gif", gif, "--out", all.to_str().unwrap()], "not empty");
+
+    // CLIP-Cut's choice depends on the question and the model: exactly its K frames are written.
+    let (model, chosen) = (f.model.to_str().unwrap(), f.root.join("frames-clipcut"));
+    let clipcut = ["--sample", "clipcut:3", "--model", model, "--question", "What does the red star do 2 times ?"];
+    let mut args = vec!["frames", "--gif", gif, "--out", chosen.to_str().unwrap()];
+    args.extend(clipcut);
+    let output = run(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(count(&chosen), 3);
+    let no_question = f.root.join("frames-no-question");
+    let args = ["frames", "--gif", gif, "--out", no_question.to_str().unwrap(), "--sample", "clipcut:3"];
+    assert_fails(&args, "pass --model and --question");
+    assert!(!no_question.exists(), "nothing written");
 }
 
 #[test]

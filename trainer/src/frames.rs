@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::pipeline::prepare_gif;
-use shared_model::preprocess::PreprocessConfig;
+use shared_model::pipeline::{ClipAggregation, answer_prepared, prepare_gif};
+use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::sampling::SamplingStrategy;
+
+use crate::backend;
 
 /// Options of `trainer frames`.
 #[derive(clap::Args)]
@@ -17,40 +19,84 @@ pub struct FramesOptions {
     /// Output folder (created; must not exist or be empty).
     #[arg(long)]
     pub out: PathBuf,
-    /// Write the sampled frames at model resolution instead of every composited frame, e.g. uniform:16.
+    /// Write the sampled frames at model resolution instead of every composited frame, e.g.
+    /// uniform:16 (with --model: default the model's strategy). `clipcut:K` needs --model and
+    /// --question and writes the K frames CLIP-Cut picks for that question.
     #[arg(long)]
     pub sample: Option<String>,
-    /// Model input size used with --sample.
+    /// Sample as this model folder does: its input size and default strategy.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The question CLIP-Cut ranks frames by (`--sample clipcut:K`).
+    #[arg(long, requires = "model")]
+    pub question: Option<String>,
+    /// Model input size used with --sample (without --model).
     #[arg(long, default_value_t = 64)]
     pub size: usize,
 }
 
+/// One PNG to write: pixels, width, height, colour type.
+type Image = (Vec<u8>, usize, usize, png::ColorType);
+
 pub fn run(options: FramesOptions) -> Result<()> {
+    if options.out.exists() && std::fs::read_dir(&options.out)?.next().is_some() {
+        anyhow::bail!("{} exists and is not empty", options.out.display());
+    }
     let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
     let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
-    let images: Vec<(Vec<u8>, usize, usize, png::ColorType)> = match &options.sample {
-        None => gif
+    let images: Vec<Image> = match (&options.sample, &options.model) {
+        (None, None) => gif
             .frames
             .iter()
             .map(|f| (f.rgba.clone(), gif.width as usize, gif.height as usize, png::ColorType::Rgba))
             .collect(),
-        Some(spec) => {
+        (Some(spec), None) => {
             let strategy = SamplingStrategy::parse(spec, 16)?;
+            anyhow::ensure!(
+                strategy.top_k().is_none(),
+                "{spec} picks frames per question: pass --model and --question to see CLIP-Cut's choice"
+            );
             let config = PreprocessConfig::new(options.size);
-            prepare_gif(&gif, strategy, &config, crate::eval::seed_of("frames"))
-                .iter()
-                .flat_map(|clip| {
-                    clip.pixels
-                        .chunks(options.size * options.size * 3)
-                        .map(|p| (p.to_vec(), options.size, options.size, png::ColorType::Rgb))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
+            let clips = prepare_gif(&gif, strategy, &config, crate::eval::seed_of("frames"));
+            clips.iter().flat_map(|clip| clip_images(clip, config.image_size, None)).collect()
+        }
+        (spec, Some(model)) => {
+            let bundle = backend::load_model(model)?;
+            let strategy = backend::strategy_for(&bundle.config, spec.as_deref())?;
+            let size = bundle.config.preprocess.image_size;
+            let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED);
+            match (strategy.top_k(), &options.question) {
+                (None, _) => clips.iter().flat_map(|clip| clip_images(clip, size, None)).collect(),
+                (Some(_), None) => anyhow::bail!("{strategy} picks frames per question: pass --question"),
+                (Some(_), Some(question)) => {
+                    let device = backend::device();
+                    let prediction = backend::block_on(answer_prepared(
+                        &bundle,
+                        &clips,
+                        strategy,
+                        question,
+                        &[],
+                        ClipAggregation::Mean,
+                        &device,
+                    ))?;
+                    // `frames` lists each clip's picks in time order, clip after clip.
+                    let k = prediction.frames.len() / clips.len().max(1);
+                    let mut images = Vec::new();
+                    for (clip, picked) in clips.iter().zip(prediction.frames.chunks(k.max(1))) {
+                        let positions: Vec<usize> = picked
+                            .iter()
+                            .filter_map(|frame| {
+                                (0..clip.times.len())
+                                    .find(|&i| clip.sources[i] == frame.source && clip.times[i] == frame.time)
+                            })
+                            .collect();
+                        images.extend(clip_images(clip, size, Some(&positions)));
+                    }
+                    images
+                }
+            }
         }
     };
-    if options.out.exists() && std::fs::read_dir(&options.out)?.next().is_some() {
-        anyhow::bail!("{} exists and is not empty", options.out.display());
-    }
     let staging = options.out.with_file_name(format!(
         ".{}.tmp-{}",
         options.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -66,6 +112,16 @@ pub fn run(options: FramesOptions) -> Result<()> {
     std::fs::rename(&staging, &options.out).with_context(|| format!("creating {}", options.out.display()))?;
     println!("wrote {} frames to {}", images.len(), options.out.display());
     Ok(())
+}
+
+/// The frames of a prepared clip (`size`×`size` RGB), all of them or those at `positions`.
+fn clip_images(clip: &PreparedClip, size: usize, positions: Option<&[usize]>) -> Vec<Image> {
+    let frames: Vec<&[u8]> = clip.pixels.chunks(size * size * 3).collect();
+    let chosen: Vec<&[u8]> = match positions {
+        Some(positions) => positions.iter().filter_map(|&i| frames.get(i).copied()).collect(),
+        None => frames,
+    };
+    chosen.into_iter().map(|p| (p.to_vec(), size, size, png::ColorType::Rgb)).collect()
 }
 
 fn write_png(path: &Path, pixels: &[u8], width: usize, height: usize, color: png::ColorType) -> Result<()> {

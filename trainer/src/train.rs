@@ -51,7 +51,8 @@ pub struct TrainOptions {
     /// Model folder to write (config.json, model.safetensors, tokenizer.json, training.json).
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue from the checkpoint in --out.
+    /// Continue from the checkpoint in --out, with the options recorded in its training.json
+    /// (only --data, --out, --epochs, --minutes and --devices are taken from this command line).
     #[arg(long)]
     #[serde(skip)]
     pub resume: bool,
@@ -232,6 +233,17 @@ pub fn run(options: TrainOptions) -> Result<()> {
         let mut state: TrainState = serde_json::from_str(&text).context("--resume: training.json is invalid")?;
         state.options.epochs = options.epochs;
         state.options.minutes = options.minutes;
+        // The folder and data as given now (a copied or moved run resumes where it is); every
+        // other option stays the recorded run's.
+        if state.options.data != options.data {
+            eprintln!(
+                "note: training.json recorded --data {}; using {}",
+                state.options.data.display(),
+                options.data.display()
+            );
+        }
+        state.options.out = options.out.clone();
+        state.options.data = options.data.clone();
         eprintln!("resuming after epoch {} (step {})", state.history.len(), state.history.last().map_or(0, |h| h.step));
         let model = bundle.model.freeze_towers(&bundle.config.model);
         (model, bundle.config, bundle.tokenizer, state)
