@@ -5,7 +5,6 @@
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use shared_model::model::QaModelConfig;
 use trainer::alignment::alignment_metrics;
 use trainer::contrastive::{ContrastiveLoss, HnacConfig, contrastive_loss, log_weights, same_caption_mask};
 
@@ -165,17 +164,13 @@ fn alignment_metrics_count_a_shared_caption_as_a_hit() {
 #[test]
 fn frame_relevance_is_the_cosine_of_the_joint_embeddings() {
     let device = Default::default();
-    let model =
-        QaModelConfig::new(50, 7).with_d_model(16).with_image_size(16).with_frame_channels([8, 16]).init::<B>(&device);
+    let model = gifqa_tests::tiny::config().init::<B>(&device);
     // 2 videos × 3 frames, odd sizes; 3 texts reading videos 1, 0, 1.
-    let pixels: Vec<f32> = (0..2 * 3 * 3 * 16 * 16).map(|i| (i as f32 * 0.37).sin()).collect();
-    let frames = Tensor::<B, 5>::from_data(TensorData::new(pixels, [2, 3, 3, 16, 16]), &device);
-    let times = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![0i64, 5, 9, 1, 2, 3], [2, 3]), &device);
-    let video = model.encode_video(frames, times);
-    let ids =
-        Tensor::<B, 2, Int>::from_data(TensorData::new((0..15).map(|i| i % 50).collect::<Vec<i64>>(), [3, 5]), &device);
-    let text = model.encode_text(ids.clone(), ids.greater_elem(12));
-    let relevance = model.fuse(&video, &[1, 0, 1], &text).frame_relevance.into_data().to_vec::<f32>().unwrap();
+    let batch = gifqa_tests::tiny::batch::<B>(&device);
+    let video = model.encode_video(batch.frames, batch.times);
+    let text = model.encode_text(batch.ids, batch.padding);
+    let relevance =
+        model.fuse(&video, &gifqa_tests::tiny::VIDEO_INDEX, &text).frame_relevance.into_data().to_vec::<f32>().unwrap();
 
     let embedded = model.frame_embeddings(&video);
     assert_eq!(embedded.frames.dims(), [2, 3, 16]);

@@ -72,3 +72,41 @@ pub mod parity {
         (shape, t.into_data().to_vec::<f32>().expect("f32 data"))
     }
 }
+
+/// A tiny random model and one fixed batch for it, for tests that check the model's plumbing.
+pub mod tiny {
+    use burn::prelude::*;
+    use burn::tensor::TensorData;
+    use shared_model::model::QaModelConfig;
+
+    /// Which video each of the batch's three texts reads.
+    pub const VIDEO_INDEX: [usize; 3] = [1, 0, 1];
+
+    /// A 16-wide model on 16-px frames, 50-token vocabulary, 7 answer classes.
+    pub fn config() -> QaModelConfig {
+        QaModelConfig::new(50, 7).with_d_model(16).with_image_size(16).with_frame_channels([8, 16])
+    }
+
+    /// Deterministic inputs: 2 videos × 3 frames (odd times) and 3 five-token texts.
+    pub struct Batch<B: Backend> {
+        /// `[2, 3, 3, 16, 16]`
+        pub frames: Tensor<B, 5>,
+        /// `[2, 3]`
+        pub times: Tensor<B, 2, Int>,
+        /// `[3, 5]`
+        pub ids: Tensor<B, 2, Int>,
+        /// `[3, 5]`, true at padded positions
+        pub padding: Tensor<B, 2, Bool>,
+    }
+
+    /// The batch on `device`.
+    pub fn batch<B: Backend>(device: &B::Device) -> Batch<B> {
+        let pixels: Vec<f32> = (0..2 * 3 * 3 * 16 * 16).map(|i| (i as f32 * 0.37).sin()).collect();
+        let frames = Tensor::<B, 5>::from_data(TensorData::new(pixels, [2, 3, 3, 16, 16]), device);
+        let times = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![0i64, 5, 9, 1, 2, 3], [2, 3]), device);
+        let tokens: Vec<i64> = (0..15).map(|i| i % 50).collect();
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [3, 5]), device);
+        let padding = ids.clone().greater_elem(12);
+        Batch { frames, times, ids, padding }
+    }
+}

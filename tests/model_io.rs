@@ -3,8 +3,6 @@
 //! and answers freshly generated benchmark GIFs (another seed than its training data).
 
 use burn::backend::Flex;
-use burn::prelude::*;
-use burn::tensor::TensorData;
 use gifqa_tests::{TempDir, repo_root};
 use shared_model::bundle::{BundleError, ModelBundle, load_weights, weights_to_bytes};
 use shared_model::model::{QaModel, QaModelConfig};
@@ -14,26 +12,17 @@ use shared_model::sampling::SamplingStrategy;
 type B = Flex;
 
 fn tiny(temporal_layers: usize) -> QaModelConfig {
-    QaModelConfig::new(50, 7)
-        .with_d_model(16)
-        .with_image_size(16)
-        .with_frame_channels([8, 16])
-        .with_temporal_layers(temporal_layers)
+    gifqa_tests::tiny::config().with_temporal_layers(temporal_layers)
 }
 
-/// Choice logits of `model` on a fixed random batch (2 videos × 3 frames, 3 questions, 4 choices).
+/// Choice and count logits of `model` on the fixed tiny batch (2 videos × 3 frames, 3 questions,
+/// 4 choices).
 fn outputs(model: &QaModel<B>) -> Vec<f32> {
-    let device = Default::default();
-    let pixels: Vec<f32> = (0..2 * 3 * 3 * 16 * 16).map(|i| (i as f32 * 0.37).sin()).collect();
-    let frames = Tensor::<B, 5>::from_data(TensorData::new(pixels, [2, 3, 3, 16, 16]), &device);
-    let times = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![0i64, 5, 9, 1, 2, 3], [2, 3]), &device);
-    let video = model.encode_video(frames, times);
-    let ids =
-        Tensor::<B, 2, Int>::from_data(TensorData::new((0..15).map(|i| i % 50).collect::<Vec<i64>>(), [3, 5]), &device);
-    let padding = ids.clone().greater_elem(12);
-    let question = model.encode_text(ids.clone(), padding.clone());
-    let context = model.fuse(&video, &[1, 0, 1], &question);
-    let candidates = model.encode_text(ids.repeat_dim(0, 4), padding.repeat_dim(0, 4));
+    let batch = gifqa_tests::tiny::batch::<B>(&Default::default());
+    let video = model.encode_video(batch.frames, batch.times);
+    let question = model.encode_text(batch.ids.clone(), batch.padding.clone());
+    let context = model.fuse(&video, &gifqa_tests::tiny::VIDEO_INDEX, &question);
+    let candidates = model.encode_text(batch.ids.repeat_dim(0, 4), batch.padding.repeat_dim(0, 4));
     let mut out = model.choice_logits(&context, candidates.pooled).into_data().to_vec::<f32>().unwrap();
     out.extend(model.count_logits(&context).into_data().to_vec::<f32>().unwrap());
     out
