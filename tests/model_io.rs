@@ -115,11 +115,11 @@ fn a_model_folder_must_be_complete_and_consistent() {
 }
 
 /// Held-out accuracy the shipped model must keep on 48 GIFs of a seed it never saw, set a little
-/// under what it measured there (47.8 / 48.9 / 19.6 / 29.2 / 14.6%; docs/results/README.md has the
-/// full Test figures). Multiple-choice chance is 20%: the shipped CPU model has only learned answer
-/// priors so far, and these floors guard that a retrained model never ships worse.
+/// under what it measured there (action 60.9, transition 66.0, count 13.0, FrameQA 49.0, caption
+/// 12.5%; docs/results/README.md has the full Test figures). Multiple-choice chance is 20%; these
+/// floors guard that a retrained model never ships worse.
 const SHIPPED_FLOORS: [(&str, f64); 5] =
-    [("action", 0.50), ("transition", 0.50), ("count", 0.10), ("frameqa", 0.33), ("caption", 0.12)];
+    [("action", 0.55), ("transition", 0.55), ("count", 0.10), ("frameqa", 0.42), ("caption", 0.10)];
 
 #[test]
 fn shipped_model_answers_fresh_benchmark_gifs() {
