@@ -5,42 +5,20 @@
 //! does not fit the checkpoint is refused naming the file and both sizes. (Registered as a test of
 //! the `trainer` package so that Cargo builds the binary for it.)
 
+#[path = "support/towers.rs"]
+mod towers;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use burn::backend::Flex;
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde_json::{Value, json};
-use shared_model::bundle::ModelBundle;
-use shared_model::model::bert::BertModel;
 use shared_model::pretrained::load_bert_dir;
+use towers::{B, TowerRuns, load, parity_dir, run, stderr, weights};
 
-type B = Flex;
-
-const TRAINER: &str = env!("CARGO_BIN_EXE_trainer");
 /// Parity tolerance of the tiny model's hidden states (as in tests/parity_bert.rs).
 const TOL_HIDDEN: f32 = 1e-4;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(TRAINER).args(args).output().expect("running trainer")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn tiny_bert() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/parity/tiny-bert");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: {} not found (the workplace's shared data sits beside the repository)", dir.display());
-        None
-    }
-}
 
 /// A BERT-style WordPiece `tokenizer.json` with exactly `size` tokens (the specials first).
 fn wordpiece_json(size: usize) -> String {
@@ -82,11 +60,8 @@ fn encoder_dir(tiny: &Path, root: &Path, name: &str, vocab: usize) -> PathBuf {
 }
 
 struct Fixture {
-    root: PathBuf,
     tiny: PathBuf,
-    data: PathBuf,
-    frozen: PathBuf,
-    tuned: PathBuf,
+    runs: TowerRuns,
 }
 
 fn train_args<'a>(data: &'a str, out: &'a str, encoder: &'a str) -> Vec<&'a str> {
@@ -101,50 +76,18 @@ fn fixture() -> Option<&'static Fixture> {
     static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            let tiny = tiny_bert()?;
-            let root = std::env::temp_dir().join(format!("gifqa-textenc-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(&root).unwrap();
-            let data = root.join("data");
-            let generate = run(&["generate", "--out", data.to_str().unwrap(), "--seed", "5", "--gifs", "30"]);
-            assert!(generate.status.success(), "{}", stderr(&generate));
-            let encoder = encoder_dir(&tiny, &root, "tiny-bert", 100);
-            let (frozen, tuned) = (root.join("frozen"), root.join("tuned"));
-            let (d, e) = (data.to_str().unwrap(), encoder.to_str().unwrap());
-            let mut args = train_args(d, frozen.to_str().unwrap(), e);
-            args.extend(["--epochs", "1", "--freeze-text-encoder"]);
-            let train = run(&args);
-            assert!(train.status.success(), "{}", stderr(&train));
-            let mut args = train_args(d, frozen.to_str().unwrap(), e);
-            args.extend(["--epochs", "2", "--resume"]);
-            let resume = run(&args);
-            assert!(resume.status.success(), "{}", stderr(&resume));
-            let mut args = train_args(d, tuned.to_str().unwrap(), e);
-            args.extend(["--epochs", "1", "--text-encoder-lr-scale", "1"]);
-            let train = run(&args);
-            assert!(train.status.success(), "{}", stderr(&train));
-            Some(Fixture { root, tiny, data, frozen, tuned })
+            let tiny = parity_dir("tiny-bert")?;
+            let runs = towers::train_frozen_resumed_and_tuned(
+                "textenc",
+                "5",
+                |root| encoder_dir(&tiny, root, "tiny-bert", 100),
+                train_args,
+                "--freeze-text-encoder",
+                "--text-encoder-lr-scale",
+            );
+            Some(Fixture { tiny, runs })
         })
         .as_ref()
-}
-
-/// Every float parameter of a module, flattened, in visiting order.
-struct Collect(Vec<Vec<f32>>);
-
-impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
-        self.0.push(param.val().into_data().to_vec::<f32>().unwrap());
-    }
-}
-
-fn weights(bert: &BertModel<B>) -> Vec<Vec<f32>> {
-    let mut collect = Collect(Vec::new());
-    bert.visit(&mut collect);
-    collect.0
-}
-
-fn load(dir: &Path) -> ModelBundle<B> {
-    ModelBundle::<B>::load_dir(dir, &Default::default()).unwrap()
 }
 
 fn int_batch(v: &Value) -> Tensor<B, 2, Int> {
@@ -157,7 +100,7 @@ fn int_batch(v: &Value) -> Tensor<B, 2, Int> {
 #[test]
 fn frozen_tower_is_unchanged_and_keeps_parity() {
     let Some(f) = fixture() else { return };
-    let bundle = load(&f.frozen);
+    let bundle = load(&f.runs.frozen);
     let tower = bundle.model.text_tower().expect("the folder has a text tower");
     let standalone = load_bert_dir::<B>(&f.tiny, &Default::default()).unwrap();
     assert!(weights(tower.bert()) == weights(&standalone), "frozen weights changed in training (2 epochs, resumed)");
@@ -186,7 +129,7 @@ fn frozen_tower_is_unchanged_and_keeps_parity() {
 #[test]
 fn fine_tuned_tower_moves() {
     let Some(f) = fixture() else { return };
-    let bundle = load(&f.tuned);
+    let bundle = load(&f.runs.tuned);
     let tower = bundle.model.text_tower().expect("the folder has a text tower");
     assert!(!bundle.config.model.text_tower.as_ref().unwrap().frozen);
     let standalone = load_bert_dir::<B>(&f.tiny, &Default::default()).unwrap();
@@ -198,34 +141,21 @@ fn fine_tuned_tower_moves() {
 #[test]
 fn predict_and_eval_work_with_a_tower() {
     let Some(f) = fixture() else { return };
-    let gifs = f.data.join("Test/gifs");
-    let mut all: Vec<PathBuf> = std::fs::read_dir(&gifs).unwrap().map(|e| e.unwrap().path()).collect();
-    all.sort();
-    let (model, gif) = (f.frozen.to_str().unwrap(), all[0].to_str().unwrap());
-    let question = "What does the red star do 2 times ?";
-    let candidates = "jump|spin|blink|grow|move left";
-    let output =
-        run(&["predict", "--model", model, "--gif", gif, "--question", question, "--candidates", candidates, "--json"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let total: f64 = json["ranked"].as_array().unwrap().iter().map(|r| r["probability"].as_f64().unwrap()).sum();
-    assert!((total - 1.0).abs() < 1e-4, "{json}");
-    let open =
-        run(&["predict", "--model", model, "--gif", gif, "--question", "How many objects are there ?", "--json"]);
+    towers::assert_predict_and_eval_work(&f.runs.data, &f.runs.frozen);
+    let (model, gif) = (f.runs.frozen.to_str().unwrap(), towers::first_test_gif(&f.runs.data));
+    let question = "How many objects are there ?";
+    let open = run(&["predict", "--model", model, "--gif", gif.to_str().unwrap(), "--question", question, "--json"]);
     assert!(open.status.success(), "{}", stderr(&open));
     let json: Value = serde_json::from_slice(&open.stdout).unwrap();
     assert_eq!(json["kind"], "word");
-    let eval = run(&["eval", "--data", f.data.to_str().unwrap(), "--model", model, "--split", "Test"]);
-    assert!(eval.status.success(), "{}", stderr(&eval));
-    assert!(String::from_utf8_lossy(&eval.stdout).contains("frameqa"));
 }
 
 #[test]
 fn a_tokenizer_of_another_size_is_refused() {
     let Some(f) = fixture() else { return };
-    let encoder = encoder_dir(&f.tiny, &f.root, "tiny-bert-99", 99);
-    let out = f.root.join("refused");
-    let args = train_args(f.data.to_str().unwrap(), out.to_str().unwrap(), encoder.to_str().unwrap());
+    let encoder = encoder_dir(&f.tiny, &f.runs.root, "tiny-bert-99", 99);
+    let out = f.runs.root.join("refused");
+    let args = train_args(f.runs.data.to_str().unwrap(), out.to_str().unwrap(), encoder.to_str().unwrap());
     let output = run(&args);
     let err = stderr(&output);
     assert!(!output.status.success());

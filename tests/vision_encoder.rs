@@ -6,49 +6,25 @@
 //! architecture is refused naming the file. (Registered as a test of the `trainer` package so that
 //! Cargo builds the binary for it.)
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/towers.rs"]
+mod towers;
+
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use burn::backend::Flex;
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde_json::Value;
-use shared_model::bundle::ModelBundle;
-use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
+use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD};
 use shared_model::pretrained::load_clip_vision_dir;
+use towers::{B, TowerRuns, load, parity_dir, run, stderr, weights};
 
-type B = Flex;
-
-const TRAINER: &str = env!("CARGO_BIN_EXE_trainer");
 /// Parity tolerance of the tiny tower's hidden states (as in tests/parity_clip.rs).
 const TOL_HIDDEN: f32 = 1e-4;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(TRAINER).args(args).output().expect("running trainer")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn parity_dir(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/parity").join(name);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: {} not found (the workplace's shared data sits beside the repository)", dir.display());
-        None
-    }
-}
-
 struct Fixture {
-    root: PathBuf,
     tiny: PathBuf,
-    data: PathBuf,
-    frozen: PathBuf,
-    tuned: PathBuf,
+    runs: TowerRuns,
 }
 
 fn train_args<'a>(data: &'a str, out: &'a str, encoder: &'a str) -> Vec<&'a str> {
@@ -64,48 +40,17 @@ fn fixture() -> Option<&'static Fixture> {
     FIXTURE
         .get_or_init(|| {
             let tiny = parity_dir("tiny-clip-vision")?;
-            let root = std::env::temp_dir().join(format!("gifqa-visionenc-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&root);
-            std::fs::create_dir_all(&root).unwrap();
-            let data = root.join("data");
-            let generate = run(&["generate", "--out", data.to_str().unwrap(), "--seed", "6", "--gifs", "30"]);
-            assert!(generate.status.success(), "{}", stderr(&generate));
-            let (frozen, tuned) = (root.join("frozen"), root.join("tuned"));
-            let (d, e) = (data.to_str().unwrap(), tiny.to_str().unwrap());
-            let mut args = train_args(d, frozen.to_str().unwrap(), e);
-            args.extend(["--epochs", "1", "--freeze-vision-encoder"]);
-            let train = run(&args);
-            assert!(train.status.success(), "{}", stderr(&train));
-            let mut args = train_args(d, frozen.to_str().unwrap(), e);
-            args.extend(["--epochs", "2", "--resume"]);
-            let resume = run(&args);
-            assert!(resume.status.success(), "{}", stderr(&resume));
-            let mut args = train_args(d, tuned.to_str().unwrap(), e);
-            args.extend(["--epochs", "1", "--vision-encoder-lr-scale", "1"]);
-            let train = run(&args);
-            assert!(train.status.success(), "{}", stderr(&train));
-            Some(Fixture { root, tiny, data, frozen, tuned })
+            let runs = towers::train_frozen_resumed_and_tuned(
+                "visionenc",
+                "6",
+                |_| tiny.clone(),
+                train_args,
+                "--freeze-vision-encoder",
+                "--vision-encoder-lr-scale",
+            );
+            Some(Fixture { tiny, runs })
         })
         .as_ref()
-}
-
-/// Every float parameter of a module, flattened, in visiting order.
-struct Collect(Vec<Vec<f32>>);
-
-impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
-        self.0.push(param.val().into_data().to_vec::<f32>().unwrap());
-    }
-}
-
-fn weights(clip: &ClipVisionModel<B>) -> Vec<Vec<f32>> {
-    let mut collect = Collect(Vec::new());
-    clip.visit(&mut collect);
-    collect.0
-}
-
-fn load(dir: &Path) -> ModelBundle<B> {
-    ModelBundle::<B>::load_dir(dir, &Default::default()).unwrap()
 }
 
 /// `{shape, data}` of the fixture as a tensor.
@@ -118,7 +63,7 @@ fn float_tensor<const D: usize>(v: &Value) -> Tensor<B, D> {
 #[test]
 fn frozen_tower_is_unchanged_and_keeps_parity() {
     let Some(f) = fixture() else { return };
-    let bundle = load(&f.frozen);
+    let bundle = load(&f.runs.frozen);
     let tower = bundle.model.vision_tower().expect("the folder has a vision tower");
     let standalone = load_clip_vision_dir::<B>(&f.tiny, &Default::default()).unwrap().model;
     assert!(weights(tower.clip()) == weights(&standalone), "frozen weights changed in training (2 epochs, resumed)");
@@ -143,7 +88,7 @@ fn frozen_tower_is_unchanged_and_keeps_parity() {
 #[test]
 fn every_frame_becomes_the_towers_patch_grid() {
     let Some(f) = fixture() else { return };
-    let bundle = load(&f.frozen);
+    let bundle = load(&f.runs.frozen);
     let device = Default::default();
     let frames = Tensor::<B, 5>::random([2, 3, 3, 32, 32], burn::tensor::Distribution::Default, &device);
     let times = Tensor::<B, 2, Int>::zeros([2, 3], &device);
@@ -154,7 +99,7 @@ fn every_frame_becomes_the_towers_patch_grid() {
 #[test]
 fn fine_tuned_tower_moves() {
     let Some(f) = fixture() else { return };
-    let bundle = load(&f.tuned);
+    let bundle = load(&f.runs.tuned);
     let tower = bundle.model.vision_tower().expect("the folder has a vision tower");
     assert!(!bundle.config.model.vision_tower.as_ref().unwrap().frozen);
     let standalone = load_clip_vision_dir::<B>(&f.tiny, &Default::default()).unwrap().model;
@@ -166,29 +111,15 @@ fn fine_tuned_tower_moves() {
 #[test]
 fn predict_and_eval_work_with_a_vision_tower() {
     let Some(f) = fixture() else { return };
-    let gifs = f.data.join("Test/gifs");
-    let mut all: Vec<PathBuf> = std::fs::read_dir(&gifs).unwrap().map(|e| e.unwrap().path()).collect();
-    all.sort();
-    let (model, gif) = (f.tuned.to_str().unwrap(), all[0].to_str().unwrap());
-    let question = "What does the red star do 2 times ?";
-    let candidates = "jump|spin|blink|grow|move left";
-    let output =
-        run(&["predict", "--model", model, "--gif", gif, "--question", question, "--candidates", candidates, "--json"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let total: f64 = json["ranked"].as_array().unwrap().iter().map(|r| r["probability"].as_f64().unwrap()).sum();
-    assert!((total - 1.0).abs() < 1e-4, "{json}");
-    let eval = run(&["eval", "--data", f.data.to_str().unwrap(), "--model", model, "--split", "Test"]);
-    assert!(eval.status.success(), "{}", stderr(&eval));
-    assert!(String::from_utf8_lossy(&eval.stdout).contains("frameqa"));
+    towers::assert_predict_and_eval_work(&f.runs.data, &f.runs.tuned);
 }
 
 #[test]
 fn a_folder_of_another_architecture_is_refused() {
     let Some(f) = fixture() else { return };
     let Some(bert) = parity_dir("tiny-bert") else { return };
-    let out = f.root.join("refused");
-    let args = train_args(f.data.to_str().unwrap(), out.to_str().unwrap(), bert.to_str().unwrap());
+    let out = f.runs.root.join("refused");
+    let args = train_args(f.runs.data.to_str().unwrap(), out.to_str().unwrap(), bert.to_str().unwrap());
     let output = run(&args);
     let err = stderr(&output);
     assert!(!output.status.success());
