@@ -110,7 +110,7 @@ pub struct TrainOptions {
     pub freeze_text_encoder: bool,
     /// Learning rate of a fine-tuned --text-encoder tower, as a fraction of --lr.
     #[arg(long, default_value_t = 0.05)]
-    #[serde(default = "default_text_encoder_lr_scale")]
+    #[serde(default = "default_tower_lr_scale")]
     pub text_encoder_lr_scale: f64,
     /// Build the model on a pretrained CLIP vision tower as its frame encoder: a Hugging Face
     /// folder with config.json and model.safetensors (a CLIPVisionModel, or a full CLIPModel such
@@ -126,7 +126,7 @@ pub struct TrainOptions {
     pub freeze_vision_encoder: bool,
     /// Learning rate of a fine-tuned --vision-encoder tower, as a fraction of --lr.
     #[arg(long, default_value_t = 0.05)]
-    #[serde(default = "default_text_encoder_lr_scale")]
+    #[serde(default = "default_tower_lr_scale")]
     pub vision_encoder_lr_scale: f64,
     /// Train data-parallel on these devices, main device first: `cpu:0,cpu:1` (replicas on the
     /// CPU backend), `cuda:0,cuda:1` (--features cuda), `wgpu:0,wgpu:1` (--features wgpu).
@@ -180,7 +180,8 @@ pub struct ModelShape {
     pub dropout: f64,
 }
 
-fn default_text_encoder_lr_scale() -> f64 {
+/// A pretrained tower's learning-rate factor in training.json files written before the option.
+fn default_tower_lr_scale() -> f64 {
     1.0
 }
 
