@@ -20,6 +20,7 @@ use trainer::batch::BatchQuestion;
 use trainer::data::{Split, load};
 use trainer::generate::{GenerateOptions, generate};
 use trainer::parallel::{DataParallel, StepContext, StepGradients};
+use trainer::text_cache::Texts;
 use trainer::train::optimizer_config;
 use trainer::vocab::{answer_vocabulary, build_tokenizer};
 
@@ -124,7 +125,7 @@ fn gradients(setup: &Setup, model: &QaModel<Training>, replicas: usize, step: us
     let parallel = DataParallel::new(vec![device(); replicas]).unwrap();
     let context = StepContext {
         config: &setup.config,
-        tokenizer: &setup.tokenizer,
+        texts: Texts::uncached(&setup.tokenizer),
         answer_index: &setup.answer_index,
         top_k: None,
     };

@@ -77,7 +77,7 @@ fn main() -> Result<()> {
     let out = forward(
         &bundle.model,
         &bundle.config,
-        &bundle.tokenizer,
+        trainer::text_cache::Texts::uncached(&bundle.tokenizer),
         &answer_index,
         &refs,
         &questions,

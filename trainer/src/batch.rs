@@ -8,14 +8,14 @@ use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
-use shared_model::batch::{encode_tokens, index_tensor, video_tensors};
+use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QaItem, QuestionType};
-use shared_model::tokenize::TextTokenizer;
 
+use crate::text_cache::Texts;
 use crate::vocab::normalise_answer;
 
 /// A question in a batch: which video (clip) it reads, and the row itself.
@@ -76,7 +76,7 @@ pub struct BatchOutput<B: Backend> {
 pub fn forward<B: Backend>(
     model: &QaModel<B>,
     config: &BundleConfig,
-    tokenizer: &TextTokenizer,
+    texts: Texts<'_>,
     answer_index: &std::collections::HashMap<String, usize>,
     clips: &[&PreparedClip],
     questions: &[BatchQuestion<'_>],
@@ -86,8 +86,8 @@ pub fn forward<B: Backend>(
     let max_len = config.model.max_text_len;
     let (frames, times) = video_tensors::<B>(clips, &config.preprocess, config.model.time_positions, device);
     let video = model.encode_video(frames, times);
-    let texts: Vec<&str> = questions.iter().map(|q| q.item.question.as_str()).collect();
-    let question_encoding = encode_tokens(model, &tokenizer.encode_batch(&texts, max_len)?, device);
+    let question_texts: Vec<&str> = questions.iter().map(|q| q.item.question.as_str()).collect();
+    let question_encoding = texts.encode(model, &question_texts, max_len, device)?;
     let video_index: Vec<usize> = questions.iter().map(|q| q.video).collect();
     let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
     let context =
@@ -107,7 +107,7 @@ pub fn forward<B: Backend>(
         let picked = positions(&|item| item.qtype.is_multiple_choice() && item.candidates.len() == count);
         let candidates: Vec<&str> =
             picked.iter().flat_map(|&i| questions[i].item.candidates.iter().map(String::as_str)).collect();
-        let candidate_encoding = encode_tokens(model, &tokenizer.encode_batch(&candidates, max_len)?, device);
+        let candidate_encoding = texts.encode(model, &candidates, max_len, device)?;
         let logits = model.choice_logits(&context.select(index_tensor(&picked, device)), candidate_encoding.pooled);
         let targets = picked.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
         choice.push(HeadOutput { kind: HeadKind::Choice(count), questions: picked, logits, targets });

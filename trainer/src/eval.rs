@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use burn::prelude::*;
 use serde::Serialize;
-use shared_model::batch::{encode_tokens, video_tensors};
+use shared_model::batch::video_tensors;
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::model::{QaModel, QuestionContext};
@@ -18,6 +18,7 @@ use shared_model::tokenize::TextTokenizer;
 
 use crate::batch::{BatchQuestion, HeadOutput, forward};
 use crate::data::{Split, progress};
+use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::normalise_answer;
 
 /// Metrics of one question type.
@@ -78,6 +79,10 @@ impl<B: Backend> Evaluator<'_, B> {
         let answer_index: HashMap<String, usize> =
             self.config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
         let mut tallies: BTreeMap<QuestionType, Tally> = BTreeMap::new();
+        // The model does not change while it is evaluated: a pretrained text tower runs once per
+        // distinct question, candidate and caption.
+        let cache = self.config.model.text_tower.as_ref().map(|tower| TowerStateCache::new(tower.bert.hidden_size));
+        let texts = Texts { tokenizer: self.tokenizer, cache: cache.as_ref() };
         let bar = progress(split.gifs.len() as u64, "evaluating");
         if !show_progress {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -101,7 +106,7 @@ impl<B: Backend> Evaluator<'_, B> {
             let output = forward(
                 self.model,
                 self.config,
-                self.tokenizer,
+                texts,
                 &answer_index,
                 &clip_refs,
                 &questions,
@@ -130,7 +135,7 @@ impl<B: Backend> Evaluator<'_, B> {
             );
         }
         if let Some(caption) = report.get_mut(QuestionType::Caption.tag()).filter(|_| retrieval) {
-            let ranks = self.caption_ranks(split)?;
+            let ranks = self.caption_ranks(split, texts)?;
             if !ranks.is_empty() {
                 let recall = |k: usize| ranks.iter().filter(|&&r| r <= k).count() as f64 / ranks.len() as f64;
                 caption.r1 = Some(recall(1));
@@ -176,7 +181,7 @@ impl<B: Backend> Evaluator<'_, B> {
 
     /// For each caption row, the rank (1-based) of its GIF among all GIFs of the split when the
     /// true caption is scored against every GIF.
-    fn caption_ranks(&self, split: &Split) -> Result<Vec<usize>> {
+    fn caption_ranks(&self, split: &Split, texts: Texts<'_>) -> Result<Vec<usize>> {
         let captions: Vec<(usize, String)> = split
             .gifs
             .iter()
@@ -209,7 +214,7 @@ impl<B: Backend> Evaluator<'_, B> {
                 video_tensors::<B>(&clip_refs, &self.config.preprocess, self.config.model.time_positions, &self.device);
             let video = self.model.encode_video(frames, times);
             let prompts = vec![CAPTION_PROMPT; chunk.len()];
-            let prompt = encode_tokens(self.model, &self.tokenizer.encode_batch(&prompts, max_len)?, &self.device);
+            let prompt = texts.encode(self.model, &prompts, max_len, &self.device)?;
             let index: Vec<usize> = (0..chunk.len()).collect();
             // With CLIP-Cut, each GIF shows the caption prompt its most relevant frames.
             let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
@@ -225,10 +230,10 @@ impl<B: Backend> Evaluator<'_, B> {
         }
         let all = QuestionContext::cat(contexts);
         let n = captions.len();
-        let texts: Vec<&str> = captions.iter().map(|(_, t)| t.as_str()).collect();
+        let caption_texts: Vec<&str> = captions.iter().map(|(_, t)| t.as_str()).collect();
         let mut ranks = Vec::with_capacity(n);
-        for (row, chunk) in texts.chunks(64).enumerate() {
-            let pooled = encode_tokens(self.model, &self.tokenizer.encode_batch(chunk, max_len)?, &self.device).pooled;
+        for (row, chunk) in caption_texts.chunks(64).enumerate() {
+            let pooled = texts.encode(self.model, chunk, max_len, &self.device)?.pooled;
             for (j, _) in chunk.iter().enumerate() {
                 let caption = row * 64 + j;
                 let query = pooled.clone().narrow(0, j, 1).expand([n, pooled.dims()[1]]);

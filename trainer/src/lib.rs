@@ -15,5 +15,6 @@ pub mod parallel;
 pub mod predict;
 pub mod pretrain;
 pub mod samples;
+pub mod text_cache;
 pub mod train;
 pub mod vocab;

@@ -18,10 +18,10 @@ use shared_model::bundle::BundleConfig;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::QuestionType;
-use shared_model::tokenize::TextTokenizer;
 
 use crate::backend::{Device, Training};
 use crate::batch::{BatchQuestion, HeadKind, HeadOutput, cross_entropy_over, forward, targeted_rows};
+use crate::text_cache::Texts;
 
 /// Right answers and questions per type, tallied during training.
 pub type Tally = BTreeMap<QuestionType, (usize, usize)>;
@@ -30,8 +30,8 @@ pub type Tally = BTreeMap<QuestionType, (usize, usize)>;
 pub struct StepContext<'a> {
     /// The model folder's configuration.
     pub config: &'a BundleConfig,
-    /// The question tokenizer.
-    pub tokenizer: &'a TextTokenizer,
+    /// The tokenizer, and the frozen text tower's state cache if there is one.
+    pub texts: Texts<'a>,
     /// Open-ended answer → class.
     pub answer_index: &'a HashMap<String, usize>,
     /// Frames each question reads (CLIP-Cut's K), `None` for all sampled frames.
@@ -216,16 +216,8 @@ fn share_gradients(
     if questions.is_empty() {
         return Ok(None);
     }
-    let output = forward(
-        model,
-        context.config,
-        context.tokenizer,
-        context.answer_index,
-        clips,
-        questions,
-        context.top_k,
-        device,
-    )?;
+    let output =
+        forward(model, context.config, context.texts, context.answer_index, clips, questions, context.top_k, device)?;
     let mut loss: Option<Tensor<Training, 1>> = None;
     let mut tally = Tally::new();
     for head in output.choice.iter().chain(output.word.iter()).chain(output.count.iter()) {

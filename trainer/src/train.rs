@@ -32,6 +32,7 @@ use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split, progress};
 use crate::eval::{Evaluator, Report};
 use crate::parallel::{DataParallel, StepContext};
+use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
 /// Longest question or answer in tokens (the synthetic questions are far shorter).
@@ -316,8 +317,19 @@ pub fn run(options: TrainOptions) -> Result<()> {
     );
 
     let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
-    let step_context =
-        StepContext { config: &config, tokenizer: &tokenizer, answer_index: &answer_index, top_k: strategy.top_k() };
+    // A frozen text tower gives each text the same states all run long: computed once per text.
+    let tower_cache = config
+        .model
+        .text_tower
+        .as_ref()
+        .filter(|tower| tower.frozen)
+        .map(|tower| TowerStateCache::new(tower.bert.hidden_size));
+    let step_context = StepContext {
+        config: &config,
+        texts: Texts { tokenizer: &tokenizer, cache: tower_cache.as_ref() },
+        answer_index: &answer_index,
+        top_k: strategy.top_k(),
+    };
     let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
     // A second optimiser for a fine-tuned text tower, so that it learns at its own (lower) rate.
     let mut tower_optimizer = optimizer_config().init::<Training, QaModel<Training>>();

@@ -45,9 +45,30 @@ impl<B: Backend> PretrainedTextTower<B> {
     /// - `padding`: `[batch, len]`, `true` at padded positions
     /// - output: `hidden` `[batch, len, d_model]`, `pooled` `[batch, d_model]`
     pub fn forward(&self, ids: Tensor<B, 2, Int>, padding: Tensor<B, 2, Bool>) -> TextEncoding<B> {
+        let states = self.states(ids, padding.clone());
+        self.encode_states(states, padding)
+    }
+
+    /// The tower's own output: its last hidden states, before the projection. A frozen tower
+    /// maps a text to the same states every time (no dropout), so callers may compute them once
+    /// per text and pass them to [`Self::encode_states`] later.
+    ///
+    /// # Shapes
+    /// - `ids`, `padding`: `[batch, len]` (`padding` `true` at padded positions)
+    /// - output: `[batch, len, hidden_size]`
+    pub fn states(&self, ids: Tensor<B, 2, Int>, padding: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
         // Hugging Face's mask convention: 1 for real tokens.
-        let attention_mask = padding.clone().bool_not().int();
-        let states = self.bert.forward(ids, None, Some(attention_mask)).last_hidden_state; // [batch, len, hidden]
+        let attention_mask = padding.bool_not().int();
+        self.bert.forward(ids, None, Some(attention_mask)).last_hidden_state
+    }
+
+    /// The text encoding from the tower's states ([`Self::states`]); what [`Self::forward`] does
+    /// after the tower. Values at padded positions do not matter (they are masked everywhere).
+    ///
+    /// # Shapes
+    /// - `states`: `[batch, len, hidden_size]`, `padding`: `[batch, len]`
+    /// - output: `hidden` `[batch, len, d_model]`, `pooled` `[batch, d_model]`
+    pub fn encode_states(&self, states: Tensor<B, 3>, padding: Tensor<B, 2, Bool>) -> TextEncoding<B> {
         let hidden = self.projection.forward(states); // [batch, len, d_model]
         let pooled = masked_mean(hidden.clone(), padding.clone());
         TextEncoding { hidden, pooled, padding }
