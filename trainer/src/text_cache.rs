@@ -8,7 +8,7 @@
 //! projection to `d_model`, which trains, runs every step. The result equals running the tower,
 //! up to float rounding (the tower sees each text padded to another length).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use anyhow::Result;
@@ -16,7 +16,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use shared_model::batch::{encode_tokens, token_tensors};
 use shared_model::model::{PretrainedTextTower, QaModel, TextEncoding};
-use shared_model::tokenize::TextTokenizer;
+use shared_model::tokenize::{TextTokenizer, TokenBatch};
 
 /// Token states of a text tower per text, kept on the host.
 pub struct TowerStateCache {
@@ -48,35 +48,35 @@ impl TowerStateCache {
         self.states.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The tower's states for `texts`, tokenized as `tokens` (`tokenizer.encode_batch(texts, max_len)`):
-    /// cached ones from memory, the others computed now (once per distinct text) and kept.
+    /// The tower's states for `texts`, tokenized as `tokens` (one row per text): cached ones from
+    /// memory, the others computed now from their rows of `tokens` (once per distinct text) and kept.
     ///
     /// # Shapes
     /// - output: `[texts, tokens.len, hidden]`, zeros at padded positions
     fn states<B: Backend>(
         &self,
         tower: &PretrainedTextTower<B>,
-        tokenizer: &TextTokenizer,
         texts: &[&str],
-        max_len: usize,
-        tokens: &shared_model::tokenize::TokenBatch,
+        tokens: &TokenBatch,
         device: &B::Device,
     ) -> Result<Tensor<B, 3>> {
-        let missing: Vec<&str> = {
+        // The first row of each text not cached yet.
+        let missing: Vec<usize> = {
             let cached = self.lock();
-            texts
-                .iter()
-                .copied()
-                .filter(|text| !cached.contains_key(*text))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect()
+            let mut seen = HashSet::new();
+            (0..texts.len()).filter(|&row| !cached.contains_key(texts[row]) && seen.insert(texts[row])).collect()
         };
         if !missing.is_empty() {
-            let missing_tokens = tokenizer.encode_batch(&missing, max_len)?;
+            let len = tokens.len;
+            let missing_tokens = TokenBatch {
+                ids: rows_of(&tokens.ids, &missing, len),
+                padding: rows_of(&tokens.padding, &missing, len),
+                batch: missing.len(),
+                len,
+            };
             let (ids, padding) = token_tensors::<B>(&missing_tokens, device);
             let states = tower.states(ids, padding); // [missing, len, hidden]
-            let [_, len, hidden] = states.dims();
+            let hidden = states.dims()[2];
             anyhow::ensure!(hidden == self.hidden, "the text tower is {hidden} wide, its cache {}", self.hidden);
             let values: Vec<f32> = states
                 .into_data()
@@ -84,11 +84,11 @@ impl TowerStateCache {
                 .to_vec()
                 .map_err(|e| anyhow::anyhow!("reading tower states: {e:?}"))?;
             let mut cached = self.lock();
-            for (row, text) in missing.iter().enumerate() {
+            for (row, &text_row) in missing.iter().enumerate() {
                 // `encode_batch` pads on the right: a row's real tokens come first.
                 let real = missing_tokens.padding[row * len..(row + 1) * len].iter().filter(|pad| !**pad).count();
                 let start = row * len * hidden;
-                cached.insert((*text).to_string(), values[start..start + real * hidden].to_vec());
+                cached.insert(texts[text_row].to_string(), values[start..start + real * hidden].to_vec());
             }
         }
         let (batch, len, hidden) = (tokens.batch, tokens.len, self.hidden);
@@ -102,6 +102,11 @@ impl TowerStateCache {
         }
         Ok(Tensor::from_data(TensorData::new(values, [batch, len, hidden]), device))
     }
+}
+
+/// The rows `rows` of a row-major `[_, len]` table.
+fn rows_of<T: Copy>(values: &[T], rows: &[usize], len: usize) -> Vec<T> {
+    rows.iter().flat_map(|row| &values[row * len..(row + 1) * len]).copied().collect()
 }
 
 /// How a batch's texts become the model's text encoding: the tokenizer, and for a model with a
@@ -134,7 +139,7 @@ impl<'a> Texts<'a> {
         let tokens = self.tokenizer.encode_batch(texts, max_len)?;
         match (self.cache, model.text_tower()) {
             (Some(cache), Some(tower)) => {
-                let states = cache.states(tower, self.tokenizer, texts, max_len, &tokens, device)?;
+                let states = cache.states(tower, texts, &tokens, device)?;
                 let (_, padding) = token_tensors::<B>(&tokens, device);
                 Ok(tower.encode_states(states, padding))
             }
