@@ -5,7 +5,7 @@
 use burn::backend::Flex;
 use gifqa_tests::{TempDir, repo_root};
 use shared_model::bundle::{BundleError, ModelBundle, load_weights, weights_to_bytes};
-use shared_model::model::{QaModel, QaModelConfig};
+use shared_model::model::{CountHead, QaModel, QaModelConfig};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::sampling::SamplingStrategy;
 
@@ -67,6 +67,28 @@ fn grid_max_token_models_reload_and_old_configs_default_to_without() {
     json.as_object_mut().unwrap().remove("grid_max_token");
     let old: QaModelConfig = serde_json::from_value(json).unwrap();
     assert_eq!(old.grid_max_token, None);
+}
+
+#[test]
+fn frame_evidence_count_head_reloads_and_old_configs_default_to_pooled() {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, 6);
+    let config = tiny(1).with_count_head(Some(CountHead::FrameEvidence));
+    let model = config.init::<B>(&device);
+    let expected = outputs(&model);
+    assert!(expected.iter().all(|v| v.is_finite()));
+    let mut fresh = config.init::<B>(&device);
+    load_weights(&mut fresh, weights_to_bytes(&model).unwrap()).unwrap();
+    assert!(outputs(&fresh) == expected, "a model with the frame-evidence head reloads exactly");
+    // Neither head silently takes the other's weights.
+    let pooled = tiny(1).init::<B>(&device);
+    let error = load_weights(&mut config.init::<B>(&device), weights_to_bytes(&pooled).unwrap()).unwrap_err();
+    assert!(error.to_string().contains("event_counter"), "{error}");
+    // config.json written before the option existed still parses, with the pooled head.
+    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
+    json.as_object_mut().unwrap().remove("count_head");
+    let old: QaModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.count_head(), CountHead::Pooled);
 }
 
 #[test]

@@ -139,23 +139,44 @@ pub fn weights_to_bytes<B: Backend>(model: &QaModel<B>) -> Result<Vec<u8>, Bundl
     store.get_bytes().map_err(|e| BundleError::Weights(e.to_string()))
 }
 
+/// Tensor names a lenient load did not match (see [`load_weights_partially`]).
+#[derive(Debug, Default)]
+pub struct PartialLoad {
+    /// Tensors of the model that the bytes lack (they keep their initial values).
+    pub missing: Vec<String>,
+    /// Tensors in the bytes that the model has no place for.
+    pub unused: Vec<String>,
+}
+
 /// Loads safetensors bytes into `model`, failing on any missing, unused or mis-shaped tensor.
 pub fn load_weights<B: Backend>(model: &mut QaModel<B>, weights: Vec<u8>) -> Result<(), BundleError> {
-    let mut store = SafetensorsStore::from_bytes(Some(weights)).allow_partial(true).validate(false);
-    let result = model.load_from(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
+    let result = load_weights_partially(model, weights)?;
     let mut problems = Vec::new();
     if !result.missing.is_empty() {
-        let names: Vec<&str> = result.missing.iter().map(|(path, _)| path.as_str()).collect();
-        problems.push(format!("missing {}", names.join(", ")));
+        problems.push(format!("missing {}", result.missing.join(", ")));
     }
     if !result.unused.is_empty() {
         problems.push(format!("unused {}", result.unused.join(", ")));
     }
+    if problems.is_empty() { Ok(()) } else { Err(BundleError::Weights(problems.join("; "))) }
+}
+
+/// Loads the tensors of `weights` that `model` has, reporting the rest instead of failing (for
+/// tools that change a part of a trained model); mis-shaped tensors still fail.
+pub fn load_weights_partially<B: Backend>(
+    model: &mut QaModel<B>,
+    weights: Vec<u8>,
+) -> Result<PartialLoad, BundleError> {
+    let mut store = SafetensorsStore::from_bytes(Some(weights)).allow_partial(true).validate(false);
+    let result = model.load_from(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
     if !result.errors.is_empty() {
         let errors: Vec<String> = result.errors.iter().map(|e| format!("{e:?}")).collect();
-        problems.push(errors.join("; "));
+        return Err(BundleError::Weights(errors.join("; ")));
     }
-    if problems.is_empty() { Ok(()) } else { Err(BundleError::Weights(problems.join("; "))) }
+    Ok(PartialLoad {
+        missing: result.missing.iter().map(|(path, _)| path.clone()).collect(),
+        unused: result.unused.clone(),
+    })
 }
 
 /// Writes `files` into `dir` so that `dir` is never seen half-written.

@@ -43,6 +43,33 @@ pub struct TypeReport {
     /// Caption only: median rank of the true GIF (1 = first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub median_rank: Option<f64>,
+    /// Accuracy per question form (see [`question_form`]): FrameQA's four questions, Count per
+    /// asked action, Transition before/after.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_form: BTreeMap<String, FormReport>,
+}
+
+/// Accuracy of the questions of one form.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FormReport {
+    /// Fraction answered right.
+    pub accuracy: f64,
+    /// Questions evaluated.
+    pub n: usize,
+}
+
+/// The form of a question, for the per-form breakdown: FrameQA's opening words (`what shape`,
+/// `how many`, `what color`, `where is`), Count's asked action (the last word, `blink`),
+/// Transition's `before` / `after`; `None` for the other types.
+pub fn question_form(qtype: QuestionType, question: &str) -> Option<String> {
+    let words: Vec<String> =
+        question.split_whitespace().filter(|w| *w != "?").map(|w| w.trim_end_matches('?').to_lowercase()).collect();
+    match qtype {
+        QuestionType::FrameQa => (words.len() >= 2).then(|| words[..2].join(" ")),
+        QuestionType::Count => words.last().cloned(),
+        QuestionType::Transition => words.iter().find(|w| *w == "before" || *w == "after").cloned(),
+        QuestionType::Action | QuestionType::Caption => None,
+    }
 }
 
 /// Per-type reports, keyed by type tag (`action`, `transition`, `count`, `frameqa`, `caption`).
@@ -71,6 +98,8 @@ struct Tally {
     right: usize,
     n: usize,
     abs_error: f64,
+    /// Right answers and questions per question form.
+    forms: BTreeMap<String, (usize, usize)>,
 }
 
 impl<B: Backend> Evaluator<'_, B> {
@@ -130,6 +159,11 @@ impl<B: Backend> Evaluator<'_, B> {
                     accuracy: tally.right as f64 / n,
                     n: tally.n,
                     mae: (qtype == QuestionType::Count).then_some(tally.abs_error / n),
+                    by_form: tally
+                        .forms
+                        .into_iter()
+                        .map(|(form, (right, n))| (form, FormReport { accuracy: right as f64 / n.max(1) as f64, n }))
+                        .collect(),
                     ..TypeReport::default()
                 },
             );
@@ -175,6 +209,11 @@ impl<B: Backend> Evaluator<'_, B> {
                 Answer::Word(w) => self.config.answers.get(predicted).is_some_and(|a| *a == normalise_answer(w)),
             };
             tally.right += usize::from(right);
+            if let Some(form) = question_form(item.qtype, &item.question) {
+                let entry = tally.forms.entry(form).or_default();
+                entry.0 += usize::from(right);
+                entry.1 += 1;
+            }
         }
         Ok(())
     }
@@ -288,7 +327,27 @@ pub fn table(report: &Report) -> String {
                 opt(r.r10, true),
                 opt(r.median_rank, false)
             );
+            for (form, f) in &r.by_form {
+                out += &format!("  {:<16} {:>6} {:>8.1}%\n", form, f.n, 100.0 * f.accuracy);
+            }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn question_forms_of_the_benchmark_templates() {
+        let form = |t, q| question_form(t, q);
+        assert_eq!(form(QuestionType::FrameQa, "What color is the star ?").as_deref(), Some("what color"));
+        assert_eq!(form(QuestionType::FrameQa, "How many objects are there ?").as_deref(), Some("how many"));
+        assert_eq!(form(QuestionType::Count, "How many times does the red star blink ?").as_deref(), Some("blink"));
+        assert_eq!(form(QuestionType::Count, "How many times does the man nod?").as_deref(), Some("nod"));
+        let transition = "What does the red star do after jumping ?";
+        assert_eq!(form(QuestionType::Transition, transition).as_deref(), Some("after"));
+        assert_eq!(form(QuestionType::Action, "What does the red star do 3 times ?"), None);
+    }
 }

@@ -19,7 +19,7 @@ use shared_model::bundle::{
 };
 use shared_model::model::bert::BertModel;
 use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
-use shared_model::model::{PretrainedTextConfig, PretrainedVisionConfig, QaModel, QaModelConfig, TemporalMode};
+use shared_model::model::{PretrainedTextConfig, PretrainedVisionConfig, CountHead, QaModel, QaModelConfig, TemporalMode};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::pretrained::{load_bert_dir_with_tokenizer, load_clip_vision_dir};
@@ -175,6 +175,11 @@ pub struct ModelShape {
     #[arg(long)]
     #[serde(default)]
     pub sample: Option<String>,
+    /// Count head: `pooled` (a classifier on the question-video summary) or `frame-evidence`
+    /// (per-frame event evidence, summed over the sampled frames into a count; new models only).
+    #[arg(long, default_value = "pooled")]
+    #[serde(default = "default_count_head")]
+    pub count_head: String,
     /// Dropout inside the text and temporal transformers (new models only).
     #[arg(long, default_value_t = 0.1)]
     #[serde(default = "default_dropout")]
@@ -184,6 +189,10 @@ pub struct ModelShape {
 /// A pretrained tower's learning-rate factor in training.json files written before the option.
 fn default_tower_lr_scale() -> f64 {
     1.0
+}
+
+fn default_count_head() -> String {
+    "pooled".into()
 }
 
 fn default_dropout() -> f64 {
@@ -543,6 +552,11 @@ pub fn new_config(
         "mean" => TemporalMode::MeanPool,
         other => anyhow::bail!("unknown --temporal '{other}' (expected transformer or mean)"),
     };
+    let count_head = match options.count_head.as_str() {
+        "pooled" => CountHead::Pooled,
+        "frame-evidence" => CountHead::FrameEvidence,
+        other => anyhow::bail!("unknown --count-head '{other}' (expected pooled or frame-evidence)"),
+    };
     let model = QaModelConfig::new(tokenizer.vocab_size(), answers.len().max(1))
         .with_d_model(options.d_model)
         .with_image_size(preprocess.image_size)
@@ -553,6 +567,7 @@ pub fn new_config(
         .with_max_text_len(max_text_len)
         .with_text_tower(text_tower)
         .with_vision_tower(vision_tower)
+        .with_count_head(Some(count_head))
         .with_dropout(Some(options.dropout));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {

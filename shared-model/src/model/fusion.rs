@@ -84,6 +84,10 @@ pub struct QuestionContext<B: Backend> {
     pub pooled: Tensor<B, 2>,
     /// Question-frame cosine similarity (CLIP-Cut style relevance), `[questions, frames]`.
     pub frame_relevance: Tensor<B, 2>,
+    /// Frames and tokens per frame of the video part, which ends `tokens`.
+    pub frames: usize,
+    /// Tokens per frame in the video part (slots, plus the max-pooled token when configured).
+    pub slots: usize,
 }
 
 impl<B: Backend> QuestionContext<B> {
@@ -97,7 +101,24 @@ impl<B: Backend> QuestionContext<B> {
             padding: self.padding.clone().select(0, indices.clone()),
             pooled: self.pooled.clone().select(0, indices.clone()),
             frame_relevance: self.frame_relevance.clone().select(0, indices),
+            frames: self.frames,
+            slots: self.slots,
         }
+    }
+
+    /// The stage-1 output of every frame: the mean of its tokens after the temporal mixing.
+    ///
+    /// # Shapes
+    /// - output: `[questions, frames, d_model]`
+    pub fn frame_tokens(&self) -> Tensor<B, 3> {
+        let [questions, len, d_model] = self.tokens.dims();
+        let video = self.frames * self.slots;
+        self.tokens
+            .clone()
+            .narrow(1, len - video, video)
+            .reshape([questions, self.frames, self.slots, d_model])
+            .mean_dim(2)
+            .reshape([questions, self.frames, d_model]) // [questions, frames, d_model]
     }
 
     /// Joins contexts of several batches (same token length) along the question axis.
@@ -106,6 +127,8 @@ impl<B: Backend> QuestionContext<B> {
         let mut padding = Vec::new();
         let mut pooled = Vec::new();
         let mut relevance = Vec::new();
+        // Parts of one model and sampling share the video layout (frames, slots per frame).
+        let (frames, slots) = parts.first().map_or((0, 0), |part| (part.frames, part.slots));
         for part in parts {
             tokens.push(part.tokens);
             padding.push(part.padding);
@@ -117,6 +140,8 @@ impl<B: Backend> QuestionContext<B> {
             padding: Tensor::cat(padding, 0),
             pooled: Tensor::cat(pooled, 0),
             frame_relevance: Tensor::cat(relevance, 0),
+            frames,
+            slots,
         }
     }
 }
@@ -218,7 +243,7 @@ impl<B: Backend> QuestionVideoFusion<B> {
             let pooled = mixed.clone().narrow(1, 0, 1).reshape([questions, d_model]);
             (mixed, pooled)
         };
-        QuestionContext { tokens, padding, pooled, frame_relevance: relevance }
+        QuestionContext { tokens, padding, pooled, frame_relevance: relevance, frames, slots }
     }
 
     /// Cosine similarity between the question and each frame's mean grid token (CLIP-Cut's score).

@@ -5,6 +5,7 @@ pub mod bert;
 pub mod clip_layer;
 pub mod clip_text;
 pub mod clip_vision;
+pub mod event_counter;
 pub mod frame_encoder;
 pub mod fusion;
 pub mod heads;
@@ -16,7 +17,7 @@ pub mod transformer;
 pub mod vision_tower;
 
 pub use fusion::{QuestionContext, TemporalMode};
-pub use qa_model::{QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
+pub use qa_model::{CountHead, QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
 pub use text_encoder::TextEncoding;
 pub use text_tower::{PretrainedTextConfig, PretrainedTextTower};
 pub use vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};

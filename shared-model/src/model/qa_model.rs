@@ -6,9 +6,11 @@
 //! ([`QaModel::fuse`]) and scored by the head that fits their type.
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::bert::BertModel;
 use super::clip_vision::ClipVisionModel;
+use super::event_counter::{EventCount, EventCounter, EventCounterConfig};
 use super::frame_encoder::{FrameEncoder, FrameEncoderConfig};
 use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode, unit_rows};
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
@@ -68,10 +70,23 @@ pub struct QaModelConfig {
     /// A pretrained CLIP vision tower replacing the small frame encoder (then `image_size` is the
     /// tower's); `None` (every config written before this option) means the small encoder.
     pub vision_tower: Option<PretrainedVisionConfig>,
+    /// How counts are read; `None` (configs written before this option) means
+    /// [`CountHead::Pooled`].
+    pub count_head: Option<CountHead>,
     /// Dropout inside the text and temporal transformers during training; `None` (configs
     /// written before this option) means 0.1. Zero makes training deterministic given the data
     /// order, which the data-parallel equality test relies on.
     pub dropout: Option<f64>,
+}
+
+/// How the Count head reads the stage-1 output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountHead {
+    /// A classifier over the [CLS] summary (the original head).
+    Pooled,
+    /// Per-frame event evidence summed over time ([`EventCounter`]).
+    FrameEvidence,
 }
 
 /// The whole model.
@@ -87,7 +102,10 @@ pub struct QaModel<B: Backend> {
     fusion: QuestionVideoFusion<B>,
     candidate_scorer: CandidateScorer<B>,
     answer_head: ClassifierHead<B>,
-    count_head: ClassifierHead<B>,
+    /// Exactly one of `count_head` (pooled) and `event_counter` is present (see
+    /// [`QaModelConfig::count_head`]).
+    count_head: Option<ClassifierHead<B>>,
+    event_counter: Option<EventCounter<B>>,
 }
 
 /// Grid tokens of every sampled frame of a batch of videos.
@@ -189,6 +207,11 @@ impl QaModelConfig {
         self.dropout.unwrap_or(0.1)
     }
 
+    /// The count head (the pooled classifier for configs written before the option).
+    pub fn count_head(&self) -> CountHead {
+        self.count_head.unwrap_or(CountHead::Pooled)
+    }
+
     /// Builds the model with freshly initialised weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> QaModel<B> {
         let d = self.d_model;
@@ -218,7 +241,10 @@ impl QaModelConfig {
             .init(device),
             candidate_scorer: CandidateScorerConfig::new(d, self.n_heads).init(device),
             answer_head: ClassifierHeadConfig::new(d, self.answer_classes).init(device),
-            count_head: ClassifierHeadConfig::new(d, self.count_classes).init(device),
+            count_head: (self.count_head() == CountHead::Pooled)
+                .then(|| ClassifierHeadConfig::new(d, self.count_classes).init(device)),
+            event_counter: (self.count_head() == CountHead::FrameEvidence)
+                .then(|| EventCounterConfig::new(d, self.count_classes).init(device)),
         }
     }
 }
@@ -336,7 +362,18 @@ impl<B: Backend> QaModel<B> {
 
     /// Counts (TGIF-QA Count). Output `[questions, count_classes]`.
     pub fn count_logits(&self, context: &QuestionContext<B>) -> Tensor<B, 2> {
-        self.count_head.forward(context.pooled.clone())
+        match (&self.event_counter, &self.count_head) {
+            (Some(counter), _) => counter.forward(context.frame_tokens()).logits,
+            (None, Some(head)) => head.forward(context.pooled.clone()),
+            // Invariant: `QaModelConfig::init` builds exactly one of the two.
+            (None, None) => unreachable!("a QaModel always has a count head"),
+        }
+    }
+
+    /// The frame-evidence count head's whole output (per-frame evidence, expected count, logits);
+    /// `None` for a model with the pooled count head.
+    pub fn count_events(&self, context: &QuestionContext<B>) -> Option<EventCount<B>> {
+        self.event_counter.as_ref().map(|counter| counter.forward(context.frame_tokens()))
     }
 
     /// Frames and whole videos in the joint frame/text space: frame vector =
