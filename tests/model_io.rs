@@ -4,7 +4,7 @@
 
 use burn::backend::Flex;
 use gifqa_tests::{TempDir, repo_root};
-use shared_model::bundle::{BundleError, ModelBundle, load_weights, weights_to_bytes};
+use shared_model::bundle::{BundleError, ModelBundle, load_weights, load_weights_partially, weights_to_bytes};
 use shared_model::model::{CountHead, QaModel, QaModelConfig};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::sampling::SamplingStrategy;
@@ -89,6 +89,33 @@ fn frame_evidence_count_head_reloads_and_old_configs_default_to_pooled() {
     json.as_object_mut().unwrap().remove("count_head");
     let old: QaModelConfig = serde_json::from_value(json).unwrap();
     assert_eq!(old.count_head(), CountHead::Pooled);
+}
+
+#[test]
+fn slot_coordinates_start_as_a_no_op_reload_and_default_to_off() {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, 7);
+    let plain = tiny(1).init::<B>(&device);
+    let expected = outputs(&plain);
+    // Added to a trained model (as `extend_model … slot-coordinates` does), the zero-initialised
+    // position read changes nothing until training moves it.
+    let config = tiny(1).with_slot_coordinates(Some(true));
+    let mut extended = config.init::<B>(&device);
+    let result = load_weights_partially(&mut extended, weights_to_bytes(&plain).unwrap()).unwrap();
+    assert_eq!(result.missing, ["fusion.slot_reader.where_read.bias", "fusion.slot_reader.where_read.weight"]);
+    assert!(result.unused.is_empty(), "{:?}", result.unused);
+    assert!(outputs(&extended) == expected, "a fresh position read leaves the answers unchanged");
+    // Saved with it, the model reloads exactly, and a model without it refuses those weights.
+    let mut fresh = config.init::<B>(&device);
+    load_weights(&mut fresh, weights_to_bytes(&extended).unwrap()).unwrap();
+    assert!(outputs(&fresh) == expected);
+    let error = load_weights(&mut tiny(1).init::<B>(&device), weights_to_bytes(&extended).unwrap()).unwrap_err();
+    assert!(error.to_string().contains("where_read"), "{error}");
+    // config.json written before the option existed still parses, without it.
+    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
+    json.as_object_mut().unwrap().remove("slot_coordinates");
+    let old: QaModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.slot_coordinates, None);
 }
 
 #[test]

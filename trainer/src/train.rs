@@ -19,7 +19,9 @@ use shared_model::bundle::{
 };
 use shared_model::model::bert::BertModel;
 use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
-use shared_model::model::{PretrainedTextConfig, PretrainedVisionConfig, CountHead, QaModel, QaModelConfig, TemporalMode};
+use shared_model::model::{
+    CountHead, PretrainedTextConfig, PretrainedVisionConfig, QaModel, QaModelConfig, TemporalMode,
+};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::pretrained::{load_bert_dir_with_tokenizer, load_clip_vision_dir};
@@ -168,6 +170,11 @@ pub struct ModelShape {
     #[arg(long, default_value_t = 4.0)]
     #[serde(default = "default_slot_logit_scale")]
     pub slot_logit_scale: f32,
+    /// Add to every slot read the grid position its attention looked at (for "where is"
+    /// questions; new models only).
+    #[arg(long)]
+    #[serde(default)]
+    pub slot_coordinates: bool,
     /// Sampling strategy saved as the model's default (new models only; default uniform:FRAMES).
     /// Training always samples jittered-uniform times, as many as the strategy samples per clip;
     /// with `clipcut:K` that is CLIP-Cut's pool, and each question then reads the K pool frames
@@ -564,6 +571,7 @@ pub fn new_config(
         .with_temporal(temporal)
         .with_grid_max_token(Some(options.grid_max_token))
         .with_slot_logit_scale(Some(options.slot_logit_scale))
+        .with_slot_coordinates(Some(options.slot_coordinates))
         .with_max_text_len(max_text_len)
         .with_text_tower(text_tower)
         .with_vision_tower(vision_tower)

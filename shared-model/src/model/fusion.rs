@@ -50,6 +50,9 @@ pub struct FusionConfig {
     /// Factor on the slot reader's attention logits (see `SlotReaderConfig::logit_scale`).
     #[config(default = 1.0)]
     pub slot_logit_scale: f32,
+    /// Give every slot read the position it looked at (see `SlotReaderConfig::coordinates`).
+    #[config(default = false)]
+    pub slot_coordinates: bool,
     /// Dropout inside the temporal transformer during training.
     #[config(default = 0.1)]
     pub dropout: f64,
@@ -156,6 +159,7 @@ impl FusionConfig {
             question_to_query: linear(),
             slot_reader: SlotReaderConfig::new(self.d_model, self.n_heads)
                 .with_logit_scale(self.slot_logit_scale)
+                .with_coordinates(self.slot_coordinates)
                 .init(device),
             spatial_norm: LayerNormConfig::new(self.d_model).init(device),
             time_embedding: EmbeddingConfig::new(self.time_positions, self.d_model)

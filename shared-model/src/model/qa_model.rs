@@ -64,6 +64,9 @@ pub struct QaModelConfig {
     /// Factor on the slot reader's attention logits (see `SlotReaderConfig::logit_scale`);
     /// `None` (configs written before this option) means 1.
     pub slot_logit_scale: Option<f32>,
+    /// Give every slot read the grid position it attended to (see
+    /// `FusionConfig::slot_coordinates`); `None` (configs written before this option) means no.
+    pub slot_coordinates: Option<bool>,
     /// A pretrained text tower replacing the small text encoder; `None` (every config written
     /// before this option) means the small encoder.
     pub text_tower: Option<PretrainedTextConfig>,
@@ -237,6 +240,7 @@ impl QaModelConfig {
             )
             .with_grid_max_token(self.grid_max_token == Some(true))
             .with_slot_logit_scale(self.slot_logit_scale.unwrap_or(1.0))
+            .with_slot_coordinates(self.slot_coordinates == Some(true))
             .with_dropout(self.dropout())
             .init(device),
             candidate_scorer: CandidateScorerConfig::new(d, self.n_heads).init(device),

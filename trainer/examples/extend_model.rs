@@ -1,0 +1,66 @@
+//! Copies a model folder with new parts added, every trained tensor kept: the start of a
+//! `trainer train --init OUT_DIR` run (with the matching flags) that continues a trained model.
+//!
+//! Usage: extend_model MODEL_DIR OUT_DIR CHANGE...
+//! - `frame-evidence-count`: the pooled count head replaced by a fresh frame-evidence head
+//!   (`--count-head frame-evidence`);
+//! - `slot-coordinates`: the slot reader's position read added, zero-initialised so the model's
+//!   answers are unchanged at the start (`--slot-coordinates`).
+use anyhow::{Context, Result};
+use shared_model::bundle::{
+    ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
+};
+use shared_model::model::CountHead;
+use trainer::backend::{self, Training};
+
+/// Tensor paths a change adds (fresh) and drops.
+struct Change {
+    added: &'static str,
+    dropped: Option<&'static str>,
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, input, output, changes @ ..] = args.as_slice() else {
+        anyhow::bail!("usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [slot-coordinates]");
+    };
+    anyhow::ensure!(!changes.is_empty(), "name at least one change: frame-evidence-count, slot-coordinates");
+    let output = std::path::Path::new(output);
+    anyhow::ensure!(!output.exists(), "{} exists already", output.display());
+    let device = backend::device();
+    let bundle = ModelBundle::<Training>::load_dir(input.as_ref(), &device)
+        .with_context(|| format!("cannot load the model in {input}"))?;
+    let mut config = bundle.config.clone();
+    let mut applied = Vec::new();
+    for change in changes {
+        match change.as_str() {
+            "frame-evidence-count" => {
+                anyhow::ensure!(config.model.count_head() == CountHead::Pooled, "{input} has no pooled count head");
+                config.model.count_head = Some(CountHead::FrameEvidence);
+                applied.push(Change { added: "event_counter.", dropped: Some("count_head.") });
+            }
+            "slot-coordinates" => {
+                anyhow::ensure!(config.model.slot_coordinates != Some(true), "{input} reads slot coordinates already");
+                config.model.slot_coordinates = Some(true);
+                applied.push(Change { added: "fusion.slot_reader.where_read.", dropped: None });
+            }
+            other => anyhow::bail!("unknown change '{other}' (expected frame-evidence-count or slot-coordinates)"),
+        }
+    }
+    // Options written out as `trainer train` writes them for a new model, so that `--init`
+    // compares equal (the same values, now explicit).
+    config.model.count_head = Some(config.model.count_head());
+    config.model.slot_coordinates = Some(config.model.slot_coordinates == Some(true));
+    config.model.dropout = Some(config.model.dropout());
+
+    let mut model = config.model.init::<Training>(&device);
+    let result = load_weights_partially(&mut model, weights_to_bytes(&bundle.model)?)?;
+    let expected_missing = |path: &String| applied.iter().any(|c| path.starts_with(c.added));
+    let expected_unused = |path: &String| applied.iter().any(|c| c.dropped.is_some_and(|d| path.starts_with(d)));
+    anyhow::ensure!(result.missing.iter().all(expected_missing), "unexpected missing tensors {:?}", result.missing);
+    anyhow::ensure!(result.unused.iter().all(expected_unused), "unexpected unused tensors {:?}", result.unused);
+    let files = folder_files(&config, &model, &bundle.tokenizer)?;
+    write_folder_atomically(output, &files)?;
+    println!("{}: fresh {:?}, dropped {:?}", output.display(), result.missing, result.unused);
+    Ok(())
+}
