@@ -142,6 +142,15 @@ fn eval_reports_every_type() {
         assert!((0.0..=1.0).contains(&accuracy) && json[qtype]["n"].as_u64().unwrap() > 0, "{json}");
     }
     assert!(json["count"]["mae"].is_number());
+    // Generated data carries object annotations, so the attention's pointing is measured, and
+    // its chance level beside it.
+    assert!(table.contains("looks at object"), "{table}");
+    for qtype in ["action", "transition", "count"] {
+        let pointing = json[qtype]["pointing"].as_f64().unwrap();
+        let chance = json[qtype]["pointing_chance"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&pointing) && chance > 0.0 && chance < 0.5, "{json}");
+    }
+    assert!(json["caption"].get("pointing").is_none(), "captions name no object");
     for key in ["r1", "r5", "r10", "median_rank"] {
         assert!(json["caption"][key].is_number(), "{key}");
     }
@@ -279,6 +288,19 @@ fn bad_input_gives_one_clear_line() {
     train_on("cpu:x", "'x' is not a device index");
     train_on("cpu:0,cpu:1,cpu:0", "lists 'cpu:0' twice");
     train_on("cuda:0,cuda:1", "--features cuda");
+    let supervise = |weight: &str, needle: &str| {
+        let args = [
+            "train",
+            "--data",
+            f.data.to_str().unwrap(),
+            "--out",
+            fresh.to_str().unwrap(),
+            &format!("--attention-supervision={weight}"),
+        ];
+        assert_fails(&args, needle);
+    };
+    supervise("-1", "must be a positive weight");
+    supervise("NaN", "must be a positive weight");
     assert!(!fresh.exists(), "nothing half-written");
     // A tokenizer.json whose vocabulary is not config.json's vocab_size: both sizes named.
     let mismatched = f.root.join("mismatched-model");

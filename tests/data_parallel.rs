@@ -1,6 +1,8 @@
 //! Data-parallel training equals single-device training: on a tiny generated benchmark, the
 //! trainer's own step (`trainer::parallel::DataParallel`) on 1, 2 and 3 CPU replicas gives the
 //! same gradients, losses and, after three AdamW steps, the same weights, up to float rounding.
+//! The loss includes the slot-attention supervision (`--attention-supervision`), whose sum is also
+//! divided by the whole batch's count.
 //! (The CPU backend has one device value; each replica runs its share on its own thread, which
 //! is the code path that `--devices cuda:0,cuda:1` takes on GPUs.)
 
@@ -15,11 +17,12 @@ use shared_model::model::{QaModel, QaModelConfig};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::sampling::{FrameSource, SampledFrame};
 use shared_model::tokenize::TextTokenizer;
+use trainer::attention_targets::ObjectAnnotations;
 use trainer::backend::{Compute, Training, device};
 use trainer::batch::BatchQuestion;
 use trainer::data::{Split, load};
 use trainer::generate::{GenerateOptions, generate};
-use trainer::parallel::{DataParallel, StepContext, StepGradients};
+use trainer::parallel::{AttentionSupervision, DataParallel, StepContext, StepGradients};
 use trainer::text_cache::Texts;
 use trainer::train::optimizer_config;
 use trainer::vocab::{answer_vocabulary, build_tokenizer};
@@ -37,6 +40,7 @@ struct Setup {
     config: BundleConfig,
     tokenizer: TextTokenizer,
     answer_index: HashMap<String, usize>,
+    annotations: ObjectAnnotations,
 }
 
 fn setup() -> Setup {
@@ -55,7 +59,8 @@ fn setup() -> Setup {
     let config =
         BundleConfig { format: FORMAT_VERSION, model, preprocess, sampling: format!("uniform:{FRAMES}"), answers };
     let answer_index = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
-    Setup { _dir: dir, train, config, tokenizer, answer_index }
+    let annotations = ObjectAnnotations::load(&data, "Train").unwrap();
+    Setup { _dir: dir, train, config, tokenizer, answer_index, annotations }
 }
 
 /// The clips (frames at the segment middles) and questions of GIFs `gifs` of the split.
@@ -128,6 +133,7 @@ fn gradients(setup: &Setup, model: &QaModel<Training>, replicas: usize, step: us
         texts: Texts::uncached(&setup.tokenizer),
         answer_index: &setup.answer_index,
         top_k: None,
+        attention: Some(AttentionSupervision { annotations: &setup.annotations, weight: 0.5 }),
     };
     let gifs = step * BATCH_GIFS..((step + 1) * BATCH_GIFS).min(setup.train.gifs.len());
     let (clips, questions) = batch(&setup.train, gifs);

@@ -182,6 +182,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
     )
     .unwrap();
     let split = trainer::data::load(&out, "Train", &bundle.config.preprocess, None).unwrap();
+    let annotations = trainer::attention_targets::ObjectAnnotations::load(&out, "Train").unwrap();
     let evaluator = trainer::eval::Evaluator {
         model: &bundle.model,
         config: &bundle.config,
@@ -190,6 +191,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
         aggregation: ClipAggregation::Mean,
         batch_gifs: 16,
         device,
+        annotations: Some(&annotations),
     };
     let report = evaluator.evaluate(&split, false, false).unwrap();
     println!("{}", trainer::eval::table(&report));

@@ -68,6 +68,8 @@ pub struct BatchOutput<B: Backend> {
     pub word: Option<HeadOutput<B>>,
     /// Counts.
     pub count: Option<HeadOutput<B>>,
+    /// Every question's slot attention over each frame's grid cells, `[questions, frames, cells]`.
+    pub attention: Tensor<B, 3>,
 }
 
 /// Runs the model on `clips` and `questions`; with `top_k` (CLIP-Cut's K) each question reads
@@ -126,7 +128,7 @@ pub fn forward<B: Backend>(
         let targets = count_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
         HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }
     });
-    Ok(BatchOutput { choice, word, count })
+    Ok(BatchOutput { choice, word, count, attention: context.attention })
 }
 
 /// The class `item`'s head should predict (`None` when the answer is outside the head's classes).
@@ -155,6 +157,30 @@ pub fn targeted_rows(
         *rows.entry(HeadKind::of(q.item)).or_default() += 1;
     }
     rows
+}
+
+/// Cross-entropy between the slot attention and the object-position targets, summed over the
+/// frames that have one and divided by `batch_frames` (their number in the whole batch);
+/// `None` when no question has a target.
+///
+/// # Shapes
+/// - `attention`: `[questions, frames, cells]`; `targets.rows` one per question
+pub fn attention_loss<B: Backend>(
+    attention: Tensor<B, 3>,
+    targets: &crate::attention_targets::AttentionTargets,
+    batch_frames: usize,
+    device: &B::Device,
+) -> Option<Tensor<B, 1>> {
+    let rows: Vec<usize> = (0..targets.rows.len()).filter(|&q| targets.rows[q].is_some()).collect();
+    if rows.is_empty() || batch_frames == 0 {
+        return None;
+    }
+    let [_, frames, cells] = attention.dims();
+    let values: Vec<f32> = rows.iter().filter_map(|&q| targets.rows[q].as_deref()).flatten().copied().collect();
+    let target = Tensor::<B, 3>::from_data(TensorData::new(values, [rows.len(), frames, cells]), device);
+    let picked = attention.select(0, index_tensor(&rows, device)); // [rows, frames, cells]
+    let log_attention = picked.clamp_min(1e-6).log();
+    Some((target * log_attention).sum().div_scalar(batch_frames as f32).neg())
 }
 
 /// Mean cross-entropy over the rows that have a target (`None` when no row has one).

@@ -16,6 +16,7 @@ use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
 use shared_model::sampling::SamplingStrategy;
 use shared_model::tokenize::TextTokenizer;
 
+use crate::attention_targets::ObjectAnnotations;
 use crate::batch::{BatchQuestion, HeadOutput, forward};
 use crate::data::{Split, progress};
 use crate::text_cache::{Texts, TowerStateCache};
@@ -43,6 +44,15 @@ pub struct TypeReport {
     /// Caption only: median rank of the true GIF (1 = first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub median_rank: Option<f64>,
+    /// Pointing accuracy of the slot attention (only with the generator's annotations): of the
+    /// sampled frames in which the question's object is visible, the share whose most-attended
+    /// grid cell holds part of the object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointing: Option<f64>,
+    /// What [`Self::pointing`] would be for an attention that picks a cell at random: the mean
+    /// share of the grid's cells that hold the object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointing_chance: Option<f64>,
     /// Accuracy per question form (see [`question_form`]): FrameQA's four questions, Count per
     /// asked action, Transition before/after.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -56,6 +66,9 @@ pub struct FormReport {
     pub accuracy: f64,
     /// Questions evaluated.
     pub n: usize,
+    /// Pointing accuracy of these questions' attention (see [`TypeReport::pointing`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointing: Option<f64>,
 }
 
 /// The form of a question, for the per-form breakdown: FrameQA's opening words (`what shape`,
@@ -91,6 +104,8 @@ pub struct Evaluator<'a, B: Backend> {
     pub batch_gifs: usize,
     /// Device.
     pub device: B::Device,
+    /// The split's object annotations, for the pointing accuracy (`None`: not measured).
+    pub annotations: Option<&'a ObjectAnnotations>,
 }
 
 #[derive(Default)]
@@ -98,8 +113,12 @@ struct Tally {
     right: usize,
     n: usize,
     abs_error: f64,
-    /// Right answers and questions per question form.
-    forms: BTreeMap<String, (usize, usize)>,
+    /// Right answers, questions, and pointing hits and frames per question form.
+    forms: BTreeMap<String, [usize; 4]>,
+    /// Frames whose most-attended cell holds the object, and frames with a visible object.
+    pointing: (usize, usize),
+    /// Sum over those frames of the share of cells holding the object.
+    pointing_chance: f64,
 }
 
 impl<B: Backend> Evaluator<'_, B> {
@@ -142,6 +161,9 @@ impl<B: Backend> Evaluator<'_, B> {
                 self.strategy.top_k(),
                 &self.device,
             )?;
+            if let Some(annotations) = self.annotations {
+                self.score_pointing(annotations, output.attention.clone(), &clips, &questions, split, &mut tallies)?;
+            }
             let heads = output.choice.into_iter().chain(output.word).chain(output.count);
             for head in heads {
                 self.score_head(head, &questions, clips_per_gif, &mut tallies)?;
@@ -159,10 +181,16 @@ impl<B: Backend> Evaluator<'_, B> {
                     accuracy: tally.right as f64 / n,
                     n: tally.n,
                     mae: (qtype == QuestionType::Count).then_some(tally.abs_error / n),
+                    pointing: (tally.pointing.1 > 0).then(|| tally.pointing.0 as f64 / tally.pointing.1 as f64),
+                    pointing_chance: (tally.pointing.1 > 0).then(|| tally.pointing_chance / tally.pointing.1 as f64),
                     by_form: tally
                         .forms
                         .into_iter()
-                        .map(|(form, (right, n))| (form, FormReport { accuracy: right as f64 / n.max(1) as f64, n }))
+                        .map(|(form, [right, n, hits, frames])| {
+                            let accuracy = right as f64 / n.max(1) as f64;
+                            let pointing = (frames > 0).then(|| hits as f64 / frames as f64);
+                            (form, FormReport { accuracy, n, pointing })
+                        })
                         .collect(),
                     ..TypeReport::default()
                 },
@@ -211,8 +239,56 @@ impl<B: Backend> Evaluator<'_, B> {
             tally.right += usize::from(right);
             if let Some(form) = question_form(item.qtype, &item.question) {
                 let entry = tally.forms.entry(form).or_default();
-                entry.0 += usize::from(right);
-                entry.1 += 1;
+                entry[0] += usize::from(right);
+                entry[1] += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tallies, per question type, how often the attention's peak falls on the named object.
+    ///
+    /// # Shapes
+    /// - `attention`: `[questions, frames, cells]`
+    fn score_pointing(
+        &self,
+        annotations: &ObjectAnnotations,
+        attention: Tensor<B, 3>,
+        clips: &[PreparedClip],
+        questions: &[BatchQuestion<'_>],
+        split: &Split,
+        tallies: &mut BTreeMap<QuestionType, Tally>,
+    ) -> Result<()> {
+        let [_, frames, cells] = attention.dims();
+        let grid = (cells as f64).sqrt().round() as usize; // the frame encoder's grid is square
+        let attention = crate::backend::block_on(attention.into_data_async())
+            .map_err(|e| anyhow::anyhow!("reading attention: {e:?}"))?
+            .to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading attention: {e:?}"))?;
+        for (q, question) in questions.iter().enumerate() {
+            let item = question.item;
+            let Some(target) =
+                annotations.target(&item.gif_name, &item.question, &clips[question.video], split.size, grid)
+            else {
+                continue;
+            };
+            let tally = tallies.entry(item.qtype).or_default();
+            for f in 0..frames {
+                let wanted = &target[f * cells..(f + 1) * cells];
+                if wanted.iter().all(|&v| v == 0.0) {
+                    continue;
+                }
+                let row = (q * frames + f) * cells;
+                let peak = argmax(&attention[row..row + cells]);
+                let hit = usize::from(wanted[peak] > 0.0);
+                tally.pointing.0 += hit;
+                tally.pointing.1 += 1;
+                if let Some(form) = question_form(item.qtype, &item.question) {
+                    let entry = tally.forms.entry(form).or_default();
+                    entry[2] += hit;
+                    entry[3] += 1;
+                }
+                tally.pointing_chance += wanted.iter().filter(|&&v| v > 0.0).count() as f64 / cells as f64;
             }
         }
         Ok(())
@@ -327,8 +403,21 @@ pub fn table(report: &Report) -> String {
                 opt(r.r10, true),
                 opt(r.median_rank, false)
             );
+            if let (Some(pointing), Some(chance)) = (r.pointing, r.pointing_chance) {
+                out += &format!(
+                    "  {:<16} {:>6} {:>8.1}%  (chance {:.1}%)\n",
+                    "looks at object",
+                    "",
+                    100.0 * pointing,
+                    100.0 * chance
+                );
+            }
             for (form, f) in &r.by_form {
-                out += &format!("  {:<16} {:>6} {:>8.1}%\n", form, f.n, 100.0 * f.accuracy);
+                out += &format!("  {:<16} {:>6} {:>8.1}%", form, f.n, 100.0 * f.accuracy);
+                if let Some(pointing) = f.pointing {
+                    out += &format!("  (looks at object {:.1}%)", 100.0 * pointing);
+                }
+                out += "\n";
             }
         }
     }

@@ -124,6 +124,11 @@ mod eval_cmd {
             options.max_gifs,
             &missing,
         )?;
+        // The generator's object annotations, when the data has them: the attention's pointing accuracy.
+        let annotations = match options.dataset {
+            Dataset::TgifQa => trainer::attention_targets::ObjectAnnotations::find(&options.data, &split_name)?,
+            Dataset::MsrvttMc => None,
+        };
         let started = std::time::Instant::now();
         let evaluator = Evaluator {
             model: &bundle.model,
@@ -133,6 +138,7 @@ mod eval_cmd {
             aggregation,
             batch_gifs: options.batch_gifs,
             device,
+            annotations: annotations.as_ref(),
         };
         let report = evaluator.evaluate(&split, true, true)?;
         println!(

@@ -19,8 +19,9 @@ use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::QuestionType;
 
+use crate::attention_targets::{AttentionTargets, ObjectAnnotations};
 use crate::backend::{Device, Training};
-use crate::batch::{BatchQuestion, HeadKind, HeadOutput, cross_entropy_over, forward, targeted_rows};
+use crate::batch::{BatchQuestion, HeadKind, HeadOutput, attention_loss, cross_entropy_over, forward, targeted_rows};
 use crate::text_cache::Texts;
 
 /// Right answers and questions per type, tallied during training.
@@ -36,6 +37,32 @@ pub struct StepContext<'a> {
     pub answer_index: &'a HashMap<String, usize>,
     /// Frames each question reads (CLIP-Cut's K), `None` for all sampled frames.
     pub top_k: Option<usize>,
+    /// Supervision of the slot attention with object positions (`None`: off).
+    pub attention: Option<AttentionSupervision<'a>>,
+}
+
+/// An auxiliary loss: the slot attention should fall on the object a question names.
+#[derive(Clone, Copy)]
+pub struct AttentionSupervision<'a> {
+    /// The training split's object annotations.
+    pub annotations: &'a ObjectAnnotations,
+    /// Weight of the loss (the answer losses have weight 1 each).
+    pub weight: f32,
+}
+
+impl AttentionSupervision<'_> {
+    /// Targets of `questions` about `clips` on a `grid`×`grid` token grid.
+    fn targets(
+        &self,
+        config: &BundleConfig,
+        clips: &[&PreparedClip],
+        questions: &[BatchQuestion<'_>],
+        grid: usize,
+    ) -> AttentionTargets {
+        let rows: Vec<(&str, &str, &PreparedClip)> =
+            questions.iter().map(|q| (q.item.gif_name.as_str(), q.item.question.as_str(), clips[q.video])).collect();
+        self.annotations.targets(&rows, config.preprocess.image_size, grid)
+    }
 }
 
 /// The gradients of one training batch, on the main device.
@@ -47,7 +74,8 @@ pub struct StepGradients {
     pub text_tower_grads: Option<GradientsParams>,
     /// The same for a pretrained vision tower.
     pub vision_tower_grads: Option<GradientsParams>,
-    /// The whole batch's loss (sum over heads of each head's mean cross-entropy).
+    /// The whole batch's loss (sum over heads of each head's mean cross-entropy, plus the
+    /// weighted attention loss when supervised).
     pub loss: f64,
     /// Right answers per question type (training mode, so with dropout).
     pub tally: Tally,
@@ -103,10 +131,12 @@ impl DataParallel {
         if batch_rows.is_empty() {
             return Ok(None);
         }
+        let attention_frames =
+            context.attention.map_or(0, |supervision| supervision.targets(context.config, clips, questions, 1).frames);
         let shares = split_shares(clips.len(), self.devices.len());
         let outputs: Vec<Option<ShareOutput>> = if self.devices.len() == 1 {
             // One device: the model itself, no replica and no thread (the single-device loop).
-            vec![share_gradients(model, self.main_device(), context, clips, questions, &batch_rows)?]
+            vec![share_gradients(model, self.main_device(), context, clips, questions, &batch_rows, attention_frames)?]
         } else {
             model.visit(&mut Materialise);
             std::thread::scope(|scope| {
@@ -119,7 +149,15 @@ impl DataParallel {
                         let batch_rows = &batch_rows;
                         scope.spawn(move || {
                             let replica = model.clone().fork(device);
-                            share_gradients(&replica, device, context, share_clips, &share_questions, batch_rows)
+                            share_gradients(
+                                &replica,
+                                device,
+                                context,
+                                share_clips,
+                                &share_questions,
+                                batch_rows,
+                                attention_frames,
+                            )
                         })
                     })
                     .collect();
@@ -212,6 +250,7 @@ fn share_gradients(
     clips: &[&PreparedClip],
     questions: &[BatchQuestion<'_>],
     batch_rows: &BTreeMap<HeadKind, usize>,
+    attention_frames: usize,
 ) -> Result<Option<ShareOutput>> {
     if questions.is_empty() {
         return Ok(None);
@@ -229,6 +268,18 @@ fn share_gradients(
             });
         }
         count_right(head, questions, &mut tally);
+    }
+    if let Some(supervision) = context.attention {
+        // The frame encoder's grid is square (row-major cells).
+        let grid = (output.attention.dims()[2] as f64).sqrt().round() as usize;
+        let targets = supervision.targets(context.config, clips, questions, grid);
+        if let Some(attention) = attention_loss(output.attention, &targets, attention_frames, device) {
+            let attention = attention.mul_scalar(supervision.weight);
+            loss = Some(match loss {
+                Some(total) => total + attention,
+                None => attention,
+            });
+        }
     }
     let Some(loss) = loss else { return Ok(None) };
     let value = f64::from(loss.clone().into_scalar());

@@ -29,11 +29,12 @@ use shared_model::questions::{QuestionType, has_split, load_split};
 use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 use shared_model::tokenize::TextTokenizer;
 
+use crate::attention_targets::ObjectAnnotations;
 use crate::backend::{self, Training};
 use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split, progress};
 use crate::eval::{Evaluator, Report};
-use crate::parallel::{DataParallel, StepContext};
+use crate::parallel::{AttentionSupervision, DataParallel, StepContext};
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
@@ -96,6 +97,12 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub frameqa_warmup: usize,
+    /// Weight of an auxiliary loss that teaches the slot attention where the question's object
+    /// is: per sampled frame, the cross-entropy between the attention over the grid cells and the
+    /// object's pixels found by colour (needs the generator's `{Split}_annotations.jsonl`; 0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub attention_supervision: f32,
     /// Fail when question rows reference GIFs that are not in the folder (default: report them,
     /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
     #[arg(long)]
@@ -297,6 +304,22 @@ pub fn run(options: TrainOptions) -> Result<()> {
     };
     let opts = state.options.clone();
     let strategy = SamplingStrategy::parse(&config.sampling, opts.shape.frames)?;
+    // Checked and read before the GIFs are decoded, so a bad option fails in a second.
+    let attention_annotations = if opts.attention_supervision == 0.0 {
+        None
+    } else {
+        anyhow::ensure!(
+            opts.attention_supervision.is_finite() && opts.attention_supervision > 0.0,
+            "--attention-supervision must be a positive weight (or 0 for off), not {}",
+            opts.attention_supervision
+        );
+        anyhow::ensure!(
+            strategy.top_k().is_none(),
+            "--attention-supervision needs every question to read all sampled frames; {} picks frames per question",
+            config.sampling
+        );
+        Some(ObjectAnnotations::load(&opts.data, "Train")?)
+    };
 
     let missing =
         |split: &str| MissingGifs { strict: opts.strict, list_file: Some(opts.out.join(missing_list_name(split))) };
@@ -345,6 +368,9 @@ pub fn run(options: TrainOptions) -> Result<()> {
         texts: Texts { tokenizer: &tokenizer, cache: tower_cache.as_ref() },
         answer_index: &answer_index,
         top_k: strategy.top_k(),
+        attention: attention_annotations
+            .as_ref()
+            .map(|annotations| AttentionSupervision { annotations, weight: opts.attention_supervision }),
     };
     let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
     // A second optimiser for a fine-tuned text tower, so that it learns at its own (lower) rate.
@@ -643,6 +669,7 @@ fn validate(
         batch_gifs: 16,
         #[allow(clippy::clone_on_copy)] // Copy on the CPU backend, not on CUDA or wgpu.
         device: device.clone(),
+        annotations: None,
     };
     evaluator.evaluate(val, false, true)
 }

@@ -87,6 +87,9 @@ pub struct QuestionContext<B: Backend> {
     pub pooled: Tensor<B, 2>,
     /// Question-frame cosine similarity (CLIP-Cut style relevance), `[questions, frames]`.
     pub frame_relevance: Tensor<B, 2>,
+    /// Where each question looked in every frame: slot attention over the frame's grid cells,
+    /// averaged over heads and slots, `[questions, frames, cells]`.
+    pub attention: Tensor<B, 3>,
     /// Frames and tokens per frame of the video part, which ends `tokens`.
     pub frames: usize,
     /// Tokens per frame in the video part (slots, plus the max-pooled token when configured).
@@ -103,7 +106,8 @@ impl<B: Backend> QuestionContext<B> {
             tokens: self.tokens.clone().select(0, indices.clone()),
             padding: self.padding.clone().select(0, indices.clone()),
             pooled: self.pooled.clone().select(0, indices.clone()),
-            frame_relevance: self.frame_relevance.clone().select(0, indices),
+            frame_relevance: self.frame_relevance.clone().select(0, indices.clone()),
+            attention: self.attention.clone().select(0, indices),
             frames: self.frames,
             slots: self.slots,
         }
@@ -130,6 +134,7 @@ impl<B: Backend> QuestionContext<B> {
         let mut padding = Vec::new();
         let mut pooled = Vec::new();
         let mut relevance = Vec::new();
+        let mut attention = Vec::new();
         // Parts of one model and sampling share the video layout (frames, slots per frame).
         let (frames, slots) = parts.first().map_or((0, 0), |part| (part.frames, part.slots));
         for part in parts {
@@ -137,12 +142,14 @@ impl<B: Backend> QuestionContext<B> {
             padding.push(part.padding);
             pooled.push(part.pooled);
             relevance.push(part.frame_relevance);
+            attention.push(part.attention);
         }
         QuestionContext {
             tokens: Tensor::cat(tokens, 0),
             padding: Tensor::cat(padding, 0),
             pooled: Tensor::cat(pooled, 0),
             frame_relevance: Tensor::cat(relevance, 0),
+            attention: Tensor::cat(attention, 0),
             frames,
             slots,
         }
@@ -200,7 +207,7 @@ impl<B: Backend> QuestionVideoFusion<B> {
         let queries = self.slot_queries.val().unsqueeze_dim::<3>(0)
             + self.question_to_query.forward(question.pooled.clone()).unsqueeze_dim::<3>(1); // [questions, slots, d_model]
         let read = self.slot_reader.forward(frame_tokens.clone(), queries.clone(), &layout);
-        let per_frame = self.spatial_norm.forward(read + queries.unsqueeze_dim::<4>(1)); // [questions, frames, slots, d_model]
+        let per_frame = self.spatial_norm.forward(read.values + queries.unsqueeze_dim::<4>(1)); // [questions, frames, slots, d_model]
         let video_index = index_tensor::<B>(video_index, &device);
         // [questions, frames, slots (+ 1 with the max-pooled token), d_model]
         let per_frame = match &self.grid_max {
@@ -247,7 +254,15 @@ impl<B: Backend> QuestionVideoFusion<B> {
             let pooled = mixed.clone().narrow(1, 0, 1).reshape([questions, d_model]);
             (mixed, pooled)
         };
-        QuestionContext { tokens, padding, pooled, frame_relevance: relevance, frames, slots }
+        QuestionContext {
+            tokens,
+            padding,
+            pooled,
+            frame_relevance: relevance,
+            attention: read.attention,
+            frames,
+            slots,
+        }
     }
 
     /// Cosine similarity between the question and each frame's mean grid token (CLIP-Cut's score).

@@ -64,6 +64,16 @@ pub struct SlotReaderConfig {
     pub coordinates: bool,
 }
 
+/// What [`SlotReader::forward`] returns.
+pub struct SlotRead<B: Backend> {
+    /// Every slot's read of every frame, `[questions, frames, slots, d_model]`.
+    pub values: Tensor<B, 4>,
+    /// Where each question looked: its attention over every frame's cells, averaged over heads
+    /// and slots (each row sums to 1), `[questions, frames, cells]`. Training can supervise it
+    /// with object positions; a front end can draw it.
+    pub attention: Tensor<B, 3>,
+}
+
 /// Multi-head attention from per-question slot queries to per-frame grid tokens.
 #[derive(Module, Debug)]
 pub struct SlotReader<B: Backend> {
@@ -108,8 +118,9 @@ impl<B: Backend> SlotReader<B> {
     /// - `frame_tokens`: `[videos, frames, cells, d_model]`; the cells of a frame form a square grid
     ///   in row-major order
     /// - `queries`: `[questions, slots, d_model]`
-    /// - output: `[questions, frames, slots, d_model]`
-    pub fn forward(&self, frame_tokens: Tensor<B, 4>, queries: Tensor<B, 3>, layout: &QuestionLayout) -> Tensor<B, 4> {
+    /// - output: [`SlotRead`] (`values` `[questions, frames, slots, d_model]`, `attention`
+    ///   `[questions, frames, cells]`)
+    pub fn forward(&self, frame_tokens: Tensor<B, 4>, queries: Tensor<B, 3>, layout: &QuestionLayout) -> SlotRead<B> {
         let [videos, frames, cells, d_model] = frame_tokens.dims();
         let [questions, slots, _] = queries.dims();
         let device = queries.device();
@@ -148,6 +159,13 @@ impl<B: Backend> SlotReader<B> {
                 .select(0, index(&layout.scatter)); // [questions, frames, slots, heads * 2]
             project.forward(centroid)
         });
+        let attention = weights
+            .clone()
+            .mean_dim(1) // [videos, 1, rows, frames, cells]
+            .reshape([videos * layout.per_video, slots, frames, cells])
+            .mean_dim(1)
+            .reshape([videos * layout.per_video, frames, cells])
+            .select(0, index(&layout.scatter)); // [questions, frames, cells]
         let read = weights.swap_dims(2, 3).matmul(v);
         let read = read
             .reshape([videos, heads, frames, layout.per_video, slots, d_head])
@@ -156,10 +174,11 @@ impl<B: Backend> SlotReader<B> {
             .select(0, index(&layout.scatter)); // [questions, frames, slots, d_model]
         debug_assert_eq!(read.dims()[0], questions);
         let read = self.output.forward(read);
-        match centroids {
+        let values = match centroids {
             Some(centroids) => read + centroids,
             None => read,
-        }
+        };
+        SlotRead { values, attention }
     }
 }
 
@@ -207,7 +226,9 @@ mod tests {
         };
         let queries = Tensor::<Flex, 3>::from_data(TensorData::new(vec![10.0f32, 0.0, 0.0, 0.0], [1, 1, 4]), &device);
         let read = reader.forward(tokens, queries, &QuestionLayout::new(&[0], 1));
-        let read = read.into_data().to_vec::<f32>().unwrap();
+        let attention = read.attention.into_data().to_vec::<f32>().unwrap();
+        assert!(attention[3] > 0.99, "the lower-right cell takes the attention: {attention:?}");
+        let read = read.values.into_data().to_vec::<f32>().unwrap();
         // The centroid (x, y) of the attention, projected by [I 0]: the lower-right centre.
         assert!((read[0] - 0.5).abs() < 1e-3 && (read[1] - 0.5).abs() < 1e-3, "{read:?}");
     }
