@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Plots learning curves from one or more model folders' training.json (needs matplotlib).
 
-Usage: plot_curves.py OUT.png LABEL=MODEL_DIR [LABEL=MODEL_DIR ...]
+Usage: plot_curves.py OUT.png LABEL=RUN[+RUN...] [LABEL=RUN[+RUN...] ...]
+
+A RUN is a model folder or a training.json file; RUNs joined by `+` are one lineage (a run
+started with `--init` from the one before), plotted end to end.
 """
 import json
 import sys
@@ -14,11 +17,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 TYPES = ["action", "transition", "count", "frameqa", "caption"]
 
 
+def load_history(run):
+    path = run if run.endswith(".json") else f"{run}/training.json"
+    return json.load(open(path))["history"]
+
+
 def main():
     out, runs = sys.argv[1], [a.split("=", 1) for a in sys.argv[2:]]
     fig, axes = plt.subplots(1, len(TYPES) + 1, figsize=(4 * (len(TYPES) + 1), 3.4))
-    for label, folder in runs:
-        history = json.load(open(f"{folder}/training.json"))["history"]
+    for label, lineage in runs:
+        history = [record for run in lineage.split("+") for record in load_history(run)]
         hours = []
         total = 0.0
         for record in history:
