@@ -114,8 +114,9 @@ impl ObjectAnnotations {
     }
 
     /// The attention target of one question: per frame of `clip` (side `size`, `grid`×`grid`
-    /// cells, row-major; which frames have a target does not depend on `grid`), the share of the named objects' pixels in each cell. A pixel belongs to
-    /// the object whose shade is nearest, within [`TOLERANCE`].
+    /// cells, row-major), the share of the named objects' pixels in each cell; which frames have
+    /// a target does not depend on `grid`. A pixel belongs to the object whose shade is nearest,
+    /// within [`TOLERANCE`].
     pub fn target(&self, gif: &str, question: &str, clip: &PreparedClip, size: usize, grid: usize) -> Option<Vec<f32>> {
         let named = self.named(gif, question);
         if named.is_empty() {
