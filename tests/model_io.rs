@@ -210,6 +210,66 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
     }
 }
 
+/// The page and `trainer predict` show where the model looked (`FrameInfo::attention`, outlined on
+/// each frame): on fresh benchmark GIFs, the shipped model's most-attended cell there holds the
+/// object an action question names in at least 90% of the frames showing it (chance about 8%):
+/// the inference path points like the evaluation's (measured: 160 of 160 frames).
+#[test]
+fn shipped_model_shows_where_it_looked() {
+    use shared_model::gif_decode::{DecodeLimits, decode_gif};
+    use shared_model::pipeline::{INFERENCE_SEED, answer_prepared, prepare_gif};
+    use shared_model::questions::QuestionType;
+
+    let device = Default::default();
+    let bundle = ModelBundle::<B>::load_dir(&repo_root().join("www/model"), &device).expect("www/model loads");
+    let data = TempDir::new("where-it-looked");
+    let out = data.0.join("bench");
+    trainer::generate::generate(
+        &trainer::generate::GenerateOptions { out: out.clone(), seed: 4_242, gifs: 30 },
+        &|| {},
+    )
+    .unwrap();
+    let annotations = trainer::attention_targets::ObjectAnnotations::load(&out, "Train").unwrap();
+    let items = shared_model::questions::load_split(&out, "Train").unwrap();
+    let strategy = SamplingStrategy::parse(&bundle.config.sampling, 16).unwrap();
+    let size = bundle.config.preprocess.image_size;
+    let (mut hits, mut frames) = (0, 0);
+    for item in items.iter().filter(|i| i.qtype == QuestionType::Action).take(12) {
+        let bytes = std::fs::read(out.join("Train/gifs").join(format!("{}.gif", item.gif_name))).unwrap();
+        let gif = decode_gif(&bytes, &DecodeLimits::default()).unwrap();
+        let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, INFERENCE_SEED);
+        let prediction = futures_lite::future::block_on(answer_prepared(
+            &bundle,
+            &clips,
+            strategy,
+            &item.question,
+            &item.candidates,
+            ClipAggregation::Mean,
+            &device,
+        ))
+        .unwrap();
+        let cells = prediction.frames[0].attention.len();
+        let grid = (cells as f64).sqrt() as usize;
+        assert_eq!(grid * grid, cells, "a square grid");
+        let target = annotations.target(&item.gif_name, &item.question, &clips[0], size, grid).unwrap();
+        for (f, info) in prediction.frames.iter().enumerate() {
+            assert!((info.attention.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+            let wanted = &target[f * cells..(f + 1) * cells];
+            if wanted.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            let (x, y) = info.focus().unwrap();
+            let cell = (y * grid as f32) as usize * grid + (x * grid as f32) as usize;
+            hits += usize::from(wanted[cell] > 0.0);
+            frames += 1;
+        }
+    }
+    assert!(frames >= 100, "only {frames} frames with a visible object");
+    let pointing = hits as f64 / frames as f64;
+    println!("looks at the object in {hits} of {frames} frames");
+    assert!(pointing >= SHIPPED_POINTING_FLOOR, "looks at the object in {pointing:.3} of {frames} frames");
+}
+
 #[test]
 fn shipped_manifest_lists_the_shipped_files() {
     // The page keys its cache by these hashes and verifies every download against them.

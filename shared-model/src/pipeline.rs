@@ -97,6 +97,24 @@ pub struct FrameInfo {
     pub time: f32,
     /// Question-frame similarity (-1..1).
     pub relevance: f32,
+    /// Where the question looked in this frame: its slot attention over the frame's grid of
+    /// cells (row-major, square, sums to 1; 64 cells for the default 64 px input).
+    #[serde(default)]
+    pub attention: Vec<f32>,
+}
+
+impl FrameInfo {
+    /// Centre of the most-attended cell as (x, y) fractions of the frame's width and height
+    /// (`None` without attention).
+    pub fn focus(&self) -> Option<(f32, f32)> {
+        let side = (self.attention.len() as f64).sqrt().round() as usize;
+        if side == 0 || side * side != self.attention.len() {
+            return None;
+        }
+        let peak = (0..self.attention.len()).max_by(|&a, &b| self.attention[a].total_cmp(&self.attention[b]))?;
+        let centre = |i: usize| (i as f32 + 0.5) / side as f32;
+        Some((centre(peak % side), centre(peak / side)))
+    }
 }
 
 /// The model's answer.
@@ -244,6 +262,8 @@ pub async fn answer_encoded<B: Backend>(
     };
     let logits = read_floats(logits).await?;
     let relevance = read_floats(context.frame_relevance).await?;
+    let attention = read_floats(context.attention).await?;
+    let cells = attention.len() / relevance.len().max(1); // [clips, frames read, cells], row-major
 
     let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
     let mut ranked: Vec<RankedAnswer> = labels
@@ -267,7 +287,13 @@ pub async fn answer_encoded<B: Backend>(
     let frames = read
         .into_iter()
         .zip(relevance)
-        .map(|((source, time), relevance)| FrameInfo { source, time, relevance })
+        .zip(attention.chunks(cells.max(1)))
+        .map(|(((source, time), relevance), attention)| FrameInfo {
+            source,
+            time,
+            relevance,
+            attention: attention.to_vec(),
+        })
         .collect();
     Ok(Prediction { kind, ranked, frames })
 }

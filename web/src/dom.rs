@@ -110,8 +110,9 @@ pub fn render_results(
     Ok(())
 }
 
-/// Draws every frame the model read (all sampled ones, or CLIP-Cut's choice) as it saw it, with a bar for its relevance to the question;
-/// the three most relevant frames are outlined.
+/// Draws every frame the model read (all sampled ones, or CLIP-Cut's choice) as it saw it, with a
+/// bar for its relevance to the question and its most-attended grid cell outlined in yellow; the
+/// three most relevant frames are outlined.
 fn render_frames(prediction: &Prediction, clips: &[PreparedClip], size: usize) -> WebResult<()> {
     let strip = by_id::<Element>("frames")?;
     strip.set_inner_html("");
@@ -145,6 +146,14 @@ fn render_frames(prediction: &Prediction, clips: &[PreparedClip], size: usize) -
         let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
         let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), size as u32, size as u32)?;
         context.put_image_data(&image, 0.0, 0.0)?;
+        // Where the question looked: the most-attended grid cell, outlined.
+        if let Some((x, y)) = info.focus() {
+            let cell = size as f64 / (info.attention.len() as f64).sqrt();
+            context.set_stroke_style_str("#ffd400");
+            context.set_line_width(1.0);
+            let (x, y) = (f64::from(x) * size as f64, f64::from(y) * size as f64);
+            context.stroke_rect(x - cell / 2.0 + 0.5, y - cell / 2.0 + 0.5, cell - 1.0, cell - 1.0);
+        }
         let bar = create("span", "relevance")?;
         let fill = create("span", "fill")?;
         let share = ((info.relevance + 1.0) / 2.0).clamp(0.0, 1.0);
