@@ -100,7 +100,10 @@ fn drive(dist: &Path, driver: &Path, mode: &str, questions: &[usize], out_dir: &
     let report: Value = serde_json::from_slice(&std::fs::read(&out).expect("the driver writes its report")).unwrap();
     if let Some(keep) = std::env::var_os("GIFQA_BROWSER_REPORTS") {
         let _ = std::fs::create_dir_all(&keep);
-        let _ = std::fs::copy(&out, Path::new(&keep).join(out.file_name().unwrap()));
+        // The report and the driver's screenshots (for the docs).
+        for name in [format!("browser-{mode}.json"), format!("page-{mode}.png"), format!("page-{mode}-phone.png")] {
+            let _ = std::fs::copy(out_dir.join(&name), Path::new(&keep).join(&name));
+        }
     }
     assert!(status.success(), "browser test ({mode}) failed: {}\nconsole: {}", report["failure"], report["console"]);
     report
