@@ -288,19 +288,21 @@ fn bad_input_gives_one_clear_line() {
     train_on("cpu:x", "'x' is not a device index");
     train_on("cpu:0,cpu:1,cpu:0", "lists 'cpu:0' twice");
     train_on("cuda:0,cuda:1", "--features cuda");
-    let supervise = |weight: &str, needle: &str| {
+    let supervise = |option: &str, weight: &str, needle: &str| {
         let args = [
             "train",
             "--data",
             f.data.to_str().unwrap(),
             "--out",
             fresh.to_str().unwrap(),
-            &format!("--attention-supervision={weight}"),
+            &format!("--{option}={weight}"),
         ];
         assert_fails(&args, needle);
     };
-    supervise("-1", "must be a positive weight");
-    supervise("NaN", "must be a positive weight");
+    for option in ["attention-supervision", "object-supervision"] {
+        supervise(option, "-1", "must be a positive weight");
+        supervise(option, "NaN", "must be a positive weight");
+    }
     assert!(!fresh.exists(), "nothing half-written");
     // A tokenizer.json whose vocabulary is not config.json's vocab_size: both sizes named.
     let mismatched = f.root.join("mismatched-model");

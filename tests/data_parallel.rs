@@ -22,7 +22,7 @@ use trainer::backend::{Compute, Training, device};
 use trainer::batch::BatchQuestion;
 use trainer::data::{Split, load};
 use trainer::generate::{GenerateOptions, generate};
-use trainer::parallel::{AttentionSupervision, DataParallel, StepContext, StepGradients};
+use trainer::parallel::{AttentionSupervision, DataParallel, ObjectSupervision, StepContext, StepGradients};
 use trainer::text_cache::Texts;
 use trainer::train::optimizer_config;
 use trainer::vocab::{answer_vocabulary, build_tokenizer};
@@ -55,7 +55,8 @@ fn setup() -> Setup {
     let model = QaModelConfig::new(tokenizer.vocab_size(), answers.len())
         .with_d_model(16)
         .with_image_size(IMAGE_SIZE)
-        .with_dropout(Some(0.0));
+        .with_dropout(Some(0.0))
+        .with_object_probe(Some(true));
     let config =
         BundleConfig { format: FORMAT_VERSION, model, preprocess, sampling: format!("uniform:{FRAMES}"), answers };
     let answer_index = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
@@ -134,6 +135,7 @@ fn gradients(setup: &Setup, model: &QaModel<Training>, replicas: usize, step: us
         answer_index: &setup.answer_index,
         top_k: None,
         attention: Some(AttentionSupervision { annotations: &setup.annotations, weight: 0.5 }),
+        objects: Some(ObjectSupervision { annotations: &setup.annotations, weight: 0.5 }),
     };
     let gifs = step * BATCH_GIFS..((step + 1) * BATCH_GIFS).min(setup.train.gifs.len());
     let (clips, questions) = batch(&setup.train, gifs);

@@ -3,6 +3,7 @@
 //! and answers freshly generated benchmark GIFs (another seed than its training data).
 
 use burn::backend::Flex;
+use burn::tensor::Tensor;
 use gifqa_tests::{TempDir, repo_root};
 use shared_model::bundle::{BundleError, ModelBundle, load_weights, load_weights_partially, weights_to_bytes};
 use shared_model::model::{CountHead, QaModel, QaModelConfig};
@@ -116,6 +117,82 @@ fn slot_coordinates_start_as_a_no_op_reload_and_default_to_off() {
     json.as_object_mut().unwrap().remove("slot_coordinates");
     let old: QaModelConfig = serde_json::from_value(json).unwrap();
     assert_eq!(old.slot_coordinates, None);
+}
+
+#[test]
+fn object_probe_leaves_answers_unchanged_reloads_and_defaults_to_off() {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, 8);
+    let plain = tiny(1).init::<B>(&device);
+    let expected = outputs(&plain);
+    // Added to a trained model (as `extend_model … object-probe` does): answering never reads it.
+    let config = tiny(1).with_object_probe(Some(true));
+    let mut extended = config.init::<B>(&device);
+    let result = load_weights_partially(&mut extended, weights_to_bytes(&plain).unwrap()).unwrap();
+    assert_eq!(
+        result.missing,
+        [
+            "object_probe.colour.bias",
+            "object_probe.colour.weight",
+            "object_probe.shape.bias",
+            "object_probe.shape.weight"
+        ]
+    );
+    assert!(outputs(&extended) == expected, "the probe changes no answer");
+    // It reads shape and colour logits over the answer classes from pooled grid tokens.
+    let (objects, cells) = (3, 4);
+    let tokens = Tensor::<B, 3>::ones([objects, cells, config.d_model], &device);
+    let weights = Tensor::<B, 2>::full([objects, cells], 0.25, &device);
+    let logits = extended.probe_objects(tokens, weights).expect("the extended model has a probe");
+    assert_eq!(logits.shape.dims(), [objects, config.answer_classes]);
+    assert_eq!(logits.colour.dims(), [objects, config.answer_classes]);
+    assert!(
+        plain
+            .probe_objects(Tensor::ones([1, cells, config.d_model], &device), Tensor::ones([1, cells], &device))
+            .is_none()
+    );
+    // Saved with it, the model reloads exactly; a model without it refuses those weights.
+    let mut fresh = config.init::<B>(&device);
+    load_weights(&mut fresh, weights_to_bytes(&extended).unwrap()).unwrap();
+    let error = load_weights(&mut tiny(1).init::<B>(&device), weights_to_bytes(&extended).unwrap()).unwrap_err();
+    assert!(error.to_string().contains("object_probe"), "{error}");
+    // config.json written before the option existed still parses, without it.
+    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
+    json.as_object_mut().unwrap().remove("object_probe");
+    let old: QaModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.object_probe, None);
+}
+
+#[test]
+fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, 9);
+    let plain = tiny(1).init::<B>(&device);
+    let expected = outputs(&plain);
+    // Added to a trained model (as `extend_model … grid-attention` does), its closed gate keeps
+    // every answer.
+    let config = tiny(1).with_grid_attention_layers(Some(1));
+    let mut extended = config.init::<B>(&device);
+    let result = load_weights_partially(&mut extended, weights_to_bytes(&plain).unwrap()).unwrap();
+    assert!(!result.missing.is_empty());
+    assert!(
+        result.missing.iter().all(|path| path.starts_with("frame_encoder.grid_attention.")),
+        "{:?}",
+        result.missing
+    );
+    assert!(result.unused.is_empty(), "{:?}", result.unused);
+    assert!(outputs(&extended) == expected, "a closed gate leaves the answers unchanged");
+    // Saved with it, the model reloads exactly; a model without it refuses those weights.
+    let mut fresh = config.init::<B>(&device);
+    load_weights(&mut fresh, weights_to_bytes(&extended).unwrap()).unwrap();
+    assert!(outputs(&fresh) == expected);
+    let error = load_weights(&mut tiny(1).init::<B>(&device), weights_to_bytes(&extended).unwrap()).unwrap_err();
+    assert!(error.to_string().contains("grid_attention"), "{error}");
+    // config.json written before the option existed still parses, without it.
+    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
+    json.as_object_mut().unwrap().remove("grid_attention_layers");
+    let old: QaModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.grid_attention_layers, None);
 }
 
 #[test]

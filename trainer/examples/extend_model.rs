@@ -5,7 +5,10 @@
 //! - `frame-evidence-count`: the pooled count head replaced by a fresh frame-evidence head
 //!   (`--count-head frame-evidence`);
 //! - `slot-coordinates`: the slot reader's position read added, zero-initialised so the model's
-//!   answers are unchanged at the start (`--slot-coordinates`).
+//!   answers are unchanged at the start (`--slot-coordinates`);
+//! - `object-probe`: a fresh object probe added, which answering never uses (`--object-supervision`);
+//! - `grid-attention`: one self-attention layer among each frame's grid tokens, gated by a zero
+//!   scalar so the answers are unchanged at the start (`--grid-attention-layers 1`).
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
@@ -22,9 +25,14 @@ struct Change {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, input, output, changes @ ..] = args.as_slice() else {
-        anyhow::bail!("usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [slot-coordinates]");
+        anyhow::bail!(
+            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [slot-coordinates] [object-probe] [grid-attention]"
+        );
     };
-    anyhow::ensure!(!changes.is_empty(), "name at least one change: frame-evidence-count, slot-coordinates");
+    anyhow::ensure!(
+        !changes.is_empty(),
+        "name at least one change: frame-evidence-count, slot-coordinates, object-probe, grid-attention"
+    );
     let output = std::path::Path::new(output);
     anyhow::ensure!(!output.exists(), "{} exists already", output.display());
     let device = backend::device();
@@ -44,7 +52,21 @@ fn main() -> Result<()> {
                 config.model.slot_coordinates = Some(true);
                 applied.push(Change { added: "fusion.slot_reader.where_read.", dropped: None });
             }
-            other => anyhow::bail!("unknown change '{other}' (expected frame-evidence-count or slot-coordinates)"),
+            "object-probe" => {
+                anyhow::ensure!(config.model.object_probe != Some(true), "{input} has an object probe already");
+                config.model.object_probe = Some(true);
+                applied.push(Change { added: "object_probe.", dropped: None });
+            }
+            "grid-attention" => {
+                anyhow::ensure!(config.model.grid_attention_layers.is_none(), "{input} has grid attention already");
+                anyhow::ensure!(config.model.vision_tower.is_none(), "{input} has a pretrained vision tower");
+                config.model.grid_attention_layers = Some(1);
+                applied.push(Change { added: "frame_encoder.grid_attention.", dropped: None });
+            }
+            other => anyhow::bail!(
+                "unknown change '{other}' (expected frame-evidence-count, slot-coordinates, object-probe or \
+                 grid-attention)"
+            ),
         }
     }
     // Options written out as `trainer train` writes them for a new model, so that `--init`

@@ -122,32 +122,42 @@ impl ObjectAnnotations {
         if named.is_empty() {
             return None;
         }
-        let objects = &self.objects[gif]; // `named` found the GIF
-        let frames = clip.times.len();
+        let counts = pixel_counts(&self.objects[gif], clip, size, grid); // `named` found the GIF
+        let mut target = vec![0f32; counts[0].len()]; // `named` is not empty, so neither is `counts`
+        for i in named {
+            target.iter_mut().zip(&counts[i]).for_each(|(t, c)| *t += c);
+        }
+        normalise_frames(&mut target, grid * grid);
+        target.iter().any(|&v| v > 0.0).then_some(target)
+    }
+
+    /// Every object of `gif` in every frame of `clip` where it is visible: its shape and colour
+    /// words and its pixel share per cell (for the object probe, `train --object-supervision`).
+    /// Empty when the GIF is not annotated.
+    pub fn objects_in_frames(
+        &self,
+        gif: &str,
+        clip: &PreparedClip,
+        size: usize,
+        grid: usize,
+    ) -> Vec<ObjectInFrame<'_>> {
+        let Some(objects) = self.objects.get(gif) else { return Vec::new() };
         let cells = grid * grid;
-        let mut target = vec![0f32; frames * cells];
-        for f in 0..frames {
-            let row = &mut target[f * cells..(f + 1) * cells];
-            for (p, pixel) in clip.pixels[f * size * size * 3..(f + 1) * size * size * 3].chunks_exact(3).enumerate() {
-                let nearest = objects
-                    .iter()
-                    .map(|o| distance(pixel, o.rgb))
-                    .enumerate()
-                    .filter(|&(_, d)| d <= TOLERANCE)
-                    .min_by(|a, b| a.1.total_cmp(&b.1));
-                if nearest.is_some_and(|(i, _)| named.contains(&i)) {
-                    let (y, x) = (p / size, p % size);
-                    row[(y * grid / size) * grid + x * grid / size] += 1.0;
+        let mut found = Vec::new();
+        for (object, mut counts) in objects.iter().zip(pixel_counts(objects, clip, size, grid)) {
+            normalise_frames(&mut counts, cells);
+            for (frame, weights) in counts.chunks_exact(cells).enumerate() {
+                if weights.iter().any(|&v| v > 0.0) {
+                    found.push(ObjectInFrame {
+                        frame,
+                        shape: &object.shape,
+                        colour: &object.colour,
+                        weights: weights.to_vec(),
+                    });
                 }
             }
-            let total: f32 = row.iter().sum();
-            if total >= MIN_PIXELS {
-                row.iter_mut().for_each(|v| *v /= total);
-            } else {
-                row.iter_mut().for_each(|v| *v = 0.0);
-            }
         }
-        target.iter().any(|&v| v > 0.0).then_some(target)
+        found
     }
 
     /// Targets of a batch's questions (`(gif name, question text, clip)` each).
@@ -160,6 +170,54 @@ impl ObjectAnnotations {
             .map(|row| row.chunks_exact(grid * grid).filter(|frame| frame.iter().any(|&v| v > 0.0)).count())
             .sum();
         AttentionTargets { rows, frames }
+    }
+}
+
+/// One object seen in one frame.
+pub struct ObjectInFrame<'a> {
+    /// Index of the frame in the clip.
+    pub frame: usize,
+    /// Shape word (`star`).
+    pub shape: &'a str,
+    /// Colour word (`red`).
+    pub colour: &'a str,
+    /// The object's share of pixels per grid cell (sums to 1).
+    pub weights: Vec<f32>,
+}
+
+/// Per object, its pixel count in every cell of every frame of `clip` (`frames * cells` values,
+/// frame-major): a pixel belongs to the object whose shade is nearest, within [`TOLERANCE`].
+fn pixel_counts(objects: &[ObjectRow], clip: &PreparedClip, size: usize, grid: usize) -> Vec<Vec<f32>> {
+    let frames = clip.times.len();
+    let cells = grid * grid;
+    let mut counts = vec![vec![0f32; frames * cells]; objects.len()];
+    for f in 0..frames {
+        for (p, pixel) in clip.pixels[f * size * size * 3..(f + 1) * size * size * 3].chunks_exact(3).enumerate() {
+            let nearest = objects
+                .iter()
+                .map(|o| distance(pixel, o.rgb))
+                .enumerate()
+                .filter(|&(_, d)| d <= TOLERANCE)
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((i, _)) = nearest {
+                let (y, x) = (p / size, p % size);
+                counts[i][f * cells + (y * grid / size) * grid + x * grid / size] += 1.0;
+            }
+        }
+    }
+    counts
+}
+
+/// Divides each frame's row (`cells` values) by its total, or zeroes it when the total is below
+/// [`MIN_PIXELS`] (a hidden or tiny object).
+fn normalise_frames(counts: &mut [f32], cells: usize) {
+    for row in counts.chunks_exact_mut(cells) {
+        let total: f32 = row.iter().sum();
+        if total >= MIN_PIXELS {
+            row.iter_mut().for_each(|v| *v /= total);
+        } else {
+            row.iter_mut().for_each(|v| *v = 0.0);
+        }
     }
 }
 
@@ -198,6 +256,25 @@ mod tests {
         assert_eq!(target, vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
         let target = annotations.target("g", "What color is the cross ?", &clip, 4, 2).unwrap();
         assert_eq!(target, vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn every_visible_object_is_found_with_its_names() {
+        let annotations = ObjectAnnotations::parse(ANNOTATIONS).unwrap();
+        let clip = clip();
+        let found = annotations.objects_in_frames("g", &clip, 4, 2);
+        let summary: Vec<(usize, &str, &str, Vec<f32>)> =
+            found.iter().map(|o| (o.frame, o.shape, o.colour, o.weights.clone())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (0, "star", "red", vec![1.0, 0.0, 0.0, 0.0]),
+                (1, "star", "red", vec![0.0, 0.0, 0.0, 1.0]),
+                (0, "cross", "blue", vec![0.0, 1.0, 0.0, 0.0]),
+                (1, "cross", "blue", vec![0.0, 1.0, 0.0, 0.0]),
+            ]
+        );
+        assert!(annotations.objects_in_frames("other", &clip, 4, 2).is_empty());
     }
 
     #[test]

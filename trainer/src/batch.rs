@@ -70,6 +70,8 @@ pub struct BatchOutput<B: Backend> {
     pub count: Option<HeadOutput<B>>,
     /// Every question's slot attention over each frame's grid cells, `[questions, frames, cells]`.
     pub attention: Tensor<B, 3>,
+    /// The frame encoder's grid tokens, `[videos, frames, cells, d_model]`.
+    pub video_tokens: Tensor<B, 4>,
 }
 
 /// Runs the model on `clips` and `questions`; with `top_k` (CLIP-Cut's K) each question reads
@@ -88,6 +90,7 @@ pub fn forward<B: Backend>(
     let max_len = config.model.max_text_len;
     let (frames, times) = video_tensors::<B>(clips, &config.preprocess, config.model.time_positions, device);
     let video = model.encode_video(frames, times);
+    let video_tokens = video.tokens.clone();
     let question_texts: Vec<&str> = questions.iter().map(|q| q.item.question.as_str()).collect();
     let question_encoding = texts.encode(model, &question_texts, max_len, device)?;
     let video_index: Vec<usize> = questions.iter().map(|q| q.video).collect();
@@ -128,7 +131,7 @@ pub fn forward<B: Backend>(
         let targets = count_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
         HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }
     });
-    Ok(BatchOutput { choice, word, count, attention: context.attention })
+    Ok(BatchOutput { choice, word, count, attention: context.attention, video_tokens })
 }
 
 /// The class `item`'s head should predict (`None` when the answer is outside the head's classes).
@@ -200,9 +203,17 @@ pub fn cross_entropy_over<B: Backend>(
     if rows.is_empty() {
         return None;
     }
-    let targets: Vec<i64> = rows.iter().filter_map(|&r| head.targets[r]).map(|t| t as i64).collect();
+    let targets: Vec<usize> = rows.iter().filter_map(|&r| head.targets[r]).collect();
     let logits = head.logits.clone().select(0, index_tensor(&rows, device));
-    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [rows.len(), 1]), device);
-    let picked = log_softmax(logits, 1).gather(1, targets); // [rows, 1]
-    Some(picked.sum().div_scalar(batch_rows as f32).neg())
+    Some(summed_cross_entropy(logits, &targets, device).div_scalar(batch_rows as f32))
+}
+
+/// Cross-entropy of every row of `logits` with its class in `targets`, summed.
+///
+/// # Shapes
+/// - `logits`: `[rows, classes]`; `targets`: one class per row
+pub fn summed_cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: &[usize], device: &B::Device) -> Tensor<B, 1> {
+    let targets: Vec<i64> = targets.iter().map(|&t| t as i64).collect();
+    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets.clone(), [targets.len(), 1]), device);
+    log_softmax(logits, 1).gather(1, targets).sum().neg() // gathered: [rows, 1]
 }

@@ -14,6 +14,8 @@ use anyhow::Result;
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::TensorData;
+use shared_model::batch::index_tensor;
 use shared_model::bundle::BundleConfig;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
@@ -21,7 +23,10 @@ use shared_model::questions::QuestionType;
 
 use crate::attention_targets::{AttentionTargets, ObjectAnnotations};
 use crate::backend::{Device, Training};
-use crate::batch::{BatchQuestion, HeadKind, HeadOutput, attention_loss, cross_entropy_over, forward, targeted_rows};
+use crate::batch::{
+    BatchQuestion, HeadKind, HeadOutput, attention_loss, cross_entropy_over, forward, summed_cross_entropy,
+    targeted_rows,
+};
 use crate::text_cache::Texts;
 
 /// Right answers and questions per type, tallied during training.
@@ -39,6 +44,8 @@ pub struct StepContext<'a> {
     pub top_k: Option<usize>,
     /// Supervision of the slot attention with object positions (`None`: off).
     pub attention: Option<AttentionSupervision<'a>>,
+    /// Supervision of the object probe with every visible object's shape and colour (`None`: off).
+    pub objects: Option<ObjectSupervision<'a>>,
 }
 
 /// An auxiliary loss: the slot attention should fall on the object a question names.
@@ -65,6 +72,56 @@ impl AttentionSupervision<'_> {
     }
 }
 
+/// An auxiliary loss: the frame tokens under each visible object should tell its shape and colour
+/// (through the model's object probe).
+#[derive(Clone, Copy)]
+pub struct ObjectSupervision<'a> {
+    /// The training split's object annotations.
+    pub annotations: &'a ObjectAnnotations,
+    /// Weight of the loss (shape and colour cross-entropies, each a mean over the batch's objects).
+    pub weight: f32,
+}
+
+/// The objects of a share, as rows of the probe.
+struct ProbeRows {
+    /// Row of `[videos * frames]` each object is in.
+    frame_rows: Vec<usize>,
+    /// Pixel share per cell, `objects * cells` values.
+    weights: Vec<f32>,
+    /// Answer classes of each object's shape and colour word.
+    shapes: Vec<usize>,
+    colours: Vec<usize>,
+}
+
+impl ObjectSupervision<'_> {
+    /// Every visible object in every frame of `clips` whose shape and colour words are answer
+    /// classes, on a `grid`×`grid` token grid. Clips carry no GIF name: their questions give it.
+    fn rows(
+        &self,
+        context: &StepContext<'_>,
+        clips: &[&PreparedClip],
+        questions: &[BatchQuestion<'_>],
+        grid: usize,
+    ) -> ProbeRows {
+        let mut rows =
+            ProbeRows { frame_rows: Vec::new(), weights: Vec::new(), shapes: Vec::new(), colours: Vec::new() };
+        let size = context.config.preprocess.image_size;
+        for (video, clip) in clips.iter().enumerate() {
+            let Some(question) = questions.iter().find(|q| q.video == video) else { continue };
+            let frames = clip.times.len();
+            for object in self.annotations.objects_in_frames(&question.item.gif_name, clip, size, grid) {
+                let class = |word: &str| context.answer_index.get(word).copied();
+                let (Some(shape), Some(colour)) = (class(object.shape), class(object.colour)) else { continue };
+                rows.frame_rows.push(video * frames + object.frame);
+                rows.weights.extend_from_slice(&object.weights);
+                rows.shapes.push(shape);
+                rows.colours.push(colour);
+            }
+        }
+        rows
+    }
+}
+
 /// The gradients of one training batch, on the main device.
 pub struct StepGradients {
     /// Gradients of the whole batch's loss (without the pretrained towers').
@@ -79,6 +136,8 @@ pub struct StepGradients {
     pub loss: f64,
     /// Right answers per question type (training mode, so with dropout).
     pub tally: Tally,
+    /// The object probe's right shapes, right colours and objects (zeros when not supervised).
+    pub probe: [usize; 3],
 }
 
 /// The devices a model trains on; the first is the main one (model, optimizer, validation).
@@ -93,6 +152,7 @@ struct ShareOutput {
     vision_tower_grads: Option<GradientsParams>,
     loss: f64,
     tally: Tally,
+    probe: [usize; 3],
 }
 
 impl DataParallel {
@@ -133,10 +193,13 @@ impl DataParallel {
         }
         let attention_frames =
             context.attention.map_or(0, |supervision| supervision.targets(context.config, clips, questions, 1).frames);
+        let batch_objects =
+            context.objects.map_or(0, |supervision| supervision.rows(context, clips, questions, 1).shapes.len());
+        let divisors = Divisors { rows: &batch_rows, attention_frames, objects: batch_objects };
         let shares = split_shares(clips.len(), self.devices.len());
         let outputs: Vec<Option<ShareOutput>> = if self.devices.len() == 1 {
             // One device: the model itself, no replica and no thread (the single-device loop).
-            vec![share_gradients(model, self.main_device(), context, clips, questions, &batch_rows, attention_frames)?]
+            vec![share_gradients(model, self.main_device(), context, clips, questions, &divisors)?]
         } else {
             model.visit(&mut Materialise);
             std::thread::scope(|scope| {
@@ -146,18 +209,10 @@ impl DataParallel {
                     .map(|(range, device)| {
                         let share_clips = &clips[range.clone()];
                         let share_questions = questions_of(questions, range.clone());
-                        let batch_rows = &batch_rows;
+                        let divisors = &divisors;
                         scope.spawn(move || {
                             let replica = model.clone().fork(device);
-                            share_gradients(
-                                &replica,
-                                device,
-                                context,
-                                share_clips,
-                                &share_questions,
-                                batch_rows,
-                                attention_frames,
-                            )
+                            share_gradients(&replica, device, context, share_clips, &share_questions, divisors)
                         })
                     })
                     .collect();
@@ -171,7 +226,7 @@ impl DataParallel {
         let mut accumulator = GradientsAccumulator::<QaModel<Training>>::new();
         let mut text_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
         let mut vision_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
-        let (mut loss, mut tally) = (0.0, Tally::new());
+        let (mut loss, mut tally, mut probe) = (0.0, Tally::new(), [0usize; 3]);
         for output in outputs.into_iter().flatten() {
             accumulator.accumulate(model, output.grads.to_device(self.main_device(), model));
             for (tower_grads, tower_accumulator) in
@@ -184,6 +239,7 @@ impl DataParallel {
                 }
             }
             loss += output.loss;
+            probe.iter_mut().zip(output.probe).for_each(|(total, n)| *total += n);
             for (qtype, (right, n)) in output.tally {
                 let entry = tally.entry(qtype).or_default();
                 entry.0 += right;
@@ -196,6 +252,7 @@ impl DataParallel {
             vision_tower_grads: vision_accumulator.map(|mut a| a.grads()),
             loss,
             tally,
+            probe,
         }))
     }
 }
@@ -242,6 +299,16 @@ fn questions_of<'a>(questions: &[BatchQuestion<'a>], range: std::ops::Range<usiz
         .collect()
 }
 
+/// What each loss of the whole batch is divided by, so that shares add up to the batch's loss.
+struct Divisors<'a> {
+    /// Questions with a target, per head.
+    rows: &'a BTreeMap<HeadKind, usize>,
+    /// Frames with an attention target.
+    attention_frames: usize,
+    /// Objects (in frames) the probe reads.
+    objects: usize,
+}
+
 /// Forward and backward of one share on `device`; `None` when the share has no targeted question.
 fn share_gradients(
     model: &QaModel<Training>,
@@ -249,8 +316,7 @@ fn share_gradients(
     context: &StepContext<'_>,
     clips: &[&PreparedClip],
     questions: &[BatchQuestion<'_>],
-    batch_rows: &BTreeMap<HeadKind, usize>,
-    attention_frames: usize,
+    divisors: &Divisors<'_>,
 ) -> Result<Option<ShareOutput>> {
     if questions.is_empty() {
         return Ok(None);
@@ -260,7 +326,7 @@ fn share_gradients(
     let mut loss: Option<Tensor<Training, 1>> = None;
     let mut tally = Tally::new();
     for head in output.choice.iter().chain(output.word.iter()).chain(output.count.iter()) {
-        let rows = batch_rows.get(&head.kind).copied().unwrap_or(0);
+        let rows = divisors.rows.get(&head.kind).copied().unwrap_or(0);
         if let Some(head_loss) = cross_entropy_over(head, rows, device) {
             loss = Some(match loss {
                 Some(total) => total + head_loss,
@@ -273,12 +339,43 @@ fn share_gradients(
         // The frame encoder's grid is square (row-major cells).
         let grid = (output.attention.dims()[2] as f64).sqrt().round() as usize;
         let targets = supervision.targets(context.config, clips, questions, grid);
-        if let Some(attention) = attention_loss(output.attention, &targets, attention_frames, device) {
+        if let Some(attention) = attention_loss(output.attention, &targets, divisors.attention_frames, device) {
             let attention = attention.mul_scalar(supervision.weight);
             loss = Some(match loss {
                 Some(total) => total + attention,
                 None => attention,
             });
+        }
+    }
+    let mut probe = [0usize; 3];
+    if let Some(supervision) = context.objects {
+        let [videos, frames, cells, d_model] = output.video_tokens.dims();
+        let grid = (cells as f64).sqrt().round() as usize; // the grid is square (row-major cells)
+        let rows = supervision.rows(context, clips, questions, grid);
+        let objects = rows.shapes.len();
+        if objects > 0 {
+            let tokens = output
+                .video_tokens
+                .reshape([videos * frames, cells, d_model])
+                .select(0, index_tensor(&rows.frame_rows, device)); // [objects, cells, d_model]
+            let weights = Tensor::from_data(TensorData::new(rows.weights, [objects, cells]), device);
+            if let Some(logits) = model.probe_objects(tokens, weights) {
+                for (i, (classes, logits)) in
+                    [(&rows.shapes, &logits.shape), (&rows.colours, &logits.colour)].into_iter().enumerate()
+                {
+                    let predicted: Vec<i64> = logits.clone().argmax(1).into_data().iter::<i64>().collect();
+                    probe[i] = classes.iter().zip(predicted).filter(|&(&c, p)| c as i64 == p).count();
+                }
+                probe[2] = objects;
+                let probe_loss = (summed_cross_entropy(logits.shape, &rows.shapes, device)
+                    + summed_cross_entropy(logits.colour, &rows.colours, device))
+                .div_scalar(divisors.objects.max(1) as f32)
+                .mul_scalar(supervision.weight);
+                loss = Some(match loss {
+                    Some(total) => total + probe_loss,
+                    None => probe_loss,
+                });
+            }
         }
     }
     let Some(loss) = loss else { return Ok(None) };
@@ -289,7 +386,7 @@ fn share_gradients(
     let text_tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
     let vision_tower_grads = model.vision_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.clip()));
     let grads = GradientsParams::from_grads(grads, model);
-    Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, loss: value, tally }))
+    Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, loss: value, tally, probe }))
 }
 
 /// Adds a head's right answers (argmax = target) to `tally`.

@@ -34,7 +34,7 @@ use crate::backend::{self, Training};
 use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split, progress};
 use crate::eval::{Evaluator, Report};
-use crate::parallel::{AttentionSupervision, DataParallel, StepContext};
+use crate::parallel::{AttentionSupervision, DataParallel, ObjectSupervision, StepContext};
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
@@ -103,6 +103,14 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub attention_supervision: f32,
+    /// Weight of an auxiliary loss that teaches the frame encoder what objects look like: a
+    /// linear probe of the grid tokens under every visible object (pooled by its pixels, found by
+    /// colour) must tell the object's shape and colour (needs the generator's annotations; adds
+    /// the probe to a new model; with --init the model must have one, see `--example
+    /// extend_model`; 0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub object_supervision: f32,
     /// Fail when question rows reference GIFs that are not in the folder (default: report them,
     /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
     #[arg(long)]
@@ -182,6 +190,12 @@ pub struct ModelShape {
     #[arg(long)]
     #[serde(default)]
     pub slot_coordinates: bool,
+    /// Self-attention layers among each frame's grid tokens, after the frame encoder (gated, off
+    /// at the start; new models only, or add one to a trained model with `--example
+    /// extend_model … grid-attention`).
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub grid_attention_layers: usize,
     /// Sampling strategy saved as the model's default (new models only; default uniform:FRAMES).
     /// Training always samples jittered-uniform times, as many as the strategy samples per clip;
     /// with `clipcut:K` that is CLIP-Cut's pool, and each question then reads the K pool frames
@@ -226,12 +240,24 @@ pub struct EpochRecord {
     pub train_accuracy: BTreeMap<String, f64>,
     /// Validation accuracy per type.
     pub val_accuracy: BTreeMap<String, f64>,
+    /// Training accuracy of the object probe (with `--object-supervision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_probe: Option<ObjectProbeAccuracy>,
     /// Wall-clock seconds of the epoch.
     pub seconds: f64,
     /// Questions per second.
     pub questions_per_second: f64,
     /// GIFs (videos) per second.
     pub gifs_per_second: f64,
+}
+
+/// How often the object probe named an object's shape and colour right during an epoch.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ObjectProbeAccuracy {
+    /// Share of objects (in frames) whose shape it named.
+    pub shape: f64,
+    /// Share whose colour it named.
+    pub colour: f64,
 }
 
 /// `training.json`.
@@ -282,8 +308,10 @@ pub fn run(options: TrainOptions) -> Result<()> {
             text: options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder)),
             vision: options.vision_encoder.as_deref().map(|dir| (dir, options.freeze_vision_encoder)),
         };
-        let NewModel { config, tokenizer, text_bert, vision_clip } =
+        let NewModel { mut config, tokenizer, text_bert, vision_clip } =
             new_config(&options.data, &options.shape, &towers, &device)?;
+        // The probe exists only for its loss (`None` otherwise, as in configs written before it).
+        config.model.object_probe = (options.object_supervision > 0.0).then_some(true);
         let model = match &options.init {
             Some(dir) => init_from(dir, &config, &tokenizer, &device)?,
             None => {
@@ -305,6 +333,11 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let opts = state.options.clone();
     let strategy = SamplingStrategy::parse(&config.sampling, opts.shape.frames)?;
     // Checked and read before the GIFs are decoded, so a bad option fails in a second.
+    anyhow::ensure!(
+        opts.object_supervision == 0.0 || (opts.object_supervision.is_finite() && opts.object_supervision > 0.0),
+        "--object-supervision must be a positive weight (or 0 for off), not {}",
+        opts.object_supervision
+    );
     let attention_annotations = if opts.attention_supervision == 0.0 {
         None
     } else {
@@ -316,6 +349,16 @@ pub fn run(options: TrainOptions) -> Result<()> {
         anyhow::ensure!(
             strategy.top_k().is_none(),
             "--attention-supervision needs every question to read all sampled frames; {} picks frames per question",
+            config.sampling
+        );
+        Some(ObjectAnnotations::load(&opts.data, "Train")?)
+    };
+    let object_annotations = if opts.object_supervision == 0.0 {
+        None
+    } else {
+        anyhow::ensure!(
+            strategy.top_k().is_none(),
+            "--object-supervision reads every sampled frame; {} picks frames per question",
             config.sampling
         );
         Some(ObjectAnnotations::load(&opts.data, "Train")?)
@@ -371,6 +414,9 @@ pub fn run(options: TrainOptions) -> Result<()> {
         attention: attention_annotations
             .as_ref()
             .map(|annotations| AttentionSupervision { annotations, weight: opts.attention_supervision }),
+        objects: object_annotations
+            .as_ref()
+            .map(|annotations| ObjectSupervision { annotations, weight: opts.object_supervision }),
     };
     let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
     // A second optimiser for a fine-tuned text tower, so that it learns at its own (lower) rate.
@@ -389,6 +435,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
         let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", opts.epochs));
         let (mut loss_sum, mut loss_n, mut seen_questions, mut seen_gifs) = (0.0, 0usize, 0usize, 0usize);
         let mut right: BTreeMap<QuestionType, (usize, usize)> = BTreeMap::new();
+        let mut probe = [0usize; 3];
         let mut out_of_time = false;
         for batch in order.chunks(opts.batch_gifs) {
             let clips: Vec<PreparedClip> = batch
@@ -412,6 +459,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 entry.0 += r;
                 entry.1 += n;
             }
+            probe.iter_mut().zip(gradients.probe).for_each(|(total, n)| *total += n);
             loss_sum += gradients.loss;
             loss_n += 1;
             let lr = learning_rate(&opts, step, total_steps);
@@ -447,6 +495,10 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .map(|(t, (r, n))| (t.tag().to_string(), *r as f64 / (*n).max(1) as f64))
                 .collect(),
             val_accuracy: val_report.iter().map(|(t, r)| (t.clone(), r.accuracy)).collect(),
+            object_probe: (probe[2] > 0).then(|| ObjectProbeAccuracy {
+                shape: probe[0] as f64 / probe[2] as f64,
+                colour: probe[1] as f64 / probe[2] as f64,
+            }),
             seconds,
             questions_per_second: seen_questions as f64 / seconds,
             gifs_per_second: seen_gifs as f64 / seconds,
@@ -598,6 +650,7 @@ pub fn new_config(
         .with_grid_max_token(Some(options.grid_max_token))
         .with_slot_logit_scale(Some(options.slot_logit_scale))
         .with_slot_coordinates(Some(options.slot_coordinates))
+        .with_grid_attention_layers((options.grid_attention_layers > 0).then_some(options.grid_attention_layers))
         .with_max_text_len(max_text_len)
         .with_text_tower(text_tower)
         .with_vision_tower(vision_tower)
@@ -706,8 +759,11 @@ pub fn describe(record: &EpochRecord) -> String {
     };
     // No Val split (real TGIF-QA): say so rather than print nothing.
     let fmt = |m: &BTreeMap<String, f64>| if m.is_empty() { "-".to_string() } else { fmt(m) };
+    let probe = record.object_probe.map_or(String::new(), |p| {
+        format!(" | object probe shape {:.1}%, colour {:.1}%", 100.0 * p.shape, 100.0 * p.colour)
+    });
     format!(
-        "epoch {} (step {}): loss {:.3} | train {} | val {} | {:.0}s, {:.1} questions/s",
+        "epoch {} (step {}): loss {:.3} | train {} | val {}{probe} | {:.0}s, {:.1} questions/s",
         record.epoch,
         record.step,
         record.train_loss,

@@ -15,6 +15,8 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
+use super::grid_attention::{GridAttention, GridAttentionConfig};
+
 /// Total stride: the token grid is `image_size / GRID_STRIDE` cells wide.
 pub const GRID_STRIDE: usize = 8;
 const PATCH: usize = 4;
@@ -29,6 +31,12 @@ pub struct FrameEncoderConfig {
     pub channels: [usize; 2],
     /// Width of the output tokens.
     pub d_model: usize,
+    /// Self-attention layers among a frame's tokens after the last mix (0: none).
+    #[config(default = 0)]
+    pub attention_layers: usize,
+    /// Heads of those layers.
+    #[config(default = 4)]
+    pub attention_heads: usize,
 }
 
 /// Patch embedding → mix → merge → mix, then learned 2-D positions.
@@ -42,6 +50,8 @@ pub struct FrameEncoder<B: Backend> {
     mix_coarse: Linear<B>,
     positions: Param<Tensor<B, 2>>,
     norm: LayerNorm<B>,
+    /// Present when `attention_layers > 0`.
+    grid_attention: Option<GridAttention<B>>,
 }
 
 impl FrameEncoderConfig {
@@ -66,6 +76,9 @@ impl FrameEncoderConfig {
             positions: Initializer::Normal { mean: 0.0, std: 0.02 }
                 .init([self.tokens_per_frame(), self.d_model], device),
             norm: LayerNormConfig::new(self.d_model).init(device),
+            grid_attention: (self.attention_layers > 0).then(|| {
+                GridAttentionConfig::new(self.d_model, self.attention_heads, self.attention_layers).init(device)
+            }),
         }
     }
 }
@@ -95,7 +108,11 @@ impl<B: Backend> FrameEncoder<B> {
         let tokens = gelu(self.mix_coarse.forward(neighbourhood(coarse))); // [n, half, half, d_model]
         let [_, _, _, d_model] = tokens.dims();
         let tokens = tokens.reshape([n, half * half, d_model]) + self.positions.val().unsqueeze_dim::<3>(0);
-        self.norm.forward(tokens)
+        let tokens = self.norm.forward(tokens);
+        match &self.grid_attention {
+            Some(attention) => attention.forward(tokens),
+            None => tokens,
+        }
     }
 }
 

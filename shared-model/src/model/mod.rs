@@ -8,7 +8,9 @@ pub mod clip_vision;
 pub mod event_counter;
 pub mod frame_encoder;
 pub mod fusion;
+pub mod grid_attention;
 pub mod heads;
+pub mod object_probe;
 pub mod qa_model;
 pub mod slot_reader;
 pub mod text_encoder;
@@ -17,6 +19,7 @@ pub mod transformer;
 pub mod vision_tower;
 
 pub use fusion::{QuestionContext, TemporalMode};
+pub use object_probe::ObjectProbeLogits;
 pub use qa_model::{CountHead, QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
 pub use text_encoder::TextEncoding;
 pub use text_tower::{PretrainedTextConfig, PretrainedTextTower};

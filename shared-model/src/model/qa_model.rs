@@ -14,6 +14,7 @@ use super::event_counter::{EventCount, EventCounter, EventCounterConfig};
 use super::frame_encoder::{FrameEncoder, FrameEncoderConfig};
 use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode, unit_rows};
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
+use super::object_probe::{ObjectProbe, ObjectProbeConfig, ObjectProbeLogits};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
 use super::text_tower::{PretrainedTextConfig, PretrainedTextTower};
 use super::vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};
@@ -67,6 +68,12 @@ pub struct QaModelConfig {
     /// Give every slot read the grid position it attended to (see
     /// `FusionConfig::slot_coordinates`); `None` (configs written before this option) means no.
     pub slot_coordinates: Option<bool>,
+    /// Add [`ObjectProbe`] (shape and colour of the object under given cells; for an auxiliary
+    /// training loss only); `None` (configs written before this option) means no.
+    pub object_probe: Option<bool>,
+    /// Self-attention layers among each frame's grid tokens (see `grid_attention.rs`); `None`
+    /// (configs written before this option) means none.
+    pub grid_attention_layers: Option<usize>,
     /// A pretrained text tower replacing the small text encoder; `None` (every config written
     /// before this option) means the small encoder.
     pub text_tower: Option<PretrainedTextConfig>,
@@ -109,6 +116,8 @@ pub struct QaModel<B: Backend> {
     /// [`QaModelConfig::count_head`]).
     count_head: Option<ClassifierHead<B>>,
     event_counter: Option<EventCounter<B>>,
+    /// Present when [`QaModelConfig::object_probe`] is set.
+    object_probe: Option<ObjectProbe<B>>,
 }
 
 /// Grid tokens of every sampled frame of a batch of videos.
@@ -219,10 +228,13 @@ impl QaModelConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> QaModel<B> {
         let d = self.d_model;
         QaModel {
-            frame_encoder: self
-                .vision_tower
-                .is_none()
-                .then(|| FrameEncoderConfig::new(self.image_size, d).with_channels(self.frame_channels).init(device)),
+            frame_encoder: self.vision_tower.is_none().then(|| {
+                FrameEncoderConfig::new(self.image_size, d)
+                    .with_channels(self.frame_channels)
+                    .with_attention_layers(self.grid_attention_layers.unwrap_or(0))
+                    .with_attention_heads(self.n_heads)
+                    .init(device)
+            }),
             vision_tower: self.vision_tower.as_ref().map(|tower| tower.init(d, device)),
             text_encoder: self.text_tower.is_none().then(|| {
                 TextEncoderConfig::new(self.vocab_size, self.max_text_len, d, self.n_heads, self.text_layers)
@@ -249,6 +261,8 @@ impl QaModelConfig {
                 .then(|| ClassifierHeadConfig::new(d, self.count_classes).init(device)),
             event_counter: (self.count_head() == CountHead::FrameEvidence)
                 .then(|| EventCounterConfig::new(d, self.count_classes).init(device)),
+            object_probe: (self.object_probe == Some(true))
+                .then(|| ObjectProbeConfig::new(d, self.answer_classes).init(device)),
         }
     }
 }
@@ -378,6 +392,17 @@ impl<B: Backend> QaModel<B> {
     /// `None` for a model with the pooled count head.
     pub fn count_events(&self, context: &QuestionContext<B>) -> Option<EventCount<B>> {
         self.event_counter.as_ref().map(|counter| counter.forward(context.frame_tokens()))
+    }
+
+    /// Shape and colour logits of objects from the frame tokens under them; `None` for a model
+    /// without the probe.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[objects, cells, d_model]` (rows of [`VideoEncoding::tokens`])
+    /// - `weights`: `[objects, cells]`, each object's pixel share per cell
+    /// - output: `[objects, answer_classes]` each
+    pub fn probe_objects(&self, tokens: Tensor<B, 3>, weights: Tensor<B, 2>) -> Option<ObjectProbeLogits<B>> {
+        self.object_probe.as_ref().map(|probe| probe.forward(tokens, weights))
     }
 
     /// Frames and whole videos in the joint frame/text space: frame vector =
