@@ -106,11 +106,11 @@ impl ObjectSupervision<'_> {
         let mut rows =
             ProbeRows { frame_rows: Vec::new(), weights: Vec::new(), shapes: Vec::new(), colours: Vec::new() };
         let size = context.config.preprocess.image_size;
+        let class = |word: &str| context.answer_index.get(word).copied();
         for (video, clip) in clips.iter().enumerate() {
             let Some(question) = questions.iter().find(|q| q.video == video) else { continue };
             let frames = clip.times.len();
             for object in self.annotations.objects_in_frames(&question.item.gif_name, clip, size, grid) {
-                let class = |word: &str| context.answer_index.get(word).copied();
                 let (Some(shape), Some(colour)) = (class(object.shape), class(object.colour)) else { continue };
                 rows.frame_rows.push(video * frames + object.frame);
                 rows.weights.extend_from_slice(&object.weights);
@@ -136,8 +136,27 @@ pub struct StepGradients {
     pub loss: f64,
     /// Right answers per question type (training mode, so with dropout).
     pub tally: Tally,
-    /// The object probe's right shapes, right colours and objects (zeros when not supervised).
-    pub probe: [usize; 3],
+    /// The object probe's hits (zeros when not supervised).
+    pub probe: ProbeTally,
+}
+
+/// How often the object probe named an object's shape and colour right (training mode).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeTally {
+    /// Objects (in frames) whose shape it named.
+    pub shapes_right: usize,
+    /// Objects whose colour it named.
+    pub colours_right: usize,
+    /// Objects it read.
+    pub objects: usize,
+}
+
+impl std::ops::AddAssign for ProbeTally {
+    fn add_assign(&mut self, other: Self) {
+        self.shapes_right += other.shapes_right;
+        self.colours_right += other.colours_right;
+        self.objects += other.objects;
+    }
 }
 
 /// The devices a model trains on; the first is the main one (model, optimizer, validation).
@@ -152,7 +171,7 @@ struct ShareOutput {
     vision_tower_grads: Option<GradientsParams>,
     loss: f64,
     tally: Tally,
-    probe: [usize; 3],
+    probe: ProbeTally,
 }
 
 impl DataParallel {
@@ -226,7 +245,7 @@ impl DataParallel {
         let mut accumulator = GradientsAccumulator::<QaModel<Training>>::new();
         let mut text_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
         let mut vision_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
-        let (mut loss, mut tally, mut probe) = (0.0, Tally::new(), [0usize; 3]);
+        let (mut loss, mut tally, mut probe) = (0.0, Tally::new(), ProbeTally::default());
         for output in outputs.into_iter().flatten() {
             accumulator.accumulate(model, output.grads.to_device(self.main_device(), model));
             for (tower_grads, tower_accumulator) in
@@ -239,7 +258,7 @@ impl DataParallel {
                 }
             }
             loss += output.loss;
-            probe.iter_mut().zip(output.probe).for_each(|(total, n)| *total += n);
+            probe += output.probe;
             for (qtype, (right, n)) in output.tally {
                 let entry = tally.entry(qtype).or_default();
                 entry.0 += right;
@@ -328,10 +347,7 @@ fn share_gradients(
     for head in output.choice.iter().chain(output.word.iter()).chain(output.count.iter()) {
         let rows = divisors.rows.get(&head.kind).copied().unwrap_or(0);
         if let Some(head_loss) = cross_entropy_over(head, rows, device) {
-            loss = Some(match loss {
-                Some(total) => total + head_loss,
-                None => head_loss,
-            });
+            add_loss(&mut loss, head_loss);
         }
         count_right(head, questions, &mut tally);
     }
@@ -340,14 +356,10 @@ fn share_gradients(
         let grid = (output.attention.dims()[2] as f64).sqrt().round() as usize;
         let targets = supervision.targets(context.config, clips, questions, grid);
         if let Some(attention) = attention_loss(output.attention, &targets, divisors.attention_frames, device) {
-            let attention = attention.mul_scalar(supervision.weight);
-            loss = Some(match loss {
-                Some(total) => total + attention,
-                None => attention,
-            });
+            add_loss(&mut loss, attention.mul_scalar(supervision.weight));
         }
     }
-    let mut probe = [0usize; 3];
+    let mut probe = ProbeTally::default();
     if let Some(supervision) = context.objects {
         let [videos, frames, cells, d_model] = output.video_tokens.dims();
         let grid = (cells as f64).sqrt().round() as usize; // the grid is square (row-major cells)
@@ -359,22 +371,22 @@ fn share_gradients(
                 .reshape([videos * frames, cells, d_model])
                 .select(0, index_tensor(&rows.frame_rows, device)); // [objects, cells, d_model]
             let weights = Tensor::from_data(TensorData::new(rows.weights, [objects, cells]), device);
+            // Invariant: `train` gives the model a probe whenever it sets `context.objects`.
             if let Some(logits) = model.probe_objects(tokens, weights) {
-                for (i, (classes, logits)) in
-                    [(&rows.shapes, &logits.shape), (&rows.colours, &logits.colour)].into_iter().enumerate()
-                {
-                    let predicted: Vec<i64> = logits.clone().argmax(1).into_data().iter::<i64>().collect();
-                    probe[i] = classes.iter().zip(predicted).filter(|&(&c, p)| c as i64 == p).count();
-                }
-                probe[2] = objects;
+                let right = |logits: &Tensor<Training, 2>, classes: &[usize]| {
+                    let predicted = logits.clone().argmax(1).into_data().iter::<i64>().collect::<Vec<_>>();
+                    classes.iter().zip(predicted).filter(|&(&class, p)| class as i64 == p).count()
+                };
+                probe = ProbeTally {
+                    shapes_right: right(&logits.shape, &rows.shapes),
+                    colours_right: right(&logits.colour, &rows.colours),
+                    objects,
+                };
                 let probe_loss = (summed_cross_entropy(logits.shape, &rows.shapes, device)
                     + summed_cross_entropy(logits.colour, &rows.colours, device))
                 .div_scalar(divisors.objects.max(1) as f32)
                 .mul_scalar(supervision.weight);
-                loss = Some(match loss {
-                    Some(total) => total + probe_loss,
-                    None => probe_loss,
-                });
+                add_loss(&mut loss, probe_loss);
             }
         }
     }
@@ -387,6 +399,14 @@ fn share_gradients(
     let vision_tower_grads = model.vision_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.clip()));
     let grads = GradientsParams::from_grads(grads, model);
     Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, loss: value, tally, probe }))
+}
+
+/// Adds `term` to the running loss (`None` until the first term).
+fn add_loss(loss: &mut Option<Tensor<Training, 1>>, term: Tensor<Training, 1>) {
+    *loss = Some(match loss.take() {
+        Some(total) => total + term,
+        None => term,
+    });
 }
 
 /// Adds a head's right answers (argmax = target) to `tally`.

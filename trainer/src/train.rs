@@ -34,7 +34,7 @@ use crate::backend::{self, Training};
 use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split, progress};
 use crate::eval::{Evaluator, Report};
-use crate::parallel::{AttentionSupervision, DataParallel, ObjectSupervision, StepContext};
+use crate::parallel::{AttentionSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext};
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
@@ -435,7 +435,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
         let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", opts.epochs));
         let (mut loss_sum, mut loss_n, mut seen_questions, mut seen_gifs) = (0.0, 0usize, 0usize, 0usize);
         let mut right: BTreeMap<QuestionType, (usize, usize)> = BTreeMap::new();
-        let mut probe = [0usize; 3];
+        let mut probe = ProbeTally::default();
         let mut out_of_time = false;
         for batch in order.chunks(opts.batch_gifs) {
             let clips: Vec<PreparedClip> = batch
@@ -459,7 +459,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 entry.0 += r;
                 entry.1 += n;
             }
-            probe.iter_mut().zip(gradients.probe).for_each(|(total, n)| *total += n);
+            probe += gradients.probe;
             loss_sum += gradients.loss;
             loss_n += 1;
             let lr = learning_rate(&opts, step, total_steps);
@@ -495,9 +495,9 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .map(|(t, (r, n))| (t.tag().to_string(), *r as f64 / (*n).max(1) as f64))
                 .collect(),
             val_accuracy: val_report.iter().map(|(t, r)| (t.clone(), r.accuracy)).collect(),
-            object_probe: (probe[2] > 0).then(|| ObjectProbeAccuracy {
-                shape: probe[0] as f64 / probe[2] as f64,
-                colour: probe[1] as f64 / probe[2] as f64,
+            object_probe: (probe.objects > 0).then(|| ObjectProbeAccuracy {
+                shape: probe.shapes_right as f64 / probe.objects as f64,
+                colour: probe.colours_right as f64 / probe.objects as f64,
             }),
             seconds,
             questions_per_second: seen_questions as f64 / seconds,
