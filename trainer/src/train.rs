@@ -333,35 +333,24 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let opts = state.options.clone();
     let strategy = SamplingStrategy::parse(&config.sampling, opts.shape.frames)?;
     // Checked and read before the GIFs are decoded, so a bad option fails in a second.
-    anyhow::ensure!(
-        opts.object_supervision == 0.0 || (opts.object_supervision.is_finite() && opts.object_supervision > 0.0),
-        "--object-supervision must be a positive weight (or 0 for off), not {}",
-        opts.object_supervision
-    );
-    let attention_annotations = if opts.attention_supervision == 0.0 {
-        None
-    } else {
+    let supervisions =
+        [("--attention-supervision", opts.attention_supervision), ("--object-supervision", opts.object_supervision)];
+    for (flag, weight) in supervisions {
         anyhow::ensure!(
-            opts.attention_supervision.is_finite() && opts.attention_supervision > 0.0,
-            "--attention-supervision must be a positive weight (or 0 for off), not {}",
-            opts.attention_supervision
+            weight == 0.0 || (weight.is_finite() && weight > 0.0),
+            "{flag} must be a positive weight (or 0 for off), not {weight}"
         );
         anyhow::ensure!(
-            strategy.top_k().is_none(),
-            "--attention-supervision needs every question to read all sampled frames; {} picks frames per question",
+            weight == 0.0 || strategy.top_k().is_none(),
+            "{flag} needs every question to read all sampled frames; {} picks frames per question",
             config.sampling
         );
+    }
+    // Both supervisions read the same annotations: loaded once.
+    let annotations = if supervisions.iter().any(|&(_, weight)| weight > 0.0) {
         Some(ObjectAnnotations::load(&opts.data, "Train")?)
-    };
-    let object_annotations = if opts.object_supervision == 0.0 {
-        None
     } else {
-        anyhow::ensure!(
-            strategy.top_k().is_none(),
-            "--object-supervision reads every sampled frame; {} picks frames per question",
-            config.sampling
-        );
-        Some(ObjectAnnotations::load(&opts.data, "Train")?)
+        None
     };
 
     let missing =
@@ -411,11 +400,13 @@ pub fn run(options: TrainOptions) -> Result<()> {
         texts: Texts { tokenizer: &tokenizer, cache: tower_cache.as_ref() },
         answer_index: &answer_index,
         top_k: strategy.top_k(),
-        attention: attention_annotations
+        attention: annotations
             .as_ref()
+            .filter(|_| opts.attention_supervision > 0.0)
             .map(|annotations| AttentionSupervision { annotations, weight: opts.attention_supervision }),
-        objects: object_annotations
+        objects: annotations
             .as_ref()
+            .filter(|_| opts.object_supervision > 0.0)
             .map(|annotations| ObjectSupervision { annotations, weight: opts.object_supervision }),
     };
     let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
