@@ -29,6 +29,37 @@ fn outputs(model: &QaModel<B>) -> Vec<f32> {
     out
 }
 
+/// A tiny config as config.json was written before `option` existed (the key absent).
+fn config_without(option: &str) -> QaModelConfig {
+    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
+    json.as_object_mut().unwrap().remove(option);
+    serde_json::from_value(json).unwrap()
+}
+
+/// Loads a plain tiny model's weights into a model built from `config` (with one new part), as
+/// `extend_model` does: returns the plain model's outputs, the extended model and the tensor paths
+/// that had to stay fresh. Nothing of the plain model may be left unused.
+fn extend_plain(config: &QaModelConfig) -> (Vec<f32>, QaModel<B>, Vec<String>) {
+    let device = Default::default();
+    let plain = tiny(1).init::<B>(&device);
+    let mut extended = config.init::<B>(&device);
+    let result = load_weights_partially(&mut extended, weights_to_bytes(&plain).unwrap()).unwrap();
+    assert!(result.unused.is_empty(), "{:?}", result.unused);
+    (outputs(&plain), extended, result.missing)
+}
+
+/// Saved and reloaded into a fresh model of `config`, `model` gives `expected` exactly; a plain
+/// tiny model refuses those weights with an error naming `part`.
+fn assert_reloads_and_plain_refuses(config: &QaModelConfig, model: &QaModel<B>, expected: &[f32], part: &str) {
+    let device = Default::default();
+    let bytes = weights_to_bytes(model).unwrap();
+    let mut fresh = config.init::<B>(&device);
+    load_weights(&mut fresh, bytes.clone()).unwrap();
+    assert!(outputs(&fresh) == expected, "a model with {part} reloads exactly");
+    let error = load_weights(&mut tiny(1).init::<B>(&device), bytes).unwrap_err();
+    assert!(error.to_string().contains(part), "{error}");
+}
+
 #[test]
 fn saved_weights_reload_to_identical_outputs() {
     let device = Default::default();
@@ -57,17 +88,10 @@ fn grid_max_token_models_reload_and_old_configs_default_to_without() {
     let model = config.init::<B>(&device);
     let expected = outputs(&model);
     assert!(expected.iter().all(|v| v.is_finite()));
-    let mut fresh = config.init::<B>(&device);
-    load_weights(&mut fresh, weights_to_bytes(&model).unwrap()).unwrap();
-    assert!(outputs(&fresh) == expected, "a model with the max-pooled token reloads exactly");
     // A model without the token cannot silently take those weights.
-    let mut plain = tiny(1).init::<B>(&device);
-    assert!(load_weights(&mut plain, weights_to_bytes(&model).unwrap()).is_err());
+    assert_reloads_and_plain_refuses(&config, &model, &expected, "grid_max");
     // config.json written before the option existed still parses, without the token.
-    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
-    json.as_object_mut().unwrap().remove("grid_max_token");
-    let old: QaModelConfig = serde_json::from_value(json).unwrap();
-    assert_eq!(old.grid_max_token, None);
+    assert_eq!(config_without("grid_max_token").grid_max_token, None);
 }
 
 #[test]
@@ -78,59 +102,37 @@ fn frame_evidence_count_head_reloads_and_old_configs_default_to_pooled() {
     let model = config.init::<B>(&device);
     let expected = outputs(&model);
     assert!(expected.iter().all(|v| v.is_finite()));
-    let mut fresh = config.init::<B>(&device);
-    load_weights(&mut fresh, weights_to_bytes(&model).unwrap()).unwrap();
-    assert!(outputs(&fresh) == expected, "a model with the frame-evidence head reloads exactly");
     // Neither head silently takes the other's weights.
+    assert_reloads_and_plain_refuses(&config, &model, &expected, "event_counter");
     let pooled = tiny(1).init::<B>(&device);
     let error = load_weights(&mut config.init::<B>(&device), weights_to_bytes(&pooled).unwrap()).unwrap_err();
     assert!(error.to_string().contains("event_counter"), "{error}");
     // config.json written before the option existed still parses, with the pooled head.
-    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
-    json.as_object_mut().unwrap().remove("count_head");
-    let old: QaModelConfig = serde_json::from_value(json).unwrap();
-    assert_eq!(old.count_head(), CountHead::Pooled);
+    assert_eq!(config_without("count_head").count_head(), CountHead::Pooled);
 }
 
 #[test]
 fn slot_coordinates_start_as_a_no_op_reload_and_default_to_off() {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 7);
-    let plain = tiny(1).init::<B>(&device);
-    let expected = outputs(&plain);
+    <B as burn::tensor::backend::Backend>::seed(&Default::default(), 7);
     // Added to a trained model (as `extend_model … slot-coordinates` does), the zero-initialised
     // position read changes nothing until training moves it.
     let config = tiny(1).with_slot_coordinates(Some(true));
-    let mut extended = config.init::<B>(&device);
-    let result = load_weights_partially(&mut extended, weights_to_bytes(&plain).unwrap()).unwrap();
-    assert_eq!(result.missing, ["fusion.slot_reader.where_read.bias", "fusion.slot_reader.where_read.weight"]);
-    assert!(result.unused.is_empty(), "{:?}", result.unused);
+    let (expected, extended, missing) = extend_plain(&config);
+    assert_eq!(missing, ["fusion.slot_reader.where_read.bias", "fusion.slot_reader.where_read.weight"]);
     assert!(outputs(&extended) == expected, "a fresh position read leaves the answers unchanged");
-    // Saved with it, the model reloads exactly, and a model without it refuses those weights.
-    let mut fresh = config.init::<B>(&device);
-    load_weights(&mut fresh, weights_to_bytes(&extended).unwrap()).unwrap();
-    assert!(outputs(&fresh) == expected);
-    let error = load_weights(&mut tiny(1).init::<B>(&device), weights_to_bytes(&extended).unwrap()).unwrap_err();
-    assert!(error.to_string().contains("where_read"), "{error}");
-    // config.json written before the option existed still parses, without it.
-    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
-    json.as_object_mut().unwrap().remove("slot_coordinates");
-    let old: QaModelConfig = serde_json::from_value(json).unwrap();
-    assert_eq!(old.slot_coordinates, None);
+    assert_reloads_and_plain_refuses(&config, &extended, &expected, "where_read");
+    assert_eq!(config_without("slot_coordinates").slot_coordinates, None);
 }
 
 #[test]
 fn object_probe_leaves_answers_unchanged_reloads_and_defaults_to_off() {
     let device = Default::default();
     <B as burn::tensor::backend::Backend>::seed(&device, 8);
-    let plain = tiny(1).init::<B>(&device);
-    let expected = outputs(&plain);
     // Added to a trained model (as `extend_model … object-probe` does): answering never reads it.
     let config = tiny(1).with_object_probe(Some(true));
-    let mut extended = config.init::<B>(&device);
-    let result = load_weights_partially(&mut extended, weights_to_bytes(&plain).unwrap()).unwrap();
+    let (expected, extended, missing) = extend_plain(&config);
     assert_eq!(
-        result.missing,
+        missing,
         [
             "object_probe.colour.bias",
             "object_probe.colour.weight",
@@ -146,53 +148,28 @@ fn object_probe_leaves_answers_unchanged_reloads_and_defaults_to_off() {
     let logits = extended.probe_objects(tokens, weights).expect("the extended model has a probe");
     assert_eq!(logits.shape.dims(), [objects, config.answer_classes]);
     assert_eq!(logits.colour.dims(), [objects, config.answer_classes]);
+    let plain = tiny(1).init::<B>(&device);
     assert!(
         plain
             .probe_objects(Tensor::ones([1, cells, config.d_model], &device), Tensor::ones([1, cells], &device))
             .is_none()
     );
-    // Saved with it, the model reloads exactly; a model without it refuses those weights.
-    let mut fresh = config.init::<B>(&device);
-    load_weights(&mut fresh, weights_to_bytes(&extended).unwrap()).unwrap();
-    let error = load_weights(&mut tiny(1).init::<B>(&device), weights_to_bytes(&extended).unwrap()).unwrap_err();
-    assert!(error.to_string().contains("object_probe"), "{error}");
-    // config.json written before the option existed still parses, without it.
-    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
-    json.as_object_mut().unwrap().remove("object_probe");
-    let old: QaModelConfig = serde_json::from_value(json).unwrap();
-    assert_eq!(old.object_probe, None);
+    assert_reloads_and_plain_refuses(&config, &extended, &expected, "object_probe");
+    assert_eq!(config_without("object_probe").object_probe, None);
 }
 
 #[test]
 fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 9);
-    let plain = tiny(1).init::<B>(&device);
-    let expected = outputs(&plain);
+    <B as burn::tensor::backend::Backend>::seed(&Default::default(), 9);
     // Added to a trained model (as `extend_model … grid-attention` does), its closed gate keeps
     // every answer.
     let config = tiny(1).with_grid_attention_layers(Some(1));
-    let mut extended = config.init::<B>(&device);
-    let result = load_weights_partially(&mut extended, weights_to_bytes(&plain).unwrap()).unwrap();
-    assert!(!result.missing.is_empty());
-    assert!(
-        result.missing.iter().all(|path| path.starts_with("frame_encoder.grid_attention.")),
-        "{:?}",
-        result.missing
-    );
-    assert!(result.unused.is_empty(), "{:?}", result.unused);
+    let (expected, extended, missing) = extend_plain(&config);
+    assert!(!missing.is_empty());
+    assert!(missing.iter().all(|path| path.starts_with("frame_encoder.grid_attention.")), "{missing:?}");
     assert!(outputs(&extended) == expected, "a closed gate leaves the answers unchanged");
-    // Saved with it, the model reloads exactly; a model without it refuses those weights.
-    let mut fresh = config.init::<B>(&device);
-    load_weights(&mut fresh, weights_to_bytes(&extended).unwrap()).unwrap();
-    assert!(outputs(&fresh) == expected);
-    let error = load_weights(&mut tiny(1).init::<B>(&device), weights_to_bytes(&extended).unwrap()).unwrap_err();
-    assert!(error.to_string().contains("grid_attention"), "{error}");
-    // config.json written before the option existed still parses, without it.
-    let mut json: serde_json::Value = serde_json::from_str(&tiny(1).to_string()).unwrap();
-    json.as_object_mut().unwrap().remove("grid_attention_layers");
-    let old: QaModelConfig = serde_json::from_value(json).unwrap();
-    assert_eq!(old.grid_attention_layers, None);
+    assert_reloads_and_plain_refuses(&config, &extended, &expected, "grid_attention");
+    assert_eq!(config_without("grid_attention_layers").grid_attention_layers, None);
 }
 
 #[test]

@@ -54,7 +54,9 @@ pub struct TypeReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pointing_chance: Option<f64>,
     /// Accuracy per question form (see [`question_form`]): FrameQA's four questions, Count per
-    /// asked action, Transition before/after.
+    /// asked action, Transition before/after. For captions, `beats {attribute}`: how often the
+    /// true caption outscored a distractor that changes that attribute (pairs, chance 50%; see
+    /// [`caption_difference`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub by_form: BTreeMap<String, FormReport>,
 }
@@ -82,6 +84,61 @@ pub fn question_form(qtype: QuestionType, question: &str) -> Option<String> {
         QuestionType::Count => words.last().cloned(),
         QuestionType::Transition => words.iter().find(|w| *w == "before" || *w == "after").cloned(),
         QuestionType::Action | QuestionType::Caption => None,
+    }
+}
+
+/// Which attribute a caption distractor changes (the benchmark's distractors differ from the true
+/// caption in one): `colour`, `shape`, `count`, `order` or `action`. `None` for captions outside
+/// the benchmark's template (`a {colour} {shape} {segment} then {segment} …`).
+pub fn caption_difference(truth: &str, distractor: &str) -> Option<&'static str> {
+    struct Caption<'a> {
+        colour: &'a str,
+        shape: &'a str,
+        segments: Vec<String>,
+    }
+    fn parse(caption: &str) -> Option<Caption<'_>> {
+        let words: Vec<&str> = caption.split_whitespace().collect();
+        if words.len() < 4 || words[0] != "a" {
+            return None;
+        }
+        let segments = words[3..].join(" ").split(" then ").map(str::to_string).collect();
+        Some(Caption { colour: words[1], shape: words[2], segments })
+    }
+    // A segment without its repetitions: `jumps 3 times` and `jumps once` are both `jumps`.
+    fn action(segment: &str) -> &str {
+        segment
+            .strip_suffix(" once")
+            .or_else(|| segment.rsplitn(3, ' ').nth(2).filter(|_| segment.ends_with(" times")))
+            .unwrap_or(segment)
+    }
+    let (truth, distractor) = (parse(truth)?, parse(distractor)?);
+    if truth.colour != distractor.colour {
+        return Some("colour");
+    }
+    if truth.shape != distractor.shape {
+        return Some("shape");
+    }
+    let (mut a, mut b) = (truth.segments.clone(), distractor.segments.clone());
+    a.sort();
+    b.sort();
+    if a == b {
+        return (truth.segments != distractor.segments).then_some("order");
+    }
+    let same_actions = truth.segments.iter().map(|s| action(s)).eq(distractor.segments.iter().map(|s| action(s)));
+    Some(if same_actions { "count" } else { "action" })
+}
+
+/// Tallies, for a caption question, how often the true caption outscores each distractor, by the
+/// attribute the distractor changes (forms `beats colour`, `beats count`, …; chance 50%): which
+/// attribute the model cannot tell is what caps caption accuracy.
+fn tally_caption_pairs(candidates: &[String], truth: usize, logits: &[f32], forms: &mut BTreeMap<String, [usize; 4]>) {
+    let Some(right) = candidates.get(truth) else { return };
+    for (j, distractor) in candidates.iter().enumerate().filter(|&(j, _)| j != truth) {
+        if let (Some(kind), Some(&score)) = (caption_difference(right, distractor), logits.get(j)) {
+            let entry = forms.entry(format!("beats {kind}")).or_default();
+            entry[0] += usize::from(logits[truth] > score);
+            entry[1] += 1;
+        }
     }
 }
 
@@ -237,6 +294,9 @@ impl<B: Backend> Evaluator<'_, B> {
                 Answer::Word(w) => self.config.answers.get(predicted).is_some_and(|a| *a == normalise_answer(w)),
             };
             tally.right += usize::from(right);
+            if let (QuestionType::Caption, Answer::Choice(truth)) = (item.qtype, &item.answer) {
+                tally_caption_pairs(&item.candidates, *truth, &combined, &mut tally.forms);
+            }
             if let Some(form) = question_form(item.qtype, &item.question) {
                 let entry = tally.forms.entry(form).or_default();
                 entry[0] += usize::from(right);
@@ -427,6 +487,30 @@ pub fn table(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caption_distractors_are_told_apart_by_the_attribute_they_change() {
+        let truth = "a red star jumps 3 times then moves left";
+        let kind = |d| caption_difference(truth, d);
+        assert_eq!(kind("a blue star jumps 3 times then moves left"), Some("colour"));
+        assert_eq!(kind("a red cross jumps 3 times then moves left"), Some("shape"));
+        assert_eq!(kind("a red star jumps 4 times then moves left"), Some("count"));
+        assert_eq!(kind("a red star jumps once then moves left"), Some("count"));
+        assert_eq!(kind("a red star moves left then jumps 3 times"), Some("order"));
+        assert_eq!(kind("a red star spins 3 times then moves left"), Some("action"));
+        assert_eq!(kind("a red star jumps 3 times then moves right"), Some("action"));
+        assert_eq!(caption_difference("a red star spins once", "a red star blinks once"), Some("action"));
+        assert_eq!(caption_difference("the man is running", "a red star spins once"), None);
+        // Pairs: the truth (index 1) outscores the colour change, not the count change.
+        let candidates: Vec<String> =
+            ["a blue star jumps 3 times then moves left", truth, "a red star jumps 4 times then moves left"]
+                .map(String::from)
+                .into();
+        let mut forms = BTreeMap::new();
+        tally_caption_pairs(&candidates, 1, &[0.1, 0.5, 0.9], &mut forms);
+        assert_eq!(forms["beats colour"][..2], [1, 1]);
+        assert_eq!(forms["beats count"][..2], [0, 1]);
+    }
 
     #[test]
     fn question_forms_of_the_benchmark_templates() {
