@@ -172,6 +172,58 @@ fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
     assert_eq!(config_without("grid_attention_layers").grid_attention_layers, None);
 }
 
+/// Safetensors `bytes` with `change` applied to the values of every (f32) tensor, by name.
+fn rewritten(bytes: &[u8], change: impl Fn(&str, &mut [f32])) -> Vec<u8> {
+    use safetensors::tensor::TensorView;
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in file.tensors() {
+        assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
+        let mut values: Vec<f32> =
+            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        change(&name, &mut values);
+        owned.push((name, view.shape().to_vec(), values.iter().flat_map(|v| v.to_le_bytes()).collect()));
+    }
+    let views: Vec<(String, TensorView)> = owned
+        .iter()
+        .map(|(name, shape, data)| {
+            (name.clone(), TensorView::new(safetensors::Dtype::F32, shape.clone(), data).unwrap())
+        })
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+#[test]
+fn a_further_grid_attention_layer_starts_as_the_identity() {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, 10);
+    let one = tiny(1).with_grid_attention_layers(Some(1));
+    // A trained one-layer branch: its gate open, its layer no longer the identity it starts as.
+    let fresh = weights_to_bytes(&one.init::<B>(&device)).unwrap();
+    let trained_bytes = rewritten(&fresh, |name, values| {
+        if name == "frame_encoder.grid_attention.gate" {
+            values.fill(0.7);
+        } else if name.starts_with("frame_encoder.grid_attention.transformer.layers.0.") {
+            values.iter_mut().enumerate().for_each(|(i, v)| *v += 0.05 * ((i * 7 % 11) as f32 - 5.0));
+        }
+    });
+    let mut trained = one.init::<B>(&device);
+    load_weights(&mut trained, trained_bytes.clone()).unwrap();
+    let expected = outputs(&trained);
+    let mut untrained = one.init::<B>(&device);
+    load_weights(&mut untrained, fresh).unwrap();
+    assert!(outputs(&untrained) != expected, "the trained branch changes the answers");
+    // A second layer (as `extend_model … grid-attention` adds to such a model) changes none.
+    let two = tiny(1).with_grid_attention_layers(Some(2));
+    let mut extended = two.init::<B>(&device);
+    let result = load_weights_partially(&mut extended, trained_bytes).unwrap();
+    assert!(result.unused.is_empty(), "{:?}", result.unused);
+    assert!(!result.missing.is_empty());
+    let new_layer = "frame_encoder.grid_attention.transformer.layers.1.";
+    assert!(result.missing.iter().all(|path| path.starts_with(new_layer)), "{:?}", result.missing);
+    assert!(outputs(&extended) == expected, "a layer that starts as the identity leaves the answers unchanged");
+}
+
 #[test]
 fn loading_fails_on_missing_or_unused_tensors() {
     let device = Default::default();

@@ -7,8 +7,9 @@
 //! - `slot-coordinates`: the slot reader's position read added, zero-initialised so the model's
 //!   answers are unchanged at the start (`--slot-coordinates`);
 //! - `object-probe`: a fresh object probe added, which answering never uses (`--object-supervision`);
-//! - `grid-attention`: one self-attention layer among each frame's grid tokens, gated by a zero
-//!   scalar so the answers are unchanged at the start (`--grid-attention-layers 1`).
+//! - `grid-attention`: one more self-attention layer among each frame's grid tokens
+//!   (`--grid-attention-layers N` with the new count). The first comes with a gate that starts at
+//!   zero, a further one starts as the identity: either way the answers are unchanged at the start.
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
@@ -18,7 +19,7 @@ use trainer::backend::{self, Training};
 
 /// Tensor paths a change adds (fresh) and drops.
 struct Change {
-    added: &'static str,
+    added: String,
     dropped: Option<&'static str>,
 }
 
@@ -45,23 +46,27 @@ fn main() -> Result<()> {
             "frame-evidence-count" => {
                 anyhow::ensure!(config.model.count_head() == CountHead::Pooled, "{input} has no pooled count head");
                 config.model.count_head = Some(CountHead::FrameEvidence);
-                applied.push(Change { added: "event_counter.", dropped: Some("count_head.") });
+                applied.push(Change { added: "event_counter.".into(), dropped: Some("count_head.") });
             }
             "slot-coordinates" => {
                 anyhow::ensure!(config.model.slot_coordinates != Some(true), "{input} reads slot coordinates already");
                 config.model.slot_coordinates = Some(true);
-                applied.push(Change { added: "fusion.slot_reader.where_read.", dropped: None });
+                applied.push(Change { added: "fusion.slot_reader.where_read.".into(), dropped: None });
             }
             "object-probe" => {
                 anyhow::ensure!(config.model.object_probe != Some(true), "{input} has an object probe already");
                 config.model.object_probe = Some(true);
-                applied.push(Change { added: "object_probe.", dropped: None });
+                applied.push(Change { added: "object_probe.".into(), dropped: None });
             }
             "grid-attention" => {
-                anyhow::ensure!(config.model.grid_attention_layers.is_none(), "{input} has grid attention already");
                 anyhow::ensure!(config.model.vision_tower.is_none(), "{input} has a pretrained vision tower");
-                config.model.grid_attention_layers = Some(1);
-                applied.push(Change { added: "frame_encoder.grid_attention.", dropped: None });
+                let layers = config.model.grid_attention_layers.unwrap_or(0);
+                config.model.grid_attention_layers = Some(layers + 1);
+                let added = match layers {
+                    0 => "frame_encoder.grid_attention.".to_string(),
+                    n => format!("frame_encoder.grid_attention.transformer.layers.{n}."),
+                };
+                applied.push(Change { added, dropped: None });
             }
             other => anyhow::bail!(
                 "unknown change '{other}' (expected frame-evidence-count, slot-coordinates, object-probe or \
@@ -77,7 +82,7 @@ fn main() -> Result<()> {
 
     let mut model = config.model.init::<Training>(&device);
     let result = load_weights_partially(&mut model, weights_to_bytes(&bundle.model)?)?;
-    let expected_missing = |path: &String| applied.iter().any(|c| path.starts_with(c.added));
+    let expected_missing = |path: &String| applied.iter().any(|c| path.starts_with(&c.added));
     let expected_unused = |path: &String| applied.iter().any(|c| c.dropped.is_some_and(|d| path.starts_with(d)));
     anyhow::ensure!(result.missing.iter().all(expected_missing), "unexpected missing tensors {:?}", result.missing);
     anyhow::ensure!(result.unused.iter().all(expected_unused), "unexpected unused tensors {:?}", result.unused);

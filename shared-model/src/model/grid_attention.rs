@@ -4,7 +4,9 @@
 //! shape (a linear probe trained on every object of every frame names shapes at chance, see
 //! docs/results). Letting the cells of a frame read each other gives every token the arrangement
 //! of the parts around it. The branch is gated by a learned scalar that starts at zero (ReZero,
-//! Bachlechner et al., 2020), so it can be added to a trained model without changing its answers.
+//! Bachlechner et al., 2020), so it can be added to a trained model without changing its answers;
+//! every layer starts as the identity too, so a further layer can be appended to a trained branch
+//! (whose gate is open) without changing them either.
 
 use burn::module::Param;
 use burn::nn::Initializer;
@@ -38,6 +40,7 @@ impl GridAttentionConfig {
             // No dropout: the frame encoder has none, and the gate already starts the branch off.
             transformer: TransformerConfig::new(self.d_model, self.n_heads, self.n_layers)
                 .with_dropout(0.0)
+                .with_identity_start(true)
                 .init(device),
             gate: Initializer::Zeros.init([1], device),
         }

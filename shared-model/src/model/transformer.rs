@@ -1,7 +1,7 @@
 //! A pre-LayerNorm transformer encoder (Xiong et al., 2020: pre-LN trains stably without warm-up
 //! tricks, which matters for small models trained from scratch on CPU).
 
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
@@ -22,6 +22,11 @@ pub struct TransformerConfig {
     /// Dropout on attention and feed-forward outputs during training.
     #[config(default = 0.1)]
     pub dropout: f64,
+    /// Start every layer as the identity: the attention's output projection and the feed-forward
+    /// block's second linear zero-initialised, so a layer appended to a trained stack changes
+    /// nothing until training moves it.
+    #[config(default = false)]
+    pub identity_start: bool,
 }
 
 /// A stack of pre-LN self-attention layers followed by a final LayerNorm.
@@ -45,14 +50,24 @@ pub struct TransformerLayer<B: Backend> {
 impl TransformerConfig {
     /// Builds the module with freshly initialised weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Transformer<B> {
+        let branch_out = |d_input: usize| {
+            let config = LinearConfig::new(d_input, self.d_model);
+            if self.identity_start { config.with_initializer(Initializer::Zeros) } else { config }.init(device)
+        };
         let layers = (0..self.n_layers)
-            .map(|_| TransformerLayer {
-                norm_attention: LayerNormConfig::new(self.d_model).init(device),
-                attention: MultiHeadAttentionConfig::new(self.d_model, self.n_heads).init(device),
-                norm_ffn: LayerNormConfig::new(self.d_model).init(device),
-                ffn_in: LinearConfig::new(self.d_model, self.d_model * self.ffn_factor).init(device),
-                ffn_out: LinearConfig::new(self.d_model * self.ffn_factor, self.d_model).init(device),
-                dropout: DropoutConfig::new(self.dropout).init(),
+            .map(|_| {
+                let mut attention = MultiHeadAttentionConfig::new(self.d_model, self.n_heads).init(device);
+                if self.identity_start {
+                    attention.output = branch_out(self.d_model);
+                }
+                TransformerLayer {
+                    norm_attention: LayerNormConfig::new(self.d_model).init(device),
+                    attention,
+                    norm_ffn: LayerNormConfig::new(self.d_model).init(device),
+                    ffn_in: LinearConfig::new(self.d_model, self.d_model * self.ffn_factor).init(device),
+                    ffn_out: branch_out(self.d_model * self.ffn_factor),
+                    dropout: DropoutConfig::new(self.dropout).init(),
+                }
             })
             .collect();
         Transformer { layers, norm: LayerNormConfig::new(self.d_model).init(device) }
