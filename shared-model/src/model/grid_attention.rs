@@ -55,3 +55,25 @@ impl<B: Backend> GridAttention<B> {
         tokens + mixed * self.gate.val().unsqueeze_dim::<2>(0).unsqueeze_dim::<3>(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+
+    type B = Autodiff<Flex>;
+
+    #[test]
+    fn a_fresh_branch_is_a_no_op_that_training_can_open() {
+        let device = Default::default();
+        let attention = GridAttentionConfig::new(8, 2, 2).init::<B>(&device);
+        let tokens = Tensor::<B, 3>::random([2, 4, 8], burn::tensor::Distribution::Default, &device);
+        let out = attention.forward(tokens.clone());
+        assert_eq!(out.clone().into_data(), tokens.clone().into_data(), "closed gate, identity layers");
+        // The gate's gradient is not zero: training can open the branch (gate and layer outputs
+        // both at zero is not a dead point, since the closed branch still outputs normed tokens).
+        let grads = (out * tokens).sum().backward();
+        let gate = attention.gate.grad(&grads).expect("the gate has a gradient");
+        assert!(gate.into_scalar() != 0.0);
+    }
+}
