@@ -19,6 +19,7 @@ use shared_model::tokenize::TextTokenizer;
 use crate::attention_targets::ObjectAnnotations;
 use crate::batch::{BatchQuestion, HeadOutput, forward};
 use crate::data::{Split, progress};
+use crate::generate::{colour_words, shape_words};
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::normalise_answer;
 
@@ -89,7 +90,8 @@ pub fn question_form(qtype: QuestionType, question: &str) -> Option<String> {
 
 /// Which attribute a caption distractor changes (the benchmark's distractors differ from the true
 /// caption in one): `colour`, `shape`, `count`, `order` or `action`. `None` for captions outside
-/// the benchmark's template (`a {colour} {shape} {segment} then {segment} …`).
+/// the benchmark's template (`a {colour} {shape} {segment} then {segment} …` with the benchmark's
+/// colour and shape words), such as MSRVTT-MC's.
 pub fn caption_difference(truth: &str, distractor: &str) -> Option<&'static str> {
     struct Caption<'a> {
         colour: &'a str,
@@ -98,7 +100,8 @@ pub fn caption_difference(truth: &str, distractor: &str) -> Option<&'static str>
     }
     fn parse(caption: &str) -> Option<Caption<'_>> {
         let words: Vec<&str> = caption.split_whitespace().collect();
-        if words.len() < 4 || words[0] != "a" {
+        let known = |word: &str, names: &[&str]| names.contains(&word);
+        if words.len() < 4 || words[0] != "a" || !known(words[1], &colour_words()) || !known(words[2], &shape_words()) {
             return None;
         }
         let segments = words[3..].join(" ").split(" then ").map(str::to_string).collect();
@@ -501,6 +504,7 @@ mod tests {
         assert_eq!(kind("a red star jumps 3 times then moves right"), Some("action"));
         assert_eq!(caption_difference("a red star spins once", "a red star blinks once"), Some("action"));
         assert_eq!(caption_difference("the man is running", "a red star spins once"), None);
+        assert_eq!(caption_difference("a man is running", "a woman is running"), None);
         // Pairs: the truth (index 1) outscores the colour change, not the count change.
         let candidates: Vec<String> =
             ["a blue star jumps 3 times then moves left", truth, "a red star jumps 4 times then moves left"]

@@ -36,6 +36,16 @@ pub struct GenerateSummary {
 
 pub const SPLITS: [&str; 3] = ["Train", "Val", "Test"];
 
+/// The colour words of the benchmark's world, as its questions and captions write them.
+pub fn colour_words() -> [&'static str; 8] {
+    world::Colour::ALL.map(world::Colour::name)
+}
+
+/// The shape words of the benchmark's world.
+pub fn shape_words() -> [&'static str; 6] {
+    world::Shape::ALL.map(world::Shape::name)
+}
+
 /// 80% / 10% / 10%, at least one GIF per split.
 fn split_sizes(gifs: usize) -> Result<[usize; 3]> {
     if gifs < 3 {
