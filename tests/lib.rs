@@ -110,3 +110,60 @@ pub mod tiny {
         Batch { frames, times, ids, padding }
     }
 }
+
+/// Safetensors checkpoints as owned tensors, so that tests can drop, reshape, add or change some
+/// and write the result back.
+pub mod checkpoint {
+    use safetensors::Dtype;
+    use safetensors::tensor::TensorView;
+
+    /// One tensor of a checkpoint.
+    pub struct Owned {
+        pub name: String,
+        pub dtype: Dtype,
+        pub shape: Vec<usize>,
+        /// Little-endian bytes.
+        pub data: Vec<u8>,
+    }
+
+    impl Owned {
+        /// An f32 tensor.
+        pub fn f32(name: &str, shape: Vec<usize>, values: &[f32]) -> Self {
+            Owned {
+                name: name.to_string(),
+                dtype: Dtype::F32,
+                shape,
+                data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            }
+        }
+
+        /// The values of an f32 tensor.
+        pub fn f32_values(&self) -> Vec<f32> {
+            assert_eq!(self.dtype, Dtype::F32, "{}", self.name);
+            self.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        }
+    }
+
+    /// Every tensor of a safetensors file's `bytes`, its name prefixed with `prefix`.
+    pub fn read(bytes: &[u8], prefix: &str) -> Vec<Owned> {
+        let file = safetensors::SafeTensors::deserialize(bytes).expect("parsing checkpoint");
+        file.tensors()
+            .into_iter()
+            .map(|(name, view)| Owned {
+                name: format!("{prefix}{name}"),
+                dtype: view.dtype(),
+                shape: view.shape().to_vec(),
+                data: view.data().to_vec(),
+            })
+            .collect()
+    }
+
+    /// The safetensors bytes of `tensors`.
+    pub fn to_bytes(tensors: &[Owned]) -> Vec<u8> {
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .map(|t| (t.name.clone(), TensorView::new(t.dtype, t.shape.clone(), &t.data).expect("view")))
+            .collect();
+        safetensors::serialize(views, None).expect("serializing checkpoint")
+    }
+}

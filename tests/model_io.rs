@@ -4,7 +4,7 @@
 
 use burn::backend::Flex;
 use burn::tensor::Tensor;
-use gifqa_tests::{TempDir, repo_root};
+use gifqa_tests::{TempDir, checkpoint, repo_root};
 use shared_model::bundle::{BundleError, ModelBundle, load_weights, load_weights_partially, weights_to_bytes};
 use shared_model::model::{CountHead, QaModel, QaModelConfig};
 use shared_model::pipeline::ClipAggregation;
@@ -174,23 +174,13 @@ fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
 
 /// Safetensors `bytes` with `change` applied to the values of every (f32) tensor, by name.
 fn rewritten(bytes: &[u8], change: impl Fn(&str, &mut [f32])) -> Vec<u8> {
-    use safetensors::tensor::TensorView;
-    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, view) in file.tensors() {
-        assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
-        let mut values: Vec<f32> =
-            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        change(&name, &mut values);
-        owned.push((name, view.shape().to_vec(), values.iter().flat_map(|v| v.to_le_bytes()).collect()));
+    let mut tensors = checkpoint::read(bytes, "");
+    for tensor in &mut tensors {
+        let mut values = tensor.f32_values();
+        change(&tensor.name, &mut values);
+        *tensor = checkpoint::Owned::f32(&tensor.name, tensor.shape.clone(), &values);
     }
-    let views: Vec<(String, TensorView)> = owned
-        .iter()
-        .map(|(name, shape, data)| {
-            (name.clone(), TensorView::new(safetensors::Dtype::F32, shape.clone(), data).unwrap())
-        })
-        .collect();
-    safetensors::serialize(views, None).unwrap()
+    checkpoint::to_bytes(&tensors)
 }
 
 #[test]

@@ -11,6 +11,7 @@ use shared_model::pretrained::{PretrainedError, load_bert_dir, load_bert_safeten
 
 type B = Flex;
 
+use gifqa_tests::checkpoint::{self, Owned};
 use gifqa_tests::parity::{float_tensor, read_json, values};
 
 fn int_batch(v: &Value) -> Tensor<B, 2, Int> {
@@ -181,25 +182,18 @@ fn edit_checkpoint(
     reshape: Option<(&str, Vec<usize>)>,
     add: Option<&str>,
 ) -> Vec<u8> {
-    use safetensors::tensor::TensorView;
-    let file = safetensors::SafeTensors::deserialize(bytes).expect("parsing checkpoint");
-    let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, view) in file.tensors() {
-        if Some(name.as_str()) == drop {
-            continue;
+    let mut tensors: Vec<Owned> =
+        checkpoint::read(bytes, "").into_iter().filter(|t| Some(t.name.as_str()) != drop).collect();
+    if let Some((target, shape)) = &reshape {
+        for tensor in tensors.iter_mut().filter(|t| t.name == *target) {
+            tensor.data = vec![0u8; shape.iter().product::<usize>() * 4];
+            tensor.shape = shape.clone();
         }
-        let (shape, data) = match &reshape {
-            Some((target, shape)) if *target == name => (shape.clone(), vec![0u8; shape.iter().product::<usize>() * 4]),
-            _ => (view.shape().to_vec(), view.data().to_vec()),
-        };
-        owned.push((name, view.dtype(), shape, data));
     }
     if let Some(extra) = add {
-        owned.push((extra.to_string(), safetensors::Dtype::F32, vec![2], vec![0u8; 8]));
+        tensors.push(Owned::f32(extra, vec![2], &[0.0, 0.0]));
     }
-    let views: Vec<(String, TensorView)> =
-        owned.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).expect("view"))).collect();
-    safetensors::serialize(views, None).expect("serializing")
+    checkpoint::to_bytes(&tensors)
 }
 
 #[test]

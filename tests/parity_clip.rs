@@ -8,7 +8,6 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use safetensors::Dtype;
-use safetensors::tensor::TensorView;
 use serde_json::{Value, json};
 use shared_model::model::clip_text::{ClipTextModel, ClipTextOutput, ClipTextPooling};
 use shared_model::model::clip_vision::{ClipVisionModel, ClipVisionOutput};
@@ -18,6 +17,7 @@ use shared_model::pretrained::{
 
 type B = Flex;
 
+use gifqa_tests::checkpoint::{self, Owned};
 use gifqa_tests::parity::{float_tensor, read_json, values};
 
 fn int_batch(v: &Value) -> Tensor<B, 2, Int> {
@@ -130,43 +130,12 @@ fn text_pooling_rules() {
     assert_eq!(&pooled[32..], row(1, 0), "no eos id: position 0, as transformers");
 }
 
-/// One tensor of a checkpoint being rewritten.
-struct Owned {
-    name: String,
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
-}
-
 fn read_tensors(path: &Path, prefix: &str) -> Vec<Owned> {
-    let bytes = std::fs::read(path).expect("checkpoint");
-    let file = safetensors::SafeTensors::deserialize(&bytes).expect("parsing checkpoint");
-    file.tensors()
-        .into_iter()
-        .map(|(name, view)| Owned {
-            name: format!("{prefix}{name}"),
-            dtype: view.dtype(),
-            shape: view.shape().to_vec(),
-            data: view.data().to_vec(),
-        })
-        .collect()
-}
-
-fn f32_tensor(name: &str, shape: Vec<usize>, values: &[f32]) -> Owned {
-    Owned {
-        name: name.to_string(),
-        dtype: Dtype::F32,
-        shape,
-        data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    }
+    checkpoint::read(&std::fs::read(path).expect("checkpoint"), prefix)
 }
 
 fn write_checkpoint(path: &Path, tensors: &[Owned]) {
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .map(|t| (t.name.clone(), TensorView::new(t.dtype, t.shape.clone(), &t.data).expect("view")))
-        .collect();
-    safetensors::serialize_to_file(views, None, path).expect("writing checkpoint");
+    std::fs::write(path, checkpoint::to_bytes(tensors)).expect("writing checkpoint");
 }
 
 /// A deterministic `[rows, cols]` matrix with distinct entries.
@@ -187,9 +156,9 @@ fn full_clip_dir(vision: &Path, text: &Path, dir: &Path, extra: Option<&str>) {
     const PROJECTION: usize = 24;
     let mut tensors = read_tensors(&vision.join("model.safetensors"), "vision_model.");
     tensors.extend(read_tensors(&text.join("model.safetensors"), "text_model."));
-    tensors.push(f32_tensor("visual_projection.weight", vec![PROJECTION, 32], &projection_values(PROJECTION, 32)));
-    tensors.push(f32_tensor("text_projection.weight", vec![PROJECTION, 32], &projection_values(PROJECTION, 32)));
-    tensors.push(f32_tensor("logit_scale", vec![], &[2.6592]));
+    tensors.push(Owned::f32("visual_projection.weight", vec![PROJECTION, 32], &projection_values(PROJECTION, 32)));
+    tensors.push(Owned::f32("text_projection.weight", vec![PROJECTION, 32], &projection_values(PROJECTION, 32)));
+    tensors.push(Owned::f32("logit_scale", vec![], &[2.6592]));
     for tower in ["vision_model.", "text_model."] {
         let ids: Vec<u8> = (0..16i64).flat_map(|i| i.to_le_bytes()).collect();
         tensors.push(Owned {
@@ -200,7 +169,7 @@ fn full_clip_dir(vision: &Path, text: &Path, dir: &Path, extra: Option<&str>) {
         });
     }
     if let Some(name) = extra {
-        tensors.push(f32_tensor(name, vec![2], &[0.0, 0.0]));
+        tensors.push(Owned::f32(name, vec![2], &[0.0, 0.0]));
     }
     write_checkpoint(&dir.join("model.safetensors"), &tensors);
     let config = json!({
@@ -297,7 +266,7 @@ fn bad_checkpoints_name_the_file_and_tensor() {
         eprintln!("{name}, mis-shaped: {err}");
 
         let mut extra = tensors;
-        extra.push(f32_tensor("encoder.layers.2.mlp.fc1.bias", vec![2], &[0.0, 0.0]));
+        extra.push(Owned::f32("encoder.layers.2.mlp.fc1.bias", vec![2], &[0.0, 0.0]));
         let err = load_error(&dir, &tmp.0, &extra, vision);
         assert!(matches!(err.innermost(), PretrainedError::Unused(n) if n == "encoder.layers.2.mlp.fc1.bias"), "{err}");
         eprintln!("{name}, unknown: {err}");
