@@ -5,7 +5,7 @@
 //! Masks that depend on the query too (CLIP's causal text attention) are `[batch, q_len, k_len]`,
 //! `true` where the query may not see the key; [`causal_mask`] and [`padding_pair_mask`] build them.
 
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
@@ -19,6 +19,10 @@ pub struct MultiHeadAttentionConfig {
     pub d_model: usize,
     /// Number of heads; must divide `d_model`.
     pub n_heads: usize,
+    /// Zero-initialise the output projection, so the block outputs zeros until trained (a
+    /// residual branch that starts as a no-op).
+    #[config(default = false)]
+    pub zero_output: bool,
 }
 
 /// Scaled dot-product attention over `n_heads` heads (Vaswani et al., 2017).
@@ -45,8 +49,15 @@ impl MultiHeadAttentionConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> MultiHeadAttention<B> {
         // Invariant: `QaModelConfig::check` rejects such configurations before any module is built.
         assert!(self.d_model.is_multiple_of(self.n_heads), "d_model must be a multiple of n_heads");
-        let linear = || LinearConfig::new(self.d_model, self.d_model).init(device);
-        MultiHeadAttention { query: linear(), key: linear(), value: linear(), output: linear(), n_heads: self.n_heads }
+        let linear = || LinearConfig::new(self.d_model, self.d_model);
+        let output = if self.zero_output { linear().with_initializer(Initializer::Zeros) } else { linear() };
+        MultiHeadAttention {
+            query: linear().init(device),
+            key: linear().init(device),
+            value: linear().init(device),
+            output: output.init(device),
+            n_heads: self.n_heads,
+        }
     }
 }
 

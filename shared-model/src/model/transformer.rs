@@ -50,24 +50,18 @@ pub struct TransformerLayer<B: Backend> {
 impl TransformerConfig {
     /// Builds the module with freshly initialised weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Transformer<B> {
-        let branch_out = |d_input: usize| {
-            let config = LinearConfig::new(d_input, self.d_model);
-            if self.identity_start { config.with_initializer(Initializer::Zeros) } else { config }.init(device)
-        };
+        let ffn_out = LinearConfig::new(self.d_model * self.ffn_factor, self.d_model);
+        let ffn_out = if self.identity_start { ffn_out.with_initializer(Initializer::Zeros) } else { ffn_out };
         let layers = (0..self.n_layers)
-            .map(|_| {
-                let mut attention = MultiHeadAttentionConfig::new(self.d_model, self.n_heads).init(device);
-                if self.identity_start {
-                    attention.output = branch_out(self.d_model);
-                }
-                TransformerLayer {
-                    norm_attention: LayerNormConfig::new(self.d_model).init(device),
-                    attention,
-                    norm_ffn: LayerNormConfig::new(self.d_model).init(device),
-                    ffn_in: LinearConfig::new(self.d_model, self.d_model * self.ffn_factor).init(device),
-                    ffn_out: branch_out(self.d_model * self.ffn_factor),
-                    dropout: DropoutConfig::new(self.dropout).init(),
-                }
+            .map(|_| TransformerLayer {
+                norm_attention: LayerNormConfig::new(self.d_model).init(device),
+                attention: MultiHeadAttentionConfig::new(self.d_model, self.n_heads)
+                    .with_zero_output(self.identity_start)
+                    .init(device),
+                norm_ffn: LayerNormConfig::new(self.d_model).init(device),
+                ffn_in: LinearConfig::new(self.d_model, self.d_model * self.ffn_factor).init(device),
+                ffn_out: ffn_out.init(device),
+                dropout: DropoutConfig::new(self.dropout).init(),
             })
             .collect();
         Transformer { layers, norm: LayerNormConfig::new(self.d_model).init(device) }
