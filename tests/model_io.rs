@@ -293,6 +293,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
         batch_gifs: 16,
         device,
         annotations: Some(&annotations),
+        retrieval_gallery: None,
     };
     let report = evaluator.evaluate(&split, false, false).unwrap();
     println!("{}", trainer::eval::table(&report));

@@ -5,12 +5,14 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::index_tensor;
 use crate::batch::{encode_tokens, video_tensors};
 use crate::bundle::ModelBundle;
 use crate::clipcut::fuse_selected;
 use crate::gif_decode::DecodedGif;
-use crate::model::VideoEncoding;
+use crate::model::{QaModelConfig, VideoEncoding};
 use crate::preprocess::{PreparedClip, prepare_clip};
+use crate::questions::CAPTION_PROMPT;
 use crate::sampling::{SamplingStrategy, Timeline};
 use crate::tokenize::TokenizeError;
 
@@ -161,6 +163,22 @@ pub fn open_kind(question: &str) -> AnswerKind {
     }
 }
 
+/// Whether stage 1 reads `question` once per candidate, with the candidate as its question text:
+/// caption questions (the fixed [`CAPTION_PROMPT`]) of a model with fused captions.
+pub fn fuses_candidates(config: &QaModelConfig, question: &str, candidates: &[String]) -> bool {
+    config.fuses_captions() && !candidates.is_empty() && question.trim().eq_ignore_ascii_case(CAPTION_PROMPT)
+}
+
+/// The texts stage 1 fuses with the video for one question: the question, or each candidate when
+/// they are fused ([`fuses_candidates`]).
+pub fn stage_one_texts<'a>(config: &QaModelConfig, question: &'a str, candidates: &'a [String]) -> Vec<&'a str> {
+    if fuses_candidates(config, question, candidates) {
+        candidates.iter().map(String::as_str).collect()
+    } else {
+        vec![question]
+    }
+}
+
 /// Samples and preprocesses the clips of one GIF (the CPU part of answering).
 pub fn prepare_gif(
     gif: &DecodedGif,
@@ -235,12 +253,14 @@ pub async fn answer_encoded<B: Backend>(
     let config = &bundle.config;
     let max_len = config.model.max_text_len;
     let n_clips = clips.len();
-    // The same question once per clip, each reading its own clip.
-    let questions = vec![question.to_string(); n_clips];
-    let question_tokens = bundle.tokenizer.encode_batch(&questions, max_len)?;
+    // Stage 1 reads each clip with the question, or with each candidate when they are fused.
+    let per_clip = stage_one_texts(&config.model, question, &candidates);
+    let fused_choices = per_clip.len() > 1;
+    let rows: Vec<String> = (0..n_clips).flat_map(|_| per_clip.iter().map(|t| t.to_string())).collect();
+    let video_index: Vec<usize> = (0..n_clips).flat_map(|k| std::iter::repeat_n(k, per_clip.len())).collect();
+    let question_tokens = bundle.tokenizer.encode_batch(&rows, max_len)?;
     let question_encoding = encode_tokens(&bundle.model, &question_tokens, device);
     let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
-    let video_index: Vec<usize> = (0..n_clips).collect();
     let fused = fuse_selected(&bundle.model, video, &video_index, &question_encoding, &sources, strategy.top_k())
         .await
         .map_err(|e| InputError::Device(e.0))?;
@@ -254,6 +274,9 @@ pub async fn answer_encoded<B: Backend>(
             }
             _ => (AnswerKind::Word, config.answers.clone(), bundle.model.answer_logits(&context)),
         }
+    } else if fused_choices {
+        let logits = bundle.model.fused_choice_logits(&context, question_encoding.pooled, candidates.len());
+        (AnswerKind::Choice, candidates.clone(), logits)
     } else {
         let repeated: Vec<String> = (0..n_clips).flat_map(|_| candidates.iter().cloned()).collect();
         let candidate_tokens = bundle.tokenizer.encode_batch(&repeated, max_len)?;
@@ -261,11 +284,22 @@ pub async fn answer_encoded<B: Backend>(
         (AnswerKind::Choice, candidates.clone(), bundle.model.choice_logits(&context, candidate_encoding.pooled))
     };
     let logits = read_floats(logits).await?;
-    let relevance = read_floats(context.frame_relevance).await?;
-    let attention = read_floats(context.attention).await?;
+    let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
+    // The frames shown are those each clip read: with fused candidates, as the most probable one.
+    let shown: Vec<usize> = match probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
+        Some((best, _)) if fused_choices => (0..n_clips).map(|k| k * per_clip.len() + best).collect(),
+        _ => (0..n_clips).collect(),
+    };
+    let (relevance, attention) = if fused_choices {
+        let index = index_tensor::<B>(&shown, device);
+        (context.frame_relevance.select(0, index.clone()), context.attention.select(0, index))
+    } else {
+        (context.frame_relevance, context.attention)
+    };
+    let relevance = read_floats(relevance).await?;
+    let attention = read_floats(attention).await?;
     let cells = attention.len() / relevance.len().max(1); // [clips, frames read, cells], row-major
 
-    let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
     let mut ranked: Vec<RankedAnswer> = labels
         .into_iter()
         .zip(probabilities)
@@ -279,8 +313,8 @@ pub async fn answer_encoded<B: Backend>(
     let read: Vec<(Option<usize>, f32)> = match &fused.picks {
         Some(picks) => clips
             .iter()
-            .zip(picks)
-            .flat_map(|(clip, pick)| pick.iter().map(|&i| (clip.sources[i], clip.times[i])))
+            .zip(&shown)
+            .flat_map(|(clip, &row)| picks[row].iter().map(|&i| (clip.sources[i], clip.times[i])))
             .collect(),
         None => clips.iter().flat_map(|clip| clip.sources.iter().copied().zip(clip.times.iter().copied())).collect(),
     };

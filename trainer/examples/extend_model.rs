@@ -10,6 +10,8 @@
 //! - `grid-attention`: one more self-attention layer among each frame's grid tokens
 //!   (`--grid-attention-layers N` with the new count). The first comes with a gate that starts at
 //!   zero, a further one starts as the identity: either way the answers are unchanged at the start.
+//! - `fused-captions`: caption candidates read the GIF as questions (`--fused-captions`); no
+//!   tensor is added, the trained weights answer the new way from the start.
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
@@ -19,7 +21,7 @@ use trainer::backend::{self, Training};
 
 /// Tensor paths a change adds (fresh) and drops.
 struct Change {
-    added: String,
+    added: Option<String>,
     dropped: Option<&'static str>,
 }
 
@@ -27,12 +29,13 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, input, output, changes @ ..] = args.as_slice() else {
         anyhow::bail!(
-            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [slot-coordinates] [object-probe] [grid-attention]"
+            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions]"
         );
     };
     anyhow::ensure!(
         !changes.is_empty(),
-        "name at least one change: frame-evidence-count, slot-coordinates, object-probe, grid-attention"
+        "name at least one change: frame-evidence-count, slot-coordinates, object-probe, grid-attention, \
+         fused-captions"
     );
     let output = std::path::Path::new(output);
     anyhow::ensure!(!output.exists(), "{} exists already", output.display());
@@ -46,17 +49,17 @@ fn main() -> Result<()> {
             "frame-evidence-count" => {
                 anyhow::ensure!(config.model.count_head() == CountHead::Pooled, "{input} has no pooled count head");
                 config.model.count_head = Some(CountHead::FrameEvidence);
-                applied.push(Change { added: "event_counter.".into(), dropped: Some("count_head.") });
+                applied.push(Change { added: Some("event_counter.".into()), dropped: Some("count_head.") });
             }
             "slot-coordinates" => {
                 anyhow::ensure!(config.model.slot_coordinates != Some(true), "{input} reads slot coordinates already");
                 config.model.slot_coordinates = Some(true);
-                applied.push(Change { added: "fusion.slot_reader.where_read.".into(), dropped: None });
+                applied.push(Change { added: Some("fusion.slot_reader.where_read.".into()), dropped: None });
             }
             "object-probe" => {
                 anyhow::ensure!(config.model.object_probe != Some(true), "{input} has an object probe already");
                 config.model.object_probe = Some(true);
-                applied.push(Change { added: "object_probe.".into(), dropped: None });
+                applied.push(Change { added: Some("object_probe.".into()), dropped: None });
             }
             "grid-attention" => {
                 anyhow::ensure!(config.model.vision_tower.is_none(), "{input} has a pretrained vision tower");
@@ -66,11 +69,16 @@ fn main() -> Result<()> {
                     0 => "frame_encoder.grid_attention.".to_string(),
                     n => format!("frame_encoder.grid_attention.transformer.layers.{n}."),
                 };
-                applied.push(Change { added, dropped: None });
+                applied.push(Change { added: Some(added), dropped: None });
+            }
+            "fused-captions" => {
+                anyhow::ensure!(!config.model.fuses_captions(), "{input} fuses caption candidates already");
+                config.model.fused_captions = Some(true);
+                applied.push(Change { added: None, dropped: None });
             }
             other => anyhow::bail!(
-                "unknown change '{other}' (expected frame-evidence-count, slot-coordinates, object-probe or \
-                 grid-attention)"
+                "unknown change '{other}' (expected frame-evidence-count, slot-coordinates, object-probe, \
+                 grid-attention or fused-captions)"
             ),
         }
     }
@@ -82,7 +90,8 @@ fn main() -> Result<()> {
 
     let mut model = config.model.init::<Training>(&device);
     let result = load_weights_partially(&mut model, weights_to_bytes(&bundle.model)?)?;
-    let expected_missing = |path: &String| applied.iter().any(|c| path.starts_with(&c.added));
+    let expected_missing =
+        |path: &String| applied.iter().any(|c| c.added.as_ref().is_some_and(|added| path.starts_with(added)));
     let expected_unused = |path: &String| applied.iter().any(|c| c.dropped.is_some_and(|d| path.starts_with(d)));
     anyhow::ensure!(result.missing.iter().all(expected_missing), "unexpected missing tensors {:?}", result.missing);
     anyhow::ensure!(result.unused.iter().all(expected_unused), "unexpected unused tensors {:?}", result.unused);

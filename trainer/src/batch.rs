@@ -12,6 +12,7 @@ use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::model::QaModel;
+use shared_model::pipeline::{fuses_candidates, stage_one_texts};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QaItem, QuestionType};
 
@@ -26,7 +27,9 @@ pub struct BatchQuestion<'a> {
     pub item: &'a QaItem,
 }
 
-/// Which head a question goes to; multiple-choice questions are grouped by candidate count.
+/// Which head a question goes to; multiple-choice questions are grouped by candidate count (a
+/// batch may hold two groups of one count: fused captions and the rest; their losses share the
+/// kind's divisor, so together they are the kind's mean).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HeadKind {
     /// Multiple choice among this many candidates.
@@ -62,7 +65,7 @@ pub struct HeadOutput<B: Backend> {
 
 /// Everything a batch produced.
 pub struct BatchOutput<B: Backend> {
-    /// Multiple-choice groups (one per candidate count).
+    /// Multiple-choice groups (per candidate count, and fused or not).
     pub choice: Vec<HeadOutput<B>>,
     /// Open-ended word answers.
     pub word: Option<HeadOutput<B>>,
@@ -91,29 +94,64 @@ pub fn forward<B: Backend>(
     let (frames, times) = video_tensors::<B>(clips, &config.preprocess, config.model.time_positions, device);
     let video = model.encode_video(frames, times);
     let video_tokens = video.tokens.clone();
-    let question_texts: Vec<&str> = questions.iter().map(|q| q.item.question.as_str()).collect();
-    let question_encoding = texts.encode(model, &question_texts, max_len, device)?;
-    let video_index: Vec<usize> = questions.iter().map(|q| q.video).collect();
+    // Stage-1 rows: one per question, or one per candidate for fused candidates
+    // (`pipeline::stage_one_texts`, the rule the page and `predict` follow).
+    let mut row_texts: Vec<&str> = Vec::new();
+    let mut video_index: Vec<usize> = Vec::new();
+    let mut first_row = Vec::with_capacity(questions.len());
+    for q in questions {
+        first_row.push(row_texts.len());
+        for text in stage_one_texts(&config.model, &q.item.question, &q.item.candidates) {
+            row_texts.push(text);
+            video_index.push(q.video);
+        }
+    }
+    let question_encoding = texts.encode(model, &row_texts, max_len, device)?;
     let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
-    let context =
+    let rows_context =
         crate::backend::block_on(fuse_selected(model, &video, &video_index, &question_encoding, &sources, top_k))?
             .context;
+    let fused = |item: &QaItem| fuses_candidates(&config.model, &item.question, &item.candidates);
+    // One row per question for the other heads and the attention supervision (a fused question
+    // is represented by its first candidate's row).
+    let context = if row_texts.len() == questions.len() {
+        rows_context.clone()
+    } else {
+        rows_context.select(index_tensor(&first_row, device))
+    };
 
     let positions = |keep: &dyn Fn(&QaItem) -> bool| -> Vec<usize> {
         questions.iter().enumerate().filter(|(_, q)| keep(q.item)).map(|(i, _)| i).collect()
     };
 
     let mut choice = Vec::new();
-    let mut candidate_counts: Vec<usize> =
-        questions.iter().filter(|q| q.item.qtype.is_multiple_choice()).map(|q| q.item.candidates.len()).collect();
-    candidate_counts.sort_unstable();
-    candidate_counts.dedup();
-    for count in candidate_counts {
-        let picked = positions(&|item| item.qtype.is_multiple_choice() && item.candidates.len() == count);
-        let candidates: Vec<&str> =
-            picked.iter().flat_map(|&i| questions[i].item.candidates.iter().map(String::as_str)).collect();
-        let candidate_encoding = texts.encode(model, &candidates, max_len, device)?;
-        let logits = model.choice_logits(&context.select(index_tensor(&picked, device)), candidate_encoding.pooled);
+    let mut groups: Vec<(usize, bool)> = questions
+        .iter()
+        .filter(|q| q.item.qtype.is_multiple_choice())
+        .map(|q| (q.item.candidates.len(), fused(q.item)))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for (count, fused_group) in groups {
+        let picked = positions(&|item| {
+            item.qtype.is_multiple_choice() && item.candidates.len() == count && fused(item) == fused_group
+        });
+        let logits = if fused_group {
+            // Each candidate's own stage-1 row, scored with the candidate's encoding (the same
+            // text stage 1 read as its question).
+            let rows: Vec<usize> = picked.iter().flat_map(|&i| first_row[i]..first_row[i] + count).collect();
+            let rows = index_tensor(&rows, device);
+            model.fused_choice_logits(
+                &rows_context.select(rows.clone()),
+                question_encoding.pooled.clone().select(0, rows),
+                count,
+            )
+        } else {
+            let candidates: Vec<&str> =
+                picked.iter().flat_map(|&i| questions[i].item.candidates.iter().map(String::as_str)).collect();
+            let candidate_encoding = texts.encode(model, &candidates, max_len, device)?;
+            model.choice_logits(&context.select(index_tensor(&picked, device)), candidate_encoding.pooled)
+        };
         let targets = picked.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
         choice.push(HeadOutput { kind: HeadKind::Choice(count), questions: picked, logits, targets });
     }

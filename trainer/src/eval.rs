@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use burn::prelude::*;
 use serde::Serialize;
-use shared_model::batch::video_tensors;
+use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
-use shared_model::model::{QaModel, QuestionContext};
+use shared_model::model::{QaModel, QuestionContext, TextEncoding};
 use shared_model::pipeline::{ClipAggregation, aggregate};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
@@ -45,6 +45,9 @@ pub struct TypeReport {
     /// Caption only: median rank of the true GIF (1 = first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub median_rank: Option<f64>,
+    /// Caption only: GIFs (and captions) the retrieval ranked among.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval_gallery: Option<usize>,
     /// Pointing accuracy of the slot attention (only with the generator's annotations): of the
     /// sampled frames in which the question's object is visible, the share whose most-attended
     /// grid cell holds part of the object.
@@ -166,7 +169,14 @@ pub struct Evaluator<'a, B: Backend> {
     pub device: B::Device,
     /// The split's object annotations, for the pointing accuracy (`None`: not measured).
     pub annotations: Option<&'a ObjectAnnotations>,
+    /// Caption retrieval among the GIFs of the first N captions only (`None`: every caption of
+    /// the split; see [`RETRIEVAL_GALLERY_FUSED`]).
+    pub retrieval_gallery: Option<usize>,
 }
+
+/// Retrieval gallery for models with fused captions when none is given: they fuse every
+/// caption-GIF pair (N² fusions), where other models fuse each GIF once.
+pub const RETRIEVAL_GALLERY_FUSED: usize = 100;
 
 #[derive(Default)]
 struct Tally {
@@ -264,6 +274,7 @@ impl<B: Backend> Evaluator<'_, B> {
                 caption.r5 = Some(recall(5));
                 caption.r10 = Some(recall(10));
                 caption.median_rank = Some(median(&ranks));
+                caption.retrieval_gallery = Some(ranks.len());
             }
         }
         Ok(report)
@@ -357,9 +368,10 @@ impl<B: Backend> Evaluator<'_, B> {
         Ok(())
     }
 
-    /// For each caption row, the rank (1-based) of its GIF among all GIFs of the split when the
-    /// true caption is scored against every GIF.
-    fn caption_ranks(&self, split: &Split, texts: Texts<'_>) -> Result<Vec<usize>> {
+    /// For each caption row (of the retrieval gallery: see [`Self::retrieval_gallery`]), the rank
+    /// (1-based) of its GIF among the gallery's GIFs when the true caption is scored against
+    /// every one of them.
+    pub fn caption_ranks(&self, split: &Split, texts: Texts<'_>) -> Result<Vec<usize>> {
         let captions: Vec<(usize, String)> = split
             .gifs
             .iter()
@@ -373,8 +385,17 @@ impl<B: Backend> Evaluator<'_, B> {
                 )
             })
             .collect();
+        let gallery = match (self.retrieval_gallery, self.config.model.fuses_captions()) {
+            (Some(n), _) => n,
+            (None, true) => RETRIEVAL_GALLERY_FUSED,
+            (None, false) => captions.len(),
+        };
+        let captions = &captions[..gallery.min(captions.len())];
         if captions.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.config.model.fuses_captions() {
+            return self.fused_caption_ranks(split, texts, captions);
         }
         let max_len = self.config.model.max_text_len;
         let mut contexts = Vec::new();
@@ -426,6 +447,62 @@ impl<B: Backend> Evaluator<'_, B> {
         }
         Ok(ranks)
     }
+
+    /// [`Self::caption_ranks`] for a model with fused captions: every caption is fused with every
+    /// GIF of the gallery (`captions`' own GIFs) and scored against it alone.
+    fn fused_caption_ranks(&self, split: &Split, texts: Texts<'_>, captions: &[(usize, String)]) -> Result<Vec<usize>> {
+        let n = captions.len();
+        let caption_texts: Vec<&str> = captions.iter().map(|(_, t)| t.as_str()).collect();
+        let encoded = texts.encode(self.model, &caption_texts, self.config.model.max_text_len, &self.device)?;
+        let mut scores = vec![0.0f32; n * n]; // [caption, gif]
+        let chunk_size = self.batch_gifs.max(1);
+        for (c, chunk) in captions.chunks(chunk_size).enumerate() {
+            let clips: Vec<PreparedClip> = chunk
+                .iter()
+                .map(|(g, _)| {
+                    let gif = &split.gifs[*g];
+                    let sampled = self.strategy.sample(&gif.timeline, seed_of(&gif.name));
+                    gif.clip(&sampled[0], split.size)
+                })
+                .collect();
+            let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
+            let (frames, times) =
+                video_tensors::<B>(&clip_refs, &self.config.preprocess, self.config.model.time_positions, &self.device);
+            let video = self.model.encode_video(frames, times);
+            // Row `j * n + q`: caption `q` read as the question about the chunk's GIF `j`.
+            let video_index: Vec<usize> = (0..chunk.len()).flat_map(|j| std::iter::repeat_n(j, n)).collect();
+            let caption_index: Vec<usize> = (0..chunk.len()).flat_map(|_| 0..n).collect();
+            let index = index_tensor::<B>(&caption_index, &self.device);
+            let rows = TextEncoding {
+                hidden: encoded.hidden.clone().select(0, index.clone()),
+                pooled: encoded.pooled.clone().select(0, index.clone()),
+                // Through Int: Flex's `select` on a Bool tensor returns U8, which `cat` then refuses.
+                padding: encoded.padding.clone().int().select(0, index).equal_elem(1),
+            };
+            let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
+            let context = crate::backend::block_on(fuse_selected(
+                self.model,
+                &video,
+                &video_index,
+                &rows,
+                &sources,
+                self.strategy.top_k(),
+            ))?
+            .context;
+            let logits = self.model.fused_choice_logits(&context, rows.pooled, 1); // [chunk * n, 1]
+            let logits = crate::backend::block_on(logits.into_data_async())
+                .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?
+                .to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?;
+            for (j, row) in logits.chunks(n).enumerate() {
+                let gif = c * chunk_size + j;
+                for (q, &score) in row.iter().enumerate() {
+                    scores[q * n + gif] = score;
+                }
+            }
+        }
+        Ok(scores.chunks(n).enumerate().map(|(q, row)| 1 + row.iter().filter(|&&s| s > row[q]).count()).collect())
+    }
 }
 
 /// Deterministic per-GIF seed, so evaluation samples the same frames every time.
@@ -466,6 +543,9 @@ pub fn table(report: &Report) -> String {
                 opt(r.r10, true),
                 opt(r.median_rank, false)
             );
+            if let Some(gallery) = r.retrieval_gallery.filter(|&g| g < r.n) {
+                out += &format!("  (retrieval among the GIFs of the first {gallery} captions)\n");
+            }
             if let (Some(pointing), Some(chance)) = (r.pointing, r.pointing_chance) {
                 out += &format!(
                     "  {:<16} {:>6} {:>8.1}%  (chance {:.1}%)\n",

@@ -100,6 +100,10 @@ mod eval_cmd {
         /// GIFs per forward pass.
         #[arg(long, default_value_t = 16)]
         pub batch_gifs: usize,
+        /// Caption retrieval ranks each caption's GIF among the GIFs of the first N captions
+        /// [default: all; 100 for a model with fused captions, which fuses every caption-GIF pair]
+        #[arg(long)]
+        pub retrieval_gallery: Option<usize>,
     }
 
     pub fn run(options: EvalOptions) -> Result<()> {
@@ -139,6 +143,7 @@ mod eval_cmd {
             batch_gifs: options.batch_gifs,
             device,
             annotations: annotations.as_ref(),
+            retrieval_gallery: options.retrieval_gallery,
         };
         let report = evaluator.evaluate(&split, true, true)?;
         println!(

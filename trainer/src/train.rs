@@ -212,6 +212,13 @@ pub struct ModelShape {
     #[arg(long, default_value_t = 0.1)]
     #[serde(default = "default_dropout")]
     pub dropout: f64,
+    /// Caption questions read the GIF once per candidate, with the candidate as the question
+    /// (ClipBERT's multiple-choice reading), instead of once with the caption prompt: more
+    /// fusion work per caption question (new models only, or turn it on for a trained model with
+    /// `--example extend_model … fused-captions`).
+    #[arg(long)]
+    #[serde(default)]
+    pub fused_captions: bool,
 }
 
 /// A pretrained tower's learning-rate factor in training.json files written before the option.
@@ -646,7 +653,8 @@ pub fn new_config(
         .with_text_tower(text_tower)
         .with_vision_tower(vision_tower)
         .with_count_head(Some(count_head))
-        .with_dropout(Some(options.dropout));
+        .with_dropout(Some(options.dropout))
+        .with_fused_captions(options.fused_captions.then_some(true));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         format: FORMAT_VERSION,
@@ -714,6 +722,7 @@ fn validate(
         #[allow(clippy::clone_on_copy)] // Copy on the CPU backend, not on CUDA or wgpu.
         device: device.clone(),
         annotations: None,
+        retrieval_gallery: None,
     };
     evaluator.evaluate(val, false, true)
 }

@@ -77,7 +77,8 @@ pub struct QuestionVideoFusion<B: Backend> {
     mean_pool: bool,
 }
 
-/// What stage 1 hands to the answer heads.
+/// What stage 1 hands to the answer heads (cloning shares the tensors).
+#[derive(Clone)]
 pub struct QuestionContext<B: Backend> {
     /// [CLS], question and video tokens, `[questions, 1 + q_len + frames * slots, d_model]`.
     pub tokens: Tensor<B, 3>,

@@ -87,6 +87,11 @@ pub struct QaModelConfig {
     /// written before this option) means 0.1. Zero makes training deterministic given the data
     /// order, which the data-parallel equality test relies on.
     pub dropout: Option<f64>,
+    /// Caption questions read the video once per candidate, with the candidate as the question
+    /// (ClipBERT's multiple-choice reading; see [`QaModel::fused_choice_logits`]) instead of once
+    /// with the caption prompt, which names nothing to look for; `None` (configs written before
+    /// this option) means no.
+    pub fused_captions: Option<bool>,
 }
 
 /// How the Count head reads the stage-1 output.
@@ -217,6 +222,11 @@ impl QaModelConfig {
     /// Dropout probability of the transformers (0.1 for configs written before the option).
     pub fn dropout(&self) -> f64 {
         self.dropout.unwrap_or(0.1)
+    }
+
+    /// Whether caption candidates are fused as questions (no for configs written before the option).
+    pub fn fuses_captions(&self) -> bool {
+        self.fused_captions == Some(true)
     }
 
     /// The count head (the pooled classifier for configs written before the option).
@@ -371,6 +381,26 @@ impl<B: Backend> QaModel<B> {
     /// - output: `[questions, choices]`
     pub fn choice_logits(&self, context: &QuestionContext<B>, candidates: Tensor<B, 2>) -> Tensor<B, 2> {
         self.candidate_scorer.forward(context, candidates)
+    }
+
+    /// Stage 2 for candidates fused as questions ([`QaModelConfig::fused_captions`]): row
+    /// `q * choices + c` of `context` is stage 1 run with candidate `c` of question `q` as its
+    /// question text, and each row is scored against that candidate alone.
+    ///
+    /// # Shapes
+    /// - `context`: `questions * choices` rows, grouped by question
+    /// - `candidates`: pooled encodings of the same candidates in the same order,
+    ///   `[questions * choices, d_model]`
+    /// - output: `[questions, choices]`
+    pub fn fused_choice_logits(
+        &self,
+        context: &QuestionContext<B>,
+        candidates: Tensor<B, 2>,
+        choices: usize,
+    ) -> Tensor<B, 2> {
+        let rows = candidates.dims()[0];
+        // One candidate per stage-1 row: the scorer sees `rows` questions of one choice each.
+        self.candidate_scorer.forward(context, candidates).reshape([rows / choices.max(1), choices])
     }
 
     /// Open-ended word answers (FrameQA). Output `[questions, answer_classes]`.
