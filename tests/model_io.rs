@@ -172,6 +172,14 @@ fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
     assert_eq!(config_without("grid_attention_layers").grid_attention_layers, None);
 }
 
+#[test]
+fn fused_captions_add_no_tensor_and_default_to_off() {
+    // `extend_model … fused-captions` only flips the config: every trained tensor is used as is.
+    let (_, _, missing) = extend_plain(&tiny(1).with_fused_captions(Some(true)));
+    assert!(missing.is_empty(), "{missing:?}");
+    assert!(!config_without("fused_captions").fuses_captions());
+}
+
 /// Safetensors `bytes` with `change` applied to the values of every (f32) tensor, by name.
 fn rewritten(bytes: &[u8], change: impl Fn(&str, &mut [f32])) -> Vec<u8> {
     let mut tensors = checkpoint::read(bytes, "");
