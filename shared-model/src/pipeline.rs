@@ -5,8 +5,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::index_tensor;
-use crate::batch::{encode_tokens, video_tensors};
+use crate::batch::{encode_tokens, index_tensor, video_tensors};
 use crate::bundle::ModelBundle;
 use crate::clipcut::fuse_selected;
 use crate::gif_decode::DecodedGif;
@@ -255,7 +254,7 @@ pub async fn answer_encoded<B: Backend>(
     let n_clips = clips.len();
     // Stage 1 reads each clip with the question, or with each candidate when they are fused.
     let per_clip = stage_one_texts(&config.model, question, &candidates);
-    let fused_choices = per_clip.len() > 1;
+    let fused_choices = fuses_candidates(&config.model, question, &candidates);
     let rows: Vec<String> = (0..n_clips).flat_map(|_| per_clip.iter().map(|t| t.to_string())).collect();
     let video_index: Vec<usize> = (0..n_clips).flat_map(|k| std::iter::repeat_n(k, per_clip.len())).collect();
     let question_tokens = bundle.tokenizer.encode_batch(&rows, max_len)?;
