@@ -1,5 +1,6 @@
 //! Evaluation: accuracy per question type, Count's mean absolute error, and caption text-to-GIF
-//! retrieval (R@1/5/10, median rank) over the whole split.
+//! retrieval (R@1/5/10, median rank) over the whole split, or among the GIFs of its first N
+//! captions (`retrieval_gallery`; a model with fused captions fuses every caption-GIF pair).
 
 use std::collections::{BTreeMap, HashMap};
 
