@@ -332,7 +332,7 @@ pub async fn answer_encoded<B: Backend>(
 }
 
 /// Reads a float tensor back to the host without blocking.
-async fn read_floats<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Result<Vec<f32>, InputError> {
+pub async fn read_floats<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Result<Vec<f32>, InputError> {
     let data = tensor.into_data_async().await.map_err(|e| InputError::Device(format!("{e:?}")))?;
     data.to_vec::<f32>().map_err(|e| InputError::Device(format!("{e:?}")))
 }

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use serde::Serialize;
 use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
-use shared_model::model::{QaModel, QuestionContext, TextEncoding};
-use shared_model::pipeline::{ClipAggregation, aggregate};
+use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding};
+use shared_model::pipeline::{ClipAggregation, aggregate, read_floats};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
 use shared_model::sampling::SamplingStrategy;
@@ -290,10 +290,7 @@ impl<B: Backend> Evaluator<'_, B> {
         tallies: &mut BTreeMap<QuestionType, Tally>,
     ) -> Result<()> {
         let [rows, classes] = head.logits.dims();
-        let logits = crate::backend::block_on(head.logits.into_data_async())
-            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?
-            .to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+        let logits = crate::backend::block_on(read_floats(head.logits)).context("reading logits")?;
         for start in (0..rows).step_by(clips) {
             let combined = aggregate(&logits[start * classes..(start + clips) * classes], clips, self.aggregation);
             let predicted = argmax(&combined);
@@ -336,10 +333,7 @@ impl<B: Backend> Evaluator<'_, B> {
     ) -> Result<()> {
         let [_, frames, cells] = attention.dims();
         let grid = (cells as f64).sqrt().round() as usize; // the frame encoder's grid is square
-        let attention = crate::backend::block_on(attention.into_data_async())
-            .map_err(|e| anyhow::anyhow!("reading attention: {e:?}"))?
-            .to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("reading attention: {e:?}"))?;
+        let attention = crate::backend::block_on(read_floats(attention)).context("reading attention")?;
         for (q, question) in questions.iter().enumerate() {
             let item = question.item;
             let Some(target) =
@@ -401,18 +395,7 @@ impl<B: Backend> Evaluator<'_, B> {
         let max_len = self.config.model.max_text_len;
         let mut contexts = Vec::new();
         for chunk in captions.chunks(self.batch_gifs.max(1)) {
-            let clips: Vec<PreparedClip> = chunk
-                .iter()
-                .map(|(g, _)| {
-                    let gif = &split.gifs[*g];
-                    let sampled = self.strategy.sample(&gif.timeline, seed_of(&gif.name));
-                    gif.clip(&sampled[0], split.size)
-                })
-                .collect();
-            let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let (frames, times) =
-                video_tensors::<B>(&clip_refs, &self.config.preprocess, self.config.model.time_positions, &self.device);
-            let video = self.model.encode_video(frames, times);
+            let (clips, video) = self.encode_first_clips(split, chunk);
             let prompts = vec![CAPTION_PROMPT; chunk.len()];
             let prompt = texts.encode(self.model, &prompts, max_len, &self.device)?;
             let index: Vec<usize> = (0..chunk.len()).collect();
@@ -438,15 +421,30 @@ impl<B: Backend> Evaluator<'_, B> {
                 let caption = row * 64 + j;
                 let query = pooled.clone().narrow(0, j, 1).expand([n, pooled.dims()[1]]);
                 let scores = self.model.choice_logits(&all, query); // [n, 1]
-                let scores = crate::backend::block_on(scores.into_data_async())
-                    .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?
-                    .to_vec::<f32>()
-                    .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?;
+                let scores = crate::backend::block_on(read_floats(scores)).context("reading scores")?;
                 let own = scores[caption];
                 ranks.push(1 + scores.iter().filter(|&&s| s > own).count());
             }
         }
         Ok(ranks)
+    }
+
+    /// The first sampled clip of each caption's GIF, prepared and encoded (retrieval reads one clip
+    /// per GIF).
+    fn encode_first_clips(&self, split: &Split, captions: &[(usize, String)]) -> (Vec<PreparedClip>, VideoEncoding<B>) {
+        let clips: Vec<PreparedClip> = captions
+            .iter()
+            .map(|(g, _)| {
+                let gif = &split.gifs[*g];
+                let sampled = self.strategy.sample(&gif.timeline, seed_of(&gif.name));
+                gif.clip(&sampled[0], split.size)
+            })
+            .collect();
+        let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
+        let (frames, times) =
+            video_tensors::<B>(&clip_refs, &self.config.preprocess, self.config.model.time_positions, &self.device);
+        let video = self.model.encode_video(frames, times);
+        (clips, video)
     }
 
     /// [`Self::caption_ranks`] for a model with fused captions: every caption is fused with every
@@ -458,18 +456,7 @@ impl<B: Backend> Evaluator<'_, B> {
         let mut scores = vec![0.0f32; n * n]; // [caption, gif]
         let chunk_size = self.batch_gifs.max(1);
         for (c, chunk) in captions.chunks(chunk_size).enumerate() {
-            let clips: Vec<PreparedClip> = chunk
-                .iter()
-                .map(|(g, _)| {
-                    let gif = &split.gifs[*g];
-                    let sampled = self.strategy.sample(&gif.timeline, seed_of(&gif.name));
-                    gif.clip(&sampled[0], split.size)
-                })
-                .collect();
-            let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let (frames, times) =
-                video_tensors::<B>(&clip_refs, &self.config.preprocess, self.config.model.time_positions, &self.device);
-            let video = self.model.encode_video(frames, times);
+            let (clips, video) = self.encode_first_clips(split, chunk);
             // Row `j * n + q`: caption `q` read as the question about the chunk's GIF `j`.
             let video_index: Vec<usize> = (0..chunk.len()).flat_map(|j| std::iter::repeat_n(j, n)).collect();
             let caption_index: Vec<usize> = (0..chunk.len()).flat_map(|_| 0..n).collect();
@@ -491,10 +478,7 @@ impl<B: Backend> Evaluator<'_, B> {
             ))?
             .context;
             let logits = self.model.fused_choice_logits(&context, rows.pooled, 1); // [chunk * n, 1]
-            let logits = crate::backend::block_on(logits.into_data_async())
-                .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?
-                .to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?;
+            let logits = crate::backend::block_on(read_floats(logits)).context("reading scores")?;
             for (j, row) in logits.chunks(n).enumerate() {
                 let gif = c * chunk_size + j;
                 for (q, &score) in row.iter().enumerate() {
