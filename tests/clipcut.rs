@@ -3,30 +3,17 @@
 //! equals answering with those K frames sampled directly.
 
 use burn::backend::Flex;
-use gifqa_tests::repo_root;
 use shared_model::batch::encode_tokens;
 use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodedGif, GifFrame};
-use shared_model::model::QaModelConfig;
 use shared_model::pipeline::{ClipAggregation, INFERENCE_SEED, Prediction, answer_prepared, encode_clips, prepare_gif};
-use shared_model::preprocess::{PreprocessConfig, prepare_clip};
+use shared_model::preprocess::prepare_clip;
 use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 
 type B = Flex;
 
-/// The shipped tokenizer and answer list around a tiny freshly initialised model (16 px, d 16).
 fn tiny_bundle() -> ModelBundle<B> {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 11);
-    let mut bundle = ModelBundle::<B>::load_dir(&repo_root().join("www/model"), &device).expect("www/model loads");
-    let config = QaModelConfig::new(bundle.config.model.vocab_size, bundle.config.model.answer_classes)
-        .with_d_model(16)
-        .with_image_size(16)
-        .with_frame_channels([8, 16]);
-    bundle.model = config.init(&device);
-    bundle.config.model = config;
-    bundle.config.preprocess = PreprocessConfig::new(16);
-    bundle
+    gifqa_tests::tiny::bundle(11)
 }
 
 /// 50 different 24×24 frames of 100 ms (more than the pool, so no frame repeats in it).

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use burn::backend::Flex;
-use gifqa_tests::{TempDir, repo_root};
+use gifqa_tests::TempDir;
 use shared_model::bundle::ModelBundle;
 use shared_model::model::QaModelConfig;
 use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared, softmax};
-use shared_model::preprocess::{PreparedClip, PreprocessConfig};
+use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
 use shared_model::sampling::{SamplingStrategy, seed_of};
 use trainer::batch::{BatchQuestion, forward};
@@ -18,21 +18,10 @@ use trainer::text_cache::Texts;
 
 type B = Flex;
 
-/// The shipped tokenizer and answer list around a tiny freshly initialised fused-caption model.
+/// A tiny random model with fused captions (the option adds no weights).
 fn tiny_fused_bundle() -> ModelBundle<B> {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 5);
-    let mut bundle = ModelBundle::<B>::load_dir(&repo_root().join("www/model"), &device).expect("www/model loads");
-    let config = QaModelConfig::new(bundle.config.model.vocab_size, bundle.config.model.answer_classes)
-        .with_d_model(16)
-        .with_image_size(16)
-        .with_frame_channels([8, 16])
-        .with_dropout(Some(0.0))
-        .with_fused_captions(Some(true));
-    bundle.model = config.init(&device);
-    bundle.config.model = config;
-    bundle.config.preprocess = PreprocessConfig::new(16);
-    bundle.config.sampling = "uniform:8".into();
+    let mut bundle = gifqa_tests::tiny::bundle(5);
+    bundle.config.model.fused_captions = Some(true);
     bundle
 }
 

@@ -79,6 +79,23 @@ pub mod tiny {
     use burn::tensor::TensorData;
     use shared_model::model::QaModelConfig;
 
+    /// The shipped tokenizer and answer list (`www/model`) around a tiny freshly initialised model
+    /// (16 px, d 16; weights from `seed`), for tests of the answering path.
+    pub fn bundle(seed: u64) -> shared_model::bundle::ModelBundle<burn::backend::Flex> {
+        let device = Default::default();
+        <burn::backend::Flex as Backend>::seed(&device, seed);
+        let mut bundle = shared_model::bundle::ModelBundle::load_dir(&crate::repo_root().join("www/model"), &device)
+            .expect("www/model loads");
+        let config = QaModelConfig::new(bundle.config.model.vocab_size, bundle.config.model.answer_classes)
+            .with_d_model(16)
+            .with_image_size(16)
+            .with_frame_channels([8, 16]);
+        bundle.model = config.init(&device);
+        bundle.config.model = config;
+        bundle.config.preprocess = shared_model::preprocess::PreprocessConfig::new(16);
+        bundle
+    }
+
     /// Which video each of the batch's three texts reads.
     pub const VIDEO_INDEX: [usize; 3] = [1, 0, 1];
 
