@@ -12,11 +12,15 @@
 //!   zero, a further one starts as the identity: either way the answers are unchanged at the start.
 //! - `fused-captions`: caption candidates read the GIF as questions (`--fused-captions`); no
 //!   tensor is added, the trained weights answer the new way from the start.
+//! - `sampling=SPEC` (e.g. `sampling=uniform:32`): the frames every question reads (`--frames 32`
+//!   or `--sample SPEC`); no tensor is added: frames carry time buckets, not indices, so the
+//!   temporal embedding already covers any number of them.
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
 };
 use shared_model::model::CountHead;
+use shared_model::sampling::SamplingStrategy;
 use trainer::backend::{self, Training};
 
 /// Tensor paths a change adds (fresh) and drops.
@@ -29,13 +33,13 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, input, output, changes @ ..] = args.as_slice() else {
         anyhow::bail!(
-            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions]"
+            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC]"
         );
     };
     anyhow::ensure!(
         !changes.is_empty(),
         "name at least one change: frame-evidence-count, slot-coordinates, object-probe, grid-attention, \
-         fused-captions"
+         fused-captions, sampling=SPEC"
     );
     let output = std::path::Path::new(output);
     anyhow::ensure!(!output.exists(), "{} exists already", output.display());
@@ -76,9 +80,16 @@ fn main() -> Result<()> {
                 config.model.fused_captions = Some(true);
                 applied.push(Change { added: None, dropped: None });
             }
+            other if other.starts_with("sampling=") => {
+                let spec = &other["sampling=".len()..];
+                let strategy = SamplingStrategy::parse(spec, 16).with_context(|| format!("bad change '{other}'"))?;
+                anyhow::ensure!(strategy.to_string() != config.sampling, "{input} samples {spec} already");
+                config.sampling = strategy.to_string();
+                applied.push(Change { added: None, dropped: None });
+            }
             other => anyhow::bail!(
                 "unknown change '{other}' (expected frame-evidence-count, slot-coordinates, object-probe, \
-                 grid-attention or fused-captions)"
+                 grid-attention, fused-captions or sampling=SPEC)"
             ),
         }
     }
