@@ -268,11 +268,11 @@ fn a_model_folder_must_be_complete_and_consistent() {
 }
 
 /// Held-out accuracy the shipped model must keep on 48 GIFs of a seed it never saw, set a little
-/// under what it measured there (r21: action 87.0, transition 97.9, count 26.1, FrameQA 97.9,
-/// caption 47.9%; docs/results/README.md has the full Test figures). Multiple-choice chance is 20%; these
+/// under what it measured there (r22: action 89.1, transition 93.6, count 41.3, FrameQA 100.0,
+/// caption 60.4%; docs/results/README.md has the full Test figures). Multiple-choice chance is 20%; these
 /// floors guard that a retrained model never ships worse.
 const SHIPPED_FLOORS: [(&str, f64); 5] =
-    [("action", 0.80), ("transition", 0.88), ("count", 0.20), ("frameqa", 0.88), ("caption", 0.40)];
+    [("action", 0.80), ("transition", 0.88), ("count", 0.30), ("frameqa", 0.92), ("caption", 0.45)];
 
 /// The shipped model was trained with `--attention-supervision`: for questions naming an object by
 /// colour and shape, its slot attention peaks on that object in (measured) 100% of the frames in
@@ -318,7 +318,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
 /// The page and `trainer predict` show where the model looked (`FrameInfo::attention`, outlined on
 /// each frame): on fresh benchmark GIFs, the shipped model's most-attended cell there holds the
 /// object an action question names in at least 90% of the frames showing it (chance about 8%):
-/// the inference path points like the evaluation's (measured: 160 of 160 frames).
+/// the inference path points like the evaluation's (measured: 324 of 324 frames).
 #[test]
 fn shipped_model_shows_where_it_looked() {
     use shared_model::gif_decode::{DecodeLimits, decode_gif};
