@@ -13,14 +13,13 @@
 //! - `fused-captions`: caption candidates read the GIF as questions (`--fused-captions`); no
 //!   tensor is added, the trained weights answer the new way from the start.
 //! - `sampling=SPEC` (e.g. `sampling=uniform:32`): the frames every question reads (`--frames 32`
-//!   or `--sample SPEC`); no tensor is added: frames carry time buckets, not indices, so the
+//!   or `--sample SPEC`; a count-less name keeps the model's frame count); no tensor is added: frames carry time buckets, not indices, so the
 //!   temporal embedding already covers any number of them.
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
 };
 use shared_model::model::CountHead;
-use shared_model::sampling::SamplingStrategy;
 use trainer::backend::{self, Training};
 
 /// Tensor paths a change adds (fresh) and drops.
@@ -82,9 +81,11 @@ fn main() -> Result<()> {
             }
             other if other.starts_with("sampling=") => {
                 let spec = &other["sampling=".len()..];
-                let strategy = SamplingStrategy::parse(spec, 16).with_context(|| format!("bad change '{other}'"))?;
-                anyhow::ensure!(strategy.to_string() != config.sampling, "{input} samples {spec} already");
-                config.sampling = strategy.to_string();
+                let sampling = backend::strategy_for(&config, Some(spec))
+                    .with_context(|| format!("bad change '{other}'"))?
+                    .to_string();
+                anyhow::ensure!(sampling != config.sampling, "{input} samples {sampling} already");
+                config.sampling = sampling;
                 applied.push(Change { added: None, dropped: None });
             }
             other => anyhow::bail!(
