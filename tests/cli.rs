@@ -65,6 +65,8 @@ fn fixture() -> &'static Fixture {
         ];
         let train = run(&[&["train", "--epochs", "1"], &tiny[..]].concat());
         assert!(train.status.success(), "{}", stderr(&train));
+        // stderr is a pipe here, not a terminal: the progress bar still shows, as plain lines.
+        assert!(stderr(&train).contains("epoch 1/1 ["), "{}", stderr(&train));
         let resume = run(&[&["train", "--epochs", "2", "--resume"], &tiny[..]].concat());
         assert!(resume.status.success(), "{}", stderr(&resume));
         assert!(stderr(&resume).contains("resuming after epoch 1"), "{}", stderr(&resume));

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 use shared_model::msrvtt::{MSRVTT_MC_FILE, load_msrvtt_mc};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig, gather_clip, resize_rgba};
 use shared_model::questions::{QaItem, gif_dir, has_split, load_split};
 use shared_model::sampling::{SampledFrame, Timeline};
+
+use crate::progress::progress;
 
 /// Missing GIF names shown in the one-line report (the file has them all).
 const SHOWN_MISSING: usize = 10;
@@ -232,16 +233,4 @@ fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<Frames>
     }
     let delays: Vec<u32> = gif.frames.iter().map(|f| f.delay_ms).collect();
     Ok((frames, gif.frames.len(), Timeline::from_delays(&delays)))
-}
-
-/// A progress bar in the project's style.
-pub fn progress(len: u64, message: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>20} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {prefix}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(message.to_string());
-    bar
 }

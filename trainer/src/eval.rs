@@ -19,8 +19,9 @@ use shared_model::tokenize::TextTokenizer;
 
 use crate::attention_targets::ObjectAnnotations;
 use crate::batch::{BatchQuestion, HeadOutput, forward};
-use crate::data::{Split, progress};
+use crate::data::Split;
 use crate::generate::{colour_words, shape_words};
+use crate::progress::progress;
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::normalise_answer;
 

@@ -15,6 +15,7 @@ pub mod generate;
 pub mod parallel;
 pub mod predict;
 pub mod pretrain;
+pub mod progress;
 pub mod samples;
 pub mod text_cache;
 pub mod train;

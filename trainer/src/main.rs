@@ -1,7 +1,7 @@
 //! `trainer`: the native side of GIF-QA. Generates the synthetic benchmark, trains the shared model,
 //! evaluates it, answers questions about GIFs, dumps the frames the model sees, and benchmarks.
 
-use trainer::{bench, data, demo, frames, generate, predict, pretrain, samples, train};
+use trainer::{bench, demo, frames, generate, predict, pretrain, progress, samples, train};
 
 use std::path::PathBuf;
 
@@ -174,7 +174,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Generate { out, seed, gifs } => {
-            let bar = data::progress(gifs as u64, "generating GIFs");
+            let bar = progress::progress(gifs as u64, "generating GIFs");
             let summary =
                 generate::generate(&generate::GenerateOptions { out: out.clone(), seed, gifs }, &|| bar.inc(1))?;
             bar.finish_and_clear();

@@ -31,7 +31,8 @@ use shared_model::tokenize::TextTokenizer;
 use crate::alignment::{AlignmentMetrics, alignment_metrics, describe};
 use crate::backend::{self, Compute, Training};
 use crate::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss};
-use crate::data::{self, Split, progress};
+use crate::data::{self, Split};
+use crate::progress::progress;
 use crate::train::{ModelShape, NewModel, Towers, jittered_uniform, new_config, warmup_cosine};
 
 /// File in the model folder that records pre-training (options, losses, metrics).

@@ -32,9 +32,10 @@ use shared_model::tokenize::TextTokenizer;
 use crate::attention_targets::ObjectAnnotations;
 use crate::backend::{self, Training};
 use crate::batch::BatchQuestion;
-use crate::data::{self, Dataset, MissingGifs, Split, progress};
+use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
 use crate::parallel::{AttentionSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext};
+use crate::progress::progress;
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
