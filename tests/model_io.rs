@@ -268,11 +268,11 @@ fn a_model_folder_must_be_complete_and_consistent() {
 }
 
 /// Held-out accuracy the shipped model must keep on 48 GIFs of a seed it never saw, set a little
-/// under what it measured there (r22: action 89.1, transition 93.6, count 41.3, FrameQA 100.0,
-/// caption 60.4%; docs/results/README.md has the full Test figures). Multiple-choice chance is 20%; these
+/// under what it measured there (r23: action 91.3, transition 95.7, count 41.3, FrameQA 97.9,
+/// caption 64.6%; docs/results/README.md has the full Test figures). Multiple-choice chance is 20%; these
 /// floors guard that a retrained model never ships worse.
 const SHIPPED_FLOORS: [(&str, f64); 5] =
-    [("action", 0.80), ("transition", 0.88), ("count", 0.30), ("frameqa", 0.92), ("caption", 0.45)];
+    [("action", 0.80), ("transition", 0.88), ("count", 0.30), ("frameqa", 0.92), ("caption", 0.50)];
 
 /// The shipped model was trained with `--attention-supervision`: for questions naming an object by
 /// colour and shape, its slot attention peaks on that object in (measured) 100% of the frames in
