@@ -17,6 +17,7 @@ pub mod predict;
 pub mod pretrain;
 pub mod progress;
 pub mod samples;
+pub mod schedule;
 pub mod text_cache;
 pub mod train;
 pub mod vocab;

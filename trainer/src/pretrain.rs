@@ -33,7 +33,8 @@ use crate::backend::{self, Compute, Training};
 use crate::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss};
 use crate::data::{self, Split};
 use crate::progress::progress;
-use crate::train::{ModelShape, NewModel, Towers, jittered_uniform, new_config, warmup_cosine};
+use crate::schedule::{budget_spent, warmup_cosine};
+use crate::train::{ModelShape, NewModel, Towers, jittered_uniform, new_config};
 
 /// File in the model folder that records pre-training (options, losses, metrics).
 pub const PRETRAIN_FILE: &str = "pretrain.json";
@@ -53,7 +54,8 @@ pub struct PretrainOptions {
     /// Epochs over the training pairs.
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
-    /// Stop after this many minutes (the partial epoch is measured and saved).
+    /// Stop after this many minutes (the partial epoch is measured and saved); the learning
+    /// rate's decay follows the budget where it is further along than the steps.
     #[arg(long)]
     pub minutes: Option<f64>,
     /// (GIF, caption) pairs per step: the in-batch negatives.
@@ -248,7 +250,8 @@ pub fn run(options: PretrainOptions) -> Result<()> {
             let loss = contrastive_loss(sim, &captions, &loss_fn, options.temperature)?;
             losses.push(f64::from(loss.clone().into_scalar()));
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(warmup_cosine(options.lr, options.warmup, step, total_steps), model, grads);
+            let spent = budget_spent(options.minutes, started.elapsed());
+            model = optimizer.step(warmup_cosine(options.lr, options.warmup, step, total_steps, spent), model, grads);
             step += 1;
             seen += batch.len();
             bar.inc(1);

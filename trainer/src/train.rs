@@ -36,6 +36,7 @@ use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
 use crate::parallel::{AttentionSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext};
 use crate::progress::progress;
+use crate::schedule::{budget_spent, warmup_cosine};
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::{answer_vocabulary, build_tokenizer};
 
@@ -69,7 +70,9 @@ pub struct TrainOptions {
     /// Epochs in total (a resumed run continues up to this many).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Stop after this many minutes (the partial epoch is validated and saved).
+    /// Stop after this many minutes (the partial epoch is validated and saved). The learning
+    /// rate's cosine decay then follows the budget where it is further along than the steps, so
+    /// a run the budget stops still ends at the low rate.
     #[arg(long)]
     pub minutes: Option<f64>,
     /// GIFs per step (each brings all its questions).
@@ -461,7 +464,8 @@ pub fn run(options: TrainOptions) -> Result<()> {
             probe += gradients.probe;
             loss_sum += gradients.loss;
             loss_n += 1;
-            let lr = learning_rate(&opts, step, total_steps);
+            let lr =
+                warmup_cosine(opts.lr, opts.warmup, step, total_steps, budget_spent(opts.minutes, started.elapsed()));
             model = optimizer.step(lr, model, gradients.grads);
             if let Some(tower_grads) = gradients.text_tower_grads.filter(|g| !g.is_empty()) {
                 model = tower_optimizer.step(lr * opts.text_encoder_lr_scale, model, tower_grads);
@@ -673,21 +677,6 @@ pub fn new_config(
 /// AdamW with weight decay 0.01 and per-parameter gradient-norm clipping at 1.
 pub fn optimizer_config() -> AdamWConfig {
     AdamWConfig::new().with_weight_decay(0.01).with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
-}
-
-/// Linear warm-up, then cosine decay to 5% of the peak.
-fn learning_rate(options: &TrainOptions, step: usize, total: usize) -> f64 {
-    warmup_cosine(options.lr, options.warmup, step, total)
-}
-
-/// Learning rate at `step` of `total`: linear warm-up to `peak` over `warmup` steps, then cosine
-/// decay to 5% of the peak.
-pub fn warmup_cosine(peak: f64, warmup: usize, step: usize, total: usize) -> f64 {
-    if step < warmup {
-        return peak * (step + 1) as f64 / warmup as f64;
-    }
-    let progress = ((step - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64).min(1.0);
-    peak * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
 }
 
 /// Training-time sampling: one random time inside each of K equal segments (TSN-style jitter).
