@@ -256,7 +256,7 @@ pub fn run(options: PretrainOptions) -> Result<()> {
             seen += batch.len();
             bar.inc(1);
             bar.set_prefix(format!("loss {:.3}", losses.iter().sum::<f64>() / losses.len() as f64));
-            if options.minutes.is_some_and(|m| started.elapsed().as_secs_f64() > m * 60.0) {
+            if budget_spent(options.minutes, started.elapsed()).is_some_and(|spent| spent >= 1.0) {
                 out_of_time = true;
                 break;
             }

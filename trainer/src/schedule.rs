@@ -21,7 +21,8 @@ pub fn warmup_cosine(peak: f64, warmup: usize, step: usize, total: usize, budget
     peak * (FINAL_SHARE + (1.0 - FINAL_SHARE) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
 }
 
-/// The share of a `minutes` budget that `elapsed` has spent (above 1 once it is over).
+/// The share of a `minutes` budget that `elapsed` has spent: 1 or more once it is over, which is
+/// where `train` and `pretrain` stop. The same number paces the decay in [`warmup_cosine`].
 pub fn budget_spent(minutes: Option<f64>, elapsed: Duration) -> Option<f64> {
     minutes.map(|m| if m > 0.0 { elapsed.as_secs_f64() / (m * 60.0) } else { 1.0 })
 }

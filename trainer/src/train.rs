@@ -478,7 +478,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
             seen_gifs += batch.len();
             bar.inc(1);
             bar.set_prefix(format!("loss {:.3}", loss_sum / loss_n.max(1) as f64));
-            if opts.minutes.is_some_and(|m| started.elapsed().as_secs_f64() > m * 60.0) {
+            if budget_spent(opts.minutes, started.elapsed()).is_some_and(|spent| spent >= 1.0) {
                 out_of_time = true;
                 break;
             }
