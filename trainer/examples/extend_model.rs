@@ -13,8 +13,9 @@
 //! - `fused-captions`: caption candidates read the GIF as questions (`--fused-captions`); no
 //!   tensor is added, the trained weights answer the new way from the start.
 //! - `sampling=SPEC` (e.g. `sampling=uniform:32`): the frames every question reads (`--frames 32`
-//!   or `--sample SPEC`; a count-less name keeps the model's frame count); no tensor is added: frames carry time buckets, not indices, so the
-//!   temporal embedding already covers any number of them.
+//!   or `--sample SPEC`; a count-less name keeps the model's frame count); no tensor is added:
+//!   frames carry time buckets, not indices, so the temporal embedding already covers any number
+//!   of them.
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,

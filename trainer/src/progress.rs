@@ -148,22 +148,23 @@ mod tests {
         term.flush().unwrap();
     }
 
+    /// What two redraws a moment apart leave in the log of a bar that writes once per `every`.
+    fn log_of_two_redraws(every: Duration) -> String {
+        let out = Shared::default();
+        let term = PlainLines::new(out.clone(), every);
+        redraw(&term, "epoch 1/1 [=>  ] 1/10");
+        redraw(&term, "epoch 1/1 [===>] 3/10");
+        out.text()
+    }
+
     #[test]
     fn writes_the_first_redraw_then_holds_back_until_the_interval_passes() {
-        let out = Shared::default();
-        let term = PlainLines::new(out.clone(), Duration::from_secs(3600));
-        redraw(&term, "epoch 1/1 [=>  ] 1/10");
-        redraw(&term, "epoch 1/1 [==> ] 2/10");
-        assert_eq!(out.text(), "epoch 1/1 [=>  ] 1/10\n");
+        assert_eq!(log_of_two_redraws(Duration::from_secs(3600)), "epoch 1/1 [=>  ] 1/10\n");
     }
 
     #[test]
     fn writes_each_redraw_once_the_interval_has_passed() {
-        let out = Shared::default();
-        let term = PlainLines::new(out.clone(), Duration::ZERO);
-        redraw(&term, "epoch 1/1 [=>  ] 1/10");
-        redraw(&term, "epoch 1/1 [===>] 3/10");
-        assert_eq!(out.text(), "epoch 1/1 [=>  ] 1/10\nepoch 1/1 [===>] 3/10\n");
+        assert_eq!(log_of_two_redraws(Duration::ZERO), "epoch 1/1 [=>  ] 1/10\nepoch 1/1 [===>] 3/10\n");
     }
 
     #[test]
