@@ -56,3 +56,51 @@ fn generated_gifs_decode_to_their_annotations() {
     }
     assert!(checked_pixels > 40, "{checked_pixels}");
 }
+
+/// The event counter's targets (`train --count-supervision`) on generated GIFs: every Count
+/// question gets them, its annotated repetitions are its answer, each repetition that a sampled
+/// frame shows adds exactly one, and the frames where a blinking object is hidden (seen in the
+/// very pixels the model reads) all lie inside blinks: the annotations' frames and the sampled
+/// times line up, merged GIF frames included.
+#[test]
+fn count_targets_mark_the_repetitions_the_frames_show() {
+    use shared_model::preprocess::PreprocessConfig;
+    use shared_model::questions::Answer;
+    use shared_model::sampling::SamplingStrategy;
+    use trainer::attention_targets::ObjectAnnotations;
+
+    let tmp = TempDir::new("count-targets");
+    let out = tmp.0.join("data");
+    trainer::generate::generate(&trainer::generate::GenerateOptions { out: out.clone(), seed: 5, gifs: 60 }, &|| {})
+        .unwrap();
+    let size = 64;
+    let split = trainer::data::load(&out, "Train", &PreprocessConfig::new(size), None).unwrap();
+    let annotations = ObjectAnnotations::load(&out, "Train").unwrap();
+    let strategy = SamplingStrategy::parse("uniform:32", 32).unwrap();
+    let (mut questions, mut hidden_frames) = (0, 0);
+    for gif in &split.gifs {
+        let clip = gif.clip(&strategy.sample(&gif.timeline, 0)[0], size);
+        for item in gif.items.iter().map(|&i| &split.items[i]).filter(|i| i.qtype == QuestionType::Count) {
+            let shares = annotations
+                .event_shares(&gif.name, &item.question, &clip)
+                .unwrap_or_else(|| panic!("{}: no targets for '{}'", gif.name, item.question));
+            assert_eq!(item.answer, Answer::Count(shares.repetitions), "{} {}", gif.name, item.question);
+            // Shares of one repetition are equal and sum to 1: the total is a whole number of
+            // repetitions, at most the answer.
+            let total: f32 = shares.shares.iter().sum();
+            assert!((total - total.round()).abs() < 1e-4 && total.round() as u32 <= shares.repetitions, "{total}");
+            assert!(total.round() >= 1.0, "{}: no repetition sampled", gif.name);
+            if item.question.ends_with("blink ?") {
+                let visible = annotations.target(&gif.name, &item.question, &clip, size, 1).unwrap();
+                for (frame, (&seen, &share)) in visible.iter().zip(&shares.shares).enumerate() {
+                    if seen == 0.0 {
+                        assert!(share > 0.0, "{}: hidden in frame {frame} outside every blink", gif.name);
+                        hidden_frames += 1;
+                    }
+                }
+            }
+            questions += 1;
+        }
+    }
+    assert!(questions >= 20 && hidden_frames >= 20, "{questions} questions, {hidden_frames} hidden frames");
+}

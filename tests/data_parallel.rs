@@ -1,8 +1,9 @@
 //! Data-parallel training equals single-device training: on a tiny generated benchmark, the
 //! trainer's own step (`trainer::parallel::DataParallel`) on 1, 2 and 3 CPU replicas gives the
 //! same gradients, losses and, after three AdamW steps, the same weights, up to float rounding.
-//! The loss includes the slot-attention supervision (`--attention-supervision`), whose sum is also
-//! divided by the whole batch's count.
+//! The loss includes the slot-attention, object-probe and event-counter supervisions
+//! (`--attention-supervision`, `--object-supervision`, `--count-supervision`), whose sums are also
+//! divided by the whole batch's counts.
 //! (The CPU backend has one device value; each replica runs its share on its own thread, which
 //! is the code path that `--devices cuda:0,cuda:1` takes on GPUs.)
 
@@ -13,7 +14,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use gifqa_tests::TempDir;
 use shared_model::bundle::{BundleConfig, FORMAT_VERSION};
-use shared_model::model::{QaModel, QaModelConfig};
+use shared_model::model::{CountHead, QaModel, QaModelConfig};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::sampling::{FrameSource, SampledFrame};
 use shared_model::tokenize::TextTokenizer;
@@ -22,7 +23,9 @@ use trainer::backend::{Compute, Training, device};
 use trainer::batch::BatchQuestion;
 use trainer::data::{Split, load};
 use trainer::generate::{GenerateOptions, generate};
-use trainer::parallel::{AttentionSupervision, DataParallel, ObjectSupervision, StepContext, StepGradients};
+use trainer::parallel::{
+    AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, StepContext, StepGradients,
+};
 use trainer::text_cache::Texts;
 use trainer::train::optimizer_config;
 use trainer::vocab::{answer_vocabulary, build_tokenizer};
@@ -56,7 +59,8 @@ fn setup() -> Setup {
         .with_d_model(16)
         .with_image_size(IMAGE_SIZE)
         .with_dropout(Some(0.0))
-        .with_object_probe(Some(true));
+        .with_object_probe(Some(true))
+        .with_count_head(Some(CountHead::PooledAndEvidence));
     let config =
         BundleConfig { format: FORMAT_VERSION, model, preprocess, sampling: format!("uniform:{FRAMES}"), answers };
     let answer_index = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
@@ -136,6 +140,7 @@ fn gradients(setup: &Setup, model: &QaModel<Training>, replicas: usize, step: us
         top_k: None,
         attention: Some(AttentionSupervision { annotations: &setup.annotations, weight: 0.5 }),
         objects: Some(ObjectSupervision { annotations: &setup.annotations, weight: 0.5 }),
+        counts: Some(CountSupervision { annotations: &setup.annotations, weight: 0.5 }),
     };
     let gifs = step * BATCH_GIFS..((step + 1) * BATCH_GIFS).min(setup.train.gifs.len());
     let (clips, questions) = batch(&setup.train, gifs);

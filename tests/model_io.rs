@@ -112,6 +112,24 @@ fn frame_evidence_count_head_reloads_and_old_configs_default_to_pooled() {
 }
 
 #[test]
+fn evidence_beside_pooled_starts_near_the_pooled_answers_and_reloads() {
+    <B as burn::tensor::backend::Backend>::seed(&Default::default(), 12);
+    // Added to a trained pooled model (`extend_model … evidence-count`), the event counter's flat
+    // parabola lowers each count logit by at most e^-4 · 10² ≈ 1.8 (count 10 against an expected
+    // count near 0) and leaves the other outputs as they were.
+    let config = tiny(1).with_count_head(Some(CountHead::PooledAndEvidence));
+    let (expected, extended, missing) = extend_plain(&config);
+    assert!(missing.iter().all(|path| path.starts_with("event_counter.")) && missing.len() == 5, "{missing:?}");
+    let after = outputs(&extended);
+    let counts = after.len() - 3 * 11; // tiny's three questions end the outputs with 11 count logits each
+    assert!(after[..counts] == expected[..counts], "the choice logits do not change");
+    let shifts: Vec<f32> = after[counts..].iter().zip(&expected[counts..]).map(|(a, b)| a - b).collect();
+    assert!(shifts.iter().all(|s| (-1.9..=0.0).contains(s)), "{shifts:?}");
+    assert!(shifts.iter().any(|&s| s < 0.0), "the evidence takes part");
+    assert_reloads_and_plain_refuses(&config, &extended, &after, "event_counter");
+}
+
+#[test]
 fn slot_coordinates_start_as_a_no_op_reload_and_default_to_off() {
     <B as burn::tensor::backend::Backend>::seed(&Default::default(), 7);
     // Added to a trained model (as `extend_model … slot-coordinates` does), the zero-initialised

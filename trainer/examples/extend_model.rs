@@ -4,6 +4,9 @@
 //! Usage: extend_model MODEL_DIR OUT_DIR CHANGE...
 //! - `frame-evidence-count`: the pooled count head replaced by a fresh frame-evidence head
 //!   (`--count-head frame-evidence`);
+//! - `evidence-count`: a fresh frame-evidence head added beside the trained pooled one, their
+//!   logits summed; its parabola starts flat, so the counts barely change at the start
+//!   (`--count-head pooled-and-evidence`, trained with `--count-supervision`);
 //! - `slot-coordinates`: the slot reader's position read added, zero-initialised so the model's
 //!   answers are unchanged at the start (`--slot-coordinates`);
 //! - `object-probe`: a fresh object probe added, which answering never uses (`--object-supervision`);
@@ -33,12 +36,12 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, input, output, changes @ ..] = args.as_slice() else {
         anyhow::bail!(
-            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC]"
+            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC]"
         );
     };
     anyhow::ensure!(
         !changes.is_empty(),
-        "name at least one change: frame-evidence-count, slot-coordinates, object-probe, grid-attention, \
+        "name at least one change: frame-evidence-count, evidence-count, slot-coordinates, object-probe, grid-attention, \
          fused-captions, sampling=SPEC"
     );
     let output = std::path::Path::new(output);
@@ -54,6 +57,11 @@ fn main() -> Result<()> {
                 anyhow::ensure!(config.model.count_head() == CountHead::Pooled, "{input} has no pooled count head");
                 config.model.count_head = Some(CountHead::FrameEvidence);
                 applied.push(Change { added: Some("event_counter.".into()), dropped: Some("count_head.") });
+            }
+            "evidence-count" => {
+                anyhow::ensure!(config.model.count_head() == CountHead::Pooled, "{input} has no pooled count head");
+                config.model.count_head = Some(CountHead::PooledAndEvidence);
+                applied.push(Change { added: Some("event_counter.".into()), dropped: None });
             }
             "slot-coordinates" => {
                 anyhow::ensure!(config.model.slot_coordinates != Some(true), "{input} reads slot coordinates already");
@@ -90,7 +98,7 @@ fn main() -> Result<()> {
                 applied.push(Change { added: None, dropped: None });
             }
             other => anyhow::bail!(
-                "unknown change '{other}' (expected frame-evidence-count, slot-coordinates, object-probe, \
+                "unknown change '{other}' (expected frame-evidence-count, evidence-count, slot-coordinates, object-probe, \
                  grid-attention, fused-captions or sampling=SPEC)"
             ),
         }

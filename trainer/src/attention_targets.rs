@@ -23,19 +23,38 @@ const MIN_PIXELS: f32 = 3.0;
 #[derive(Deserialize)]
 struct AnnotationRow {
     gif_name: String,
+    /// One delay per rendered frame (absent in hand-written test rows).
+    #[serde(default)]
+    delays_ms: Vec<u32>,
     objects: Vec<ObjectRow>,
 }
 
 #[derive(Deserialize)]
-struct ObjectRow {
-    colour: String,
-    shape: String,
+pub(crate) struct ObjectRow {
+    pub(crate) colour: String,
+    pub(crate) shape: String,
     rgb: [u8; 3],
+    /// What the object does when (absent in hand-written test rows).
+    #[serde(default)]
+    pub(crate) segments: Vec<SegmentRow>,
+}
+
+/// One action of an object over a range of rendered frames.
+#[derive(Deserialize)]
+pub(crate) struct SegmentRow {
+    /// The action's name as questions say it (`jump`, `move left`).
+    pub(crate) action: String,
+    pub(crate) repetitions: u32,
+    /// First and last rendered frame, inclusive.
+    pub(crate) first_frame: usize,
+    pub(crate) last_frame: usize,
 }
 
 /// The objects of every GIF of a split, and the colour and shape words they are named by.
 pub struct ObjectAnnotations {
-    objects: HashMap<String, Vec<ObjectRow>>,
+    pub(crate) objects: HashMap<String, Vec<ObjectRow>>,
+    /// Each GIF's rendered frame delays: its time line, which the annotations' frames index.
+    pub(crate) delays: HashMap<String, Vec<u32>>,
     colours: HashSet<String>,
     shapes: HashSet<String>,
 }
@@ -73,7 +92,7 @@ impl ObjectAnnotations {
 
     /// Parses annotation lines (one JSON object per line).
     pub fn parse(text: &str) -> Result<Self> {
-        let mut objects = HashMap::new();
+        let (mut objects, mut delays) = (HashMap::new(), HashMap::new());
         let (mut colours, mut shapes) = (HashSet::new(), HashSet::new());
         for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let row: AnnotationRow =
@@ -82,9 +101,10 @@ impl ObjectAnnotations {
                 colours.insert(object.colour.clone());
                 shapes.insert(object.shape.clone());
             }
+            delays.insert(row.gif_name.clone(), row.delays_ms);
             objects.insert(row.gif_name, row.objects);
         }
-        Ok(Self { objects, colours, shapes })
+        Ok(Self { objects, delays, colours, shapes })
     }
 
     /// Number of annotated GIFs.
@@ -100,7 +120,7 @@ impl ObjectAnnotations {
     /// Indices (into the GIF's objects) of the objects `question` names by its colour and shape
     /// words; empty when it names none ("How many objects are there ?", captions) or the GIF is
     /// not annotated.
-    fn named(&self, gif: &str, question: &str) -> Vec<usize> {
+    pub(crate) fn named(&self, gif: &str, question: &str) -> Vec<usize> {
         let Some(objects) = self.objects.get(gif) else { return Vec::new() };
         let words: Vec<&str> = question.split_whitespace().collect();
         let colour = words.iter().find(|w| self.colours.contains(**w));

@@ -71,6 +71,9 @@ pub struct BatchOutput<B: Backend> {
     pub word: Option<HeadOutput<B>>,
     /// Counts.
     pub count: Option<HeadOutput<B>>,
+    /// The event counter's per-frame evidence for the count questions, in `count`'s order,
+    /// `[count questions, frames]` (`None` without count questions or without an event counter).
+    pub count_evidence: Option<Tensor<B, 2>>,
     /// Every question's slot attention over each frame's grid cells, `[questions, frames, cells]`.
     pub attention: Tensor<B, 3>,
     /// The frame encoder's grid tokens, `[videos, frames, cells, d_model]`.
@@ -164,12 +167,16 @@ pub fn forward<B: Backend>(
     });
 
     let count_positions = positions(&|item| item.qtype == QuestionType::Count);
-    let count = (!count_positions.is_empty()).then(|| {
-        let logits = model.count_logits(&context.select(index_tensor(&count_positions, device)));
+    let (count, count_evidence) = if count_positions.is_empty() {
+        (None, None)
+    } else {
+        let count_context = context.select(index_tensor(&count_positions, device));
+        let logits = model.count_logits(&count_context);
+        let evidence = model.count_events(&count_context).map(|events| events.evidence);
         let targets = count_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
-        HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }
-    });
-    Ok(BatchOutput { choice, word, count, attention: context.attention, video_tokens })
+        (Some(HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }), evidence)
+    };
+    Ok(BatchOutput { choice, word, count, count_evidence, attention: context.attention, video_tokens })
 }
 
 /// The class `item`'s head should predict (`None` when the answer is outside the head's classes).
@@ -222,6 +229,18 @@ pub fn attention_loss<B: Backend>(
     let picked = attention.select(0, index_tensor(&rows, device)); // [rows, frames, cells]
     let log_attention = picked.clamp_min(1e-6).log();
     Some((target * log_attention).sum().div_scalar(batch_frames as f32).neg())
+}
+
+/// Binary cross-entropy between the event counter's per-frame evidence and its targets (each
+/// frame's share of a repetition), summed over all frames.
+///
+/// # Shapes
+/// - `evidence`, `targets`: `[questions, frames]`, values in [0, 1]
+pub fn event_loss<B: Backend>(evidence: Tensor<B, 2>, targets: Tensor<B, 2>) -> Tensor<B, 1> {
+    let evidence = evidence.clamp(1e-6, 1.0 - 1e-6);
+    let present = targets.clone() * evidence.clone().log();
+    let absent = (targets.neg() + 1.0) * (evidence.neg() + 1.0).log();
+    (present + absent).sum().neg()
 }
 
 /// Mean cross-entropy over the rows that have a target (`None` when no row has one).

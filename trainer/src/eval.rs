@@ -35,6 +35,13 @@ pub struct TypeReport {
     /// Count only: mean absolute error of the predicted count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mae: Option<f64>,
+    /// Count only, for a model with an event counter: how often the counter alone is right (its
+    /// expected count, the summed frame evidence, rounded), whatever the answer combines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_accuracy: Option<f64>,
+    /// Count only, with an event counter: mean absolute error of its expected count (unrounded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_mae: Option<f64>,
     /// Caption only: text-to-GIF recall at 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r1: Option<f64>,
@@ -191,6 +198,8 @@ struct Tally {
     pointing: (usize, usize),
     /// Sum over those frames of the share of cells holding the object.
     pointing_chance: f64,
+    /// The event counter's own counts: right, questions, summed absolute error.
+    evidence: (usize, usize, f64),
 }
 
 impl<B: Backend> Evaluator<'_, B> {
@@ -236,6 +245,9 @@ impl<B: Backend> Evaluator<'_, B> {
             if let Some(annotations) = self.annotations {
                 self.score_pointing(annotations, output.attention.clone(), &clips, &questions, split, &mut tallies)?;
             }
+            if let (Some(evidence), Some(count)) = (output.count_evidence, &output.count) {
+                self.score_evidence(evidence, count, &questions, clips_per_gif, &mut tallies)?;
+            }
             let heads = output.choice.into_iter().chain(output.word).chain(output.count);
             for head in heads {
                 self.score_head(head, &questions, clips_per_gif, &mut tallies)?;
@@ -253,6 +265,9 @@ impl<B: Backend> Evaluator<'_, B> {
                     accuracy: tally.right as f64 / n,
                     n: tally.n,
                     mae: (qtype == QuestionType::Count).then_some(tally.abs_error / n),
+                    evidence_accuracy: (tally.evidence.1 > 0)
+                        .then(|| tally.evidence.0 as f64 / tally.evidence.1 as f64),
+                    evidence_mae: (tally.evidence.1 > 0).then(|| tally.evidence.2 / tally.evidence.1 as f64),
                     pointing: (tally.pointing.1 > 0).then(|| tally.pointing.0 as f64 / tally.pointing.1 as f64),
                     pointing_chance: (tally.pointing.1 > 0).then(|| tally.pointing_chance / tally.pointing.1 as f64),
                     by_form: tally
@@ -280,6 +295,34 @@ impl<B: Backend> Evaluator<'_, B> {
             }
         }
         Ok(report)
+    }
+
+    /// Tallies the event counter's own counts: each question's expected count (summed evidence),
+    /// averaged over its clips, against its answer.
+    ///
+    /// # Shapes
+    /// - `evidence`: `[count rows, frames]`, the rows of `count`
+    fn score_evidence(
+        &self,
+        evidence: Tensor<B, 2>,
+        count: &HeadOutput<B>,
+        questions: &[BatchQuestion<'_>],
+        clips: usize,
+        tallies: &mut BTreeMap<QuestionType, Tally>,
+    ) -> Result<()> {
+        let [rows, _] = evidence.dims();
+        let expected = evidence.sum_dim(1).reshape([rows]); // [count rows]
+        let expected = crate::backend::block_on(read_floats(expected)).context("reading count evidence")?;
+        for start in (0..rows).step_by(clips) {
+            let item = questions[count.questions[start]].item;
+            let Answer::Count(answer) = item.answer else { continue };
+            let mean = expected[start..start + clips].iter().sum::<f32>() / clips as f32;
+            let tally = &mut tallies.entry(item.qtype).or_default().evidence;
+            tally.0 += usize::from(mean.round() == answer as f32);
+            tally.1 += 1;
+            tally.2 += f64::from((mean - answer as f32).abs());
+        }
+        Ok(())
     }
 
     /// Reads one head's logits, aggregates each question's clips and tallies right answers.
@@ -531,6 +574,9 @@ pub fn table(report: &Report) -> String {
             );
             if let Some(gallery) = r.retrieval_gallery.filter(|&g| g < r.n) {
                 out += &format!("  (retrieval among the GIFs of the first {gallery} captions)\n");
+            }
+            if let (Some(accuracy), Some(mae)) = (r.evidence_accuracy, r.evidence_mae) {
+                out += &format!("  {:<16} {:>6} {:>8.1}% {:>7.2}\n", "event counter", "", 100.0 * accuracy, mae);
             }
             if let (Some(pointing), Some(chance)) = (r.pointing, r.pointing_chance) {
                 out += &format!(

@@ -19,12 +19,12 @@ use shared_model::batch::index_tensor;
 use shared_model::bundle::BundleConfig;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::QuestionType;
+use shared_model::questions::{Answer, QuestionType};
 
 use crate::attention_targets::{AttentionTargets, ObjectAnnotations};
 use crate::backend::{Device, Training};
 use crate::batch::{
-    BatchQuestion, HeadKind, HeadOutput, attention_loss, cross_entropy_over, forward, summed_cross_entropy,
+    BatchQuestion, HeadKind, HeadOutput, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
     targeted_rows,
 };
 use crate::text_cache::Texts;
@@ -46,6 +46,8 @@ pub struct StepContext<'a> {
     pub attention: Option<AttentionSupervision<'a>>,
     /// Supervision of the object probe with every visible object's shape and colour (`None`: off).
     pub objects: Option<ObjectSupervision<'a>>,
+    /// Supervision of the event counter with where the counted repetitions are (`None`: off).
+    pub counts: Option<CountSupervision<'a>>,
 }
 
 /// An auxiliary loss: the slot attention should fall on the object a question names.
@@ -80,6 +82,36 @@ pub struct ObjectSupervision<'a> {
     pub annotations: &'a ObjectAnnotations,
     /// Weight of the loss (shape and colour cross-entropies, each a mean over the batch's objects).
     pub weight: f32,
+}
+
+/// An auxiliary loss: in every sampled frame of a Count question, the event counter's evidence
+/// should be the frame's share of a repetition of the asked action (`count_targets.rs`).
+#[derive(Clone, Copy)]
+pub struct CountSupervision<'a> {
+    /// The training split's annotations.
+    pub annotations: &'a ObjectAnnotations,
+    /// Weight of the loss (binary cross-entropy per frame, a mean over the batch's supervised
+    /// frames).
+    pub weight: f32,
+}
+
+impl CountSupervision<'_> {
+    /// Per question: the per-frame targets of a Count question whose annotated repetitions are
+    /// its answer, else `None`.
+    fn shares(&self, clips: &[&PreparedClip], questions: &[BatchQuestion<'_>]) -> Vec<Option<Vec<f32>>> {
+        questions
+            .iter()
+            .map(|q| {
+                if q.item.qtype != QuestionType::Count {
+                    return None;
+                }
+                let shares = self.annotations.event_shares(&q.item.gif_name, &q.item.question, clips[q.video])?;
+                // Rows and annotations of one `generate` run always agree; a mismatch means
+                // annotations of other data, which then teach nothing.
+                (q.item.answer == Answer::Count(shares.repetitions)).then_some(shares.shares)
+            })
+            .collect()
+    }
 }
 
 /// The objects of a share, as rows of the probe.
@@ -214,7 +246,9 @@ impl DataParallel {
             context.attention.map_or(0, |supervision| supervision.targets(context.config, clips, questions, 1).frames);
         let batch_objects =
             context.objects.map_or(0, |supervision| supervision.rows(context, clips, questions, 1).shapes.len());
-        let divisors = Divisors { rows: &batch_rows, attention_frames, objects: batch_objects };
+        let count_questions =
+            context.counts.map_or(0, |supervision| supervision.shares(clips, questions).iter().flatten().count());
+        let divisors = Divisors { rows: &batch_rows, attention_frames, objects: batch_objects, count_questions };
         let shares = split_shares(clips.len(), self.devices.len());
         let outputs: Vec<Option<ShareOutput>> = if self.devices.len() == 1 {
             // One device: the model itself, no replica and no thread (the single-device loop).
@@ -326,6 +360,8 @@ struct Divisors<'a> {
     attention_frames: usize,
     /// Objects (in frames) the probe reads.
     objects: usize,
+    /// Count questions with event targets.
+    count_questions: usize,
 }
 
 /// Forward and backward of one share on `device`; `None` when the share has no targeted question.
@@ -388,6 +424,21 @@ fn share_gradients(
                 .mul_scalar(supervision.weight);
                 add_loss(&mut loss, probe_loss);
             }
+        }
+    }
+    if let (Some(supervision), Some(evidence), Some(head)) = (context.counts, &output.count_evidence, &output.count) {
+        let shares = supervision.shares(clips, questions);
+        // Rows of the count head (and of `evidence`) with targets, and their targets.
+        let (rows, targets): (Vec<usize>, Vec<Vec<f32>>) =
+            head.questions.iter().enumerate().filter_map(|(row, &q)| Some((row, shares[q].clone()?))).unzip();
+        if !rows.is_empty() {
+            let frames = evidence.dims()[1];
+            let targets = Tensor::from_data(TensorData::new(targets.concat(), [rows.len(), frames]), device);
+            let picked = evidence.clone().select(0, index_tensor(&rows, device)); // [rows, frames]
+            let count_loss = event_loss(picked, targets)
+                .div_scalar((divisors.count_questions * frames).max(1) as f32)
+                .mul_scalar(supervision.weight);
+            add_loss(&mut loss, count_loss);
         }
     }
     let Some(loss) = loss else { return Ok(None) };

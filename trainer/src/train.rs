@@ -34,7 +34,9 @@ use crate::backend::{self, Training};
 use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
-use crate::parallel::{AttentionSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext};
+use crate::parallel::{
+    AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext,
+};
 use crate::progress::progress;
 use crate::schedule::{budget_spent, warmup_cosine};
 use crate::text_cache::{Texts, TowerStateCache};
@@ -115,6 +117,14 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub object_supervision: f32,
+    /// Weight of an auxiliary loss that teaches the event counter where the counted repetitions
+    /// are: per sampled frame of a Count question, the binary cross-entropy between its evidence
+    /// and the frame's share of a repetition of the asked action (needs the generator's
+    /// annotations and a model with an event counter, `--count-head frame-evidence` or
+    /// `pooled-and-evidence`; 0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub count_supervision: f32,
     /// Fail when question rows reference GIFs that are not in the folder (default: report them,
     /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
     #[arg(long)]
@@ -207,8 +217,10 @@ pub struct ModelShape {
     #[arg(long)]
     #[serde(default)]
     pub sample: Option<String>,
-    /// Count head: `pooled` (a classifier on the question-video summary) or `frame-evidence`
-    /// (per-frame event evidence, summed over the sampled frames into a count; new models only).
+    /// Count head: `pooled` (a classifier on the question-video summary), `frame-evidence`
+    /// (per-frame event evidence, summed over the sampled frames into a count) or
+    /// `pooled-and-evidence` (both, logits added; new models only, or add the evidence to a
+    /// trained model with `--example extend_model … evidence-count`).
     #[arg(long, default_value = "pooled")]
     #[serde(default = "default_count_head")]
     pub count_head: String,
@@ -344,8 +356,11 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let opts = state.options.clone();
     let strategy = SamplingStrategy::parse(&config.sampling, opts.shape.frames)?;
     // Checked and read before the GIFs are decoded, so a bad option fails in a second.
-    let supervisions =
-        [("--attention-supervision", opts.attention_supervision), ("--object-supervision", opts.object_supervision)];
+    let supervisions = [
+        ("--attention-supervision", opts.attention_supervision),
+        ("--object-supervision", opts.object_supervision),
+        ("--count-supervision", opts.count_supervision),
+    ];
     for (flag, weight) in supervisions {
         anyhow::ensure!(
             weight == 0.0 || (weight.is_finite() && weight > 0.0),
@@ -357,7 +372,12 @@ pub fn run(options: TrainOptions) -> Result<()> {
             config.sampling
         );
     }
-    // Both supervisions read the same annotations: loaded once.
+    anyhow::ensure!(
+        opts.count_supervision == 0.0 || config.model.count_head() != CountHead::Pooled,
+        "--count-supervision trains an event counter, and the model's count head is pooled alone \
+         (use --count-head frame-evidence or pooled-and-evidence)"
+    );
+    // All supervisions read the same annotations: loaded once.
     let annotations = if supervisions.iter().any(|&(_, weight)| weight > 0.0) {
         Some(ObjectAnnotations::load(&opts.data, "Train")?)
     } else {
@@ -419,6 +439,10 @@ pub fn run(options: TrainOptions) -> Result<()> {
             .as_ref()
             .filter(|_| opts.object_supervision > 0.0)
             .map(|annotations| ObjectSupervision { annotations, weight: opts.object_supervision }),
+        counts: annotations
+            .as_ref()
+            .filter(|_| opts.count_supervision > 0.0)
+            .map(|annotations| CountSupervision { annotations, weight: opts.count_supervision }),
     };
     let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
     // A second optimiser for a fine-tuned text tower, so that it learns at its own (lower) rate.
@@ -643,7 +667,10 @@ pub fn new_config(
     let count_head = match options.count_head.as_str() {
         "pooled" => CountHead::Pooled,
         "frame-evidence" => CountHead::FrameEvidence,
-        other => anyhow::bail!("unknown --count-head '{other}' (expected pooled or frame-evidence)"),
+        "pooled-and-evidence" => CountHead::PooledAndEvidence,
+        other => {
+            anyhow::bail!("unknown --count-head '{other}' (expected pooled, frame-evidence or pooled-and-evidence)")
+        }
     };
     let model = QaModelConfig::new(tokenizer.vocab_size(), answers.len().max(1))
         .with_d_model(options.d_model)

@@ -22,6 +22,9 @@ pub struct EventCounterConfig {
     pub d_model: usize,
     /// Count classes: counts 0 ..= classes - 1.
     pub classes: usize,
+    /// Starting log of the sharpness of the count distribution (0: sharpness 1).
+    #[config(default = 0.0)]
+    pub initial_log_sharpness: f32,
 }
 
 /// Per-frame event evidence → expected count → logits over the count classes.
@@ -51,7 +54,7 @@ impl EventCounterConfig {
         EventCounter {
             hidden: LinearConfig::new(self.d_model, self.d_model).init(device),
             evidence: LinearConfig::new(self.d_model, 1).init(device),
-            log_sharpness: Initializer::Zeros.init([1], device),
+            log_sharpness: Initializer::Constant { value: f64::from(self.initial_log_sharpness) }.init([1], device),
             classes: self.classes,
         }
     }

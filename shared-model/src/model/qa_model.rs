@@ -102,7 +102,15 @@ pub enum CountHead {
     Pooled,
     /// Per-frame event evidence summed over time ([`EventCounter`]).
     FrameEvidence,
+    /// Both, their logits added: an event counter beside a trained pooled head. Its parabola
+    /// starts flat ([`EVIDENCE_BESIDE_POOLED_LOG_SHARPNESS`]), so the pooled head's answers
+    /// barely change until the evidence has learned something worth trusting.
+    PooledAndEvidence,
 }
+
+/// Initial log-sharpness of an event counter added beside a pooled head: e^-4 ≈ 0.018, so even a
+/// count 5 away from the expected one loses only 0.46 of logit at the start.
+pub const EVIDENCE_BESIDE_POOLED_LOG_SHARPNESS: f32 = -4.0;
 
 /// The whole model.
 #[derive(Module, Debug)]
@@ -117,8 +125,8 @@ pub struct QaModel<B: Backend> {
     fusion: QuestionVideoFusion<B>,
     candidate_scorer: CandidateScorer<B>,
     answer_head: ClassifierHead<B>,
-    /// Exactly one of `count_head` (pooled) and `event_counter` is present (see
-    /// [`QaModelConfig::count_head`]).
+    /// At least one of `count_head` (pooled) and `event_counter` is present, both for
+    /// [`CountHead::PooledAndEvidence`] (see [`QaModelConfig::count_head`]).
     count_head: Option<ClassifierHead<B>>,
     event_counter: Option<EventCounter<B>>,
     /// Present when [`QaModelConfig::object_probe`] is set.
@@ -267,10 +275,17 @@ impl QaModelConfig {
             .init(device),
             candidate_scorer: CandidateScorerConfig::new(d, self.n_heads).init(device),
             answer_head: ClassifierHeadConfig::new(d, self.answer_classes).init(device),
-            count_head: (self.count_head() == CountHead::Pooled)
+            count_head: matches!(self.count_head(), CountHead::Pooled | CountHead::PooledAndEvidence)
                 .then(|| ClassifierHeadConfig::new(d, self.count_classes).init(device)),
-            event_counter: (self.count_head() == CountHead::FrameEvidence)
-                .then(|| EventCounterConfig::new(d, self.count_classes).init(device)),
+            event_counter: match self.count_head() {
+                CountHead::Pooled => None,
+                CountHead::FrameEvidence => Some(EventCounterConfig::new(d, self.count_classes).init(device)),
+                CountHead::PooledAndEvidence => Some(
+                    EventCounterConfig::new(d, self.count_classes)
+                        .with_initial_log_sharpness(EVIDENCE_BESIDE_POOLED_LOG_SHARPNESS)
+                        .init(device),
+                ),
+            },
             object_probe: (self.object_probe == Some(true))
                 .then(|| ObjectProbeConfig::new(d, self.answer_classes).init(device)),
         }
@@ -411,15 +426,18 @@ impl<B: Backend> QaModel<B> {
     /// Counts (TGIF-QA Count). Output `[questions, count_classes]`.
     pub fn count_logits(&self, context: &QuestionContext<B>) -> Tensor<B, 2> {
         match (&self.event_counter, &self.count_head) {
-            (Some(counter), _) => counter.forward(context.frame_tokens()).logits,
+            (Some(counter), Some(head)) => {
+                counter.forward(context.frame_tokens()).logits + head.forward(context.pooled.clone())
+            }
+            (Some(counter), None) => counter.forward(context.frame_tokens()).logits,
             (None, Some(head)) => head.forward(context.pooled.clone()),
-            // Invariant: `QaModelConfig::init` builds exactly one of the two.
+            // Invariant: `QaModelConfig::init` builds at least one of the two.
             (None, None) => unreachable!("a QaModel always has a count head"),
         }
     }
 
-    /// The frame-evidence count head's whole output (per-frame evidence, expected count, logits);
-    /// `None` for a model with the pooled count head.
+    /// The event counter's whole output (per-frame evidence, expected count, its own logits);
+    /// `None` for a model with the pooled count head alone.
     pub fn count_events(&self, context: &QuestionContext<B>) -> Option<EventCount<B>> {
         self.event_counter.as_ref().map(|counter| counter.forward(context.frame_tokens()))
     }
