@@ -290,6 +290,11 @@ fn bad_input_gives_one_clear_line() {
     train_on("cpu:x", "'x' is not a device index");
     train_on("cpu:0,cpu:1,cpu:0", "lists 'cpu:0' twice");
     train_on("cuda:0,cuda:1", "--features cuda");
+    let train_on_head = |head: &str, needle: &str| {
+        let args =
+            ["train", "--data", f.data.to_str().unwrap(), "--out", fresh.to_str().unwrap(), "--count-head", head];
+        assert_fails(&args, needle);
+    };
     let supervise = |option: &str, weight: &str, needle: &str| {
         let args = [
             "train",
@@ -301,10 +306,13 @@ fn bad_input_gives_one_clear_line() {
         ];
         assert_fails(&args, needle);
     };
-    for option in ["attention-supervision", "object-supervision"] {
+    for option in ["attention-supervision", "object-supervision", "count-supervision"] {
         supervise(option, "-1", "must be a positive weight");
         supervise(option, "NaN", "must be a positive weight");
     }
+    // The count supervision teaches an event counter, which the default (pooled) head lacks.
+    supervise("count-supervision", "1", "--count-supervision trains an event counter");
+    train_on_head("bogus", "unknown --count-head 'bogus' (expected pooled, frame-evidence or pooled-and-evidence)");
     assert!(!fresh.exists(), "nothing half-written");
     // A tokenizer.json whose vocabulary is not config.json's vocab_size: both sizes named.
     let mismatched = f.root.join("mismatched-model");
