@@ -280,39 +280,34 @@ fn bad_input_gives_one_clear_line() {
     assert_fails(&["train", "--data", f.data.to_str().unwrap(), "--out", model], "--resume");
     // --devices: unknown kind, no index, a duplicate, a kind the build does not run.
     let fresh = f.root.join("never-written");
-    let train_on = |devices: &str, needle: &str| {
-        let args =
-            ["train", "--data", f.data.to_str().unwrap(), "--out", fresh.to_str().unwrap(), "--devices", devices];
-        assert_fails(&args, needle);
-    };
-    train_on("tpu:0", "unknown device kind 'tpu'");
-    train_on("cpu", "not KIND:INDEX");
-    train_on("cpu:x", "'x' is not a device index");
-    train_on("cpu:0,cpu:1,cpu:0", "lists 'cpu:0' twice");
-    train_on("cuda:0,cuda:1", "--features cuda");
-    let train_on_head = |head: &str, needle: &str| {
-        let args =
-            ["train", "--data", f.data.to_str().unwrap(), "--out", fresh.to_str().unwrap(), "--count-head", head];
-        assert_fails(&args, needle);
-    };
-    let supervise = |option: &str, weight: &str, needle: &str| {
+    // `train --OPTION=VALUE` on the fixture's data fails with `needle`.
+    let train_with = |option: &str, value: &str, needle: &str| {
         let args = [
             "train",
             "--data",
             f.data.to_str().unwrap(),
             "--out",
             fresh.to_str().unwrap(),
-            &format!("--{option}={weight}"),
+            &format!("--{option}={value}"),
         ];
         assert_fails(&args, needle);
     };
+    train_with("devices", "tpu:0", "unknown device kind 'tpu'");
+    train_with("devices", "cpu", "not KIND:INDEX");
+    train_with("devices", "cpu:x", "'x' is not a device index");
+    train_with("devices", "cpu:0,cpu:1,cpu:0", "lists 'cpu:0' twice");
+    train_with("devices", "cuda:0,cuda:1", "--features cuda");
     for option in ["attention-supervision", "object-supervision", "count-supervision"] {
-        supervise(option, "-1", "must be a positive weight");
-        supervise(option, "NaN", "must be a positive weight");
+        train_with(option, "-1", "must be a positive weight");
+        train_with(option, "NaN", "must be a positive weight");
     }
     // The count supervision teaches an event counter, which the default (pooled) head lacks.
-    supervise("count-supervision", "1", "--count-supervision trains an event counter");
-    train_on_head("bogus", "unknown --count-head 'bogus' (expected pooled, frame-evidence or pooled-and-evidence)");
+    train_with("count-supervision", "1", "--count-supervision trains an event counter");
+    train_with(
+        "count-head",
+        "bogus",
+        "unknown --count-head 'bogus' (expected pooled, frame-evidence or pooled-and-evidence)",
+    );
     assert!(!fresh.exists(), "nothing half-written");
     // A tokenizer.json whose vocabulary is not config.json's vocab_size: both sizes named.
     let mismatched = f.root.join("mismatched-model");

@@ -11,7 +11,7 @@ use burn::tensor::activation::log_softmax;
 use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
-use shared_model::model::QaModel;
+use shared_model::model::{CountOutput, EventCount, QaModel};
 use shared_model::pipeline::{fuses_candidates, stage_one_texts};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QaItem, QuestionType};
@@ -71,9 +71,9 @@ pub struct BatchOutput<B: Backend> {
     pub word: Option<HeadOutput<B>>,
     /// Counts.
     pub count: Option<HeadOutput<B>>,
-    /// The event counter's per-frame evidence for the count questions, in `count`'s order,
-    /// `[count questions, frames]` (`None` without count questions or without an event counter).
-    pub count_evidence: Option<Tensor<B, 2>>,
+    /// What the event counter saw for the count questions, in `count`'s order (`None` without
+    /// count questions or without an event counter).
+    pub count_events: Option<EventCount<B>>,
     /// Every question's slot attention over each frame's grid cells, `[questions, frames, cells]`.
     pub attention: Tensor<B, 3>,
     /// The frame encoder's grid tokens, `[videos, frames, cells, d_model]`.
@@ -167,16 +167,14 @@ pub fn forward<B: Backend>(
     });
 
     let count_positions = positions(&|item| item.qtype == QuestionType::Count);
-    let (count, count_evidence) = if count_positions.is_empty() {
+    let (count, count_events) = if count_positions.is_empty() {
         (None, None)
     } else {
-        let count_context = context.select(index_tensor(&count_positions, device));
-        let logits = model.count_logits(&count_context);
-        let evidence = model.count_events(&count_context).map(|events| events.evidence);
+        let CountOutput { logits, events } = model.count(&context.select(index_tensor(&count_positions, device)));
         let targets = count_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
-        (Some(HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }), evidence)
+        (Some(HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }), events)
     };
-    Ok(BatchOutput { choice, word, count, count_evidence, attention: context.attention, video_tokens })
+    Ok(BatchOutput { choice, word, count, count_events, attention: context.attention, video_tokens })
 }
 
 /// The class `item`'s head should predict (`None` when the answer is outside the head's classes).

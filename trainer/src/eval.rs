@@ -245,8 +245,8 @@ impl<B: Backend> Evaluator<'_, B> {
             if let Some(annotations) = self.annotations {
                 self.score_pointing(annotations, output.attention.clone(), &clips, &questions, split, &mut tallies)?;
             }
-            if let (Some(evidence), Some(count)) = (output.count_evidence, &output.count) {
-                self.score_evidence(evidence, count, &questions, clips_per_gif, &mut tallies)?;
+            if let (Some(events), Some(count)) = (output.count_events, &output.count) {
+                self.score_evidence(events.expected, count, &questions, clips_per_gif, &mut tallies)?;
             }
             let heads = output.choice.into_iter().chain(output.word).chain(output.count);
             for head in heads {
@@ -301,17 +301,16 @@ impl<B: Backend> Evaluator<'_, B> {
     /// averaged over its clips, against its answer.
     ///
     /// # Shapes
-    /// - `evidence`: `[count rows, frames]`, the rows of `count`
+    /// - `expected`: `[count rows]`, the rows of `count`
     fn score_evidence(
         &self,
-        evidence: Tensor<B, 2>,
+        expected: Tensor<B, 1>,
         count: &HeadOutput<B>,
         questions: &[BatchQuestion<'_>],
         clips: usize,
         tallies: &mut BTreeMap<QuestionType, Tally>,
     ) -> Result<()> {
-        let [rows, _] = evidence.dims();
-        let expected = evidence.sum_dim(1).reshape([rows]); // [count rows]
+        let rows = expected.dims()[0];
         let expected = crate::backend::block_on(read_floats(expected)).context("reading count evidence")?;
         for start in (0..rows).step_by(clips) {
             let item = questions[count.questions[start]].item;

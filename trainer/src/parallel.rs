@@ -426,15 +426,15 @@ fn share_gradients(
             }
         }
     }
-    if let (Some(supervision), Some(evidence), Some(head)) = (context.counts, &output.count_evidence, &output.count) {
+    if let (Some(supervision), Some(events), Some(head)) = (context.counts, &output.count_events, &output.count) {
         let shares = supervision.shares(clips, questions);
-        // Rows of the count head (and of `evidence`) with targets, and their targets.
+        // Rows of the count head (and of the evidence) with targets, and their targets.
         let (rows, targets): (Vec<usize>, Vec<Vec<f32>>) =
             head.questions.iter().enumerate().filter_map(|(row, &q)| Some((row, shares[q].clone()?))).unzip();
         if !rows.is_empty() {
-            let frames = evidence.dims()[1];
+            let frames = events.evidence.dims()[1];
             let targets = Tensor::from_data(TensorData::new(targets.concat(), [rows.len(), frames]), device);
-            let picked = evidence.clone().select(0, index_tensor(&rows, device)); // [rows, frames]
+            let picked = events.evidence.clone().select(0, index_tensor(&rows, device)); // [rows, frames]
             let count_loss = event_loss(picked, targets)
                 .div_scalar((divisors.count_questions * frames).max(1) as f32)
                 .mul_scalar(supervision.weight);

@@ -18,9 +18,10 @@ pub mod text_tower;
 pub mod transformer;
 pub mod vision_tower;
 
+pub use event_counter::EventCount;
 pub use fusion::{QuestionContext, TemporalMode};
 pub use object_probe::ObjectProbeLogits;
-pub use qa_model::{CountHead, QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
+pub use qa_model::{CountHead, CountOutput, QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
 pub use text_encoder::TextEncoding;
 pub use text_tower::{PretrainedTextConfig, PretrainedTextTower};
 pub use vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};

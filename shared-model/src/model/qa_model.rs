@@ -133,6 +133,15 @@ pub struct QaModel<B: Backend> {
     object_probe: Option<ObjectProbe<B>>,
 }
 
+/// What [`QaModel::count`] returns.
+pub struct CountOutput<B: Backend> {
+    /// Logits over the counts 0 ..= count_classes - 1, `[questions, count_classes]`.
+    pub logits: Tensor<B, 2>,
+    /// The event counter's whole output (per-frame evidence, expected count, its own logits);
+    /// `None` for a model with the pooled count head alone.
+    pub events: Option<EventCount<B>>,
+}
+
 /// Grid tokens of every sampled frame of a batch of videos.
 pub struct VideoEncoding<B: Backend> {
     /// `[videos, frames, cells, d_model]`
@@ -425,21 +434,24 @@ impl<B: Backend> QaModel<B> {
 
     /// Counts (TGIF-QA Count). Output `[questions, count_classes]`.
     pub fn count_logits(&self, context: &QuestionContext<B>) -> Tensor<B, 2> {
-        match (&self.event_counter, &self.count_head) {
-            (Some(counter), Some(head)) => {
-                counter.forward(context.frame_tokens()).logits + head.forward(context.pooled.clone())
-            }
-            (Some(counter), None) => counter.forward(context.frame_tokens()).logits,
-            (None, Some(head)) => head.forward(context.pooled.clone()),
-            // Invariant: `QaModelConfig::init` builds at least one of the two.
-            (None, None) => unreachable!("a QaModel always has a count head"),
-        }
+        self.count(context).logits
     }
 
-    /// The event counter's whole output (per-frame evidence, expected count, its own logits);
-    /// `None` for a model with the pooled count head alone.
-    pub fn count_events(&self, context: &QuestionContext<B>) -> Option<EventCount<B>> {
-        self.event_counter.as_ref().map(|counter| counter.forward(context.frame_tokens()))
+    /// Counts with what the event counter saw: one pass of each count head present.
+    ///
+    /// # Shapes
+    /// - `logits`: `[questions, count_classes]`; `events`: see [`EventCount`]
+    pub fn count(&self, context: &QuestionContext<B>) -> CountOutput<B> {
+        let events = self.event_counter.as_ref().map(|counter| counter.forward(context.frame_tokens()));
+        let pooled = self.count_head.as_ref().map(|head| head.forward(context.pooled.clone()));
+        let logits = match (&events, pooled) {
+            (Some(events), Some(pooled)) => events.logits.clone() + pooled,
+            (Some(events), None) => events.logits.clone(),
+            (None, Some(pooled)) => pooled,
+            // Invariant: `QaModelConfig::init` builds at least one of the two.
+            (None, None) => unreachable!("a QaModel always has a count head"),
+        };
+        CountOutput { logits, events }
     }
 
     /// Shape and colour logits of objects from the frame tokens under them; `None` for a model
