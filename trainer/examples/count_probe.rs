@@ -1,0 +1,257 @@
+//! Can a trained model's stage-1 output count? Freezes a model folder, reads its per-frame
+//! outputs for the Count questions of a generated dataset, and trains small temporal probes on
+//! them alone (Train GIFs), then scores them on Test GIFs. A probe that counts well where the
+//! model's own head does not means the head or its training is the limit; one that does not means
+//! the frame features lack what counting needs.
+//!
+//! Usage: count_probe MODEL_DIR DATA_DIR TRAIN_GIFS TEST_GIFS
+//!
+//! Feature sets, per sampled frame: `frame` (the event counter's input: the mean of the frame's
+//! slot tokens after the temporal layers), `slots` (those slot tokens side by side), `attention`
+//! (where the question looked: the slot attention over the frame's grid cells). Heads: `sum`
+//! (per-frame evidence through two temporal convolutions, summed into an expected count, the event
+//! counter's parabola over the counts) and `pool` (the same convolutions, mean over time, a
+//! classifier).
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use burn::module::{AutodiffModule, Module, Param};
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig1d};
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation::{gelu, sigmoid};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use shared_model::batch::video_tensors;
+use shared_model::bundle::ModelBundle;
+use shared_model::questions::{Answer, QuestionType};
+use shared_model::sampling::{SamplingStrategy, seed_of};
+use trainer::backend::{self, Compute, Training};
+use trainer::text_cache::Texts;
+
+/// Count classes of the probes: answers 0 ..= 10, like the model's.
+const CLASSES: usize = 11;
+
+/// The features of one split's Count questions.
+struct Features {
+    /// Per feature set: `[questions, frames, width]` row-major, and the width.
+    sets: BTreeMap<&'static str, (Vec<f32>, usize)>,
+    frames: usize,
+    answers: Vec<i64>,
+    /// The counted action (the question's last word).
+    actions: Vec<String>,
+}
+
+fn extract(bundle: &ModelBundle<Compute>, dir: &std::path::Path, split: &str, gifs: usize) -> Result<Features> {
+    let device = backend::device();
+    let data = trainer::data::load(dir, split, &bundle.config.preprocess, Some(gifs))?;
+    let strategy: SamplingStrategy = bundle.config.sampling.parse().context("the model's sampling")?;
+    let texts = Texts::uncached(&bundle.tokenizer);
+    let mut out = Features { sets: BTreeMap::new(), frames: 0, answers: Vec::new(), actions: Vec::new() };
+    for (n, chunk) in data.gifs.chunks(16).enumerate() {
+        let mut clips = Vec::new();
+        let mut questions = Vec::new();
+        let mut video_index = Vec::new();
+        for gif in chunk {
+            let sampled = strategy.sample(&gif.timeline, seed_of(&gif.name));
+            let Some(first) = sampled.first() else { continue };
+            let items: Vec<_> = gif
+                .items
+                .iter()
+                .map(|&i| &data.items[i])
+                .filter(|item| item.qtype == QuestionType::Count)
+                .collect();
+            if items.is_empty() {
+                continue;
+            }
+            clips.push(gif.clip(first, data.size));
+            for item in items {
+                questions.push(item);
+                video_index.push(clips.len() - 1);
+            }
+        }
+        if questions.is_empty() {
+            continue;
+        }
+        let clip_refs: Vec<_> = clips.iter().collect();
+        let (frames, times) = video_tensors::<Compute>(
+            &clip_refs,
+            &bundle.config.preprocess,
+            bundle.config.model.time_positions,
+            &device,
+        );
+        let video = bundle.model.encode_video(frames, times);
+        let question_texts: Vec<&str> = questions.iter().map(|q| q.question.as_str()).collect();
+        let encoding = texts.encode(&bundle.model, &question_texts, bundle.config.model.max_text_len, &device)?;
+        let context = bundle.model.fuse(&video, &video_index, &encoding);
+        let [rows, len, d] = context.tokens.dims();
+        let (frames, slots) = (context.frames, context.slots);
+        out.frames = frames;
+        let slot_tokens = context.tokens.clone().narrow(1, len - frames * slots, frames * slots).reshape([
+            rows,
+            frames,
+            slots * d,
+        ]);
+        for (name, tensor) in [
+            ("frame", context.frame_tokens()),
+            ("slots", slot_tokens),
+            ("attention", context.attention.clone()),
+        ] {
+            let width = tensor.dims()[2];
+            let values = tensor.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let entry = out.sets.entry(name).or_insert_with(|| (Vec::new(), width));
+            entry.0.extend(values);
+        }
+        for q in &questions {
+            let Answer::Count(answer) = q.answer else { anyhow::bail!("a Count question without a count") };
+            out.answers.push(i64::from(answer).min(CLASSES as i64 - 1));
+            out.actions.push(q.question.trim_end_matches([' ', '?']).rsplit(' ').next().unwrap_or("").to_string());
+        }
+        if n % 20 == 0 {
+            eprintln!("{split}: {} GIFs read, {} count questions", (n + 1) * 16, out.answers.len());
+        }
+    }
+    Ok(out)
+}
+
+/// Two temporal convolutions over per-frame features, then a count head.
+#[derive(Module, Debug)]
+struct Probe<B: Backend> {
+    input: Linear<B>,
+    conv1: Conv1d<B>,
+    conv2: Conv1d<B>,
+    evidence: Linear<B>,
+    classifier: Linear<B>,
+    log_sharpness: Param<Tensor<B, 1>>,
+    summed: bool,
+}
+
+impl<B: Backend> Probe<B> {
+    fn new(width: usize, summed: bool, device: &B::Device) -> Self {
+        let hidden = 64;
+        let conv = || Conv1dConfig::new(hidden, hidden, 5).with_padding(PaddingConfig1d::Explicit(2, 2)).init(device);
+        Probe {
+            input: LinearConfig::new(width, hidden).init(device),
+            conv1: conv(),
+            conv2: conv(),
+            evidence: LinearConfig::new(hidden, 1).init(device),
+            classifier: LinearConfig::new(hidden, CLASSES).init(device),
+            log_sharpness: Initializer::Constant { value: 0.0 }.init([1], device),
+            summed,
+        }
+    }
+
+    /// `x`: `[batch, frames, width]` → logits `[batch, CLASSES]`.
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+        let [batch, frames, _] = x.dims();
+        let h = gelu(self.input.forward(x)).swap_dims(1, 2); // [batch, hidden, frames]
+        let h = gelu(self.conv1.forward(h));
+        let h = gelu(self.conv2.forward(h)).swap_dims(1, 2); // [batch, frames, hidden]
+        if self.summed {
+            let evidence = sigmoid(self.evidence.forward(h) - 2.0).reshape([batch, frames]);
+            let expected = evidence.sum_dim(1); // [batch, 1]
+            let counts = Tensor::<B, 1, Int>::arange(0..CLASSES as i64, &expected.device()).float().unsqueeze_dim::<2>(0);
+            let sharpness = self.log_sharpness.val().exp().unsqueeze_dim::<2>(1);
+            (counts - expected).powi_scalar(2).neg() * sharpness
+        } else {
+            let [_, _, hidden] = h.dims();
+            self.classifier.forward(h.mean_dim(1).reshape([batch, hidden]))
+        }
+    }
+}
+
+/// Rows `rows` of a `[_, frames, width]` table as a tensor.
+fn batch_of<B: Backend>(values: &[f32], rows: &[usize], frames: usize, width: usize, device: &B::Device) -> Tensor<B, 3> {
+    let stride = frames * width;
+    let picked: Vec<f32> = rows.iter().flat_map(|&r| &values[r * stride..(r + 1) * stride]).copied().collect();
+    Tensor::from_data(TensorData::new(picked, [rows.len(), frames, width]), device)
+}
+
+/// Standardises every feature column with the training rows' mean and spread.
+fn standardise(train: &mut [f32], test: &mut [f32], width: usize) {
+    let rows = train.len() / width;
+    for c in 0..width {
+        let mean = (0..rows).map(|r| train[r * width + c]).sum::<f32>() / rows as f32;
+        let var = (0..rows).map(|r| (train[r * width + c] - mean).powi(2)).sum::<f32>() / rows as f32;
+        let scale = 1.0 / (var.sqrt() + 1e-5);
+        for v in train.iter_mut().skip(c).step_by(width).chain(test.iter_mut().skip(c).step_by(width)) {
+            *v = (*v - mean) * scale;
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, model_dir, data_dir, train_gifs, test_gifs] = args.as_slice() else {
+        anyhow::bail!("usage: count_probe MODEL_DIR DATA_DIR TRAIN_GIFS TEST_GIFS");
+    };
+    let device = backend::device();
+    let bundle = ModelBundle::<Compute>::load_dir(model_dir.as_ref(), &device)?;
+    let data_dir = std::path::Path::new(data_dir);
+    let train = extract(&bundle, data_dir, "Train", train_gifs.parse()?)?;
+    let test = extract(&bundle, data_dir, "Test", test_gifs.parse()?)?;
+    println!("{} training and {} test Count questions, {} frames", train.answers.len(), test.answers.len(), train.frames);
+    let frames = train.frames;
+    for (name, (train_values, width)) in &train.sets {
+        let mut train_values = train_values.clone();
+        let mut test_values = test.sets[name].0.clone();
+        standardise(&mut train_values, &mut test_values, *width);
+        for summed in [true, false] {
+            <Training as Backend>::seed(&device, 7);
+            let mut probe = Probe::<Training>::new(*width, summed, &device);
+            let mut optimizer = AdamConfig::new().init::<Training, Probe<Training>>();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            let mut order: Vec<usize> = (0..train.answers.len()).collect();
+            let loss_fn = CrossEntropyLossConfig::new().init(&device);
+            let steps = 600;
+            for step in 0..steps {
+                if step % (order.len() / 128).max(1) == 0 {
+                    order.shuffle(&mut rng);
+                }
+                let start = (step * 128) % (order.len().saturating_sub(128).max(1));
+                let rows = &order[start..(start + 128).min(order.len())];
+                let x = batch_of::<Training>(&train_values, rows, frames, *width, &device);
+                let targets: Vec<i64> = rows.iter().map(|&r| train.answers[r]).collect();
+                let targets = Tensor::<Training, 1, Int>::from_data(TensorData::new(targets, [rows.len()]), &device);
+                let loss = loss_fn.forward(probe.forward(x), targets);
+                let grads = GradientsParams::from_grads(loss.backward(), &probe);
+                let lr = 3e-3 * (1.0 - step as f64 / steps as f64);
+                probe = optimizer.step(lr, probe, grads);
+            }
+            let probe = probe.valid();
+            let score = |values: &[f32], answers: &[i64], actions: &[String]| -> Result<(f64, f64, BTreeMap<String, f64>)> {
+                let rows: Vec<usize> = (0..answers.len()).collect();
+                let mut predicted = Vec::new();
+                for chunk in rows.chunks(256) {
+                    let x = batch_of::<Compute>(values, chunk, frames, *width, &device);
+                    let best = probe.forward(x).argmax(1).reshape([chunk.len()]);
+                    predicted.extend(best.into_data().convert::<i64>().to_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+                }
+                let right = predicted.iter().zip(answers).filter(|(p, a)| p == a).count();
+                let mae = predicted.iter().zip(answers).map(|(p, a)| (p - a).abs() as f64).sum::<f64>() / answers.len() as f64;
+                let mut per_action: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+                for ((p, a), action) in predicted.iter().zip(answers).zip(actions) {
+                    let e = per_action.entry(action.clone()).or_default();
+                    e.0 += usize::from(p == a);
+                    e.1 += 1;
+                }
+                let per_action = per_action.into_iter().map(|(k, (r, n))| (k, r as f64 / n as f64)).collect();
+                Ok((right as f64 / answers.len() as f64, mae, per_action))
+            };
+            let (train_acc, _, _) = score(&train_values, &train.answers, &train.actions)?;
+            let (acc, mae, per_action) = score(&test_values, &test.answers, &test.actions)?;
+            let head = if summed { "sum" } else { "pool" };
+            let per_action: Vec<String> = per_action.iter().map(|(k, v)| format!("{k} {:.1}", v * 100.0)).collect();
+            println!(
+                "{name:9} {head:4}  train {:.1}%  test {:.1}% (MAE {mae:.2}; {})",
+                train_acc * 100.0,
+                acc * 100.0,
+                per_action.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
