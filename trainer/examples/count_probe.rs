@@ -58,12 +58,8 @@ fn extract(bundle: &ModelBundle<Compute>, dir: &std::path::Path, split: &str, gi
         for gif in chunk {
             let sampled = strategy.sample(&gif.timeline, seed_of(&gif.name));
             let Some(first) = sampled.first() else { continue };
-            let items: Vec<_> = gif
-                .items
-                .iter()
-                .map(|&i| &data.items[i])
-                .filter(|item| item.qtype == QuestionType::Count)
-                .collect();
+            let items: Vec<_> =
+                gif.items.iter().map(|&i| &data.items[i]).filter(|item| item.qtype == QuestionType::Count).collect();
             if items.is_empty() {
                 continue;
             }
@@ -90,16 +86,11 @@ fn extract(bundle: &ModelBundle<Compute>, dir: &std::path::Path, split: &str, gi
         let [rows, len, d] = context.tokens.dims();
         let (frames, slots) = (context.frames, context.slots);
         out.frames = frames;
-        let slot_tokens = context.tokens.clone().narrow(1, len - frames * slots, frames * slots).reshape([
-            rows,
-            frames,
-            slots * d,
-        ]);
-        for (name, tensor) in [
-            ("frame", context.frame_tokens()),
-            ("slots", slot_tokens),
-            ("attention", context.attention.clone()),
-        ] {
+        let slot_tokens =
+            context.tokens.clone().narrow(1, len - frames * slots, frames * slots).reshape([rows, frames, slots * d]);
+        for (name, tensor) in
+            [("frame", context.frame_tokens()), ("slots", slot_tokens), ("attention", context.attention.clone())]
+        {
             let width = tensor.dims()[2];
             let values = tensor.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let entry = out.sets.entry(name).or_insert_with(|| (Vec::new(), width));
@@ -153,7 +144,8 @@ impl<B: Backend> Probe<B> {
         if self.summed {
             let evidence = sigmoid(self.evidence.forward(h) - 2.0).reshape([batch, frames]);
             let expected = evidence.sum_dim(1); // [batch, 1]
-            let counts = Tensor::<B, 1, Int>::arange(0..CLASSES as i64, &expected.device()).float().unsqueeze_dim::<2>(0);
+            let counts =
+                Tensor::<B, 1, Int>::arange(0..CLASSES as i64, &expected.device()).float().unsqueeze_dim::<2>(0);
             let sharpness = self.log_sharpness.val().exp().unsqueeze_dim::<2>(1);
             (counts - expected).powi_scalar(2).neg() * sharpness
         } else {
@@ -164,7 +156,13 @@ impl<B: Backend> Probe<B> {
 }
 
 /// Rows `rows` of a `[_, frames, width]` table as a tensor.
-fn batch_of<B: Backend>(values: &[f32], rows: &[usize], frames: usize, width: usize, device: &B::Device) -> Tensor<B, 3> {
+fn batch_of<B: Backend>(
+    values: &[f32],
+    rows: &[usize],
+    frames: usize,
+    width: usize,
+    device: &B::Device,
+) -> Tensor<B, 3> {
     let stride = frames * width;
     let picked: Vec<f32> = rows.iter().flat_map(|&r| &values[r * stride..(r + 1) * stride]).copied().collect();
     Tensor::from_data(TensorData::new(picked, [rows.len(), frames, width]), device)
@@ -193,7 +191,12 @@ fn main() -> Result<()> {
     let data_dir = std::path::Path::new(data_dir);
     let train = extract(&bundle, data_dir, "Train", train_gifs.parse()?)?;
     let test = extract(&bundle, data_dir, "Test", test_gifs.parse()?)?;
-    println!("{} training and {} test Count questions, {} frames", train.answers.len(), test.answers.len(), train.frames);
+    println!(
+        "{} training and {} test Count questions, {} frames",
+        train.answers.len(),
+        test.answers.len(),
+        train.frames
+    );
     let frames = train.frames;
     for (name, (train_values, width)) in &train.sets {
         let mut train_values = train_values.clone();
@@ -222,25 +225,29 @@ fn main() -> Result<()> {
                 probe = optimizer.step(lr, probe, grads);
             }
             let probe = probe.valid();
-            let score = |values: &[f32], answers: &[i64], actions: &[String]| -> Result<(f64, f64, BTreeMap<String, f64>)> {
-                let rows: Vec<usize> = (0..answers.len()).collect();
-                let mut predicted = Vec::new();
-                for chunk in rows.chunks(256) {
-                    let x = batch_of::<Compute>(values, chunk, frames, *width, &device);
-                    let best = probe.forward(x).argmax(1).reshape([chunk.len()]);
-                    predicted.extend(best.into_data().convert::<i64>().to_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
-                }
-                let right = predicted.iter().zip(answers).filter(|(p, a)| p == a).count();
-                let mae = predicted.iter().zip(answers).map(|(p, a)| (p - a).abs() as f64).sum::<f64>() / answers.len() as f64;
-                let mut per_action: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-                for ((p, a), action) in predicted.iter().zip(answers).zip(actions) {
-                    let e = per_action.entry(action.clone()).or_default();
-                    e.0 += usize::from(p == a);
-                    e.1 += 1;
-                }
-                let per_action = per_action.into_iter().map(|(k, (r, n))| (k, r as f64 / n as f64)).collect();
-                Ok((right as f64 / answers.len() as f64, mae, per_action))
-            };
+            let score =
+                |values: &[f32], answers: &[i64], actions: &[String]| -> Result<(f64, f64, BTreeMap<String, f64>)> {
+                    let rows: Vec<usize> = (0..answers.len()).collect();
+                    let mut predicted = Vec::new();
+                    for chunk in rows.chunks(256) {
+                        let x = batch_of::<Compute>(values, chunk, frames, *width, &device);
+                        let best = probe.forward(x).argmax(1).reshape([chunk.len()]);
+                        predicted.extend(
+                            best.into_data().convert::<i64>().to_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))?,
+                        );
+                    }
+                    let right = predicted.iter().zip(answers).filter(|(p, a)| p == a).count();
+                    let mae = predicted.iter().zip(answers).map(|(p, a)| (p - a).abs() as f64).sum::<f64>()
+                        / answers.len() as f64;
+                    let mut per_action: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+                    for ((p, a), action) in predicted.iter().zip(answers).zip(actions) {
+                        let e = per_action.entry(action.clone()).or_default();
+                        e.0 += usize::from(p == a);
+                        e.1 += 1;
+                    }
+                    let per_action = per_action.into_iter().map(|(k, (r, n))| (k, r as f64 / n as f64)).collect();
+                    Ok((right as f64 / answers.len() as f64, mae, per_action))
+                };
             let (train_acc, _, _) = score(&train_values, &train.answers, &train.actions)?;
             let (acc, mae, per_action) = score(&test_values, &test.answers, &test.actions)?;
             let head = if summed { "sum" } else { "pool" };
