@@ -112,6 +112,25 @@ fn frame_evidence_count_head_reloads_and_old_configs_default_to_pooled() {
 }
 
 #[test]
+fn temporal_event_counter_reloads_and_old_configs_default_to_frame_at_a_time() {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, 8);
+    let without = tiny(1).with_count_head(Some(CountHead::PooledAndEvidence));
+    let config = without.clone().with_count_temporal_kernel(Some(3));
+    let model = config.init::<B>(&device);
+    let expected = outputs(&model);
+    assert!(expected.iter().all(|v| v.is_finite()));
+    assert_reloads_and_plain_refuses(&config, &model, &expected, "event_counter");
+    // The frame-at-a-time counter neither takes the temporal one's weights nor gives it its own.
+    let error = load_weights(&mut without.init::<B>(&device), weights_to_bytes(&model).unwrap()).unwrap_err();
+    assert!(error.to_string().contains("event_counter."), "{error}");
+    let error = load_weights(&mut config.init::<B>(&device), weights_to_bytes(&without.init::<B>(&device)).unwrap());
+    assert!(error.unwrap_err().to_string().contains("event_counter"));
+    assert!(tiny(1).with_count_temporal_kernel(Some(4)).check().is_err(), "an even kernel is refused");
+    assert_eq!(config_without("count_temporal_kernel").count_temporal_kernel, None);
+}
+
+#[test]
 fn evidence_beside_pooled_starts_near_the_pooled_answers_and_reloads() {
     <B as burn::tensor::backend::Backend>::seed(&Default::default(), 12);
     // Added to a trained pooled model (`extend_model … evidence-count`), the event counter's flat

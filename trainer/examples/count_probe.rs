@@ -14,7 +14,7 @@
 //! classifier).
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::{AutodiffModule, Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -25,87 +25,29 @@ use burn::tensor::TensorData;
 use burn::tensor::activation::{gelu, sigmoid};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use shared_model::batch::video_tensors;
 use shared_model::bundle::ModelBundle;
-use shared_model::questions::{Answer, QuestionType};
-use shared_model::sampling::{SamplingStrategy, seed_of};
+use shared_model::pipeline::read_floats;
 use trainer::backend::{self, Compute, Training};
-use trainer::text_cache::Texts;
+use trainer::count_features::{CountFeatures, extract};
 
 /// Count classes of the probes: answers 0 ..= 10, like the model's.
 const CLASSES: usize = 11;
 
-/// The features of one split's Count questions.
-struct Features {
-    /// Per feature set: `[questions, frames, width]` row-major, and the width.
-    sets: BTreeMap<&'static str, (Vec<f32>, usize)>,
-    frames: usize,
-    answers: Vec<i64>,
-    /// The counted action (the question's last word).
-    actions: Vec<String>,
-}
-
-fn extract(bundle: &ModelBundle<Compute>, dir: &std::path::Path, split: &str, gifs: usize) -> Result<Features> {
-    let device = backend::device();
-    let data = trainer::data::load(dir, split, &bundle.config.preprocess, Some(gifs))?;
-    let strategy: SamplingStrategy = bundle.config.sampling.parse().context("the model's sampling")?;
-    let texts = Texts::uncached(&bundle.tokenizer);
-    let mut out = Features { sets: BTreeMap::new(), frames: 0, answers: Vec::new(), actions: Vec::new() };
-    for (n, chunk) in data.gifs.chunks(16).enumerate() {
-        let mut clips = Vec::new();
-        let mut questions = Vec::new();
-        let mut video_index = Vec::new();
-        for gif in chunk {
-            let sampled = strategy.sample(&gif.timeline, seed_of(&gif.name));
-            let Some(first) = sampled.first() else { continue };
-            let items: Vec<_> =
-                gif.items.iter().map(|&i| &data.items[i]).filter(|item| item.qtype == QuestionType::Count).collect();
-            if items.is_empty() {
-                continue;
-            }
-            clips.push(gif.clip(first, data.size));
-            for item in items {
-                questions.push(item);
-                video_index.push(clips.len() - 1);
-            }
-        }
-        if questions.is_empty() {
-            continue;
-        }
-        let clip_refs: Vec<_> = clips.iter().collect();
-        let (frames, times) = video_tensors::<Compute>(
-            &clip_refs,
-            &bundle.config.preprocess,
-            bundle.config.model.time_positions,
-            &device,
-        );
-        let video = bundle.model.encode_video(frames, times);
-        let question_texts: Vec<&str> = questions.iter().map(|q| q.question.as_str()).collect();
-        let encoding = texts.encode(&bundle.model, &question_texts, bundle.config.model.max_text_len, &device)?;
-        let context = bundle.model.fuse(&video, &video_index, &encoding);
-        let [rows, len, d] = context.tokens.dims();
-        let (frames, slots) = (context.frames, context.slots);
-        out.frames = frames;
-        let slot_tokens =
-            context.tokens.clone().narrow(1, len - frames * slots, frames * slots).reshape([rows, frames, slots * d]);
-        for (name, tensor) in
-            [("frame", context.frame_tokens()), ("slots", slot_tokens), ("attention", context.attention.clone())]
-        {
-            let width = tensor.dims()[2];
-            let values = tensor.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let entry = out.sets.entry(name).or_insert_with(|| (Vec::new(), width));
-            entry.0.extend(values);
-        }
-        for q in &questions {
-            let Answer::Count(answer) = q.answer else { anyhow::bail!("a Count question without a count") };
-            out.answers.push(i64::from(answer).min(CLASSES as i64 - 1));
-            out.actions.push(q.question.trim_end_matches([' ', '?']).rsplit(' ').next().unwrap_or("").to_string());
-        }
-        if n % 20 == 0 {
-            eprintln!("{split}: {} GIFs read, {} count questions", (n + 1) * 16, out.answers.len());
-        }
-    }
-    Ok(out)
+/// The feature sets of one split's Count questions: per set `[questions, frames, width]`
+/// row-major, and the width.
+fn feature_sets(f: &CountFeatures) -> BTreeMap<&'static str, (Vec<f32>, usize)> {
+    let (tokens, d) = (f.tokens, f.d_model);
+    let frame: Vec<f32> = f
+        .slot_tokens
+        .chunks(tokens * d)
+        .flat_map(|slots| (0..d).map(move |c| (0..tokens).map(|t| slots[t * d + c]).sum::<f32>() / tokens as f32))
+        .collect();
+    BTreeMap::from([
+        ("frame", (frame, d)),
+        // Row-major `[questions, frames, tokens, d]` is already `[questions, frames, tokens * d]`.
+        ("slots", (f.slot_tokens.clone(), tokens * d)),
+        ("attention", (f.attention.clone(), f.cells)),
+    ])
 }
 
 /// Two temporal convolutions over per-frame features, then a count head.
@@ -189,8 +131,10 @@ fn main() -> Result<()> {
     let device = backend::device();
     let bundle = ModelBundle::<Compute>::load_dir(model_dir.as_ref(), &device)?;
     let data_dir = std::path::Path::new(data_dir);
-    let train = extract(&bundle, data_dir, "Train", train_gifs.parse()?)?;
-    let test = extract(&bundle, data_dir, "Test", test_gifs.parse()?)?;
+    let train =
+        extract(&bundle.model, &bundle.config, &bundle.tokenizer, data_dir, "Train", Some(train_gifs.parse()?))?;
+    let test = extract(&bundle.model, &bundle.config, &bundle.tokenizer, data_dir, "Test", Some(test_gifs.parse()?))?;
+    let (train_sets, test_sets) = (feature_sets(&train), feature_sets(&test));
     println!(
         "{} training and {} test Count questions, {} frames",
         train.answers.len(),
@@ -198,9 +142,9 @@ fn main() -> Result<()> {
         train.frames
     );
     let frames = train.frames;
-    for (name, (train_values, width)) in &train.sets {
+    for (name, (train_values, width)) in &train_sets {
         let mut train_values = train_values.clone();
-        let mut test_values = test.sets[name].0.clone();
+        let mut test_values = test_sets[name].0.clone();
         standardise(&mut train_values, &mut test_values, *width);
         for summed in [true, false] {
             <Training as Backend>::seed(&device, 7);
@@ -231,10 +175,8 @@ fn main() -> Result<()> {
                     let mut predicted = Vec::new();
                     for chunk in rows.chunks(256) {
                         let x = batch_of::<Compute>(values, chunk, frames, *width, &device);
-                        let best = probe.forward(x).argmax(1).reshape([chunk.len()]);
-                        predicted.extend(
-                            best.into_data().convert::<i64>().to_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))?,
-                        );
+                        let best = probe.forward(x).argmax(1).float().reshape([chunk.len()]);
+                        predicted.extend(backend::block_on(read_floats(best))?.into_iter().map(|b| b as i64));
                     }
                     let right = predicted.iter().zip(answers).filter(|(p, a)| p == a).count();
                     let mae = predicted.iter().zip(answers).map(|(p, a)| (p - a).abs() as f64).sum::<f64>()

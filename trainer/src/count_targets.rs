@@ -12,6 +12,12 @@ use shared_model::sampling::Timeline;
 
 use crate::attention_targets::ObjectAnnotations;
 
+/// The action a Count question counts: its last word ("How many times does the red star jump ?"
+/// → "jump").
+pub fn counted_action(question: &str) -> Option<&str> {
+    question.trim_end().trim_end_matches('?').split_whitespace().last()
+}
+
 /// Per-frame event targets of one Count question.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventShares {
@@ -27,7 +33,7 @@ impl ObjectAnnotations {
     /// `None` when the GIF is not annotated, the question does not name exactly one object, or
     /// that object never does the action.
     pub fn event_shares(&self, gif: &str, question: &str, clip: &PreparedClip) -> Option<EventShares> {
-        let action = question.trim_end().trim_end_matches('?').split_whitespace().last()?;
+        let action = counted_action(question)?;
         let [object] = self.named(gif, question)[..] else { return None };
         let delays = self.delays.get(gif).filter(|d| !d.is_empty())?;
         let timeline = Timeline::from_delays(delays);

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod batch;
 pub mod bench;
 pub mod contrastive;
+pub mod count_features;
 pub mod count_targets;
 pub mod data;
 pub mod demo;

@@ -224,6 +224,12 @@ pub struct ModelShape {
     #[arg(long, default_value = "pooled")]
     #[serde(default = "default_count_head")]
     pub count_head: String,
+    /// Kernel (odd) of two convolutions over time inside the event counter, which then reads
+    /// each frame's tokens side by side; 0: each frame alone, from their mean (new models only, or
+    /// give a trained model such a counter with `--example fit_event_counter`).
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub count_temporal_kernel: usize,
     /// Dropout inside the text and temporal transformers (new models only).
     #[arg(long, default_value_t = 0.1)]
     #[serde(default = "default_dropout")]
@@ -685,6 +691,7 @@ pub fn new_config(
         .with_text_tower(text_tower)
         .with_vision_tower(vision_tower)
         .with_count_head(Some(count_head))
+        .with_count_temporal_kernel((options.count_temporal_kernel > 0).then_some(options.count_temporal_kernel))
         .with_dropout(Some(options.dropout))
         .with_fused_captions(options.fused_captions.then_some(true));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;

@@ -114,19 +114,24 @@ impl<B: Backend> QuestionContext<B> {
         }
     }
 
-    /// The stage-1 output of every frame: the mean of its tokens after the temporal mixing.
+    /// The stage-1 output of every frame: its tokens (slots, then the max-pooled token when
+    /// configured) after the temporal mixing.
+    ///
+    /// # Shapes
+    /// - output: `[questions, frames, slots, d_model]`
+    pub fn slot_tokens(&self) -> Tensor<B, 4> {
+        let [questions, len, d_model] = self.tokens.dims();
+        let video = self.frames * self.slots;
+        self.tokens.clone().narrow(1, len - video, video).reshape([questions, self.frames, self.slots, d_model])
+    }
+
+    /// The stage-1 output of every frame: the mean of its [`Self::slot_tokens`].
     ///
     /// # Shapes
     /// - output: `[questions, frames, d_model]`
     pub fn frame_tokens(&self) -> Tensor<B, 3> {
-        let [questions, len, d_model] = self.tokens.dims();
-        let video = self.frames * self.slots;
-        self.tokens
-            .clone()
-            .narrow(1, len - video, video)
-            .reshape([questions, self.frames, self.slots, d_model])
-            .mean_dim(2)
-            .reshape([questions, self.frames, d_model]) // [questions, frames, d_model]
+        let [questions, frames, _, d_model] = self.slot_tokens().dims();
+        self.slot_tokens().mean_dim(2).reshape([questions, frames, d_model]) // [questions, frames, d_model]
     }
 
     /// Joins contexts of several batches (same token length) along the question axis.

@@ -18,7 +18,7 @@ pub mod text_tower;
 pub mod transformer;
 pub mod vision_tower;
 
-pub use event_counter::EventCount;
+pub use event_counter::{EventCount, EventCounter, EventCounterConfig};
 pub use fusion::{QuestionContext, TemporalMode};
 pub use object_probe::ObjectProbeLogits;
 pub use qa_model::{CountHead, CountOutput, QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};

@@ -92,6 +92,10 @@ pub struct QaModelConfig {
     /// with the caption prompt, which names nothing to look for; `None` (configs written before
     /// this option) means no.
     pub fused_captions: Option<bool>,
+    /// Kernel (odd) of the event counter's two convolutions over time; the counter then reads each
+    /// frame's tokens side by side (see `EventCounterConfig::temporal_kernel`). `None` (configs
+    /// written before this option) means each frame alone, from the mean of its tokens.
+    pub count_temporal_kernel: Option<usize>,
 }
 
 /// How the Count head reads the stage-1 output.
@@ -229,6 +233,7 @@ impl QaModelConfig {
                 "the text tower's hidden_size must be a multiple of its num_attention_heads",
             ),
             (self.dropout.is_some_and(|p| !(0.0..1.0).contains(&p)), "dropout must be in [0, 1)"),
+            (self.count_temporal_kernel.is_some_and(|k| k.is_multiple_of(2)), "count_temporal_kernel must be odd"),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
@@ -249,6 +254,15 @@ impl QaModelConfig {
     /// The count head (the pooled classifier for configs written before the option).
     pub fn count_head(&self) -> CountHead {
         self.count_head.unwrap_or(CountHead::Pooled)
+    }
+
+    /// The event counter's configuration (used by [`CountHead::FrameEvidence`] and
+    /// [`CountHead::PooledAndEvidence`]).
+    pub fn event_counter_config(&self) -> EventCounterConfig {
+        let tokens_per_frame = self.slots + usize::from(self.grid_max_token == Some(true));
+        EventCounterConfig::new(self.d_model, self.count_classes)
+            .with_temporal_kernel(self.count_temporal_kernel.unwrap_or(0))
+            .with_tokens_per_frame(tokens_per_frame)
     }
 
     /// Builds the model with freshly initialised weights.
@@ -288,9 +302,9 @@ impl QaModelConfig {
                 .then(|| ClassifierHeadConfig::new(d, self.count_classes).init(device)),
             event_counter: match self.count_head() {
                 CountHead::Pooled => None,
-                CountHead::FrameEvidence => Some(EventCounterConfig::new(d, self.count_classes).init(device)),
+                CountHead::FrameEvidence => Some(self.event_counter_config().init(device)),
                 CountHead::PooledAndEvidence => Some(
-                    EventCounterConfig::new(d, self.count_classes)
+                    self.event_counter_config()
                         .with_initial_log_sharpness(EVIDENCE_BESIDE_POOLED_LOG_SHARPNESS)
                         .init(device),
                 ),
@@ -442,7 +456,7 @@ impl<B: Backend> QaModel<B> {
     /// # Shapes
     /// - `logits`: `[questions, count_classes]`; `events`: see [`EventCount`]
     pub fn count(&self, context: &QuestionContext<B>) -> CountOutput<B> {
-        let events = self.event_counter.as_ref().map(|counter| counter.forward(context.frame_tokens()));
+        let events = self.event_counter.as_ref().map(|counter| counter.forward(context.slot_tokens()));
         let pooled = self.count_head.as_ref().map(|head| head.forward(context.pooled.clone()));
         let logits = match (&events, pooled) {
             (Some(events), Some(pooled)) => events.logits.clone() + pooled,
@@ -452,6 +466,17 @@ impl<B: Backend> QaModel<B> {
             (None, None) => unreachable!("a QaModel always has a count head"),
         };
         CountOutput { logits, events }
+    }
+
+    /// The event counter, when the model has one.
+    pub fn event_counter(&self) -> Option<&EventCounter<B>> {
+        self.event_counter.as_ref()
+    }
+
+    /// The model with `counter` in place of its event counter (tools that train the counter
+    /// alone on the model's frozen output; the counter must match the config's).
+    pub fn with_event_counter(self, counter: EventCounter<B>) -> Self {
+        QaModel { event_counter: Some(counter), ..self }
     }
 
     /// Shape and colour logits of objects from the frame tokens under them; `None` for a model

@@ -1,0 +1,186 @@
+//! Gives a trained model a temporal event counter trained on its frozen stage-1 output: the
+//! counter reads each frame's tokens side by side through two convolutions over time (see
+//! `shared-model/src/model/event_counter.rs`), its logits added to the model's pooled count head
+//! as before. Every other tensor is kept, so only Count answers change. The output folder is a
+//! model (`trainer eval`, `predict`, the page) and the start of a joint run
+//! (`trainer train --init OUT_DIR --count-temporal-kernel KERNEL ...`).
+//!
+//! Usage: fit_event_counter MODEL_DIR DATA_DIR OUT_DIR [KERNEL] [STEPS] [TRAIN_GIFS] [SUPERVISION]
+//! (defaults 5, 1500, every Train GIF, `0,1`). SUPERVISION lists weights of the per-frame event
+//! loss (`train --count-supervision`; needs the generator's annotations): one counter is fitted
+//! per weight, and the best on Val Count questions is written. Reports the model's own and each
+//! counter's Val Count accuracy.
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use shared_model::bundle::{ModelBundle, folder_files, write_folder_atomically};
+use shared_model::model::{CountHead, EventCounter, EventCounterConfig};
+use shared_model::pipeline::read_floats;
+use trainer::backend::{self, Compute, Training};
+use trainer::batch::event_loss;
+use trainer::count_features::{CountFeatures, extract};
+
+/// Questions per step.
+const BATCH: usize = 128;
+/// Peak learning rate (decays linearly to zero).
+const LEARNING_RATE: f64 = 3e-3;
+
+/// Rows `rows` of the features: slot tokens `[rows, frames, tokens, d_model]` and the pooled
+/// head's logits `[rows, classes]`.
+fn batch<B: Backend>(f: &CountFeatures, rows: &[usize], device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 2>) {
+    let stride = f.frames * f.tokens * f.d_model;
+    let tokens: Vec<f32> = rows.iter().flat_map(|&r| &f.slot_tokens[r * stride..(r + 1) * stride]).copied().collect();
+    let pooled: Vec<f32> =
+        rows.iter().flat_map(|&r| &f.pooled_logits[r * f.classes..(r + 1) * f.classes]).copied().collect();
+    (
+        Tensor::from_data(TensorData::new(tokens, [rows.len(), f.frames, f.tokens, f.d_model]), device),
+        Tensor::from_data(TensorData::new(pooled, [rows.len(), f.classes]), device),
+    )
+}
+
+/// Answers of `counter` beside the pooled head on every question of `f`.
+fn answers(counter: &EventCounter<Compute>, f: &CountFeatures) -> Result<Vec<i64>> {
+    let device = backend::device();
+    let rows: Vec<usize> = (0..f.len()).collect();
+    let mut out = Vec::with_capacity(f.len());
+    for chunk in rows.chunks(256) {
+        let (tokens, pooled) = batch::<Compute>(f, chunk, &device);
+        let best = (counter.forward(tokens).logits + pooled).argmax(1).float().reshape([chunk.len(), 1]);
+        out.extend(backend::block_on(read_floats(best))?.into_iter().map(|b| b as i64));
+    }
+    Ok(out)
+}
+
+/// Accuracy overall and per counted action.
+fn accuracy(predicted: &[i64], f: &CountFeatures) -> String {
+    let mut per_action: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for ((p, a), action) in predicted.iter().zip(&f.answers).zip(&f.actions) {
+        let tally = per_action.entry(action).or_default();
+        tally.0 += usize::from(p == a);
+        tally.1 += 1;
+    }
+    let right = predicted.iter().zip(&f.answers).filter(|(p, a)| p == a).count();
+    let mae = predicted.iter().zip(&f.answers).map(|(p, a)| (p - a).abs() as f64).sum::<f64>() / f.len().max(1) as f64;
+    let actions: Vec<String> =
+        per_action.iter().map(|(k, (r, n))| format!("{k} {:.1}", 100.0 * *r as f64 / *n as f64)).collect();
+    format!("{:.1}% (MAE {mae:.2}; {})", 100.0 * right as f64 / f.len().max(1) as f64, actions.join(", "))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (model_dir, data_dir, out_dir, rest) = match args.as_slice() {
+        [_, model, data, out, rest @ ..] if rest.len() <= 4 => (model, data, out, rest),
+        _ => anyhow::bail!(
+            "usage: fit_event_counter MODEL_DIR DATA_DIR OUT_DIR [KERNEL] [STEPS] [TRAIN_GIFS] [SUPERVISION]"
+        ),
+    };
+    let kernel: usize = rest.first().map_or(Ok(5), |k| k.parse()).context("KERNEL")?;
+    let steps: usize = rest.get(1).map_or(Ok(1500), |s| s.parse()).context("STEPS")?;
+    let train_gifs: Option<usize> = rest.get(2).map(|g| g.parse()).transpose().context("TRAIN_GIFS")?;
+    let weights: Vec<f32> = rest
+        .get(3)
+        .map_or("0,1", |w| w.as_str())
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("SUPERVISION")?;
+    let out_dir = std::path::Path::new(out_dir);
+    anyhow::ensure!(!out_dir.exists(), "{} exists already", out_dir.display());
+
+    let device = backend::device();
+    let bundle = ModelBundle::<Training>::load_dir(model_dir.as_ref(), &device)
+        .with_context(|| format!("cannot load the model in {model_dir}"))?;
+    anyhow::ensure!(
+        bundle.config.model.count_head() != CountHead::Pooled,
+        "{model_dir} has no event counter (add one with --example extend_model … evidence-count)"
+    );
+    let mut config = bundle.config.clone();
+    config.model.count_temporal_kernel = Some(kernel);
+    config.model.check().map_err(|why| anyhow::anyhow!("KERNEL: {why}"))?;
+
+    let frozen = bundle.model.valid();
+    let data_dir = std::path::Path::new(data_dir);
+    let train = extract(&frozen, &bundle.config, &bundle.tokenizer, data_dir, "Train", train_gifs)?;
+    let val = extract(&frozen, &bundle.config, &bundle.tokenizer, data_dir, "Val", None)?;
+    anyhow::ensure!(train.len() >= BATCH, "only {} Train Count questions", train.len());
+    println!(
+        "{} Train and {} Val Count questions, {} frames of {} tokens",
+        train.len(),
+        val.len(),
+        train.frames,
+        train.tokens
+    );
+    println!("the model's own Val answers: {}", accuracy(&val.model_answers, &val));
+
+    let mut best: Option<(usize, EventCounter<Training>)> = None;
+    for &weight in &weights {
+        let counter = fit(&config.model.event_counter_config(), &train, steps, weight)?;
+        let fitted = counter.valid();
+        let on_val = answers(&fitted, &val)?;
+        let right = on_val.iter().zip(&val.answers).filter(|(p, a)| p == a).count();
+        println!("supervision {weight}: Train {}", accuracy(&answers(&fitted, &train)?, &train));
+        println!("supervision {weight}: Val   {}", accuracy(&on_val, &val));
+        if best.as_ref().is_none_or(|(most, _)| right > *most) {
+            best = Some((right, counter));
+        }
+    }
+    let Some((_, counter)) = best else { anyhow::bail!("SUPERVISION lists no weight") };
+    let model = bundle.model.with_event_counter(counter);
+    write_folder_atomically(out_dir, &folder_files(&config, &model, &bundle.tokenizer)?)?;
+    println!("wrote {}", out_dir.display());
+    Ok(())
+}
+
+/// Trains a fresh counter of `config` beside the frozen pooled logits: cross-entropy on the
+/// answers plus `supervision` × the per-frame event loss on the questions with annotations.
+fn fit(
+    config: &EventCounterConfig,
+    train: &CountFeatures,
+    steps: usize,
+    supervision: f32,
+) -> Result<EventCounter<Training>> {
+    let device = backend::device();
+    <Training as Backend>::seed(&device, 7);
+    let mut counter: EventCounter<Training> = config.init(&device);
+    let mut optimizer = AdamConfig::new().init::<Training, EventCounter<Training>>();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let per_epoch = train.len() / BATCH;
+    let bar = trainer::progress::progress(steps as u64, &format!("fitting (supervision {supervision})"));
+    for step in 0..steps {
+        // Clean epochs: every question once per shuffled pass (the ragged tail waits a pass).
+        if step % per_epoch == 0 {
+            order.shuffle(&mut rng);
+        }
+        let rows = &order[(step % per_epoch) * BATCH..(step % per_epoch + 1) * BATCH];
+        let (tokens, pooled) = batch::<Training>(train, rows, &device);
+        let targets: Vec<i64> = rows.iter().map(|&r| train.answers[r]).collect();
+        let targets = Tensor::<Training, 1, Int>::from_data(TensorData::new(targets, [rows.len()]), &device);
+        let count = counter.forward(tokens);
+        let mut loss = loss_fn.forward(count.logits + pooled, targets);
+        let (annotated, shares): (Vec<usize>, Vec<Vec<f32>>) =
+            rows.iter().enumerate().filter_map(|(i, &r)| Some((i, train.shares[r].clone()?))).unzip();
+        if supervision > 0.0 && !annotated.is_empty() {
+            let shares = Tensor::from_data(TensorData::new(shares.concat(), [annotated.len(), train.frames]), &device);
+            let rows = Tensor::from_data(
+                TensorData::new(annotated.iter().map(|&i| i as i64).collect::<Vec<_>>(), [annotated.len()]),
+                &device,
+            );
+            let events = event_loss(count.evidence.select(0, rows), shares);
+            loss = loss + events.div_scalar((annotated.len() * train.frames) as f32).mul_scalar(supervision);
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &counter);
+        counter = optimizer.step(LEARNING_RATE * (1.0 - step as f64 / steps as f64), counter, grads);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(counter)
+}

@@ -1,0 +1,156 @@
+//! A frozen model's stage-1 output for the Count questions of a split, gathered once so that a
+//! count head can be probed or trained on it alone in minutes (`--example count_probe`,
+//! `--example fit_event_counter`) instead of running the whole model at every step.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use shared_model::batch::video_tensors;
+use shared_model::bundle::BundleConfig;
+use shared_model::model::QaModel;
+use shared_model::pipeline::read_floats;
+use shared_model::questions::{Answer, QuestionType};
+use shared_model::sampling::{SamplingStrategy, seed_of};
+use shared_model::tokenize::TextTokenizer;
+
+use crate::attention_targets::ObjectAnnotations;
+use crate::backend::{self, Compute};
+use crate::count_targets::counted_action;
+use crate::text_cache::Texts;
+
+/// GIFs per forward pass.
+const GIFS_PER_BATCH: usize = 16;
+
+/// The Count questions of one split, as the frozen model read them (its own sampling, first
+/// clip, as `trainer eval` reads them).
+pub struct CountFeatures {
+    /// Each frame's tokens after stage 1 ([`shared_model::model::QuestionContext::slot_tokens`]),
+    /// `[questions, frames, tokens, d_model]` row-major.
+    pub slot_tokens: Vec<f32>,
+    /// Where each question looked in every frame, `[questions, frames, cells]` row-major.
+    pub attention: Vec<f32>,
+    /// The model's count logits less its event counter's (the pooled head's part; zeros without
+    /// one), `[questions, classes]` row-major.
+    pub pooled_logits: Vec<f32>,
+    /// The model's own answer to each question.
+    pub model_answers: Vec<i64>,
+    /// The right answers, capped at `classes - 1`.
+    pub answers: Vec<i64>,
+    /// The counted action of each question (its last word).
+    pub actions: Vec<String>,
+    /// Each sampled frame's share of a repetition of the counted action, from the generator's
+    /// annotations (see [`crate::count_targets`]); `None` without annotations for the question.
+    pub shares: Vec<Option<Vec<f32>>>,
+    /// Sampled frames per question.
+    pub frames: usize,
+    /// Tokens per frame.
+    pub tokens: usize,
+    /// Token width.
+    pub d_model: usize,
+    /// Grid cells per frame.
+    pub cells: usize,
+    /// Count classes.
+    pub classes: usize,
+}
+
+impl CountFeatures {
+    /// Questions held.
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Whether no question is held.
+    pub fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// Share of the model's own answers that are right.
+    pub fn model_accuracy(&self) -> f64 {
+        let right = self.model_answers.iter().zip(&self.answers).filter(|(m, a)| m == a).count();
+        right as f64 / self.len().max(1) as f64
+    }
+}
+
+/// Reads the Count questions of `split` in `dir` (at most `gifs` GIFs) through `model`, with their
+/// per-frame event shares when the split has the generator's annotations.
+pub fn extract(
+    model: &QaModel<Compute>,
+    config: &BundleConfig,
+    tokenizer: &TextTokenizer,
+    dir: &Path,
+    split: &str,
+    gifs: Option<usize>,
+) -> Result<CountFeatures> {
+    let device = backend::device();
+    let data = crate::data::load(dir, split, &config.preprocess, gifs)?;
+    let strategy: SamplingStrategy = config.sampling.parse().context("the model's sampling")?;
+    let texts = Texts::uncached(tokenizer);
+    let classes = config.model.count_classes;
+    let annotations = ObjectAnnotations::find(dir, split)?;
+    let mut out = CountFeatures {
+        slot_tokens: Vec::new(),
+        attention: Vec::new(),
+        pooled_logits: Vec::new(),
+        model_answers: Vec::new(),
+        answers: Vec::new(),
+        actions: Vec::new(),
+        shares: Vec::new(),
+        frames: 0,
+        tokens: 0,
+        d_model: 0,
+        cells: 0,
+        classes,
+    };
+    let bar = crate::progress::progress(data.gifs.len() as u64, &format!("reading {split} Count questions"));
+    for chunk in data.gifs.chunks(GIFS_PER_BATCH) {
+        bar.inc(chunk.len() as u64);
+        let mut clips = Vec::new();
+        let mut questions = Vec::new();
+        let mut video_index = Vec::new();
+        for gif in chunk {
+            let items: Vec<_> =
+                gif.items.iter().map(|&i| &data.items[i]).filter(|item| item.qtype == QuestionType::Count).collect();
+            let sampled = strategy.sample(&gif.timeline, seed_of(&gif.name));
+            let Some(first) = sampled.first().filter(|_| !items.is_empty()) else { continue };
+            let clip = gif.clip(first, data.size);
+            for item in items {
+                let shares = annotations.as_ref().and_then(|a| a.event_shares(&gif.name, &item.question, &clip));
+                out.shares.push(shares.map(|s| s.shares));
+                questions.push(item);
+                video_index.push(clips.len());
+            }
+            clips.push(clip);
+        }
+        if questions.is_empty() {
+            continue;
+        }
+        let clip_refs: Vec<_> = clips.iter().collect();
+        let (frames, times) =
+            video_tensors::<Compute>(&clip_refs, &config.preprocess, config.model.time_positions, &device);
+        let video = model.encode_video(frames, times);
+        let question_texts: Vec<&str> = questions.iter().map(|q| q.question.as_str()).collect();
+        let encoding = texts.encode(model, &question_texts, config.model.max_text_len, &device)?;
+        let context = model.fuse(&video, &video_index, &encoding);
+        let count = model.count(&context);
+        let pooled = match &count.events {
+            Some(events) => count.logits.clone() - events.logits.clone(),
+            None => count.logits.clone(),
+        };
+        let slot_tokens = context.slot_tokens();
+        [_, out.frames, out.tokens, out.d_model] = slot_tokens.dims();
+        out.cells = context.attention.dims()[2];
+        let read = |tensor| backend::block_on(read_floats::<Compute, 2>(tensor));
+        out.slot_tokens.extend(backend::block_on(read_floats(slot_tokens))?);
+        out.attention.extend(backend::block_on(read_floats(context.attention))?);
+        out.pooled_logits.extend(read(pooled)?);
+        let best = count.logits.argmax(1).float().reshape([questions.len(), 1]);
+        out.model_answers.extend(read(best)?.into_iter().map(|b| b as i64));
+        for q in &questions {
+            let Answer::Count(answer) = q.answer else { anyhow::bail!("a Count question without a count") };
+            out.answers.push(i64::from(answer).min(classes as i64 - 1));
+            out.actions.push(counted_action(&q.question).unwrap_or_default().to_string());
+        }
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
