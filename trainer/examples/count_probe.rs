@@ -6,12 +6,14 @@
 //!
 //! Usage: count_probe MODEL_DIR DATA_DIR TRAIN_GIFS TEST_GIFS
 //!
-//! Feature sets, per sampled frame: `frame` (the event counter's input: the mean of the frame's
-//! slot tokens after the temporal layers), `slots` (those slot tokens side by side), `attention`
+//! Feature sets, per sampled frame (read by [`trainer::count_features`]): `frame` (the
+//! frame-at-a-time event counter's input: the mean of the frame's slot tokens after the temporal
+//! layers), `slots` (those slot tokens side by side, what a temporal counter reads), `attention`
 //! (where the question looked: the slot attention over the frame's grid cells). Heads: `sum`
 //! (per-frame evidence through two temporal convolutions, summed into an expected count, the event
-//! counter's parabola over the counts) and `pool` (the same convolutions, mean over time, a
-//! classifier).
+//! counter's parabola over the counts; the figures in docs/results come from this copy, kept so
+//! they reproduce; `--example fit_event_counter` trains the model's own temporal counter) and
+//! `pool` (the same convolutions, mean over time, a classifier).
 use std::collections::BTreeMap;
 
 use anyhow::Result;
