@@ -10,8 +10,6 @@
 //! loss (`train --count-supervision`; needs the generator's annotations): one counter is fitted
 //! per weight, and the best on Val Count questions is written. Reports the model's own and each
 //! counter's Val Count accuracy.
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -20,12 +18,13 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use shared_model::batch::index_tensor;
 use shared_model::bundle::{ModelBundle, folder_files, write_folder_atomically};
 use shared_model::model::{CountHead, EventCounter, EventCounterConfig};
 use shared_model::pipeline::read_floats;
 use trainer::backend::{self, Compute, Training};
 use trainer::batch::event_loss;
-use trainer::count_features::{CountFeatures, extract};
+use trainer::count_features::{CountFeatures, extract, rows_of};
 
 /// Questions per step.
 const BATCH: usize = 128;
@@ -35,10 +34,8 @@ const LEARNING_RATE: f64 = 3e-3;
 /// Rows `rows` of the features: slot tokens `[rows, frames, tokens, d_model]` and the pooled
 /// head's logits `[rows, classes]`.
 fn batch<B: Backend>(f: &CountFeatures, rows: &[usize], device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 2>) {
-    let stride = f.frames * f.tokens * f.d_model;
-    let tokens: Vec<f32> = rows.iter().flat_map(|&r| &f.slot_tokens[r * stride..(r + 1) * stride]).copied().collect();
-    let pooled: Vec<f32> =
-        rows.iter().flat_map(|&r| &f.pooled_logits[r * f.classes..(r + 1) * f.classes]).copied().collect();
+    let tokens = rows_of(&f.slot_tokens, rows, f.frames * f.tokens * f.d_model);
+    let pooled = rows_of(&f.pooled_logits, rows, f.classes);
     (
         Tensor::from_data(TensorData::new(tokens, [rows.len(), f.frames, f.tokens, f.d_model]), device),
         Tensor::from_data(TensorData::new(pooled, [rows.len(), f.classes]), device),
@@ -56,21 +53,6 @@ fn answers(counter: &EventCounter<Compute>, f: &CountFeatures) -> Result<Vec<i64
         out.extend(backend::block_on(read_floats(best))?.into_iter().map(|b| b as i64));
     }
     Ok(out)
-}
-
-/// Accuracy overall and per counted action.
-fn accuracy(predicted: &[i64], f: &CountFeatures) -> String {
-    let mut per_action: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for ((p, a), action) in predicted.iter().zip(&f.answers).zip(&f.actions) {
-        let tally = per_action.entry(action).or_default();
-        tally.0 += usize::from(p == a);
-        tally.1 += 1;
-    }
-    let right = predicted.iter().zip(&f.answers).filter(|(p, a)| p == a).count();
-    let mae = predicted.iter().zip(&f.answers).map(|(p, a)| (p - a).abs() as f64).sum::<f64>() / f.len().max(1) as f64;
-    let actions: Vec<String> =
-        per_action.iter().map(|(k, (r, n))| format!("{k} {:.1}", 100.0 * *r as f64 / *n as f64)).collect();
-    format!("{:.1}% (MAE {mae:.2}; {})", 100.0 * right as f64 / f.len().max(1) as f64, actions.join(", "))
 }
 
 fn main() -> Result<()> {
@@ -117,18 +99,17 @@ fn main() -> Result<()> {
         train.frames,
         train.tokens
     );
-    println!("the model's own Val answers: {}", accuracy(&val.model_answers, &val));
+    println!("the model's own Val answers: {}", val.score(&val.model_answers));
 
-    let mut best: Option<(usize, EventCounter<Training>)> = None;
+    let mut best: Option<(f64, EventCounter<Training>)> = None;
     for &weight in &weights {
         let counter = fit(&config.model.event_counter_config(), &train, steps, weight)?;
         let fitted = counter.valid();
-        let on_val = answers(&fitted, &val)?;
-        let right = on_val.iter().zip(&val.answers).filter(|(p, a)| p == a).count();
-        println!("supervision {weight}: Train {}", accuracy(&answers(&fitted, &train)?, &train));
-        println!("supervision {weight}: Val   {}", accuracy(&on_val, &val));
-        if best.as_ref().is_none_or(|(most, _)| right > *most) {
-            best = Some((right, counter));
+        let on_val = val.score(&answers(&fitted, &val)?);
+        println!("supervision {weight}: Train {}", train.score(&answers(&fitted, &train)?));
+        println!("supervision {weight}: Val   {on_val}");
+        if best.as_ref().is_none_or(|(most, _)| on_val.accuracy > *most) {
+            best = Some((on_val.accuracy, counter));
         }
     }
     let Some((_, counter)) = best else { anyhow::bail!("SUPERVISION lists no weight") };
@@ -170,11 +151,7 @@ fn fit(
             rows.iter().enumerate().filter_map(|(i, &r)| Some((i, train.shares[r].clone()?))).unzip();
         if supervision > 0.0 && !annotated.is_empty() {
             let shares = Tensor::from_data(TensorData::new(shares.concat(), [annotated.len(), train.frames]), &device);
-            let rows = Tensor::from_data(
-                TensorData::new(annotated.iter().map(|&i| i as i64).collect::<Vec<_>>(), [annotated.len()]),
-                &device,
-            );
-            let events = event_loss(count.evidence.select(0, rows), shares);
+            let events = event_loss(count.evidence.select(0, index_tensor(&annotated, &device)), shares);
             loss = loss + events.div_scalar((annotated.len() * train.frames) as f32).mul_scalar(supervision);
         }
         let grads = GradientsParams::from_grads(loss.backward(), &counter);

@@ -2,6 +2,7 @@
 //! count head can be probed or trained on it alone in minutes (`--example count_probe`,
 //! `--example fit_event_counter`) instead of running the whole model at every step.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -64,11 +65,45 @@ impl CountFeatures {
         self.answers.is_empty()
     }
 
-    /// Share of the model's own answers that are right.
-    pub fn model_accuracy(&self) -> f64 {
-        let right = self.model_answers.iter().zip(&self.answers).filter(|(m, a)| m == a).count();
-        right as f64 / self.len().max(1) as f64
+    /// How `predicted` (one count per question) scores against the answers.
+    pub fn score(&self, predicted: &[i64]) -> CountScore {
+        let mut per_action: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for ((p, a), action) in predicted.iter().zip(&self.answers).zip(&self.actions) {
+            let tally = per_action.entry(action.clone()).or_default();
+            tally.0 += usize::from(p == a);
+            tally.1 += 1;
+        }
+        let n = self.len().max(1) as f64;
+        let right = predicted.iter().zip(&self.answers).filter(|(p, a)| p == a).count();
+        CountScore {
+            accuracy: right as f64 / n,
+            mae: predicted.iter().zip(&self.answers).map(|(p, a)| (p - a).abs() as f64).sum::<f64>() / n,
+            per_action: per_action.into_iter().map(|(k, (r, n))| (k, r as f64 / n as f64)).collect(),
+        }
     }
+}
+
+/// Count answers scored: exact accuracy, mean absolute error and accuracy per counted action.
+pub struct CountScore {
+    /// Share of exact answers.
+    pub accuracy: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Share of exact answers per counted action.
+    pub per_action: BTreeMap<String, f64>,
+}
+
+impl std::fmt::Display for CountScore {
+    /// `57.1% (MAE 0.58; blink 93.6, jump 37.5, spin 33.0)`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let actions: Vec<String> = self.per_action.iter().map(|(k, v)| format!("{k} {:.1}", v * 100.0)).collect();
+        write!(f, "{:.1}% (MAE {:.2}; {})", self.accuracy * 100.0, self.mae, actions.join(", "))
+    }
+}
+
+/// Rows `rows` of a row-major table whose rows are `stride` values long.
+pub fn rows_of(values: &[f32], rows: &[usize], stride: usize) -> Vec<f32> {
+    rows.iter().flat_map(|&r| &values[r * stride..(r + 1) * stride]).copied().collect()
 }
 
 /// Reads the Count questions of `split` in `dir` (at most `gifs` GIFs) through `model`, with their

@@ -130,8 +130,9 @@ impl<B: Backend> QuestionContext<B> {
     /// # Shapes
     /// - output: `[questions, frames, d_model]`
     pub fn frame_tokens(&self) -> Tensor<B, 3> {
-        let [questions, frames, _, d_model] = self.slot_tokens().dims();
-        self.slot_tokens().mean_dim(2).reshape([questions, frames, d_model]) // [questions, frames, d_model]
+        let slot_tokens = self.slot_tokens();
+        let [questions, frames, _, d_model] = slot_tokens.dims();
+        slot_tokens.mean_dim(2).reshape([questions, frames, d_model]) // [questions, frames, d_model]
     }
 
     /// Joins contexts of several batches (same token length) along the question axis.

@@ -468,11 +468,6 @@ impl<B: Backend> QaModel<B> {
         CountOutput { logits, events }
     }
 
-    /// The event counter, when the model has one.
-    pub fn event_counter(&self) -> Option<&EventCounter<B>> {
-        self.event_counter.as_ref()
-    }
-
     /// The model with `counter` in place of its event counter (tools that train the counter
     /// alone on the model's frozen output; the counter must match the config's).
     pub fn with_event_counter(self, counter: EventCounter<B>) -> Self {
