@@ -305,11 +305,12 @@ fn a_model_folder_must_be_complete_and_consistent() {
 }
 
 /// Held-out accuracy the shipped model must keep on 48 GIFs of a seed it never saw, set a little
-/// under what it measured there (r24: action 89.1, transition 97.9, count 39.1, FrameQA 97.9,
-/// caption 64.6%; docs/results/README.md has the full Test figures). Multiple-choice chance is 20%; these
-/// floors guard that a retrained model never ships worse.
+/// under what it measured there (r28: action 93.5, transition 97.9, count 84.8, FrameQA 97.9,
+/// caption 87.5%; one question is about 2 points; docs/results/README.md has the full Test
+/// figures). Multiple-choice chance is 20%; these floors guard that a retrained model never ships
+/// worse.
 const SHIPPED_FLOORS: [(&str, f64); 5] =
-    [("action", 0.80), ("transition", 0.88), ("count", 0.30), ("frameqa", 0.92), ("caption", 0.50)];
+    [("action", 0.85), ("transition", 0.88), ("count", 0.65), ("frameqa", 0.92), ("caption", 0.75)];
 
 /// The shipped model was trained with `--attention-supervision`: for questions naming an object by
 /// colour and shape, its slot attention peaks on that object in (measured) 100% of the frames in
@@ -339,6 +340,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
         device,
         annotations: Some(&annotations),
         retrieval_gallery: None,
+        count_check_sweep: Vec::new(),
     };
     let report = evaluator.evaluate(&split, false, false).unwrap();
     println!("{}", trainer::eval::table(&report));

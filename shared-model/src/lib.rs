@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod bundle;
 pub mod clipcut;
+pub mod count_check;
 pub mod gif_decode;
 pub mod manifest;
 pub mod model;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{encode_tokens, index_tensor, video_tensors};
 use crate::bundle::ModelBundle;
 use crate::clipcut::fuse_selected;
+use crate::count_check::CountCheck;
 use crate::gif_decode::DecodedGif;
 use crate::model::{QaModelConfig, VideoEncoding};
 use crate::preprocess::{PreparedClip, prepare_clip};
@@ -282,7 +283,15 @@ pub async fn answer_encoded<B: Backend>(
         let candidate_encoding = encode_tokens(&bundle.model, &candidate_tokens, device);
         (AnswerKind::Choice, candidates.clone(), bundle.model.choice_logits(&context, candidate_encoding.pooled))
     };
-    let logits = read_floats(logits).await?;
+    let mut logits = read_floats(logits).await?;
+    let weight = config.model.count_check_weight();
+    if kind == AnswerKind::Choice && weight > 0.0 {
+        let check = CountCheck::new(question, &candidates, fused_choices);
+        let gains = check_counts(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+    }
     let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
     // The frames shown are those each clip read: with fused candidates, as the most probable one.
     let shown: Vec<usize> = match probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
@@ -329,6 +338,37 @@ pub async fn answer_encoded<B: Backend>(
         })
         .collect();
     Ok(Prediction { kind, ranked, frames })
+}
+
+/// What each candidate's logit gains from the count head's answers to the counts it states
+/// (`count_check`), `[clips, candidates]` row-major; all zero without claims.
+pub async fn check_counts<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+    sources: &[&[Option<usize>]],
+    top_k: Option<usize>,
+    check: &CountCheck,
+    weight: f32,
+    device: &B::Device,
+) -> Result<Vec<f32>, InputError> {
+    let n_clips = video.tokens.dims()[0];
+    let candidates = check.candidates();
+    if check.is_empty() {
+        return Ok(vec![0.0; n_clips * candidates]);
+    }
+    let rows: Vec<String> = (0..n_clips).flat_map(|_| check.questions.iter().cloned()).collect();
+    let video_index: Vec<usize> = (0..n_clips).flat_map(|k| std::iter::repeat_n(k, check.questions.len())).collect();
+    let tokens = bundle.tokenizer.encode_batch(&rows, bundle.config.model.max_text_len)?;
+    let encoding = encode_tokens(&bundle.model, &tokens, device);
+    let fused = fuse_selected(&bundle.model, video, &video_index, &encoding, sources, top_k)
+        .await
+        .map_err(|e| InputError::Device(e.0))?;
+    let classes = bundle.config.model.count_classes;
+    let logits = read_floats(bundle.model.count_logits(&fused.context)).await?;
+    Ok(logits
+        .chunks(check.questions.len() * classes)
+        .flat_map(|clip| check.adjustments(clip, classes, weight))
+        .collect())
 }
 
 /// Reads a float tensor back to the host without blocking.

@@ -11,7 +11,7 @@ use burn::tensor::activation::log_softmax;
 use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
-use shared_model::model::{CountOutput, EventCount, QaModel};
+use shared_model::model::{CountOutput, EventCount, QaModel, VideoEncoding};
 use shared_model::pipeline::{fuses_candidates, stage_one_texts};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QaItem, QuestionType};
@@ -76,8 +76,8 @@ pub struct BatchOutput<B: Backend> {
     pub count_events: Option<EventCount<B>>,
     /// Every question's slot attention over each frame's grid cells, `[questions, frames, cells]`.
     pub attention: Tensor<B, 3>,
-    /// The frame encoder's grid tokens, `[videos, frames, cells, d_model]`.
-    pub video_tokens: Tensor<B, 4>,
+    /// The encoded videos (grid tokens `[videos, frames, cells, d_model]`), for further questions.
+    pub video: VideoEncoding<B>,
 }
 
 /// Runs the model on `clips` and `questions`; with `top_k` (CLIP-Cut's K) each question reads
@@ -96,7 +96,6 @@ pub fn forward<B: Backend>(
     let max_len = config.model.max_text_len;
     let (frames, times) = video_tensors::<B>(clips, &config.preprocess, config.model.time_positions, device);
     let video = model.encode_video(frames, times);
-    let video_tokens = video.tokens.clone();
     // Stage-1 rows: one per question, or one per candidate for fused candidates
     // (`pipeline::stage_one_texts`, the rule the page and `predict` follow).
     let mut row_texts: Vec<&str> = Vec::new();
@@ -174,7 +173,7 @@ pub fn forward<B: Backend>(
         let targets = count_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
         (Some(HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }), events)
     };
-    Ok(BatchOutput { choice, word, count, count_events, attention: context.attention, video_tokens })
+    Ok(BatchOutput { choice, word, count, count_events, attention: context.attention, video })
 }
 
 /// The class `item`'s head should predict (`None` when the answer is outside the head's classes).

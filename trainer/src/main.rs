@@ -104,6 +104,11 @@ mod eval_cmd {
         /// [default: all; 100 for a model with fused captions, which fuses every caption-GIF pair]
         #[arg(long)]
         pub retrieval_gallery: Option<usize>,
+        /// Also report multiple-choice accuracy with the count check (the counts a caption or an
+        /// action answer states, checked by the count head) at these weights, e.g. `0.5,1,2`; the
+        /// answers keep the model's own weight (`count_check_weight` in config.json)
+        #[arg(long, value_delimiter = ',')]
+        pub count_check_sweep: Vec<f32>,
     }
 
     pub fn run(options: EvalOptions) -> Result<()> {
@@ -144,6 +149,7 @@ mod eval_cmd {
             device,
             annotations: annotations.as_ref(),
             retrieval_gallery: options.retrieval_gallery,
+            count_check_sweep: options.count_check_sweep,
         };
         let report = evaluator.evaluate(&split, true, true)?;
         println!(

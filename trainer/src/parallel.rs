@@ -397,13 +397,14 @@ fn share_gradients(
     }
     let mut probe = ProbeTally::default();
     if let Some(supervision) = context.objects {
-        let [videos, frames, cells, d_model] = output.video_tokens.dims();
+        let [videos, frames, cells, d_model] = output.video.tokens.dims();
         let grid = (cells as f64).sqrt().round() as usize; // the grid is square (row-major cells)
         let rows = supervision.rows(context, clips, questions, grid);
         let objects = rows.shapes.len();
         if objects > 0 {
             let tokens = output
-                .video_tokens
+                .video
+                .tokens
                 .reshape([videos * frames, cells, d_model])
                 .select(0, index_tensor(&rows.frame_rows, device)); // [objects, cells, d_model]
             let weights = Tensor::from_data(TensorData::new(rows.weights, [objects, cells]), device);

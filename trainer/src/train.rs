@@ -747,6 +747,7 @@ fn validate(
         device: device.clone(),
         annotations: None,
         retrieval_gallery: None,
+        count_check_sweep: Vec::new(),
     };
     evaluator.evaluate(val, false, true)
 }

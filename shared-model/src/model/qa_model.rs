@@ -96,6 +96,10 @@ pub struct QaModelConfig {
     /// frame's tokens side by side (see `EventCounterConfig::temporal_kernel`). `None` (configs
     /// written before this option) means each frame alone, from the mean of its tokens.
     pub count_temporal_kernel: Option<usize>,
+    /// How much a multiple-choice answer's score leans on the count head's answer to each count
+    /// it states (captions and action answers; see `count_check`); `None` (configs written before
+    /// this option) or 0 means the choice heads score alone.
+    pub count_check_weight: Option<f64>,
 }
 
 /// How the Count head reads the stage-1 output.
@@ -234,6 +238,10 @@ impl QaModelConfig {
             ),
             (self.dropout.is_some_and(|p| !(0.0..1.0).contains(&p)), "dropout must be in [0, 1)"),
             (self.count_temporal_kernel.is_some_and(|k| k.is_multiple_of(2)), "count_temporal_kernel must be odd"),
+            (
+                self.count_check_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)),
+                "count_check_weight must be finite and not negative",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
@@ -249,6 +257,11 @@ impl QaModelConfig {
     /// Whether caption candidates are fused as questions (no for configs written before the option).
     pub fn fuses_captions(&self) -> bool {
         self.fused_captions == Some(true)
+    }
+
+    /// How much multiple-choice scores lean on the count head (0: not at all; see `count_check`).
+    pub fn count_check_weight(&self) -> f32 {
+        self.count_check_weight.unwrap_or(0.0) as f32
     }
 
     /// The count head (the pooled classifier for configs written before the option).

@@ -1,0 +1,203 @@
+//! Checking the counts an answer states with the count head. The caption "a red star jumps 3
+//! times then moves left" claims that the red star jumps 3 times, and so does the answer "jump"
+//! to "What does the red star do 3 times ?"; the model's answer to "How many times does the red
+//! star jump ?" says how likely that is. Multiple-choice scores can add this check
+//! (`QaModelConfig::count_check_weight`): the choice heads tell a changed count apart far less
+//! often than the count head does.
+//!
+//! Text outside the benchmark's grammar makes no claim and is scored as before: captions are
+//! `a {colour} {shape} {segment} then ...`, a segment with a count being `{verb}s once` or
+//! `{verb}s {n} times`; action questions are `What does the {colour} {shape} do {n} times ?`
+//! with a one-word candidate.
+
+/// One count an answer states, as the Count question that checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountClaim {
+    /// "How many times does the red star jump ?"
+    pub question: String,
+    /// The count the caption states.
+    pub count: usize,
+}
+
+/// The counts a caption states. An action named in more than one segment makes no claim: the
+/// benchmark's Count questions ask only about actions done in one segment, so the count head has
+/// never read such a question.
+pub fn caption_claims(caption: &str) -> Vec<CountClaim> {
+    let words: Vec<&str> = caption.split_whitespace().collect();
+    let [article, colour, shape, rest @ ..] = words.as_slice() else { return Vec::new() };
+    if !matches!(*article, "a" | "an") || rest.is_empty() {
+        return Vec::new();
+    }
+    let segments: Vec<&[&str]> = rest.split(|w| *w == "then").collect();
+    let counted = |segment: &[&str]| -> Option<(String, usize)> {
+        let count = match segment {
+            [_, "once"] => 1,
+            [_, n, "times"] => n.parse().ok()?,
+            _ => return None,
+        };
+        Some((segment[0].strip_suffix('s')?.to_string(), count))
+    };
+    let named_once = |verb: &str| segments.iter().filter(|s| s.first() == Some(&verb)).count() == 1;
+    segments
+        .iter()
+        .filter(|segment| segment.first().is_some_and(|verb| named_once(verb)))
+        .filter_map(|segment| counted(segment))
+        .map(|(verb, count)| CountClaim {
+            question: format!("How many times does the {colour} {shape} {verb} ?"),
+            count,
+        })
+        .collect()
+}
+
+/// The count that `candidate` claims as the answer to an action question ("What does the red star
+/// do 3 times ?" answered "jump": the red star jumps 3 times).
+pub fn action_claims(question: &str, candidate: &str) -> Vec<CountClaim> {
+    let words: Vec<&str> = question.split_whitespace().collect();
+    let ["What", "does", "the", colour, shape, "do", n, "times", "?"] = words.as_slice() else { return Vec::new() };
+    let verb: Vec<&str> = candidate.split_whitespace().collect();
+    let (Ok(count), [verb]) = (n.parse(), verb.as_slice()) else { return Vec::new() };
+    vec![CountClaim { question: format!("How many times does the {colour} {shape} {verb} ?"), count }]
+}
+
+/// The count claims of a question's candidates, with each distinct checking question once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountCheck {
+    /// The distinct Count questions to ask.
+    pub questions: Vec<String>,
+    /// Per candidate: (index into `questions`, claimed count) of each of its claims.
+    claims: Vec<Vec<(usize, usize)>>,
+}
+
+impl CountCheck {
+    /// Collects the claims of every candidate of `question`: candidates read as captions when
+    /// `captions` (the candidates of a fused caption question), as answers to it otherwise.
+    pub fn new(question: &str, candidates: &[String], captions: bool) -> Self {
+        let mut questions: Vec<String> = Vec::new();
+        let claims = candidates
+            .iter()
+            .map(|candidate| {
+                let claims = if captions { caption_claims(candidate) } else { action_claims(question, candidate) };
+                claims
+                    .into_iter()
+                    .map(|claim| {
+                        let index = match questions.iter().position(|q| *q == claim.question) {
+                            Some(i) => i,
+                            None => {
+                                questions.push(claim.question);
+                                questions.len() - 1
+                            }
+                        };
+                        (index, claim.count)
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { questions, claims }
+    }
+
+    /// How many candidates were checked.
+    pub fn candidates(&self) -> usize {
+        self.claims.len()
+    }
+
+    /// Whether no candidate states a count.
+    pub fn is_empty(&self) -> bool {
+        self.questions.is_empty()
+    }
+
+    /// What each candidate's score gains: `weight` times the sum, over its claims, of the claimed
+    /// count's log-probability minus the most probable count's. A claim the count head agrees with
+    /// costs nothing, so a candidate without claims is not favoured over a true one with claims.
+    ///
+    /// # Shapes
+    /// - `count_logits`: `[questions, classes]` row-major (one clip); returns one value per candidate
+    pub fn adjustments(&self, count_logits: &[f32], classes: usize, weight: f32) -> Vec<f32> {
+        let log_probs: Vec<Vec<f32>> = count_logits.chunks(classes.max(1)).map(log_softmax).collect();
+        self.claims
+            .iter()
+            .map(|claims| {
+                let penalty: f32 = claims
+                    .iter()
+                    .filter_map(|&(q, count)| {
+                        let row = log_probs.get(q)?;
+                        let best = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        // Counts past the last class are read as it, as training's targets are.
+                        Some(row.get(count.min(classes.saturating_sub(1)))? - best)
+                    })
+                    .sum();
+                weight * penalty
+            })
+            .collect()
+    }
+}
+
+fn log_softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = row.iter().map(|x| (x - max).exp()).sum::<f32>().ln() + max;
+    row.iter().map(|x| x - log_sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::questions::CAPTION_PROMPT;
+
+    fn claim(question: &str, count: usize) -> CountClaim {
+        CountClaim { question: question.to_string(), count }
+    }
+
+    #[test]
+    fn claims_of_benchmark_captions() {
+        assert_eq!(
+            caption_claims("a red star jumps 3 times then moves left then spins once"),
+            vec![
+                claim("How many times does the red star jump ?", 3),
+                claim("How many times does the red star spin ?", 1)
+            ]
+        );
+        assert_eq!(caption_claims("a blue circle grows then stays still"), vec![]);
+        // An action named twice is not what a Count question asks about.
+        assert_eq!(
+            caption_claims("a red star jumps 2 times then grows then jumps once then blinks 4 times"),
+            vec![claim("How many times does the red star blink ?", 4)]
+        );
+        assert_eq!(caption_claims("the man is running"), vec![]);
+        assert_eq!(caption_claims("a man jumps"), vec![]);
+        assert_eq!(caption_claims("a red star jumps many times"), vec![]);
+    }
+
+    #[test]
+    fn claims_of_action_answers() {
+        let question = "What does the green cross do 4 times ?";
+        assert_eq!(action_claims(question, "blink"), vec![claim("How many times does the green cross blink ?", 4)]);
+        assert_eq!(action_claims(question, "move left"), vec![]);
+        assert_eq!(action_claims("What does the green cross do after jumping ?", "blink"), vec![]);
+        assert_eq!(action_claims("what does the man do 4 times ?", "wave"), vec![]);
+        let candidates = ["blink", "spin", "move up"].map(String::from);
+        let check = CountCheck::new(question, &candidates, false);
+        assert_eq!(check.questions.len(), 2);
+        assert!(CountCheck::new(question, &candidates, true).is_empty());
+    }
+
+    #[test]
+    fn adjustments_penalise_counts_the_head_finds_unlikely() {
+        let candidates: Vec<String> =
+            ["a red star jumps 3 times", "a red star jumps 2 times", "a blue star jumps 3 times", "a red star grows"]
+                .map(String::from)
+                .to_vec();
+        let check = CountCheck::new(CAPTION_PROMPT, &candidates, true);
+        assert_eq!(
+            check.questions,
+            vec!["How many times does the red star jump ?", "How many times does the blue star jump ?"]
+        );
+        // Red star: 3 is most likely, 2 is e^-2 as likely; blue star: uniform.
+        let logits = [0.0, 0.0, 1.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let gains = check.adjustments(&logits, 5, 0.5);
+        assert!(gains[0].abs() < 1e-6);
+        assert!((gains[1] + 1.0).abs() < 1e-5, "{gains:?}");
+        assert!(gains[2].abs() < 1e-6);
+        assert_eq!(gains[3], 0.0);
+        assert!(CountCheck::new(CAPTION_PROMPT, &candidates[3..], true).is_empty());
+    }
+}

@@ -1,0 +1,169 @@
+//! The count check (`shared_model::count_check`), pinned on a tiny random model: the answering
+//! path (`predict`, the page) adds to each candidate's logit the weighted log-probability the
+//! count head gives the counts it states, relative to the head's most probable count, exactly as
+//! asking the count questions by hand gives; evaluation scores the same way, and its weight sweep
+//! reproduces a model that carries the weight.
+
+use gifqa_tests::TempDir;
+use shared_model::bundle::ModelBundle;
+use shared_model::count_check::CountCheck;
+use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared, softmax};
+use shared_model::preprocess::PreparedClip;
+use shared_model::questions::{Answer, QaItem, QuestionType};
+use shared_model::sampling::{SamplingStrategy, seed_of};
+use trainer::eval::Evaluator;
+
+type B = burn::backend::Flex;
+
+const WEIGHT: f64 = 3.0;
+
+/// Two copies of one tiny random model with fused captions and 7 count classes (so that every
+/// count is among `predict`'s ten ranked answers): one checks counts at [`WEIGHT`], one does not.
+fn tiny_bundles() -> (ModelBundle<B>, ModelBundle<B>) {
+    let mut plain = gifqa_tests::tiny::bundle(11);
+    plain.config.model.fused_captions = Some(true);
+    plain.config.model.count_classes = 7;
+    plain.model = plain.config.model.init(&Default::default());
+    // Parameters are initialised lazily: read them all once so that the clone below copies
+    // values instead of drawing its own.
+    shared_model::bundle::weights_to_bytes(&plain.model).expect("serialises");
+    let mut config = plain.config.clone();
+    config.model.count_check_weight = Some(WEIGHT);
+    let checked = ModelBundle { config, model: plain.model.clone(), tokenizer: plain.tokenizer.clone() };
+    (checked, plain)
+}
+
+fn split(bundle: &ModelBundle<B>, dir: &TempDir) -> trainer::data::Split {
+    let options = trainer::generate::GenerateOptions { out: dir.0.clone(), seed: 2718, gifs: 24 };
+    trainer::generate::generate(&options, &|| {}).expect("generates");
+    trainer::data::load(&dir.0, "Train", &bundle.config.preprocess, Some(8)).expect("loads")
+}
+
+fn evaluator(bundle: &ModelBundle<B>, sweep: Vec<f32>) -> Evaluator<'_, B> {
+    Evaluator {
+        model: &bundle.model,
+        config: &bundle.config,
+        tokenizer: &bundle.tokenizer,
+        strategy: SamplingStrategy::Uniform { frames: 8 },
+        aggregation: ClipAggregation::Mean,
+        batch_gifs: 5,
+        device: Default::default(),
+        annotations: None,
+        retrieval_gallery: None,
+        count_check_sweep: sweep,
+    }
+}
+
+fn first_clip(split: &trainer::data::Split, g: usize) -> PreparedClip {
+    let gif = &split.gifs[g];
+    let sampled = SamplingStrategy::Uniform { frames: 8 }.sample(&gif.timeline, seed_of(&gif.name));
+    gif.clip(&sampled[0], split.size)
+}
+
+fn ask(bundle: &ModelBundle<B>, clip: &PreparedClip, question: &str, candidates: &[String]) -> Prediction {
+    futures_lite::future::block_on(answer_prepared(
+        bundle,
+        std::slice::from_ref(clip),
+        SamplingStrategy::Uniform { frames: 8 },
+        question,
+        candidates,
+        ClipAggregation::Mean,
+        &Default::default(),
+    ))
+    .expect("answers")
+}
+
+fn probability(prediction: &Prediction, answer: &str) -> f32 {
+    prediction.ranked.iter().find(|r| r.answer == answer).map(|r| r.probability).expect("ranked")
+}
+
+/// Every question of the split with the index of its GIF.
+fn questions_by_gif(split: &trainer::data::Split) -> Vec<(usize, &QaItem)> {
+    let items = &split.items;
+    split.gifs.iter().enumerate().flat_map(|(g, gif)| gif.items.iter().map(move |&i| (g, &items[i]))).collect()
+}
+
+/// The benchmark's multiple-choice questions that state counts, by GIF.
+fn counted_questions(split: &trainer::data::Split) -> Vec<(usize, &QaItem)> {
+    questions_by_gif(split)
+        .into_iter()
+        .filter(|(_, item)| matches!(item.qtype, QuestionType::Action | QuestionType::Caption))
+        .filter(|(_, item)| {
+            let captions = item.qtype == QuestionType::Caption;
+            !CountCheck::new(&item.question, &item.candidates, captions).is_empty()
+        })
+        .collect()
+}
+
+#[test]
+fn answering_adds_the_count_heads_log_likelihood_of_each_stated_count() {
+    let (checked, plain) = tiny_bundles();
+    let dir = TempDir::new("count-check-answer");
+    let split = split(&plain, &dir);
+    let questions = counted_questions(&split);
+    let action = questions.iter().find(|(_, i)| i.qtype == QuestionType::Action).expect("an action question");
+    let caption = questions.iter().find(|(_, i)| i.qtype == QuestionType::Caption).expect("a caption question");
+    for (g, item) in [action, caption] {
+        let clip = first_clip(&split, *g);
+        let got = ask(&checked, &clip, &item.question, &item.candidates);
+        let base = ask(&plain, &clip, &item.question, &item.candidates);
+        // By hand: each candidate's log-probability plus, per claim, the weighted log of the
+        // claimed count's probability over the most probable count's (asked open-ended).
+        let check = CountCheck::new(&item.question, &item.candidates, item.qtype == QuestionType::Caption);
+        let counts: Vec<Prediction> = check.questions.iter().map(|q| ask(&plain, &clip, q, &[])).collect();
+        let logits: Vec<f32> = item
+            .candidates
+            .iter()
+            .map(|candidate| {
+                let claims = match item.qtype {
+                    QuestionType::Caption => shared_model::count_check::caption_claims(candidate),
+                    _ => shared_model::count_check::action_claims(&item.question, candidate),
+                };
+                let gain: f32 = claims
+                    .iter()
+                    .map(|claim| {
+                        let q = check.questions.iter().position(|q| *q == claim.question).expect("asked");
+                        let best = counts[q].ranked[0].probability;
+                        (probability(&counts[q], &claim.count.to_string()) / best).ln()
+                    })
+                    .sum();
+                probability(&base, candidate).ln() + WEIGHT as f32 * gain
+            })
+            .collect();
+        let expected = softmax(&logits);
+        let mut moved = 0.0f32;
+        for (candidate, p) in item.candidates.iter().zip(&expected) {
+            let got = probability(&got, candidate);
+            assert!((got - p).abs() < 1e-4, "{}: {candidate}: {got} vs {p}", item.question);
+            moved = moved.max((got - probability(&base, candidate)).abs());
+        }
+        assert!(moved > 1e-3, "the check changed nothing for {:?}", item.candidates);
+    }
+}
+
+#[test]
+fn evaluation_checks_counts_as_answering_does_and_its_sweep_reproduces_the_weight() {
+    let (checked, plain) = tiny_bundles();
+    let dir = TempDir::new("count-check-eval");
+    let split = split(&plain, &dir);
+    let report = evaluator(&checked, Vec::new()).evaluate(&split, false, false).expect("evaluates");
+    let swept = evaluator(&plain, vec![0.0, WEIGHT as f32]).evaluate(&split, false, false).expect("evaluates");
+    for qtype in [QuestionType::Action, QuestionType::Caption] {
+        // Answering each question as `predict` does gives the evaluation's accuracy.
+        let items: Vec<(usize, &QaItem)> =
+            questions_by_gif(&split).into_iter().filter(|(_, item)| item.qtype == qtype).collect();
+        let right = items
+            .iter()
+            .filter(|(g, item)| {
+                let answered = ask(&checked, &first_clip(&split, *g), &item.question, &item.candidates);
+                matches!(item.answer, Answer::Choice(c) if answered.ranked[0].answer == item.candidates[c])
+            })
+            .count();
+        let tag = qtype.tag();
+        assert_eq!(report[tag].n, items.len());
+        assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9, "{tag}");
+        let sweep = swept[tag].count_check.as_ref().expect("swept");
+        assert_eq!(sweep[&WEIGHT.to_string()], report[tag].accuracy, "{tag}");
+        assert_eq!(sweep["0"], swept[tag].accuracy, "{tag}");
+    }
+}
