@@ -341,6 +341,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
         annotations: Some(&annotations),
         retrieval_gallery: None,
         count_check_sweep: Vec::new(),
+        order_check_sweep: Vec::new(),
     };
     let report = evaluator.evaluate(&split, false, false).unwrap();
     println!("{}", trainer::eval::table(&report));

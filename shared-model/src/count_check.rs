@@ -5,10 +5,11 @@
 //! (`QaModelConfig::count_check_weight`): the choice heads tell a changed count apart far less
 //! often than the count head does.
 //!
-//! Text outside the benchmark's grammar makes no claim and is scored as before: captions are
-//! `a {colour} {shape} {segment} then ...`, a segment with a count being `{verb}s once` or
-//! `{verb}s {n} times`; action questions are `What does the {colour} {shape} do {n} times ?`
+//! Text outside the benchmark's grammar makes no claim and is scored as before: captions as
+//! `caption_text` reads them; action questions `What does the {colour} {shape} do {n} times ?`
 //! with a one-word candidate.
+
+use crate::caption_text::CaptionText;
 
 /// One count an answer states, as the Count question that checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,28 +24,14 @@ pub struct CountClaim {
 /// benchmark's Count questions ask only about actions done in one segment, so the count head has
 /// never read such a question.
 pub fn caption_claims(caption: &str) -> Vec<CountClaim> {
-    let words: Vec<&str> = caption.split_whitespace().collect();
-    let [article, colour, shape, rest @ ..] = words.as_slice() else { return Vec::new() };
-    if !matches!(*article, "a" | "an") || rest.is_empty() {
-        return Vec::new();
-    }
-    let segments: Vec<&[&str]> = rest.split(|w| *w == "then").collect();
-    let counted = |segment: &[&str]| -> Option<(String, usize)> {
-        let count = match segment {
-            [_, "once"] => 1,
-            [_, n, "times"] => n.parse().ok()?,
-            _ => return None,
-        };
-        Some((segment[0].strip_suffix('s')?.to_string(), count))
-    };
-    let named_once = |verb: &str| segments.iter().filter(|s| s.first() == Some(&verb)).count() == 1;
-    segments
+    let Some(caption) = CaptionText::parse(caption) else { return Vec::new() };
+    caption
+        .segments
         .iter()
-        .filter(|segment| segment.first().is_some_and(|verb| named_once(verb)))
-        .filter_map(|segment| counted(segment))
-        .map(|(verb, count)| CountClaim {
-            question: format!("How many times does the {colour} {shape} {verb} ?"),
-            count,
+        .filter(|segment| caption.named_once(&segment.action))
+        .filter_map(|segment| {
+            let question = format!("How many times does the {} {} ?", caption.object, segment.action);
+            segment.count.map(|count| CountClaim { question, count })
         })
         .collect()
 }
@@ -112,23 +99,41 @@ impl CountCheck {
     /// # Shapes
     /// - `count_logits`: `[questions, classes]` row-major (one clip); returns one value per candidate
     pub fn adjustments(&self, count_logits: &[f32], classes: usize, weight: f32) -> Vec<f32> {
-        let log_probs: Vec<Vec<f32>> = count_logits.chunks(classes.max(1)).map(log_softmax).collect();
-        self.claims
-            .iter()
-            .map(|claims| {
-                let penalty: f32 = claims
-                    .iter()
-                    .filter_map(|&(q, count)| {
-                        let row = log_probs.get(q)?;
-                        let best = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                        // Counts past the last class are read as it, as training's targets are.
-                        Some(row.get(count.min(classes.saturating_sub(1)))? - best)
-                    })
-                    .sum();
-                weight * penalty
-            })
-            .collect()
+        // Counts past the last class are read as it, as training's targets are.
+        let last = classes.saturating_sub(1);
+        let claims: Vec<Vec<(usize, usize)>> =
+            self.claims.iter().map(|claims| claims.iter().map(|&(q, count)| (q, count.min(last))).collect()).collect();
+        relative_log_likelihoods(&claims, count_logits, classes, weight)
     }
+}
+
+/// For each answer, `weight` times the sum over its claims `(row, class)` of `log p(class) − log
+/// p(most probable class)`, `p` being the softmax of that row of `logits`. A claim the head agrees
+/// with costs nothing, so an answer that states nothing is not favoured over a true one that does.
+///
+/// # Shapes
+/// - `logits`: `[rows, width]` row-major; returns one value per answer
+pub(crate) fn relative_log_likelihoods(
+    claims: &[Vec<(usize, usize)>],
+    logits: &[f32],
+    width: usize,
+    weight: f32,
+) -> Vec<f32> {
+    let log_probs: Vec<Vec<f32>> = logits.chunks(width.max(1)).map(log_softmax).collect();
+    claims
+        .iter()
+        .map(|claims| {
+            let penalty: f32 = claims
+                .iter()
+                .filter_map(|&(row, class)| {
+                    let row = log_probs.get(row)?;
+                    let best = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    Some(row.get(class)? - best)
+                })
+                .sum();
+            weight * penalty
+        })
+        .collect()
 }
 
 fn log_softmax(row: &[f32]) -> Vec<f32> {

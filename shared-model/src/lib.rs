@@ -4,12 +4,14 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod caption_text;
 pub mod clipcut;
 pub mod count_check;
 pub mod gif_decode;
 pub mod manifest;
 pub mod model;
 pub mod msrvtt;
+pub mod order_check;
 pub mod pipeline;
 pub mod preprocess;
 pub mod pretrained;

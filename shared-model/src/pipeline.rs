@@ -11,6 +11,7 @@ use crate::clipcut::fuse_selected;
 use crate::count_check::CountCheck;
 use crate::gif_decode::DecodedGif;
 use crate::model::{QaModelConfig, VideoEncoding};
+use crate::order_check::OrderCheck;
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::questions::CAPTION_PROMPT;
 use crate::sampling::{SamplingStrategy, Timeline};
@@ -292,6 +293,15 @@ pub async fn answer_encoded<B: Backend>(
             *logit += gain;
         }
     }
+    let weight = config.model.order_check_weight();
+    if fused_choices && weight > 0.0 {
+        let check = OrderCheck::new(&candidates);
+        let gains =
+            check_order(bundle, video, &sources, strategy.top_k(), &check, weight, candidates.len(), device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+    }
     let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
     // The frames shown are those each clip read: with fused candidates, as the most probable one.
     let shown: Vec<usize> = match probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
@@ -352,23 +362,60 @@ pub async fn check_counts<B: Backend>(
     device: &B::Device,
 ) -> Result<Vec<f32>, InputError> {
     let n_clips = video.tokens.dims()[0];
-    let candidates = check.candidates();
     if check.is_empty() {
-        return Ok(vec![0.0; n_clips * candidates]);
+        return Ok(vec![0.0; n_clips * check.candidates()]);
     }
-    let rows: Vec<String> = (0..n_clips).flat_map(|_| check.questions.iter().cloned()).collect();
-    let video_index: Vec<usize> = (0..n_clips).flat_map(|k| std::iter::repeat_n(k, check.questions.len())).collect();
+    let context = read_with(bundle, video, sources, top_k, &check.questions, device).await?;
+    let classes = bundle.config.model.count_classes;
+    let logits = read_floats(bundle.model.count_logits(&context)).await?;
+    let per_clip = check.questions.len() * classes;
+    Ok(logits.chunks(per_clip).flat_map(|clip| check.adjustments(clip, classes, weight)).collect())
+}
+
+/// What each fused caption's logit gains from the transition head's answers to the orders it
+/// states (`order_check`), `[clips, captions]` row-major; all zero without claims.
+#[allow(clippy::too_many_arguments)] // `check_counts`' inputs and the caption count
+pub async fn check_order<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+    sources: &[&[Option<usize>]],
+    top_k: Option<usize>,
+    check: &OrderCheck,
+    weight: f32,
+    captions: usize,
+    device: &B::Device,
+) -> Result<Vec<f32>, InputError> {
+    let n_clips = video.tokens.dims()[0];
+    if check.is_empty() {
+        return Ok(vec![0.0; n_clips * captions]);
+    }
+    let context = read_with(bundle, video, sources, top_k, &check.questions, device).await?;
+    let candidates: Vec<String> = (0..n_clips).flat_map(|_| check.candidates.iter().flatten().cloned()).collect();
+    let tokens = bundle.tokenizer.encode_batch(&candidates, bundle.config.model.max_text_len)?;
+    let encoding = encode_tokens(&bundle.model, &tokens, device);
+    let logits = read_floats(bundle.model.choice_logits(&context, encoding.pooled)).await?;
+    let per_clip = check.questions.len() * check.width();
+    Ok(logits.chunks(per_clip).flat_map(|clip| check.adjustments(clip, weight)).collect())
+}
+
+/// Stage 1 of every clip of `video` read with each of `questions` (rows grouped by clip).
+async fn read_with<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+    sources: &[&[Option<usize>]],
+    top_k: Option<usize>,
+    questions: &[String],
+    device: &B::Device,
+) -> Result<crate::model::QuestionContext<B>, InputError> {
+    let n_clips = video.tokens.dims()[0];
+    let rows: Vec<String> = (0..n_clips).flat_map(|_| questions.iter().cloned()).collect();
+    let video_index: Vec<usize> = (0..n_clips).flat_map(|k| std::iter::repeat_n(k, questions.len())).collect();
     let tokens = bundle.tokenizer.encode_batch(&rows, bundle.config.model.max_text_len)?;
     let encoding = encode_tokens(&bundle.model, &tokens, device);
     let fused = fuse_selected(&bundle.model, video, &video_index, &encoding, sources, top_k)
         .await
         .map_err(|e| InputError::Device(e.0))?;
-    let classes = bundle.config.model.count_classes;
-    let logits = read_floats(bundle.model.count_logits(&fused.context)).await?;
-    Ok(logits
-        .chunks(check.questions.len() * classes)
-        .flat_map(|clip| check.adjustments(clip, classes, weight))
-        .collect())
+    Ok(fused.context)
 }
 
 /// Reads a float tensor back to the host without blocking.

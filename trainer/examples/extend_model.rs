@@ -22,6 +22,9 @@
 //! - `count-check=W`: multiple-choice scores add the count head's check of each count a caption or
 //!   an action answer states, at weight W (see `shared_model::count_check`; `trainer eval
 //!   --count-check-sweep` measures weights); no tensor is added.
+//! - `order-check=W`: fused caption scores add the transition head's check of the order each
+//!   caption states, at weight W (see `shared_model::order_check`; `trainer eval
+//!   --order-check-sweep` measures weights); no tensor is added.
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
@@ -39,13 +42,13 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, input, output, changes @ ..] = args.as_slice() else {
         anyhow::bail!(
-            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC] [count-check=W]"
+            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC] [count-check=W] [order-check=W]"
         );
     };
     anyhow::ensure!(
         !changes.is_empty(),
         "name at least one change: frame-evidence-count, evidence-count, slot-coordinates, object-probe, grid-attention, \
-         fused-captions, sampling=SPEC, count-check=W"
+         fused-captions, sampling=SPEC, count-check=W, order-check=W"
     );
     let output = std::path::Path::new(output);
     anyhow::ensure!(!output.exists(), "{} exists already", output.display());
@@ -107,9 +110,16 @@ fn main() -> Result<()> {
                 config.model.count_check_weight = Some(weight);
                 applied.push(Change { added: None, dropped: None });
             }
+            other if other.starts_with("order-check=") => {
+                let weight: f64 = other["order-check=".len()..]
+                    .parse()
+                    .with_context(|| format!("bad change '{other}': expected a number"))?;
+                config.model.order_check_weight = Some(weight);
+                applied.push(Change { added: None, dropped: None });
+            }
             other => anyhow::bail!(
                 "unknown change '{other}' (expected frame-evidence-count, evidence-count, slot-coordinates, object-probe, \
-                 grid-attention, fused-captions, sampling=SPEC or count-check=W)"
+                 grid-attention, fused-captions, sampling=SPEC, count-check=W or order-check=W)"
             ),
         }
     }

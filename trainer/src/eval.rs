@@ -10,14 +10,14 @@ use serde::Serialize;
 use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
-use shared_model::count_check::CountCheck;
 use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding};
-use shared_model::pipeline::{ClipAggregation, aggregate, fuses_candidates, read_floats};
+use shared_model::pipeline::{ClipAggregation, aggregate, read_floats};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
 use shared_model::sampling::SamplingStrategy;
 use shared_model::tokenize::TextTokenizer;
 
+use crate::answer_checks::{CheckGains, CheckInputs, CheckWeights};
 use crate::attention_targets::ObjectAnnotations;
 use crate::batch::{BatchQuestion, HeadOutput, forward};
 use crate::data::Split;
@@ -59,6 +59,9 @@ pub struct TypeReport {
     /// count check (`count_check`) at each weight, keyed by the weight.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_check: Option<BTreeMap<String, f64>>,
+    /// The same for the order check's weight ([`Evaluator::order_check_sweep`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_check: Option<BTreeMap<String, f64>>,
     /// Caption only: GIFs (and captions) the retrieval ranked among.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval_gallery: Option<usize>,
@@ -187,8 +190,11 @@ pub struct Evaluator<'a, B: Backend> {
     /// the split; see [`RETRIEVAL_GALLERY_FUSED`]).
     pub retrieval_gallery: Option<usize>,
     /// Multiple-choice accuracy is also reported with the count check at each of these weights (see
-    /// [`TypeReport::count_check`]); the answers themselves use the model's own weight.
+    /// [`TypeReport::count_check`]), the order check at the model's; the answers themselves use
+    /// the model's own weights.
     pub count_check_sweep: Vec<f32>,
+    /// The same for the order check's weight ([`TypeReport::order_check`]).
+    pub order_check_sweep: Vec<f32>,
 }
 
 /// Retrieval gallery for models with fused captions when none is given: they fuse every
@@ -207,7 +213,9 @@ struct Tally {
     /// Sum over those frames of the share of cells holding the object.
     pointing_chance: f64,
     /// Right answers at each weight of [`Evaluator::count_check_sweep`].
-    swept: Vec<usize>,
+    swept_count: Vec<usize>,
+    /// Right answers at each weight of [`Evaluator::order_check_sweep`].
+    swept_order: Vec<usize>,
     /// The event counter's own counts: right, questions, summed absolute error.
     evidence: (usize, usize, f64),
 }
@@ -255,7 +263,21 @@ impl<B: Backend> Evaluator<'_, B> {
             if let Some(annotations) = self.annotations {
                 self.score_pointing(annotations, output.attention.clone(), &clips, &questions, split, &mut tallies)?;
             }
-            let gains = self.count_check_gains(texts, &output.video, &clips, &questions)?;
+            let inputs = CheckInputs {
+                model: self.model,
+                config: self.config,
+                texts,
+                video: &output.video,
+                clips: &clips,
+                top_k: self.strategy.top_k(),
+                device: &self.device,
+            };
+            let own = self.check_weights();
+            let wanted = CheckWeights {
+                count: if self.count_check_sweep.is_empty() { own.count } else { 1.0 },
+                order: if self.order_check_sweep.is_empty() { own.order } else { 1.0 },
+            };
+            let gains = inputs.gains(&questions, wanted)?;
             if let (Some(events), Some(count)) = (output.count_events, &output.count) {
                 self.score_evidence(events.expected, count, &questions, clips_per_gif, &mut tallies)?;
             }
@@ -290,10 +312,8 @@ impl<B: Backend> Evaluator<'_, B> {
                             (form, FormReport { accuracy, n, pointing })
                         })
                         .collect(),
-                    count_check: (!tally.swept.is_empty()).then(|| {
-                        let sweep = self.count_check_sweep.iter().zip(&tally.swept);
-                        sweep.map(|(w, right)| (w.to_string(), *right as f64 / n)).collect()
-                    }),
+                    count_check: sweep(&self.count_check_sweep, &tally.swept_count, n),
+                    order_check: sweep(&self.order_check_sweep, &tally.swept_order, n),
                     ..TypeReport::default()
                 },
             );
@@ -339,88 +359,44 @@ impl<B: Backend> Evaluator<'_, B> {
         Ok(())
     }
 
-    /// For each multiple-choice question of the batch with count claims (by position in
-    /// `questions`), what each candidate's logit gains from the count check at weight 1
-    /// (`count_check`); empty when the model does not check counts and no sweep is asked for.
-    fn count_check_gains(
-        &self,
-        texts: Texts<'_>,
-        video: &VideoEncoding<B>,
-        clips: &[PreparedClip],
-        questions: &[BatchQuestion<'_>],
-    ) -> Result<HashMap<usize, Vec<f32>>> {
-        let model = &self.config.model;
-        let wanted = model.count_check_weight() > 0.0 || !self.count_check_sweep.is_empty();
-        let checks: Vec<(usize, CountCheck)> = questions
-            .iter()
-            .enumerate()
-            .filter(|(_, q)| wanted && q.item.qtype.is_multiple_choice())
-            .map(|(i, q)| {
-                let captions = fuses_candidates(model, &q.item.question, &q.item.candidates);
-                (i, CountCheck::new(&q.item.question, &q.item.candidates, captions))
-            })
-            .filter(|(_, check)| !check.is_empty())
-            .collect();
-        if checks.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let rows: Vec<(usize, &str)> = checks
-            .iter()
-            .flat_map(|(i, check)| check.questions.iter().map(|text| (questions[*i].video, text.as_str())))
-            .collect();
-        let row_texts: Vec<&str> = rows.iter().map(|r| r.1).collect();
-        let video_index: Vec<usize> = rows.iter().map(|r| r.0).collect();
-        let encoding = texts.encode(self.model, &row_texts, model.max_text_len, &self.device)?;
-        let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
-        let top_k = self.strategy.top_k();
-        let fused =
-            crate::backend::block_on(fuse_selected(self.model, video, &video_index, &encoding, &sources, top_k))?;
-        let logits = crate::backend::block_on(read_floats(self.model.count_logits(&fused.context)))
-            .context("reading count logits")?;
-        let classes = model.count_classes;
-        let mut start = 0;
-        let mut gains = HashMap::new();
-        for (i, check) in checks {
-            let end = start + check.questions.len() * classes;
-            gains.insert(i, check.adjustments(&logits[start..end], classes, 1.0));
-            start = end;
-        }
-        Ok(gains)
+    /// The answer checks' weights of the model.
+    fn check_weights(&self) -> CheckWeights {
+        CheckWeights { count: self.config.model.count_check_weight(), order: self.config.model.order_check_weight() }
     }
 
-    /// Reads one head's logits, adds the count check's `gains` (see [`Self::count_check_gains`])
-    /// at the model's weight, aggregates each question's clips and tallies right answers.
+    /// Reads one head's logits, adds the answer checks' `gains` at the model's weights, aggregates
+    /// each question's clips and tallies right answers (and the sweeps' right answers).
     fn score_head(
         &self,
         head: HeadOutput<B>,
         questions: &[BatchQuestion<'_>],
         clips: usize,
-        gains: &HashMap<usize, Vec<f32>>,
+        gains: &CheckGains,
         tallies: &mut BTreeMap<QuestionType, Tally>,
     ) -> Result<()> {
         let [rows, classes] = head.logits.dims();
         let raw = crate::backend::block_on(read_floats(head.logits)).context("reading logits")?;
-        // Each row's logits with the count check at weight `w` (the row's own when it has none).
-        let checked = |row: usize, w: f32| -> Vec<f32> {
-            let logits = &raw[row * classes..(row + 1) * classes];
-            match gains.get(&head.questions[row]) {
-                Some(gain) if w > 0.0 => logits.iter().zip(gain).map(|(l, g)| l + w * g).collect(),
-                _ => logits.to_vec(),
-            }
-        };
-        let combined_at = |start: usize, w: f32| -> Vec<f32> {
-            let rows: Vec<f32> = (start..start + clips).flat_map(|row| checked(row, w)).collect();
+        let combined_at = |start: usize, weights: CheckWeights| -> Vec<f32> {
+            let rows: Vec<f32> = (start..start + clips)
+                .flat_map(|row| gains.apply(head.questions[row], &raw[row * classes..(row + 1) * classes], weights))
+                .collect();
             aggregate(&rows, clips, self.aggregation)
         };
+        let own = self.check_weights();
         for start in (0..rows).step_by(clips) {
-            let combined = combined_at(start, self.config.model.count_check_weight());
+            let combined = combined_at(start, own);
             let predicted = argmax(&combined);
             let item = questions[head.questions[start]].item;
             let tally = tallies.entry(item.qtype).or_default();
-            if let (Answer::Choice(truth), false) = (&item.answer, self.count_check_sweep.is_empty()) {
-                tally.swept.resize(self.count_check_sweep.len(), 0);
-                for (k, &w) in self.count_check_sweep.iter().enumerate() {
-                    tally.swept[k] += usize::from(argmax(&combined_at(start, w)) == *truth);
+            if let Answer::Choice(truth) = &item.answer {
+                let right_at = |weights| usize::from(argmax(&combined_at(start, weights)) == *truth);
+                tally.swept_count.resize(self.count_check_sweep.len(), 0);
+                for (k, &count) in self.count_check_sweep.iter().enumerate() {
+                    tally.swept_count[k] += right_at(CheckWeights { count, ..own });
+                }
+                tally.swept_order.resize(self.order_check_sweep.len(), 0);
+                for (k, &order) in self.order_check_sweep.iter().enumerate() {
+                    tally.swept_order[k] += right_at(CheckWeights { order, ..own });
                 }
             }
             tally.n += 1;
@@ -620,6 +596,12 @@ impl<B: Backend> Evaluator<'_, B> {
 /// Deterministic per-GIF seed, so evaluation samples the same frames every time.
 pub use shared_model::sampling::seed_of;
 
+/// Accuracy at each weight of a sweep, keyed by the weight (`None` without a sweep).
+fn sweep(weights: &[f32], right: &[usize], n: f64) -> Option<BTreeMap<String, f64>> {
+    (!weights.is_empty() && right.len() == weights.len())
+        .then(|| weights.iter().zip(right).map(|(w, right)| (w.to_string(), *right as f64 / n)).collect())
+}
+
 fn argmax(values: &[f32]) -> usize {
     values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
 }
@@ -661,8 +643,11 @@ pub fn table(report: &Report) -> String {
             if let (Some(accuracy), Some(mae)) = (r.evidence_accuracy, r.evidence_mae) {
                 out += &format!("  {:<16} {:>6} {:>8.1}% {:>7.2}\n", "event counter", "", 100.0 * accuracy, mae);
             }
-            for (weight, accuracy) in r.count_check.iter().flatten() {
-                out += &format!("  {:<16} {:>6} {:>8.1}%\n", format!("count check ×{weight}"), "", 100.0 * accuracy);
+            for (check, sweep) in [("count", &r.count_check), ("order", &r.order_check)] {
+                for (weight, accuracy) in sweep.iter().flatten() {
+                    out +=
+                        &format!("  {:<16} {:>6} {:>8.1}%\n", format!("{check} check ×{weight}"), "", 100.0 * accuracy);
+                }
             }
             if let (Some(pointing), Some(chance)) = (r.pointing, r.pointing_chance) {
                 out += &format!(

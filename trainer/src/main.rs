@@ -109,6 +109,10 @@ mod eval_cmd {
         /// answers keep the model's own weight (`count_check_weight` in config.json)
         #[arg(long, value_delimiter = ',')]
         pub count_check_sweep: Vec<f32>,
+        /// The same for the order check (the order a caption states, checked by the transition
+        /// head; `order_check_weight` in config.json)
+        #[arg(long, value_delimiter = ',')]
+        pub order_check_sweep: Vec<f32>,
     }
 
     pub fn run(options: EvalOptions) -> Result<()> {
@@ -150,6 +154,7 @@ mod eval_cmd {
             annotations: annotations.as_ref(),
             retrieval_gallery: options.retrieval_gallery,
             count_check_sweep: options.count_check_sweep,
+            order_check_sweep: options.order_check_sweep,
         };
         let report = evaluator.evaluate(&split, true, true)?;
         println!(

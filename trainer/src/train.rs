@@ -748,6 +748,7 @@ fn validate(
         annotations: None,
         retrieval_gallery: None,
         count_check_sweep: Vec::new(),
+        order_check_sweep: Vec::new(),
     };
     evaluator.evaluate(val, false, true)
 }

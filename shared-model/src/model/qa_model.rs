@@ -100,6 +100,9 @@ pub struct QaModelConfig {
     /// it states (captions and action answers; see `count_check`); `None` (configs written before
     /// this option) or 0 means the choice heads score alone.
     pub count_check_weight: Option<f64>,
+    /// How much a fused caption's score leans on the transition head's answers to the orders it
+    /// states (see `order_check`); `None` (configs written before this option) or 0 means not.
+    pub order_check_weight: Option<f64>,
 }
 
 /// How the Count head reads the stage-1 output.
@@ -242,6 +245,10 @@ impl QaModelConfig {
                 self.count_check_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)),
                 "count_check_weight must be finite and not negative",
             ),
+            (
+                self.order_check_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)),
+                "order_check_weight must be finite and not negative",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
@@ -262,6 +269,11 @@ impl QaModelConfig {
     /// How much multiple-choice scores lean on the count head (0: not at all; see `count_check`).
     pub fn count_check_weight(&self) -> f32 {
         self.count_check_weight.unwrap_or(0.0) as f32
+    }
+
+    /// How much fused caption scores lean on the transition head (0: not at all; see `order_check`).
+    pub fn order_check_weight(&self) -> f32 {
+        self.order_check_weight.unwrap_or(0.0) as f32
     }
 
     /// The count head (the pooled classifier for configs written before the option).

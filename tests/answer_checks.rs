@@ -1,12 +1,14 @@
-//! The count check (`shared_model::count_check`), pinned on a tiny random model: the answering
-//! path (`predict`, the page) adds to each candidate's logit the weighted log-probability the
-//! count head gives the counts it states, relative to the head's most probable count, exactly as
-//! asking the count questions by hand gives; evaluation scores the same way, and its weight sweep
-//! reproduces a model that carries the weight.
+//! The answer checks (`shared_model::count_check`, `shared_model::order_check`), pinned on a tiny
+//! random model: the answering path (`predict`, the page) adds to each candidate's logit the
+//! weighted log-probability the count head gives the counts it states, and the transition head
+//! the orders it states, relative to each head's most probable answer, exactly as asking those
+//! questions by hand gives; evaluation scores the same way, and its weight sweeps reproduce a
+//! model that carries the weights.
 
 use gifqa_tests::TempDir;
 use shared_model::bundle::ModelBundle;
 use shared_model::count_check::CountCheck;
+use shared_model::order_check::{OrderCheck, caption_order_claims};
 use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared, softmax};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QaItem, QuestionType};
@@ -16,9 +18,11 @@ use trainer::eval::Evaluator;
 type B = burn::backend::Flex;
 
 const WEIGHT: f64 = 3.0;
+const ORDER_WEIGHT: f64 = 2.0;
 
 /// Two copies of one tiny random model with fused captions and 7 count classes (so that every
-/// count is among `predict`'s ten ranked answers): one checks counts at [`WEIGHT`], one does not.
+/// count is among `predict`'s ten ranked answers): one checks counts at [`WEIGHT`] and orders at
+/// [`ORDER_WEIGHT`], one does not.
 fn tiny_bundles() -> (ModelBundle<B>, ModelBundle<B>) {
     let mut plain = gifqa_tests::tiny::bundle(11);
     plain.config.model.fused_captions = Some(true);
@@ -29,6 +33,7 @@ fn tiny_bundles() -> (ModelBundle<B>, ModelBundle<B>) {
     shared_model::bundle::weights_to_bytes(&plain.model).expect("serialises");
     let mut config = plain.config.clone();
     config.model.count_check_weight = Some(WEIGHT);
+    config.model.order_check_weight = Some(ORDER_WEIGHT);
     let checked = ModelBundle { config, model: plain.model.clone(), tokenizer: plain.tokenizer.clone() };
     (checked, plain)
 }
@@ -51,6 +56,7 @@ fn evaluator(bundle: &ModelBundle<B>, sweep: Vec<f32>) -> Evaluator<'_, B> {
         annotations: None,
         retrieval_gallery: None,
         count_check_sweep: sweep,
+        order_check_sweep: Vec::new(),
     }
 }
 
@@ -96,7 +102,7 @@ fn counted_questions(split: &trainer::data::Split) -> Vec<(usize, &QaItem)> {
 }
 
 #[test]
-fn answering_adds_the_count_heads_log_likelihood_of_each_stated_count() {
+fn answering_adds_the_heads_log_likelihood_of_each_stated_count_and_order() {
     let (checked, plain) = tiny_bundles();
     let dir = TempDir::new("count-check-answer");
     let split = split(&plain, &dir);
@@ -111,6 +117,27 @@ fn answering_adds_the_count_heads_log_likelihood_of_each_stated_count() {
         // claimed count's probability over the most probable count's (asked open-ended).
         let check = CountCheck::new(&item.question, &item.candidates, item.qtype == QuestionType::Caption);
         let counts: Vec<Prediction> = check.questions.iter().map(|q| ask(&plain, &clip, q, &[])).collect();
+        // Orders (captions only): each Transition question asked with its candidates.
+        let orders = OrderCheck::new(&item.candidates);
+        let transitions: Vec<Prediction> = (0..orders.questions.len())
+            .filter(|_| item.qtype == QuestionType::Caption)
+            .map(|q| ask(&plain, &clip, &orders.questions[q], &orders.candidates[q]))
+            .collect();
+        let order_gain = |candidate: &str| -> f32 {
+            if transitions.is_empty() {
+                return 0.0;
+            }
+            caption_order_claims(candidate)
+                .iter()
+                .map(|claim| {
+                    let q = orders.questions.iter().position(|q| *q == claim.question).expect("asked");
+                    (probability(&transitions[q], &claim.answer) / transitions[q].ranked[0].probability).ln()
+                })
+                .sum()
+        };
+        if item.qtype == QuestionType::Caption {
+            assert!(!transitions.is_empty(), "a caption question with orders to check");
+        }
         let logits: Vec<f32> = item
             .candidates
             .iter()
@@ -127,7 +154,7 @@ fn answering_adds_the_count_heads_log_likelihood_of_each_stated_count() {
                         (probability(&counts[q], &claim.count.to_string()) / best).ln()
                     })
                     .sum();
-                probability(&base, candidate).ln() + WEIGHT as f32 * gain
+                probability(&base, candidate).ln() + WEIGHT as f32 * gain + ORDER_WEIGHT as f32 * order_gain(candidate)
             })
             .collect();
         let expected = softmax(&logits);
@@ -142,12 +169,21 @@ fn answering_adds_the_count_heads_log_likelihood_of_each_stated_count() {
 }
 
 #[test]
-fn evaluation_checks_counts_as_answering_does_and_its_sweep_reproduces_the_weight() {
+fn evaluation_checks_answers_as_answering_does_and_its_sweeps_reproduce_the_weights() {
     let (checked, plain) = tiny_bundles();
     let dir = TempDir::new("count-check-eval");
     let split = split(&plain, &dir);
     let report = evaluator(&checked, Vec::new()).evaluate(&split, false, false).expect("evaluates");
+    let mut counts_only = ModelBundle {
+        config: checked.config.clone(),
+        model: checked.model.clone(),
+        tokenizer: checked.tokenizer.clone(),
+    };
+    counts_only.config.model.order_check_weight = None;
     let swept = evaluator(&plain, vec![0.0, WEIGHT as f32]).evaluate(&split, false, false).expect("evaluates");
+    let mut order_sweep = evaluator(&counts_only, Vec::new());
+    order_sweep.order_check_sweep = vec![0.0, ORDER_WEIGHT as f32];
+    let order_swept = order_sweep.evaluate(&split, false, false).expect("evaluates");
     for qtype in [QuestionType::Action, QuestionType::Caption] {
         // Answering each question as `predict` does gives the evaluation's accuracy.
         let items: Vec<(usize, &QaItem)> =
@@ -162,8 +198,14 @@ fn evaluation_checks_counts_as_answering_does_and_its_sweep_reproduces_the_weigh
         let tag = qtype.tag();
         assert_eq!(report[tag].n, items.len());
         assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9, "{tag}");
+        // Captions also check orders, so only action answers equal the count sweep's.
         let sweep = swept[tag].count_check.as_ref().expect("swept");
-        assert_eq!(sweep[&WEIGHT.to_string()], report[tag].accuracy, "{tag}");
+        if qtype == QuestionType::Action {
+            assert_eq!(sweep[&WEIGHT.to_string()], report[tag].accuracy, "{tag}");
+        }
         assert_eq!(sweep["0"], swept[tag].accuracy, "{tag}");
+        let sweep = order_swept[tag].order_check.as_ref().expect("swept");
+        assert_eq!(sweep[&ORDER_WEIGHT.to_string()], report[tag].accuracy, "{tag}");
+        assert_eq!(sweep["0"], order_swept[tag].accuracy, "{tag}");
     }
 }

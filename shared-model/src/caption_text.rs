@@ -1,0 +1,102 @@
+//! The benchmark's caption grammar, read back: `a {colour} {shape} {segment} then {segment} ...`,
+//! each segment an action in the third person (`moves left`, `grows`, `stays still`) with, for
+//! repeatable actions, a count (`jumps once`, `spins 3 times`). The answer checks (`count_check`,
+//! `order_check`) turn what a caption states into the questions that check it.
+
+/// A caption in the benchmark's grammar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptionText {
+    /// "red star": colour and shape, as the questions name the object.
+    pub object: String,
+    /// The segments in order.
+    pub segments: Vec<Segment>,
+}
+
+/// One segment of a caption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The action as questions and answers name it: "jump", "move left", "stay still".
+    pub action: String,
+    /// The count the segment states, if any.
+    pub count: Option<usize>,
+}
+
+impl CaptionText {
+    /// Reads `caption`; `None` outside the grammar.
+    pub fn parse(caption: &str) -> Option<Self> {
+        let words: Vec<&str> = caption.split_whitespace().collect();
+        let [article, colour, shape, rest @ ..] = words.as_slice() else { return None };
+        if !matches!(*article, "a" | "an") || rest.is_empty() {
+            return None;
+        }
+        let segments = rest.split(|w| *w == "then").map(Segment::parse).collect::<Option<Vec<_>>>()?;
+        Some(Self { object: format!("{colour} {shape}"), segments })
+    }
+
+    /// Whether `action` is named in exactly one segment (the benchmark asks Count and Transition
+    /// questions only about such actions).
+    pub fn named_once(&self, action: &str) -> bool {
+        self.segments.iter().filter(|s| s.action == action).count() == 1
+    }
+}
+
+impl Segment {
+    fn parse(words: &[&str]) -> Option<Self> {
+        let (verb, count) = match words {
+            [verb @ .., "once"] => (verb, Some(1)),
+            [verb @ .., n, "times"] => (verb, Some(n.parse().ok()?)),
+            verb => (verb, None),
+        };
+        let [third_person, rest @ ..] = verb else { return None };
+        let base = third_person.strip_suffix('s')?;
+        let action = std::iter::once(base).chain(rest.iter().copied()).collect::<Vec<_>>().join(" ");
+        Some(Self { action, count })
+    }
+}
+
+/// The gerund of an action as Transition questions name it: "jump" → "jumping", "spin" →
+/// "spinning", "move left" → "moving left", "stay still" → "staying still".
+pub fn gerund(action: &str) -> String {
+    let (verb, rest) = action.split_once(' ').map_or((action, ""), |(v, r)| (v, r));
+    let chars: Vec<char> = verb.chars().collect();
+    let vowel = |c: char| "aeiou".contains(c);
+    let stem = match chars.as_slice() {
+        [.., a, b] if *b == 'e' && *a != 'e' => verb[..verb.len() - 1].to_string(),
+        // One short syllable ending consonant-vowel-consonant doubles its last letter.
+        [.., a, b, c] if !vowel(*a) && vowel(*b) && !vowel(*c) && !"wxy".contains(*c) => {
+            let syllables = chars.iter().filter(|&&c| vowel(c)).count();
+            if syllables == 1 { format!("{verb}{c}") } else { verb.to_string() }
+        }
+        _ => verb.to_string(),
+    };
+    if rest.is_empty() { format!("{stem}ing") } else { format!("{stem}ing {rest}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_benchmark_captions() {
+        let caption = CaptionText::parse("a red star jumps 3 times then moves left then spins once").unwrap();
+        assert_eq!(caption.object, "red star");
+        let segments: Vec<(&str, Option<usize>)> =
+            caption.segments.iter().map(|s| (s.action.as_str(), s.count)).collect();
+        assert_eq!(segments, vec![("jump", Some(3)), ("move left", None), ("spin", Some(1))]);
+        assert!(caption.named_once("spin"));
+        assert_eq!(CaptionText::parse("a blue circle stays still").unwrap().segments[0].action, "stay still");
+        assert_eq!(CaptionText::parse("the man is running"), None);
+        assert_eq!(CaptionText::parse("a man jumps"), None);
+        assert_eq!(CaptionText::parse("a red star jumps many times"), None);
+    }
+
+    #[test]
+    fn gerunds_of_the_benchmark_actions() {
+        let actions = ["move left", "grow", "shrink", "spin", "blink", "jump", "stay still", "move up"];
+        let gerunds = actions.map(gerund);
+        assert_eq!(
+            gerunds,
+            ["moving left", "growing", "shrinking", "spinning", "blinking", "jumping", "staying still", "moving up"]
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The answer checks (`shared_model::count_check`, `shared_model::order_check`) for a batch of
+//! evaluated questions: what each candidate's logit gains at weight 1, so that evaluation can add
+//! them at the model's weights or at any other (the weight sweeps of `trainer eval`).
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use shared_model::bundle::BundleConfig;
+use shared_model::clipcut::fuse_selected;
+use shared_model::count_check::CountCheck;
+use shared_model::model::{QaModel, VideoEncoding};
+use shared_model::order_check::OrderCheck;
+use shared_model::pipeline::{fuses_candidates, read_floats};
+use shared_model::preprocess::PreparedClip;
+
+use crate::batch::BatchQuestion;
+use crate::text_cache::Texts;
+
+/// Weights of the two checks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckWeights {
+    /// The count check's.
+    pub count: f32,
+    /// The order check's.
+    pub order: f32,
+}
+
+/// Per question of a batch (by position), each candidate's gain from each check at weight 1.
+#[derive(Default)]
+pub struct CheckGains {
+    count: HashMap<usize, Vec<f32>>,
+    order: HashMap<usize, Vec<f32>>,
+}
+
+impl CheckGains {
+    /// `logits` of question `q` (one clip) with the checks added at `weights`.
+    pub fn apply(&self, q: usize, logits: &[f32], weights: CheckWeights) -> Vec<f32> {
+        let mut out = logits.to_vec();
+        for (gains, weight) in [(&self.count, weights.count), (&self.order, weights.order)] {
+            if let (Some(gain), true) = (gains.get(&q), weight > 0.0) {
+                out.iter_mut().zip(gain).for_each(|(l, g)| *l += weight * g);
+            }
+        }
+        out
+    }
+}
+
+/// The model and inputs of one evaluated batch.
+pub struct CheckInputs<'a, B: Backend> {
+    /// The model.
+    pub model: &'a QaModel<B>,
+    /// Its configuration.
+    pub config: &'a BundleConfig,
+    /// Text encoding.
+    pub texts: Texts<'a>,
+    /// The batch's encoded clips.
+    pub video: &'a VideoEncoding<B>,
+    /// The batch's clips.
+    pub clips: &'a [PreparedClip],
+    /// CLIP-Cut's K, if any.
+    pub top_k: Option<usize>,
+    /// Device.
+    pub device: &'a B::Device,
+}
+
+impl<B: Backend> CheckInputs<'_, B> {
+    /// The gains of `questions`' candidates; `wanted` says which checks to compute.
+    pub fn gains(&self, questions: &[BatchQuestion<'_>], wanted: CheckWeights) -> Result<CheckGains> {
+        let model = &self.config.model;
+        let fused = |q: &BatchQuestion<'_>| fuses_candidates(model, &q.item.question, &q.item.candidates);
+        let mut gains = CheckGains::default();
+        if wanted.count > 0.0 {
+            let checks: Vec<(usize, CountCheck)> = questions
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| q.item.qtype.is_multiple_choice())
+                .map(|(i, q)| (i, CountCheck::new(&q.item.question, &q.item.candidates, fused(q))))
+                .filter(|(_, check)| !check.is_empty())
+                .collect();
+            let asked: Vec<(usize, &[String])> =
+                checks.iter().map(|(i, c)| (questions[*i].video, c.questions.as_slice())).collect();
+            if let Some(context) = self.stage_one(&asked)? {
+                let logits = crate::backend::block_on(read_floats(self.model.count_logits(&context)))
+                    .context("reading count logits")?;
+                let classes = model.count_classes;
+                let mut start = 0;
+                for (i, check) in checks {
+                    let end = start + check.questions.len() * classes;
+                    gains.count.insert(i, check.adjustments(&logits[start..end], classes, 1.0));
+                    start = end;
+                }
+            }
+        }
+        if wanted.order > 0.0 {
+            let checks: Vec<(usize, OrderCheck)> = questions
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| fused(q))
+                .map(|(i, q)| (i, OrderCheck::new(&q.item.candidates)))
+                .filter(|(_, check)| !check.is_empty())
+                .collect();
+            // Questions with as many candidates are scored together.
+            let mut widths: Vec<usize> = checks.iter().map(|(_, c)| c.width()).collect();
+            widths.sort_unstable();
+            widths.dedup();
+            for width in widths {
+                let group: Vec<&(usize, OrderCheck)> = checks.iter().filter(|(_, c)| c.width() == width).collect();
+                let asked: Vec<(usize, &[String])> =
+                    group.iter().map(|(i, c)| (questions[*i].video, c.questions.as_slice())).collect();
+                let Some(context) = self.stage_one(&asked)? else { continue };
+                let candidates: Vec<&str> =
+                    group.iter().flat_map(|(_, c)| c.candidates.iter().flatten().map(String::as_str)).collect();
+                let encoded = self.texts.encode(self.model, &candidates, model.max_text_len, self.device)?;
+                let logits = crate::backend::block_on(read_floats(self.model.choice_logits(&context, encoded.pooled)))
+                    .context("reading transition logits")?;
+                let mut start = 0;
+                for (i, check) in group {
+                    let end = start + check.questions.len() * width;
+                    gains.order.insert(*i, check.adjustments(&logits[start..end], 1.0));
+                    start = end;
+                }
+            }
+        }
+        Ok(gains)
+    }
+
+    /// Stage 1 for `asked` (each entry: a clip and the questions to read it with), in order;
+    /// `None` when nothing is asked.
+    fn stage_one(&self, asked: &[(usize, &[String])]) -> Result<Option<shared_model::model::QuestionContext<B>>> {
+        let rows: Vec<(usize, &str)> =
+            asked.iter().flat_map(|(video, texts)| texts.iter().map(|t| (*video, t.as_str()))).collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let texts: Vec<&str> = rows.iter().map(|r| r.1).collect();
+        let video_index: Vec<usize> = rows.iter().map(|r| r.0).collect();
+        let encoding = self.texts.encode(self.model, &texts, self.config.model.max_text_len, self.device)?;
+        let sources: Vec<&[Option<usize>]> = self.clips.iter().map(|clip| clip.sources.as_slice()).collect();
+        let fused = crate::backend::block_on(fuse_selected(
+            self.model,
+            self.video,
+            &video_index,
+            &encoding,
+            &sources,
+            self.top_k,
+        ))?;
+        Ok(Some(fused.context))
+    }
+}
