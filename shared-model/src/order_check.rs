@@ -99,6 +99,11 @@ impl OrderCheck {
         self.questions.is_empty()
     }
 
+    /// How many captions were checked.
+    pub fn captions(&self) -> usize {
+        self.claims.len()
+    }
+
     /// Candidates per question (the same for every question).
     pub fn width(&self) -> usize {
         self.candidates.first().map_or(0, Vec::len)

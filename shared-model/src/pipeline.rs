@@ -296,8 +296,7 @@ pub async fn answer_encoded<B: Backend>(
     let weight = config.model.order_check_weight();
     if fused_choices && weight > 0.0 {
         let check = OrderCheck::new(&candidates);
-        let gains =
-            check_order(bundle, video, &sources, strategy.top_k(), &check, weight, candidates.len(), device).await?;
+        let gains = check_order(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
         for (logit, gain) in logits.iter_mut().zip(gains) {
             *logit += gain;
         }
@@ -374,7 +373,6 @@ pub async fn check_counts<B: Backend>(
 
 /// What each fused caption's logit gains from the transition head's answers to the orders it
 /// states (`order_check`), `[clips, captions]` row-major; all zero without claims.
-#[allow(clippy::too_many_arguments)] // `check_counts`' inputs and the caption count
 pub async fn check_order<B: Backend>(
     bundle: &ModelBundle<B>,
     video: &VideoEncoding<B>,
@@ -382,12 +380,11 @@ pub async fn check_order<B: Backend>(
     top_k: Option<usize>,
     check: &OrderCheck,
     weight: f32,
-    captions: usize,
     device: &B::Device,
 ) -> Result<Vec<f32>, InputError> {
     let n_clips = video.tokens.dims()[0];
     if check.is_empty() {
-        return Ok(vec![0.0; n_clips * captions]);
+        return Ok(vec![0.0; n_clips * check.captions()]);
     }
     let context = read_with(bundle, video, sources, top_k, &check.questions, device).await?;
     let candidates: Vec<String> = (0..n_clips).flat_map(|_| check.candidates.iter().flatten().cloned()).collect();

@@ -103,18 +103,13 @@ fn main() -> Result<()> {
                 config.sampling = sampling;
                 applied.push(Change { added: None, dropped: None });
             }
-            other if other.starts_with("count-check=") => {
-                let weight: f64 = other["count-check=".len()..]
-                    .parse()
-                    .with_context(|| format!("bad change '{other}': expected a number"))?;
-                config.model.count_check_weight = Some(weight);
-                applied.push(Change { added: None, dropped: None });
-            }
-            other if other.starts_with("order-check=") => {
-                let weight: f64 = other["order-check=".len()..]
-                    .parse()
-                    .with_context(|| format!("bad change '{other}': expected a number"))?;
-                config.model.order_check_weight = Some(weight);
+            other if other.starts_with("count-check=") || other.starts_with("order-check=") => {
+                let (check, weight) = other.split_once('=').unwrap_or_default();
+                let weight: f64 = weight.parse().with_context(|| format!("bad change '{other}': expected a number"))?;
+                match check {
+                    "count-check" => config.model.count_check_weight = Some(weight),
+                    _ => config.model.order_check_weight = Some(weight),
+                }
                 applied.push(Change { added: None, dropped: None });
             }
             other => anyhow::bail!(
