@@ -6,13 +6,14 @@
 //! model that carries the weights.
 
 use gifqa_tests::TempDir;
+use gifqa_tests::generated::{ask, first_clip};
 use shared_model::bundle::ModelBundle;
+use shared_model::caption_text::common_object;
 use shared_model::count_check::CountCheck;
 use shared_model::order_check::{OrderCheck, caption_order_claims};
-use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared, softmax};
-use shared_model::preprocess::PreparedClip;
+use shared_model::pipeline::{ClipAggregation, Prediction, softmax};
 use shared_model::questions::{Answer, QaItem, QuestionType};
-use shared_model::sampling::{SamplingStrategy, seed_of};
+use shared_model::sampling::SamplingStrategy;
 use trainer::eval::Evaluator;
 
 type B = burn::backend::Flex;
@@ -38,12 +39,6 @@ fn tiny_bundles() -> (ModelBundle<B>, ModelBundle<B>) {
     (checked, plain)
 }
 
-fn split(bundle: &ModelBundle<B>, dir: &TempDir) -> trainer::data::Split {
-    let options = trainer::generate::GenerateOptions { out: dir.0.clone(), seed: 2718, gifs: 24 };
-    trainer::generate::generate(&options, &|| {}).expect("generates");
-    trainer::data::load(&dir.0, "Train", &bundle.config.preprocess, Some(8)).expect("loads")
-}
-
 fn evaluator(bundle: &ModelBundle<B>, sweep: Vec<f32>) -> Evaluator<'_, B> {
     Evaluator {
         model: &bundle.model,
@@ -58,25 +53,6 @@ fn evaluator(bundle: &ModelBundle<B>, sweep: Vec<f32>) -> Evaluator<'_, B> {
         count_check_sweep: sweep,
         order_check_sweep: Vec::new(),
     }
-}
-
-fn first_clip(split: &trainer::data::Split, g: usize) -> PreparedClip {
-    let gif = &split.gifs[g];
-    let sampled = SamplingStrategy::Uniform { frames: 8 }.sample(&gif.timeline, seed_of(&gif.name));
-    gif.clip(&sampled[0], split.size)
-}
-
-fn ask(bundle: &ModelBundle<B>, clip: &PreparedClip, question: &str, candidates: &[String]) -> Prediction {
-    futures_lite::future::block_on(answer_prepared(
-        bundle,
-        std::slice::from_ref(clip),
-        SamplingStrategy::Uniform { frames: 8 },
-        question,
-        candidates,
-        ClipAggregation::Mean,
-        &Default::default(),
-    ))
-    .expect("answers")
 }
 
 fn probability(prediction: &Prediction, answer: &str) -> f32 {
@@ -105,7 +81,7 @@ fn counted_questions(split: &trainer::data::Split) -> Vec<(usize, &QaItem)> {
 fn answering_adds_the_heads_log_likelihood_of_each_stated_count_and_order() {
     let (checked, plain) = tiny_bundles();
     let dir = TempDir::new("count-check-answer");
-    let split = split(&plain, &dir);
+    let split = gifqa_tests::generated::split(&plain, &dir, 2718, 24);
     let questions = counted_questions(&split);
     let action = questions.iter().find(|(_, i)| i.qtype == QuestionType::Action).expect("an action question");
     let caption = questions.iter().find(|(_, i)| i.qtype == QuestionType::Caption).expect("a caption question");
@@ -123,11 +99,13 @@ fn answering_adds_the_heads_log_likelihood_of_each_stated_count_and_order() {
             .filter(|_| item.qtype == QuestionType::Caption)
             .map(|q| ask(&plain, &clip, &orders.questions[q], &orders.candidates[q]))
             .collect();
+        // Captions are asked about the object most of them name.
+        let object = common_object(&item.candidates).unwrap_or_default();
         let order_gain = |candidate: &str| -> f32 {
             if transitions.is_empty() {
                 return 0.0;
             }
-            caption_order_claims(candidate)
+            caption_order_claims(candidate, &object)
                 .iter()
                 .map(|claim| {
                     let q = orders.questions.iter().position(|q| *q == claim.question).expect("asked");
@@ -143,7 +121,7 @@ fn answering_adds_the_heads_log_likelihood_of_each_stated_count_and_order() {
             .iter()
             .map(|candidate| {
                 let claims = match item.qtype {
-                    QuestionType::Caption => shared_model::count_check::caption_claims(candidate),
+                    QuestionType::Caption => shared_model::count_check::caption_claims(candidate, &object),
                     _ => shared_model::count_check::action_claims(&item.question, candidate),
                 };
                 let gain: f32 = claims
@@ -172,7 +150,7 @@ fn answering_adds_the_heads_log_likelihood_of_each_stated_count_and_order() {
 fn evaluation_checks_answers_as_answering_does_and_its_sweeps_reproduce_the_weights() {
     let (checked, plain) = tiny_bundles();
     let dir = TempDir::new("count-check-eval");
-    let split = split(&plain, &dir);
+    let split = gifqa_tests::generated::split(&plain, &dir, 2718, 24);
     let report = evaluator(&checked, Vec::new()).evaluate(&split, false, false).expect("evaluates");
     let mut counts_only = ModelBundle {
         config: checked.config.clone(),

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 
 use burn::backend::Flex;
 use gifqa_tests::TempDir;
+use gifqa_tests::generated::{ask, first_clip};
 use shared_model::bundle::ModelBundle;
 use shared_model::model::QaModelConfig;
-use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared, softmax};
+use shared_model::pipeline::{ClipAggregation, softmax};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
-use shared_model::sampling::{SamplingStrategy, seed_of};
+use shared_model::sampling::SamplingStrategy;
 use trainer::batch::{BatchQuestion, forward};
 use trainer::eval::Evaluator;
 use trainer::text_cache::Texts;
@@ -23,13 +24,6 @@ fn tiny_fused_bundle() -> ModelBundle<B> {
     let mut bundle = gifqa_tests::tiny::bundle(5);
     bundle.config.model.fused_captions = Some(true);
     bundle
-}
-
-/// Generated benchmark GIFs (Train split) at the tiny model's input size.
-fn split(bundle: &ModelBundle<B>, dir: &TempDir) -> trainer::data::Split {
-    let options = trainer::generate::GenerateOptions { out: dir.0.clone(), seed: 314, gifs: 30 };
-    trainer::generate::generate(&options, &|| {}).expect("generates");
-    trainer::data::load(&dir.0, "Train", &bundle.config.preprocess, Some(8)).expect("loads")
 }
 
 fn caption_item(gif: &str, candidates: Vec<String>) -> QaItem {
@@ -54,30 +48,11 @@ fn batch_logits(bundle: &ModelBundle<B>, clip: &PreparedClip, item: &QaItem) -> 
     output.choice[0].logits.clone().into_data().to_vec::<f32>().expect("floats")
 }
 
-fn ask(bundle: &ModelBundle<B>, clip: &PreparedClip, question: &str, candidates: &[String]) -> Prediction {
-    futures_lite::future::block_on(answer_prepared(
-        bundle,
-        std::slice::from_ref(clip),
-        SamplingStrategy::Uniform { frames: 8 },
-        question,
-        candidates,
-        ClipAggregation::Mean,
-        &Default::default(),
-    ))
-    .expect("answers")
-}
-
-fn first_clip(split: &trainer::data::Split, g: usize) -> PreparedClip {
-    let gif = &split.gifs[g];
-    let sampled = SamplingStrategy::Uniform { frames: 8 }.sample(&gif.timeline, seed_of(&gif.name));
-    gif.clip(&sampled[0], split.size)
-}
-
 #[test]
 fn training_and_answering_score_fused_captions_alike_and_show_the_best_candidates_reading() {
     let bundle = tiny_fused_bundle();
     let dir = TempDir::new("fused-answer");
-    let split = split(&bundle, &dir);
+    let split = gifqa_tests::generated::split(&bundle, &dir, 314, 30);
     let clip = first_clip(&split, 0);
     let caption = split.gifs[0].items.iter().map(|&i| &split.items[i]).find(|i| i.qtype == QuestionType::Caption);
     let candidates = caption.expect("every benchmark GIF has a caption question").candidates.clone();
@@ -121,7 +96,7 @@ fn training_and_answering_score_fused_captions_alike_and_show_the_best_candidate
 fn fused_retrieval_ranks_each_caption_against_every_gallery_gif() {
     let bundle = tiny_fused_bundle();
     let dir = TempDir::new("fused-retrieval");
-    let split = split(&bundle, &dir);
+    let split = gifqa_tests::generated::split(&bundle, &dir, 314, 30);
     let evaluator = Evaluator {
         model: &bundle.model,
         config: &bundle.config,

@@ -128,6 +128,54 @@ pub mod tiny {
     }
 }
 
+/// Generated benchmark GIFs, and a tiny model's answers about them through the page's path.
+pub mod generated {
+    use shared_model::bundle::ModelBundle;
+    use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared};
+    use shared_model::preprocess::PreparedClip;
+    use shared_model::sampling::{SamplingStrategy, seed_of};
+    use trainer::data::Split;
+
+    use crate::TempDir;
+
+    /// What the tiny models sample: 8 frames, evenly spaced.
+    pub const SAMPLING: SamplingStrategy = SamplingStrategy::Uniform { frames: 8 };
+
+    /// The first 8 Train GIFs of a benchmark of `gifs` GIFs generated from `seed` into `dir`, at
+    /// `bundle`'s input size.
+    pub fn split(bundle: &ModelBundle<burn::backend::Flex>, dir: &TempDir, seed: u64, gifs: usize) -> Split {
+        let options = trainer::generate::GenerateOptions { out: dir.0.clone(), seed, gifs };
+        trainer::generate::generate(&options, &|| {}).expect("generates");
+        trainer::data::load(&dir.0, "Train", &bundle.config.preprocess, Some(8)).expect("loads")
+    }
+
+    /// The first clip [`SAMPLING`] draws from GIF `g` of `split`, as evaluation reads it.
+    pub fn first_clip(split: &Split, g: usize) -> PreparedClip {
+        let gif = &split.gifs[g];
+        let sampled = SAMPLING.sample(&gif.timeline, seed_of(&gif.name));
+        gif.clip(&sampled[0], split.size)
+    }
+
+    /// `bundle`'s answer about `clip`, as `predict` and the page give it.
+    pub fn ask(
+        bundle: &ModelBundle<burn::backend::Flex>,
+        clip: &PreparedClip,
+        question: &str,
+        candidates: &[String],
+    ) -> Prediction {
+        futures_lite::future::block_on(answer_prepared(
+            bundle,
+            std::slice::from_ref(clip),
+            SAMPLING,
+            question,
+            candidates,
+            ClipAggregation::Mean,
+            &Default::default(),
+        ))
+        .expect("answers")
+    }
+}
+
 /// Safetensors checkpoints as owned tensors, so that tests can drop, reshape, add or change some
 /// and write the result back.
 pub mod checkpoint {

@@ -40,6 +40,18 @@ impl CaptionText {
     }
 }
 
+/// The object most of `captions` name (the first of equals); `None` when none is in the grammar.
+/// The answer checks ask about it alone, so that they judge counts and order, not the object: a
+/// caption naming an object the GIF lacks would otherwise be checked against answers about
+/// nothing. Each distractor of a benchmark caption question changes one attribute, and only two
+/// kinds (colour, shape) change the object, so this is always the true caption's object there.
+pub fn common_object(captions: &[String]) -> Option<String> {
+    let objects: Vec<String> = captions.iter().filter_map(|c| CaptionText::parse(c)).map(|c| c.object).collect();
+    let named = |object: &String| objects.iter().filter(|o| *o == object).count();
+    let most = objects.iter().map(named).max()?;
+    objects.iter().find(|o| named(o) == most).cloned()
+}
+
 impl Segment {
     fn parse(words: &[&str]) -> Option<Self> {
         let (verb, count) = match words {
@@ -88,6 +100,18 @@ mod tests {
         assert_eq!(CaptionText::parse("the man is running"), None);
         assert_eq!(CaptionText::parse("a man jumps"), None);
         assert_eq!(CaptionText::parse("a red star jumps many times"), None);
+    }
+
+    #[test]
+    fn the_common_object_is_the_one_most_captions_name() {
+        let captions: Vec<String> =
+            ["a blue star grows", "a red star jumps once", "a red circle grows", "a red star grows", "a man runs"]
+                .map(String::from)
+                .to_vec();
+        assert_eq!(common_object(&captions).as_deref(), Some("red star"));
+        // Equals: the first.
+        assert_eq!(common_object(&captions[..3]).as_deref(), Some("blue star"));
+        assert_eq!(common_object(&["the man is running".to_string()]), None);
     }
 
     #[test]

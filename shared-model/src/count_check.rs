@@ -9,7 +9,7 @@
 //! `caption_text` reads them; action questions `What does the {colour} {shape} do {n} times ?`
 //! with a one-word candidate.
 
-use crate::caption_text::CaptionText;
+use crate::caption_text::{CaptionText, common_object};
 
 /// One count an answer states, as the Count question that checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,17 +20,17 @@ pub struct CountClaim {
     pub count: usize,
 }
 
-/// The counts a caption states. An action named in more than one segment makes no claim: the
-/// benchmark's Count questions ask only about actions done in one segment, so the count head has
-/// never read such a question.
-pub fn caption_claims(caption: &str) -> Vec<CountClaim> {
+/// The counts a caption states, asked about `object` (see [`common_object`]). An action named in
+/// more than one segment makes no claim: the benchmark's Count questions ask only about actions
+/// done in one segment, so the count head has never read such a question.
+pub fn caption_claims(caption: &str, object: &str) -> Vec<CountClaim> {
     let Some(caption) = CaptionText::parse(caption) else { return Vec::new() };
     caption
         .segments
         .iter()
         .filter(|segment| caption.named_once(&segment.action))
         .filter_map(|segment| {
-            let question = format!("How many times does the {} {} ?", caption.object, segment.action);
+            let question = format!("How many times does the {object} {} ?", segment.action);
             segment.count.map(|count| CountClaim { question, count })
         })
         .collect()
@@ -57,13 +57,16 @@ pub struct CountCheck {
 
 impl CountCheck {
     /// Collects the claims of every candidate of `question`: candidates read as captions when
-    /// `captions` (the candidates of a fused caption question), as answers to it otherwise.
+    /// `captions` (the candidates of a fused caption question), each asked about the object most
+    /// of them name ([`common_object`]), as answers to it otherwise.
     pub fn new(question: &str, candidates: &[String], captions: bool) -> Self {
+        let object = if captions { common_object(candidates).unwrap_or_default() } else { String::new() };
         let mut questions: Vec<String> = Vec::new();
         let claims = candidates
             .iter()
             .map(|candidate| {
-                let claims = if captions { caption_claims(candidate) } else { action_claims(question, candidate) };
+                let claims =
+                    if captions { caption_claims(candidate, &object) } else { action_claims(question, candidate) };
                 claims
                     .into_iter()
                     .map(|claim| {
@@ -155,21 +158,26 @@ mod tests {
     #[test]
     fn claims_of_benchmark_captions() {
         assert_eq!(
-            caption_claims("a red star jumps 3 times then moves left then spins once"),
+            caption_claims("a red star jumps 3 times then moves left then spins once", "red star"),
             vec![
                 claim("How many times does the red star jump ?", 3),
                 claim("How many times does the red star spin ?", 1)
             ]
         );
-        assert_eq!(caption_claims("a blue circle grows then stays still"), vec![]);
+        assert_eq!(caption_claims("a blue circle grows then stays still", "blue circle"), vec![]);
+        // Asked about another object, the same counts.
+        assert_eq!(
+            caption_claims("a blue star jumps once", "red star"),
+            vec![claim("How many times does the red star jump ?", 1)]
+        );
         // An action named twice is not what a Count question asks about.
         assert_eq!(
-            caption_claims("a red star jumps 2 times then grows then jumps once then blinks 4 times"),
+            caption_claims("a red star jumps 2 times then grows then jumps once then blinks 4 times", "red star"),
             vec![claim("How many times does the red star blink ?", 4)]
         );
-        assert_eq!(caption_claims("the man is running"), vec![]);
-        assert_eq!(caption_claims("a man jumps"), vec![]);
-        assert_eq!(caption_claims("a red star jumps many times"), vec![]);
+        assert_eq!(caption_claims("the man is running", "red star"), vec![]);
+        assert_eq!(caption_claims("a man jumps", "red star"), vec![]);
+        assert_eq!(caption_claims("a red star jumps many times", "red star"), vec![]);
     }
 
     #[test]
@@ -192,12 +200,11 @@ mod tests {
                 .map(String::from)
                 .to_vec();
         let check = CountCheck::new(CAPTION_PROMPT, &candidates, true);
-        assert_eq!(
-            check.questions,
-            vec!["How many times does the red star jump ?", "How many times does the blue star jump ?"]
-        );
-        // Red star: 3 is most likely, 2 is e^-2 as likely; blue star: uniform.
-        let logits = [0.0, 0.0, 1.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        // Every caption is asked about the object most of them name: the colour distractor is
+        // judged by its count alone.
+        assert_eq!(check.questions, vec!["How many times does the red star jump ?"]);
+        // 3 is most likely, 2 is e^-2 as likely.
+        let logits = [0.0, 0.0, 1.0, 3.0, 0.0];
         let gains = check.adjustments(&logits, 5, 0.5);
         assert!(gains[0].abs() < 1e-6);
         assert!((gains[1] + 1.0).abs() < 1e-5, "{gains:?}");

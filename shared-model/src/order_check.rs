@@ -9,7 +9,7 @@
 //! the question's own action), so every question of one caption question has as many candidates.
 //! Captions outside the benchmark's grammar (`caption_text`) make no claim.
 
-use crate::caption_text::{CaptionText, gerund};
+use crate::caption_text::{CaptionText, common_object, gerund};
 
 /// One order a caption states, as the Transition question and answer that check it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,18 +22,21 @@ pub struct OrderClaim {
     pub anchor: String,
 }
 
-/// The orders a caption states: for each two consecutive segments, what comes after the first
-/// and before the second, when that action is named in one segment only (the benchmark asks
-/// Transition questions only about such actions).
-pub fn caption_order_claims(caption: &str) -> Vec<OrderClaim> {
-    let Some(caption) = CaptionText::parse(caption) else { return Vec::new() };
+/// The orders a caption states, asked about `object` (see [`common_object`]): for each two
+/// consecutive segments, what comes after the first and before the second, when that action is
+/// named in one segment only (the benchmark asks Transition questions only about such actions).
+pub fn caption_order_claims(caption: &str, object: &str) -> Vec<OrderClaim> {
+    CaptionText::parse(caption).map_or_else(Vec::new, |c| order_claims(&c, object))
+}
+
+fn order_claims(caption: &CaptionText, object: &str) -> Vec<OrderClaim> {
     let mut claims = Vec::new();
     for pair in caption.segments.windows(2) {
         let [first, second] = pair else { continue };
         for (word, anchor, answer) in [("after", first, second), ("before", second, first)] {
             if caption.named_once(&anchor.action) {
                 claims.push(OrderClaim {
-                    question: format!("What does the {} do {word} {} ?", caption.object, gerund(&anchor.action)),
+                    question: format!("What does the {object} do {word} {} ?", gerund(&anchor.action)),
                     answer: answer.action.clone(),
                     anchor: anchor.action.clone(),
                 });
@@ -58,7 +61,10 @@ impl OrderCheck {
     /// Collects the claims of every caption; none when the captions name fewer than three actions
     /// (a Transition question needs two candidates).
     pub fn new(captions: &[String]) -> Self {
-        let parsed: Vec<Vec<OrderClaim>> = captions.iter().map(|c| caption_order_claims(c)).collect();
+        // Every caption's order is asked about the object most captions name: the check judges
+        // the order alone, and a caption naming an absent object would get answers about none.
+        let object = common_object(captions).unwrap_or_default();
+        let parsed: Vec<Vec<OrderClaim>> = captions.iter().map(|c| caption_order_claims(c, &object)).collect();
         let mut actions: Vec<String> = Vec::new();
         for caption in captions.iter().filter_map(|c| CaptionText::parse(c)) {
             for segment in caption.segments {
@@ -125,7 +131,7 @@ mod tests {
 
     #[test]
     fn claims_of_benchmark_captions() {
-        let claims = caption_order_claims("a red star jumps 3 times then moves left then spins once");
+        let claims = caption_order_claims("a red star jumps 3 times then moves left then spins once", "red star");
         let pairs: Vec<(&str, &str)> = claims.iter().map(|c| (c.question.as_str(), c.answer.as_str())).collect();
         assert_eq!(
             pairs,
@@ -137,13 +143,16 @@ mod tests {
             ]
         );
         // An action named twice is no anchor.
-        let claims = caption_order_claims("a red star grows then jumps once then grows");
+        let claims = caption_order_claims("a red star grows then jumps once then grows", "red star");
         let questions: Vec<&str> = claims.iter().map(|c| c.question.as_str()).collect();
         assert_eq!(
             questions,
             vec!["What does the red star do before jumping ?", "What does the red star do after jumping ?"]
         );
-        assert_eq!(caption_order_claims("a red star grows"), vec![]);
+        assert_eq!(caption_order_claims("a red star grows", "red star"), vec![]);
+        // Asked about another object, the same orders.
+        let claims = caption_order_claims("a blue star jumps once then grows", "red star");
+        assert_eq!(claims[0].question, "What does the red star do after jumping ?");
     }
 
     #[test]
@@ -167,5 +176,23 @@ mod tests {
         assert!(gains[0].abs() < 1e-6 && gains[1].abs() < 1e-6, "{gains:?}");
         assert!((gains[2] + 2f32.ln()).abs() < 1e-5, "{gains:?}");
         assert!(OrderCheck::new(&captions[..1]).is_empty());
+    }
+
+    #[test]
+    fn a_changed_object_is_checked_on_the_common_object() {
+        let captions: Vec<String> = [
+            "a red star jumps 3 times then moves left",
+            "a blue star jumps 3 times then moves left",
+            "a red star moves left then jumps 3 times",
+            "a red circle jumps 3 times then grows",
+        ]
+        .map(String::from)
+        .to_vec();
+        let check = OrderCheck::new(&captions);
+        assert!(check.questions.iter().all(|q| q.starts_with("What does the red star do ")), "{:?}", check.questions);
+        // The colour distractor states the true order: it gains what the truth gains.
+        let logits: Vec<f32> = (0..check.questions.len() * check.width()).map(|i| (i % 3) as f32).collect();
+        let gains = check.adjustments(&logits, 1.0);
+        assert_eq!(gains[0], gains[1]);
     }
 }

@@ -65,6 +65,26 @@ impl CountFeatures {
         self.answers.is_empty()
     }
 
+    /// Appends the questions of `other`, read by the same model (another split or data folder).
+    pub fn append(&mut self, other: CountFeatures) -> Result<()> {
+        if other.is_empty() {
+            return Ok(());
+        }
+        if !self.is_empty() {
+            let shape = |f: &CountFeatures| (f.frames, f.tokens, f.d_model, f.cells, f.classes);
+            anyhow::ensure!(shape(self) == shape(&other), "Count features of two shapes cannot be joined");
+        }
+        self.slot_tokens.extend(other.slot_tokens);
+        self.attention.extend(other.attention);
+        self.pooled_logits.extend(other.pooled_logits);
+        self.model_answers.extend(other.model_answers);
+        self.answers.extend(other.answers);
+        self.actions.extend(other.actions);
+        self.shares.extend(other.shares);
+        (self.frames, self.tokens, self.d_model, self.cells) = (other.frames, other.tokens, other.d_model, other.cells);
+        Ok(())
+    }
+
     /// How `predicted` (one count per question) scores against the answers.
     pub fn score(&self, predicted: &[i64]) -> CountScore {
         let mut per_action: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -104,6 +124,15 @@ impl std::fmt::Display for CountScore {
 /// Rows `rows` of a row-major table whose rows are `stride` values long.
 pub fn rows_of(values: &[f32], rows: &[usize], stride: usize) -> Vec<f32> {
     rows.iter().flat_map(|&r| &values[r * stride..(r + 1) * stride]).copied().collect()
+}
+
+/// `rows` rows of `frames` frames each (`values` row-major, every frame `frame_len` values long),
+/// each with its frames in reverse order.
+pub fn reversed_in_time(values: &[f32], frames: usize, frame_len: usize) -> Vec<f32> {
+    values
+        .chunks(frames * frame_len)
+        .flat_map(|row| row.chunks(frame_len).rev().flatten().copied().collect::<Vec<f32>>())
+        .collect()
 }
 
 /// Reads the Count questions of `split` in `dir` (at most `gifs` GIFs) through `model`, with their
