@@ -36,7 +36,7 @@ const LEARNING_RATE: f64 = 3e-3;
 
 /// Rows `rows` of the features: slot tokens `[rows, frames, tokens, d_model]` and the pooled
 /// head's logits `[rows, classes]`. Rows at the positions `backwards` picks have their frames in
-/// reverse order.
+/// reverse order; their pooled logits stay the forward clip's (the count is the same).
 fn batch<B: Backend>(
     f: &CountFeatures,
     rows: &[usize],

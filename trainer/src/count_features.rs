@@ -218,3 +218,17 @@ pub fn extract(
     bar.finish_and_clear();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reversing_in_time_reverses_each_rows_frames_and_keeps_each_frame() {
+        // 2 rows of 3 frames of 2 values.
+        let values: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let reversed = reversed_in_time(&values, 3, 2);
+        assert_eq!(reversed, [4.0, 5.0, 2.0, 3.0, 0.0, 1.0, 10.0, 11.0, 8.0, 9.0, 6.0, 7.0]);
+        assert_eq!(reversed_in_time(&reversed, 3, 2), values);
+    }
+}
