@@ -52,6 +52,18 @@ pub fn common_object(captions: &[String]) -> Option<String> {
     objects.iter().find(|o| named(o) == most).cloned()
 }
 
+/// The index of `item` in `list`, pushed first if absent, and whether it was pushed: the checks
+/// ask each distinct question once.
+pub(crate) fn index_or_push(list: &mut Vec<String>, item: String) -> (usize, bool) {
+    match list.iter().position(|x| *x == item) {
+        Some(i) => (i, false),
+        None => {
+            list.push(item);
+            (list.len() - 1, true)
+        }
+    }
+}
+
 impl Segment {
     fn parse(words: &[&str]) -> Option<Self> {
         let (verb, count) = match words {

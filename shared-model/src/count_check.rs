@@ -9,7 +9,7 @@
 //! `caption_text` reads them; action questions `What does the {colour} {shape} do {n} times ?`
 //! with a one-word candidate.
 
-use crate::caption_text::{CaptionText, common_object};
+use crate::caption_text::{CaptionText, common_object, index_or_push};
 
 /// One count an answer states, as the Count question that checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,19 +67,7 @@ impl CountCheck {
             .map(|candidate| {
                 let claims =
                     if captions { caption_claims(candidate, &object) } else { action_claims(question, candidate) };
-                claims
-                    .into_iter()
-                    .map(|claim| {
-                        let index = match questions.iter().position(|q| *q == claim.question) {
-                            Some(i) => i,
-                            None => {
-                                questions.push(claim.question);
-                                questions.len() - 1
-                            }
-                        };
-                        (index, claim.count)
-                    })
-                    .collect()
+                claims.into_iter().map(|claim| (index_or_push(&mut questions, claim.question).0, claim.count)).collect()
             })
             .collect();
         Self { questions, claims }

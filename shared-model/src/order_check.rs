@@ -9,7 +9,7 @@
 //! the question's own action), so every question of one caption question has as many candidates.
 //! Captions outside the benchmark's grammar (`caption_text`) make no claim.
 
-use crate::caption_text::{CaptionText, common_object, gerund};
+use crate::caption_text::{CaptionText, common_object, gerund, index_or_push};
 
 /// One order a caption states, as the Transition question and answer that check it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +68,7 @@ impl OrderCheck {
         let mut actions: Vec<String> = Vec::new();
         for caption in captions.iter().filter_map(|c| CaptionText::parse(c)) {
             for segment in caption.segments {
-                if !actions.contains(&segment.action) {
-                    actions.push(segment.action);
-                }
+                index_or_push(&mut actions, segment.action);
             }
         }
         let mut check = Self { questions: Vec::new(), candidates: Vec::new(), claims: Vec::new() };
@@ -81,14 +79,10 @@ impl OrderCheck {
         for claims in parsed {
             let mut indices = Vec::new();
             for claim in claims {
-                let q = match check.questions.iter().position(|q| *q == claim.question) {
-                    Some(q) => q,
-                    None => {
-                        check.questions.push(claim.question);
-                        check.candidates.push(actions.iter().filter(|a| **a != claim.anchor).cloned().collect());
-                        check.questions.len() - 1
-                    }
-                };
+                let (q, asked_first) = index_or_push(&mut check.questions, claim.question);
+                if asked_first {
+                    check.candidates.push(actions.iter().filter(|a| **a != claim.anchor).cloned().collect());
+                }
                 // Invariant: the answer is an action of these captions and differs from the anchor
                 // (the anchor is named in one segment only).
                 if let Some(c) = check.candidates[q].iter().position(|a| *a == claim.answer) {
