@@ -79,8 +79,14 @@ fn pretrain_overfits_and_its_folder_starts_training() {
         assert_eq!(bundle.config.model.d_model, 16);
     }
 
-    // QA training from the InfoNCE folder, with the same options.
+    // QA training from the InfoNCE folder, with the same options. The answer checks' weights are
+    // settings of answering: the trained folder keeps the ones of the folder it started from.
     let init = root.join("infonce");
+    let config_path = init.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["model"]["count_check_weight"] = serde_json::json!(1.0);
+    config["model"]["order_check_weight"] = serde_json::json!(0.5);
+    std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     let qa = root.join("qa");
     let train = |out: &Path, shape: &[&str]| {
         let args = [
@@ -106,9 +112,13 @@ fn pretrain_overfits_and_its_folder_starts_training() {
         .concat();
         run(&args)
     };
-    let output = train(&qa, &SHAPE);
+    let output = train(&qa, &[&SHAPE[..], &["--order-drills", "both"]].concat());
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("starting from the weights in"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("order drills: "), "{}", stderr(&output));
+    let trained: serde_json::Value = serde_json::from_slice(&std::fs::read(qa.join("config.json")).unwrap()).unwrap();
+    assert_eq!(trained["model"]["count_check_weight"], 1.0);
+    assert_eq!(trained["model"]["order_check_weight"], 0.5);
     // Other model options than the folder's: one clear error naming the differing field.
     let output = train(&root.join("qa-bad"), &["--image-size", "16", "--d-model", "24", "--frames", "4"]);
     let err = stderr(&output);

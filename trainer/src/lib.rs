@@ -15,6 +15,7 @@ pub mod demo;
 pub mod eval;
 pub mod frames;
 pub mod generate;
+pub mod order_drills;
 pub mod parallel;
 pub mod predict;
 pub mod pretrain;

@@ -34,6 +34,7 @@ use crate::backend::{self, Training};
 use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
+use crate::order_drills::{Drills, add_order_drills};
 use crate::parallel::{
     AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext,
 };
@@ -125,6 +126,13 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub count_supervision: f32,
+    /// Add order drills to the Train questions (`order_drills`), made from each GIF's true
+    /// caption: `transitions` (Transition questions whose distractors include later or earlier
+    /// actions than the next), `captions` (caption questions whose distractors are reorderings of
+    /// the true caption) or `both`.
+    #[arg(long, value_enum)]
+    #[serde(default)]
+    pub order_drills: Option<Drills>,
     /// Fail when question rows reference GIFs that are not in the folder (default: report them,
     /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
     #[arg(long)]
@@ -342,7 +350,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
         // The probe exists only for its loss (`None` otherwise, as in configs written before it).
         config.model.object_probe = (options.object_supervision > 0.0).then_some(true);
         let model = match &options.init {
-            Some(dir) => init_from(dir, &config, &tokenizer, &device)?,
+            Some(dir) => init_from(dir, &mut config, &tokenizer, &device)?,
             None => {
                 let mut model = config.model.init::<Training>(&device);
                 if let Some(bert) = text_bert {
@@ -392,8 +400,15 @@ pub fn run(options: TrainOptions) -> Result<()> {
 
     let missing =
         |split: &str| MissingGifs { strict: opts.strict, list_file: Some(opts.out.join(missing_list_name(split))) };
-    let train =
+    let mut train =
         data::load_with(&opts.data, "Train", Dataset::TgifQa, &config.preprocess, opts.max_gifs, &missing("Train"))?;
+    if let Some(drills) = opts.order_drills {
+        let counts = add_order_drills(&mut train, drills, &mut ChaCha8Rng::seed_from_u64(opts.seed ^ 0x0d71_11e5));
+        eprintln!(
+            "order drills: {} Transition and {} caption questions added to Train",
+            counts.transitions, counts.captions
+        );
+    }
     let val = if has_split(&opts.data, "Val") {
         Some(data::load_with(
             &opts.data,
@@ -549,15 +564,18 @@ pub fn run(options: TrainOptions) -> Result<()> {
 }
 
 /// The weights of the model folder `dir`, checked to have exactly the configuration and tokenizer
-/// that this run builds (so that `--init` cannot silently mix vocabularies or shapes).
+/// that this run builds (so that `--init` cannot silently mix vocabularies or shapes). The answer
+/// checks' weights are settings of answering, not of the weights: `config` takes them from `dir`.
 fn init_from(
     dir: &Path,
-    config: &BundleConfig,
+    config: &mut BundleConfig,
     tokenizer: &TextTokenizer,
     device: &backend::Device,
 ) -> Result<QaModel<Training>> {
     let bundle = ModelBundle::<Training>::load_dir(dir, device)
         .with_context(|| format!("--init: cannot load the model in {}", dir.display()))?;
+    config.model.count_check_weight = bundle.config.model.count_check_weight;
+    config.model.order_check_weight = bundle.config.model.order_check_weight;
     let ours = serde_json::to_value(config)?;
     let theirs = serde_json::to_value(&bundle.config)?;
     let differing = config_differences(&theirs, &ours, "");
