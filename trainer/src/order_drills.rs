@@ -63,13 +63,13 @@ pub fn add_order_drills(split: &mut Split, drills: Drills, rng: &mut ChaCha8Rng)
             gif.items.iter().copied().filter(|&i| split.items[i].qtype == QuestionType::Caption).collect();
         for i in captions {
             let item = &split.items[i];
-            let mut drills = if want_transitions { transition_drills(item, &actions, rng) } else { Vec::new() };
-            counts.transitions += drills.len();
+            let mut made = if want_transitions { transition_drills(item, &actions, rng) } else { Vec::new() };
+            counts.transitions += made.len();
             if let Some(drill) = if want_captions { caption_drill(item, rng) } else { None } {
-                drills.push(drill);
+                made.push(drill);
                 counts.captions += 1;
             }
-            for drill in drills {
+            for drill in made {
                 gif.items.push(split.items.len());
                 split.items.push(drill);
             }
