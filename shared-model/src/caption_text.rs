@@ -40,6 +40,18 @@ impl CaptionText {
     }
 }
 
+/// A caption in the grammar split into its object phrase ("a red star") and its segments as
+/// written ("jumps 3 times", "moves left"); `None` outside the grammar. Joining them back with
+/// " then " after the phrase gives the caption, in any order of the segments.
+pub fn caption_parts(caption: &str) -> Option<(String, Vec<String>)> {
+    CaptionText::parse(caption)?;
+    let words: Vec<&str> = caption.split_whitespace().collect();
+    // Invariant: `parse` accepted the caption, so it has an article, a colour, a shape and more.
+    let (head, rest) = words.split_at(3);
+    let segments = rest.split(|w| *w == "then").map(|s| s.join(" ")).collect();
+    Some((head.join(" "), segments))
+}
+
 /// The object most of `captions` name (the first of equals); `None` when none is in the grammar.
 /// The answer checks ask about it alone, so that they judge counts and order, not the object: a
 /// caption naming an object the GIF lacks would otherwise be checked against answers about
@@ -112,6 +124,14 @@ mod tests {
         assert_eq!(CaptionText::parse("the man is running"), None);
         assert_eq!(CaptionText::parse("a man jumps"), None);
         assert_eq!(CaptionText::parse("a red star jumps many times"), None);
+    }
+
+    #[test]
+    fn caption_parts_are_the_phrase_and_the_segments_as_written() {
+        let (head, segments) = caption_parts("a red star jumps 3 times then  moves left").unwrap();
+        assert_eq!(head, "a red star");
+        assert_eq!(segments, vec!["jumps 3 times", "moves left"]);
+        assert_eq!(caption_parts("the man is running"), None);
     }
 
     #[test]

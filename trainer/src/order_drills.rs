@@ -16,7 +16,7 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use shared_model::caption_text::{CaptionText, gerund};
+use shared_model::caption_text::{CaptionText, caption_parts, gerund};
 use shared_model::questions::{Answer, QaItem, QuestionType};
 
 use crate::data::Split;
@@ -124,15 +124,9 @@ fn transition_drills(item: &QaItem, actions: &[String], rng: &mut ChaCha8Rng) ->
 /// reordering of the true caption; `None` when the caption has no reordering to add.
 fn caption_drill(item: &QaItem, rng: &mut ChaCha8Rng) -> Option<QaItem> {
     let truth = truth(item)?;
-    CaptionText::parse(truth)?;
-    // "a red star" + segments; the grammar has three words before the first segment.
-    let words: Vec<&str> = truth.split_whitespace().collect();
-    let (head, rest) = words.split_at(3.min(words.len()));
-    let rest = rest.join(" ");
-    let segments: Vec<&str> = rest.split(" then ").collect();
-    let head = head.join(" ");
+    let (head, segments) = caption_parts(truth)?;
     let text = |order: &[usize]| {
-        let steps: Vec<&str> = order.iter().map(|&k| segments[k]).collect();
+        let steps: Vec<&str> = order.iter().map(|&k| segments[k].as_str()).collect();
         format!("{head} {}", steps.join(" then "))
     };
     let mut reorderings: Vec<String> = permutations(segments.len())
@@ -143,17 +137,14 @@ fn caption_drill(item: &QaItem, rng: &mut ChaCha8Rng) -> Option<QaItem> {
     reorderings.sort();
     reorderings.dedup();
     reorderings.shuffle(rng);
-    let prefix = format!("{head} ");
-    let is_reordering = |c: &String| {
-        let mut a: Vec<&str> = c.split(" then ").collect();
-        let mut b: Vec<&str> = truth.split(" then ").collect();
-        // Compare segment multisets; the head is glued to the first segment, so strip it.
-        a[0] = a[0].strip_prefix(&prefix).unwrap_or(a[0]);
-        b[0] = b[0].strip_prefix(&prefix).unwrap_or(b[0]);
-        a.sort_unstable();
-        b.sort_unstable();
-        c != truth && a == b
+    let sorted = |mut segments: Vec<String>| {
+        segments.sort_unstable();
+        segments
     };
+    let ours = sorted(segments.clone());
+    // Same object, same segments, another order.
+    let is_reordering =
+        |c: &String| c != truth && caption_parts(c).is_some_and(|(h, s)| h == head && sorted(s) == ours);
     let mut distractors: Vec<String> = item.candidates.iter().filter(|c| *c != truth).cloned().collect();
     let mut replaced = 0;
     for d in distractors.iter_mut().filter(|d| !is_reordering(d)) {
