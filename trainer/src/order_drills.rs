@@ -96,9 +96,9 @@ fn transition_drills(item: &QaItem, actions: &[String], rng: &mut ChaCha8Rng) ->
         if !caption.named_once(anchor) {
             continue;
         }
-        let sides = [("after", i + 1, &steps[i + 1..]), ("before", i.wrapping_sub(1), &steps[..i])];
+        let sides = [("after", Some(i + 1), &steps[i + 1..]), ("before", i.checked_sub(1), &steps[..i])];
         for (word, next, side) in sides {
-            let Some(&answer) = steps.get(next) else { continue };
+            let Some(&answer) = next.and_then(|n| steps.get(n)) else { continue };
             let mut distractors: Vec<String> = Vec::new();
             for &a in side.iter().filter(|&&a| a != answer) {
                 if !distractors.iter().any(|d| d == a) {
