@@ -44,6 +44,10 @@ pub enum SamplingStrategy {
     Uniform { frames: usize },
     /// ClipBERT: `clips` clips of `frames` consecutive frames at random offsets.
     Sparse { clips: usize, frames: usize },
+    /// `clips` uniform clips of `frames` times each, clip c shifted by (c + ½)/clips − ½ of the
+    /// spacing: together they see `clips` times as many moments at the density the model was
+    /// trained on (one clip is `uniform`).
+    Staggered { clips: usize, frames: usize },
     /// First, middle and last frame.
     Keyframes,
     /// K random times, later times favoured (density rising linearly from 1 to 3).
@@ -62,7 +66,7 @@ pub enum SamplingStrategy {
 pub enum SamplingError {
     /// The name is not one of the strategies.
     #[error(
-        "unknown sampling strategy '{0}' (expected uniform[:K], sparse[:NxT], keyframes, weighted[:K], dropout[:K], mean[:K] or clipcut[:K])"
+        "unknown sampling strategy '{0}' (expected uniform[:K], sparse[:NxT], staggered:NxK, keyframes, weighted[:K], dropout[:K], mean[:K] or clipcut[:K])"
     )]
     Unknown(String),
     /// The frame count is not a positive number.
@@ -141,6 +145,7 @@ impl SamplingStrategy {
         match *self {
             Self::Uniform { frames }
             | Self::Sparse { frames, .. }
+            | Self::Staggered { frames, .. }
             | Self::Weighted { frames }
             | Self::Dropout { frames }
             | Self::Mean { frames } => frames,
@@ -188,11 +193,16 @@ impl SamplingStrategy {
                     Self::Sparse { clips: number(clips)?, frames: number(frames)? }
                 }
             },
+            "staggered" => {
+                let spec = count.ok_or_else(|| SamplingError::BadCount(text.into()))?;
+                let (clips, frames) = spec.split_once('x').ok_or_else(|| SamplingError::BadCount(text.into()))?;
+                Self::Staggered { clips: number(clips)?, frames: number(frames)? }
+            }
             _ => return Err(SamplingError::Unknown(text.to_string())),
         })
     }
 
-    /// Picks frames: one `Vec` per clip (one clip except for `sparse`).
+    /// Picks frames: one `Vec` per clip (one clip except for `sparse` and `staggered`).
     pub fn sample(&self, timeline: &Timeline, seed: u64) -> Vec<Vec<SampledFrame>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let at = |fraction: f64| SampledFrame {
@@ -227,6 +237,12 @@ impl SamplingStrategy {
                         .collect(),
                 ]
             }
+            Self::Staggered { clips, frames } => (0..clips)
+                .map(|c| {
+                    let shift = (c as f64 + 0.5) / clips as f64 - 0.5;
+                    (0..frames).map(|i| at(((i as f64 + 0.5 + shift) / frames as f64).min(0.999_999))).collect()
+                })
+                .collect(),
             Self::Sparse { clips, frames } => (0..clips)
                 .map(|_| {
                     let last_start = timeline.len().saturating_sub(frames);
@@ -269,6 +285,7 @@ impl fmt::Display for SamplingStrategy {
         match self {
             Self::Uniform { frames } => write!(f, "uniform:{frames}"),
             Self::Sparse { clips, frames } => write!(f, "sparse:{clips}x{frames}"),
+            Self::Staggered { clips, frames } => write!(f, "staggered:{clips}x{frames}"),
             Self::Keyframes => write!(f, "keyframes"),
             Self::Weighted { frames } => write!(f, "weighted:{frames}"),
             Self::Dropout { frames } => write!(f, "dropout:{frames}"),
@@ -300,13 +317,35 @@ mod tests {
     #[test]
     fn strategies_are_deterministic_and_sized() {
         let timeline = Timeline::from_delays(&[40; 37]);
-        for name in ["uniform:7", "sparse:3x5", "keyframes", "weighted:9", "dropout:13", "mean:4", "clipcut:5"] {
+        for name in
+            ["uniform:7", "sparse:3x5", "staggered:2x6", "keyframes", "weighted:9", "dropout:13", "mean:4", "clipcut:5"]
+        {
             let strategy: SamplingStrategy = name.parse().unwrap();
             let a = strategy.sample(&timeline, 42);
             assert_eq!(a, strategy.sample(&timeline, 42), "{name}");
             assert!(a.iter().all(|clip| clip.len() == strategy.frames_per_clip()), "{name}");
             assert_eq!(strategy.to_string(), name);
         }
+    }
+
+    #[test]
+    fn staggered_clips_interleave_and_one_clip_is_uniform() {
+        let timeline = Timeline::from_delays(&[10 * 4; 64]);
+        let clips = SamplingStrategy::Staggered { clips: 2, frames: 32 }.sample(&timeline, 0);
+        // 64 equal frames, two clips of 32 shifted by half a spacing: every frame once.
+        let mut seen: Vec<FrameSource> = clips.iter().flatten().map(|f| f.source).collect();
+        seen.sort_by_key(|s| match s {
+            FrameSource::Index(i) => *i,
+            FrameSource::Mean => usize::MAX,
+        });
+        assert_eq!(seen, (0..64).map(FrameSource::Index).collect::<Vec<_>>());
+        assert!(clips.iter().all(|clip| clip.windows(2).all(|w| w[0].time < w[1].time)));
+        assert_eq!(
+            SamplingStrategy::Staggered { clips: 1, frames: 9 }.sample(&timeline, 3),
+            SamplingStrategy::Uniform { frames: 9 }.sample(&timeline, 3)
+        );
+        assert!(matches!("staggered:32".parse::<SamplingStrategy>(), Err(SamplingError::BadCount(_))));
+        assert!(matches!("staggered".parse::<SamplingStrategy>(), Err(SamplingError::BadCount(_))));
     }
 
     #[test]

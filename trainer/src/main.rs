@@ -88,7 +88,7 @@ mod eval_cmd {
         /// Write the report as JSON here.
         #[arg(long)]
         pub report: Option<PathBuf>,
-        /// Sampling strategy (default: the model's), e.g. uniform:16, sparse:2x8, keyframes, clipcut:8.
+        /// Sampling strategy (default: the model's), e.g. uniform:16, sparse:2x8, staggered:2x32, keyframes, clipcut:8.
         #[arg(long)]
         pub sample: Option<String>,
         /// Clip aggregation for multi-clip strategies: mean, max or lse.
