@@ -179,6 +179,11 @@ impl SamplingStrategy {
             _ => Err(SamplingError::BadCount(text.to_string())),
         };
         let frames = || count.map(number).unwrap_or(Ok(default_frames));
+        // `NxT`: clips by frames per clip.
+        let clips_by_frames = |spec: &str| match spec.split_once('x') {
+            Some((clips, frames)) => Ok((number(clips)?, number(frames)?)),
+            None => Err(SamplingError::BadCount(text.into())),
+        };
         Ok(match name {
             "uniform" => Self::Uniform { frames: frames()? },
             "weighted" => Self::Weighted { frames: frames()? },
@@ -189,14 +194,13 @@ impl SamplingStrategy {
             "sparse" => match count {
                 None => Self::Sparse { clips: 2, frames: (default_frames / 2).max(1) },
                 Some(spec) => {
-                    let (clips, frames) = spec.split_once('x').ok_or_else(|| SamplingError::BadCount(text.into()))?;
-                    Self::Sparse { clips: number(clips)?, frames: number(frames)? }
+                    let (clips, frames) = clips_by_frames(spec)?;
+                    Self::Sparse { clips, frames }
                 }
             },
             "staggered" => {
-                let spec = count.ok_or_else(|| SamplingError::BadCount(text.into()))?;
-                let (clips, frames) = spec.split_once('x').ok_or_else(|| SamplingError::BadCount(text.into()))?;
-                Self::Staggered { clips: number(clips)?, frames: number(frames)? }
+                let (clips, frames) = clips_by_frames(count.ok_or_else(|| SamplingError::BadCount(text.into()))?)?;
+                Self::Staggered { clips, frames }
             }
             _ => return Err(SamplingError::Unknown(text.to_string())),
         })
@@ -239,8 +243,9 @@ impl SamplingStrategy {
             }
             Self::Staggered { clips, frames } => (0..clips)
                 .map(|c| {
-                    let shift = (c as f64 + 0.5) / clips as f64 - 0.5;
-                    (0..frames).map(|i| at(((i as f64 + 0.5 + shift) / frames as f64).min(0.999_999))).collect()
+                    // Under half a spacing either way, so every time stays in [0, 1).
+                    let shift = ((c as f64 + 0.5) / clips as f64 - 0.5) / frames as f64;
+                    even(frames).map(|t| at(t + shift)).collect()
                 })
                 .collect(),
             Self::Sparse { clips, frames } => (0..clips)
