@@ -25,13 +25,12 @@ const ORDER_WEIGHT: f64 = 2.0;
 /// count is among `predict`'s ten ranked answers): one checks counts at [`WEIGHT`] and orders at
 /// [`ORDER_WEIGHT`], one does not.
 fn tiny_bundles() -> (ModelBundle<B>, ModelBundle<B>) {
-    let mut plain = gifqa_tests::tiny::bundle(11);
-    plain.config.model.fused_captions = Some(true);
-    plain.config.model.count_classes = 7;
-    plain.model = plain.config.model.init(&Default::default());
-    // Parameters are initialised lazily: read them all once so that the clone below copies
+    // `bundle_with` materialises the lazily initialised parameters, so the clone below copies
     // values instead of drawing its own.
-    shared_model::bundle::weights_to_bytes(&plain.model).expect("serialises");
+    let plain = gifqa_tests::tiny::bundle_with(11, |config| {
+        config.fused_captions = Some(true);
+        config.count_classes = 7;
+    });
     let mut config = plain.config.clone();
     config.model.count_check_weight = Some(WEIGHT);
     config.model.order_check_weight = Some(ORDER_WEIGHT);

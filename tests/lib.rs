@@ -82,15 +82,30 @@ pub mod tiny {
     /// The shipped tokenizer and answer list (`www/model`) around a tiny freshly initialised model
     /// (16 px, d 16; weights from `seed`), for tests of the answering path.
     pub fn bundle(seed: u64) -> shared_model::bundle::ModelBundle<burn::backend::Flex> {
+        bundle_with(seed, |_| {})
+    }
+
+    /// [`bundle`] with its model config adjusted by `adjust` before the weights are drawn.
+    pub fn bundle_with(
+        seed: u64,
+        adjust: impl FnOnce(&mut QaModelConfig),
+    ) -> shared_model::bundle::ModelBundle<burn::backend::Flex> {
+        // Flex seeds one process-wide generator, and tests run in parallel threads: seeding,
+        // drawing and materialising the lazily initialised weights under one lock keeps each
+        // model's weights a function of its seed alone.
+        static DRAWING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _drawing = DRAWING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let device = Default::default();
-        <burn::backend::Flex as Backend>::seed(&device, seed);
         let mut bundle = shared_model::bundle::ModelBundle::load_dir(&crate::repo_root().join("www/model"), &device)
             .expect("www/model loads");
-        let config = QaModelConfig::new(bundle.config.model.vocab_size, bundle.config.model.answer_classes)
+        let mut config = QaModelConfig::new(bundle.config.model.vocab_size, bundle.config.model.answer_classes)
             .with_d_model(16)
             .with_image_size(16)
             .with_frame_channels([8, 16]);
+        adjust(&mut config);
+        <burn::backend::Flex as Backend>::seed(&device, seed);
         bundle.model = config.init(&device);
+        shared_model::bundle::weights_to_bytes(&bundle.model).expect("serialises");
         bundle.config.model = config;
         bundle.config.preprocess = shared_model::preprocess::PreprocessConfig::new(16);
         bundle
