@@ -77,7 +77,7 @@ pub mod parity {
 pub mod tiny {
     use burn::prelude::*;
     use burn::tensor::TensorData;
-    use shared_model::model::QaModelConfig;
+    use shared_model::model::{QaModel, QaModelConfig};
 
     /// The shipped tokenizer and answer list (`www/model`) around a tiny freshly initialised model
     /// (16 px, d 16; weights from `seed`), for tests of the answering path.
@@ -90,11 +90,6 @@ pub mod tiny {
         seed: u64,
         adjust: impl FnOnce(&mut QaModelConfig),
     ) -> shared_model::bundle::ModelBundle<burn::backend::Flex> {
-        // Flex seeds one process-wide generator, and tests run in parallel threads: seeding,
-        // drawing and materialising the lazily initialised weights under one lock keeps each
-        // model's weights a function of its seed alone.
-        static DRAWING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _drawing = DRAWING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let device = Default::default();
         let mut bundle = shared_model::bundle::ModelBundle::load_dir(&crate::repo_root().join("www/model"), &device)
             .expect("www/model loads");
@@ -103,12 +98,25 @@ pub mod tiny {
             .with_image_size(16)
             .with_frame_channels([8, 16]);
         adjust(&mut config);
-        <burn::backend::Flex as Backend>::seed(&device, seed);
-        bundle.model = config.init(&device);
-        shared_model::bundle::weights_to_bytes(&bundle.model).expect("serialises");
+        bundle.model = model(&config, seed);
         bundle.config.model = config;
         bundle.config.preprocess = shared_model::preprocess::PreprocessConfig::new(16);
         bundle
+    }
+
+    /// A model of `config` whose weights are a function of `seed` alone. Flex seeds one
+    /// process-wide generator, and tests run in parallel threads: seeding, drawing and
+    /// materialising the lazily initialised weights happen under one lock, which every test
+    /// drawing weights must go through.
+    pub fn model(config: &QaModelConfig, seed: u64) -> QaModel<burn::backend::Flex> {
+        static DRAWING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _drawing = DRAWING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let device = Default::default();
+        <burn::backend::Flex as Backend>::seed(&device, seed);
+        let model = config.init(&device);
+        // Serialising reads every parameter, which draws the lazy ones now, under the lock.
+        shared_model::bundle::weights_to_bytes(&model).expect("serialises");
+        model
     }
 
     /// Which video each of the batch's three texts reads.

@@ -16,6 +16,12 @@ fn tiny(temporal_layers: usize) -> QaModelConfig {
     gifqa_tests::tiny::config().with_temporal_layers(temporal_layers)
 }
 
+/// A model of `config` with weights drawn from `seed` alone (under the lock every test's draw
+/// takes: Flex seeds one process-wide generator and the tests run in parallel threads).
+fn init(config: &QaModelConfig, seed: u64) -> QaModel<B> {
+    gifqa_tests::tiny::model(config, seed)
+}
+
 /// Choice and count logits of `model` on the fixed tiny batch (2 videos × 3 frames, 3 questions,
 /// 4 choices).
 fn outputs(model: &QaModel<B>) -> Vec<f32> {
@@ -39,10 +45,9 @@ fn config_without(option: &str) -> QaModelConfig {
 /// Loads a plain tiny model's weights into a model built from `config` (with one new part), as
 /// `extend_model` does: returns the plain model's outputs, the extended model and the tensor paths
 /// that had to stay fresh. Nothing of the plain model may be left unused.
-fn extend_plain(config: &QaModelConfig) -> (Vec<f32>, QaModel<B>, Vec<String>) {
-    let device = Default::default();
-    let plain = tiny(1).init::<B>(&device);
-    let mut extended = config.init::<B>(&device);
+fn extend_plain(config: &QaModelConfig, seed: u64) -> (Vec<f32>, QaModel<B>, Vec<String>) {
+    let plain = init(&tiny(1), seed);
+    let mut extended = init(config, seed + 1);
     let result = load_weights_partially(&mut extended, weights_to_bytes(&plain).unwrap()).unwrap();
     assert!(result.unused.is_empty(), "{:?}", result.unused);
     (outputs(&plain), extended, result.missing)
@@ -51,25 +56,21 @@ fn extend_plain(config: &QaModelConfig) -> (Vec<f32>, QaModel<B>, Vec<String>) {
 /// Saved and reloaded into a fresh model of `config`, `model` gives `expected` exactly; a plain
 /// tiny model refuses those weights with an error naming `part`.
 fn assert_reloads_and_plain_refuses(config: &QaModelConfig, model: &QaModel<B>, expected: &[f32], part: &str) {
-    let device = Default::default();
     let bytes = weights_to_bytes(model).unwrap();
-    let mut fresh = config.init::<B>(&device);
+    let mut fresh = init(config, 1);
     load_weights(&mut fresh, bytes.clone()).unwrap();
     assert!(outputs(&fresh) == expected, "a model with {part} reloads exactly");
-    let error = load_weights(&mut tiny(1).init::<B>(&device), bytes).unwrap_err();
+    let error = load_weights(&mut init(&tiny(1), 1), bytes).unwrap_err();
     assert!(error.to_string().contains(part), "{error}");
 }
 
 #[test]
 fn saved_weights_reload_to_identical_outputs() {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 3);
-    let model = tiny(2).init::<B>(&device);
+    let model = init(&tiny(2), 3);
     let expected = outputs(&model);
     let bytes = weights_to_bytes(&model).unwrap();
     // Burn initialises parameters lazily: seed differently so the fresh model's weights differ.
-    <B as burn::tensor::backend::Backend>::seed(&device, 99);
-    let mut fresh = tiny(2).init::<B>(&device);
+    let mut fresh = init(&tiny(2), 99);
     assert!(outputs(&fresh) != expected, "a fresh model differs before loading");
     assert!(outputs(&model) == expected, "outputs are deterministic");
     load_weights(&mut fresh, bytes.clone()).unwrap();
@@ -82,10 +83,8 @@ fn saved_weights_reload_to_identical_outputs() {
 
 #[test]
 fn grid_max_token_models_reload_and_old_configs_default_to_without() {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 5);
     let config = tiny(1).with_grid_max_token(Some(true));
-    let model = config.init::<B>(&device);
+    let model = init(&config, 5);
     let expected = outputs(&model);
     assert!(expected.iter().all(|v| v.is_finite()));
     // A model without the token cannot silently take those weights.
@@ -96,16 +95,14 @@ fn grid_max_token_models_reload_and_old_configs_default_to_without() {
 
 #[test]
 fn frame_evidence_count_head_reloads_and_old_configs_default_to_pooled() {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 6);
     let config = tiny(1).with_count_head(Some(CountHead::FrameEvidence));
-    let model = config.init::<B>(&device);
+    let model = init(&config, 6);
     let expected = outputs(&model);
     assert!(expected.iter().all(|v| v.is_finite()));
     // Neither head silently takes the other's weights.
     assert_reloads_and_plain_refuses(&config, &model, &expected, "event_counter");
-    let pooled = tiny(1).init::<B>(&device);
-    let error = load_weights(&mut config.init::<B>(&device), weights_to_bytes(&pooled).unwrap()).unwrap_err();
+    let pooled = init(&tiny(1), 6);
+    let error = load_weights(&mut init(&config, 6), weights_to_bytes(&pooled).unwrap()).unwrap_err();
     assert!(error.to_string().contains("event_counter"), "{error}");
     // config.json written before the option existed still parses, with the pooled head.
     assert_eq!(config_without("count_head").count_head(), CountHead::Pooled);
@@ -113,18 +110,16 @@ fn frame_evidence_count_head_reloads_and_old_configs_default_to_pooled() {
 
 #[test]
 fn temporal_event_counter_reloads_and_old_configs_default_to_frame_at_a_time() {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 8);
     let without = tiny(1).with_count_head(Some(CountHead::PooledAndEvidence));
     let config = without.clone().with_count_temporal_kernel(Some(3));
-    let model = config.init::<B>(&device);
+    let model = init(&config, 8);
     let expected = outputs(&model);
     assert!(expected.iter().all(|v| v.is_finite()));
     assert_reloads_and_plain_refuses(&config, &model, &expected, "event_counter");
     // The frame-at-a-time counter neither takes the temporal one's weights nor gives it its own.
-    let error = load_weights(&mut without.init::<B>(&device), weights_to_bytes(&model).unwrap()).unwrap_err();
+    let error = load_weights(&mut init(&without, 8), weights_to_bytes(&model).unwrap()).unwrap_err();
     assert!(error.to_string().contains("event_counter."), "{error}");
-    let error = load_weights(&mut config.init::<B>(&device), weights_to_bytes(&without.init::<B>(&device)).unwrap());
+    let error = load_weights(&mut init(&config, 8), weights_to_bytes(&init(&without, 8)).unwrap());
     assert!(error.unwrap_err().to_string().contains("event_counter"));
     assert!(tiny(1).with_count_temporal_kernel(Some(4)).check().is_err(), "an even kernel is refused");
     assert_eq!(config_without("count_temporal_kernel").count_temporal_kernel, None);
@@ -132,12 +127,11 @@ fn temporal_event_counter_reloads_and_old_configs_default_to_frame_at_a_time() {
 
 #[test]
 fn evidence_beside_pooled_starts_near_the_pooled_answers_and_reloads() {
-    <B as burn::tensor::backend::Backend>::seed(&Default::default(), 12);
     // Added to a trained pooled model (`extend_model … evidence-count`), the event counter's flat
     // parabola lowers each count logit by at most e^-4 · 10² ≈ 1.8 (count 10 against an expected
     // count near 0) and leaves the other outputs as they were.
     let config = tiny(1).with_count_head(Some(CountHead::PooledAndEvidence));
-    let (expected, extended, missing) = extend_plain(&config);
+    let (expected, extended, missing) = extend_plain(&config, 12);
     assert!(missing.iter().all(|path| path.starts_with("event_counter.")) && missing.len() == 5, "{missing:?}");
     let after = outputs(&extended);
     let counts = after.len() - 3 * 11; // tiny's three questions end the outputs with 11 count logits each
@@ -150,11 +144,10 @@ fn evidence_beside_pooled_starts_near_the_pooled_answers_and_reloads() {
 
 #[test]
 fn slot_coordinates_start_as_a_no_op_reload_and_default_to_off() {
-    <B as burn::tensor::backend::Backend>::seed(&Default::default(), 7);
     // Added to a trained model (as `extend_model … slot-coordinates` does), the zero-initialised
     // position read changes nothing until training moves it.
     let config = tiny(1).with_slot_coordinates(Some(true));
-    let (expected, extended, missing) = extend_plain(&config);
+    let (expected, extended, missing) = extend_plain(&config, 7);
     assert_eq!(missing, ["fusion.slot_reader.where_read.bias", "fusion.slot_reader.where_read.weight"]);
     assert!(outputs(&extended) == expected, "a fresh position read leaves the answers unchanged");
     assert_reloads_and_plain_refuses(&config, &extended, &expected, "where_read");
@@ -164,10 +157,9 @@ fn slot_coordinates_start_as_a_no_op_reload_and_default_to_off() {
 #[test]
 fn object_probe_leaves_answers_unchanged_reloads_and_defaults_to_off() {
     let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 8);
     // Added to a trained model (as `extend_model … object-probe` does): answering never reads it.
     let config = tiny(1).with_object_probe(Some(true));
-    let (expected, extended, missing) = extend_plain(&config);
+    let (expected, extended, missing) = extend_plain(&config, 8);
     assert_eq!(
         missing,
         [
@@ -185,7 +177,7 @@ fn object_probe_leaves_answers_unchanged_reloads_and_defaults_to_off() {
     let logits = extended.probe_objects(tokens, weights).expect("the extended model has a probe");
     assert_eq!(logits.shape.dims(), [objects, config.answer_classes]);
     assert_eq!(logits.colour.dims(), [objects, config.answer_classes]);
-    let plain = tiny(1).init::<B>(&device);
+    let plain = init(&tiny(1), 8);
     assert!(
         plain
             .probe_objects(Tensor::ones([1, cells, config.d_model], &device), Tensor::ones([1, cells], &device))
@@ -197,11 +189,10 @@ fn object_probe_leaves_answers_unchanged_reloads_and_defaults_to_off() {
 
 #[test]
 fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
-    <B as burn::tensor::backend::Backend>::seed(&Default::default(), 9);
     // Added to a trained model (as `extend_model … grid-attention` does), its closed gate keeps
     // every answer.
     let config = tiny(1).with_grid_attention_layers(Some(1));
-    let (expected, extended, missing) = extend_plain(&config);
+    let (expected, extended, missing) = extend_plain(&config, 9);
     assert!(!missing.is_empty());
     assert!(missing.iter().all(|path| path.starts_with("frame_encoder.grid_attention.")), "{missing:?}");
     assert!(outputs(&extended) == expected, "a closed gate leaves the answers unchanged");
@@ -212,7 +203,7 @@ fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
 #[test]
 fn fused_captions_add_no_tensor_and_default_to_off() {
     // `extend_model … fused-captions` only flips the config: every trained tensor is used as is.
-    let (_, _, missing) = extend_plain(&tiny(1).with_fused_captions(Some(true)));
+    let (_, _, missing) = extend_plain(&tiny(1).with_fused_captions(Some(true)), 11);
     assert!(missing.is_empty(), "{missing:?}");
     assert!(!config_without("fused_captions").fuses_captions());
 }
@@ -230,11 +221,9 @@ fn rewritten(bytes: &[u8], change: impl Fn(&str, &mut [f32])) -> Vec<u8> {
 
 #[test]
 fn a_further_grid_attention_layer_starts_as_the_identity() {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, 10);
     let one = tiny(1).with_grid_attention_layers(Some(1));
     // A trained one-layer branch: its gate open, its layer no longer the identity it starts as.
-    let fresh = weights_to_bytes(&one.init::<B>(&device)).unwrap();
+    let fresh = weights_to_bytes(&init(&one, 10)).unwrap();
     let trained_bytes = rewritten(&fresh, |name, values| {
         if name == "frame_encoder.grid_attention.gate" {
             values.fill(0.7);
@@ -242,15 +231,15 @@ fn a_further_grid_attention_layer_starts_as_the_identity() {
             values.iter_mut().enumerate().for_each(|(i, v)| *v += 0.05 * ((i * 7 % 11) as f32 - 5.0));
         }
     });
-    let mut trained = one.init::<B>(&device);
+    let mut trained = init(&one, 10);
     load_weights(&mut trained, trained_bytes.clone()).unwrap();
     let expected = outputs(&trained);
-    let mut untrained = one.init::<B>(&device);
+    let mut untrained = init(&one, 10);
     load_weights(&mut untrained, fresh).unwrap();
     assert!(outputs(&untrained) != expected, "the trained branch changes the answers");
     // A second layer (as `extend_model … grid-attention` adds to such a model) changes none.
     let two = tiny(1).with_grid_attention_layers(Some(2));
-    let mut extended = two.init::<B>(&device);
+    let mut extended = init(&two, 10);
     let result = load_weights_partially(&mut extended, trained_bytes).unwrap();
     assert!(result.unused.is_empty(), "{:?}", result.unused);
     assert!(!result.missing.is_empty());
@@ -261,14 +250,13 @@ fn a_further_grid_attention_layer_starts_as_the_identity() {
 
 #[test]
 fn loading_fails_on_missing_or_unused_tensors() {
-    let device = Default::default();
-    let shallow = weights_to_bytes(&tiny(1).init::<B>(&device)).unwrap();
-    let deep = weights_to_bytes(&tiny(2).init::<B>(&device)).unwrap();
-    let missing = load_weights(&mut tiny(2).init::<B>(&device), shallow).unwrap_err().to_string();
+    let shallow = weights_to_bytes(&init(&tiny(1), 1)).unwrap();
+    let deep = weights_to_bytes(&init(&tiny(2), 1)).unwrap();
+    let missing = load_weights(&mut init(&tiny(2), 1), shallow).unwrap_err().to_string();
     assert!(missing.contains("missing") && missing.contains("fusion.temporal.layers.1"), "{missing}");
-    let unused = load_weights(&mut tiny(1).init::<B>(&device), deep).unwrap_err().to_string();
+    let unused = load_weights(&mut init(&tiny(1), 1), deep).unwrap_err().to_string();
     assert!(unused.contains("unused") && unused.contains("fusion.temporal.layers.1"), "{unused}");
-    let garbage = load_weights(&mut tiny(1).init::<B>(&device), b"not safetensors".to_vec());
+    let garbage = load_weights(&mut init(&tiny(1), 1), b"not safetensors".to_vec());
     assert!(garbage.is_err());
 }
 
