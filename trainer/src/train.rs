@@ -576,6 +576,13 @@ fn init_from(
         .with_context(|| format!("--init: cannot load the model in {}", dir.display()))?;
     config.model.count_check_weight = bundle.config.model.count_check_weight;
     config.model.order_check_weight = bundle.config.model.order_check_weight;
+    // The answer vocabulary is ordered by frequency in the Train split, so data of another seed
+    // orders the same answers differently: the model's order is kept when the sets are equal
+    // (the FrameQA head's rows stay the answers they were trained for).
+    if same_answer_set(&bundle.config.answers, &config.answers) && bundle.config.answers != config.answers {
+        eprintln!("note: --data orders its answers differently; keeping the order of {}", dir.display());
+        config.answers = bundle.config.answers.clone();
+    }
     let ours = serde_json::to_value(config)?;
     let theirs = serde_json::to_value(&bundle.config)?;
     let differing = config_differences(&theirs, &ours, "");
@@ -594,6 +601,16 @@ fn init_from(
     );
     eprintln!("starting from the weights in {}", dir.display());
     Ok(bundle.model)
+}
+
+/// Whether two answer vocabularies hold the same answers, in any order.
+fn same_answer_set(a: &[String], b: &[String]) -> bool {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    sorted(a) == sorted(b)
 }
 
 /// Dotted paths of the leaves where two JSON values differ (`model.d_model`, `answers`).
