@@ -22,6 +22,7 @@ pub mod pretrain;
 pub mod progress;
 pub mod samples;
 pub mod schedule;
+pub mod soup;
 pub mod text_cache;
 pub mod train;
 pub mod vocab;
