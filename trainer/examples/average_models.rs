@@ -11,7 +11,7 @@
 //! config and tokenizer, the averaged weights and a fresh manifest, plus `averaged_from.json`
 //! naming the inputs; it is written whole or not at all.
 use anyhow::{Context, Result};
-use shared_model::bundle::{ModelBundle, folder_files, load_weights, write_folder_atomically};
+use shared_model::bundle::{ModelBundle, folder_files, write_folder_atomically};
 use trainer::backend::{self, Training};
 use trainer::soup::average_safetensors;
 
@@ -28,28 +28,27 @@ fn main() -> Result<()> {
         let path = std::path::Path::new(dir).join(file);
         std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
     };
-    let first_config: serde_json::Value = serde_json::from_slice(&read(&inputs[0], "config.json")?)?;
-    let first_tokenizer = read(&inputs[0], "tokenizer.json")?;
-    let mut weights = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        let config: serde_json::Value = serde_json::from_slice(&read(input, "config.json")?)?;
-        anyhow::ensure!(config == first_config, "{input}/config.json differs from {}/config.json", inputs[0]);
+    let config = read(&inputs[0], "config.json")?;
+    let tokenizer = read(&inputs[0], "tokenizer.json")?;
+    let config_json: serde_json::Value = serde_json::from_slice(&config)?;
+    for input in &inputs[1..] {
+        let other: serde_json::Value = serde_json::from_slice(&read(input, "config.json")?)?;
+        anyhow::ensure!(other == config_json, "{input}/config.json differs from {}/config.json", inputs[0]);
         anyhow::ensure!(
-            read(input, "tokenizer.json")? == first_tokenizer,
+            read(input, "tokenizer.json")? == tokenizer,
             "{input}/tokenizer.json differs from {}/tokenizer.json",
             inputs[0]
         );
-        weights.push(read(input, "model.safetensors")?);
     }
+    let weights: Vec<Vec<u8>> = inputs.iter().map(|input| read(input, "model.safetensors")).collect::<Result<_>>()?;
     let named: Vec<(&str, &[u8])> = inputs.iter().map(String::as_str).zip(weights.iter().map(Vec::as_slice)).collect();
     let averaged = average_safetensors(&named)?;
 
-    // The averaged bytes go through a strict load into the first folder's model, so the folder
-    // written is one the app loads (every tensor present and used).
+    // The bundle loads the averaged bytes strictly, so the folder written is one the app loads
+    // (every tensor present and used).
     let device = backend::device();
-    let mut bundle = ModelBundle::<Training>::load_dir(inputs[0].as_ref(), &device)
-        .with_context(|| format!("cannot load the model in {}", inputs[0]))?;
-    load_weights(&mut bundle.model, averaged).context("the averaged weights do not fit the model")?;
+    let bundle = ModelBundle::<Training>::from_bytes(&config, averaged, &tokenizer, &device)
+        .context("the averaged weights do not make a model of the first folder's config")?;
     let mut files = folder_files(&bundle.config, &bundle.model, &bundle.tokenizer)?;
     let sources: Vec<String> = inputs
         .iter()
