@@ -333,8 +333,20 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
         count_check_sweep: Vec::new(),
         order_check_sweep: Vec::new(),
     };
-    let report = evaluator.evaluate(&split, false, false).unwrap();
+    let trainer::eval::Evaluation { report, answers } = evaluator.evaluate_with_answers(&split, false, false).unwrap();
     println!("{}", trainer::eval::table(&report));
+    // `eval --answers` lists the questions the report counts, each scored as the report scores it.
+    for (qtype, metrics) in &report {
+        let listed: Vec<_> = answers.iter().filter(|a| a.qtype == qtype.as_str()).collect();
+        assert_eq!(listed.len(), metrics.n, "{qtype}: one answer per question");
+        let right = listed.iter().filter(|a| a.right).count();
+        assert_eq!(right as f64 / metrics.n as f64, metrics.accuracy, "{qtype}: right answers");
+        for answer in listed {
+            let agrees = answer.predicted == answer.answer;
+            assert_eq!(answer.right, agrees, "{answer:?}");
+            assert!((0.0..=1.0).contains(&answer.probability), "{answer:?}");
+        }
+    }
     for (qtype, floor) in SHIPPED_FLOORS {
         let accuracy = report[qtype].accuracy;
         assert!(accuracy >= floor, "{qtype}: {accuracy:.3} < {floor}");

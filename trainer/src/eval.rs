@@ -11,7 +11,7 @@ use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding};
-use shared_model::pipeline::{ClipAggregation, aggregate, read_floats};
+use shared_model::pipeline::{ClipAggregation, aggregate, read_floats, softmax};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
 use shared_model::sampling::SamplingStrategy;
@@ -168,6 +168,37 @@ fn tally_caption_pairs(candidates: &[String], truth: usize, logits: &[f32], form
 /// Per-type reports, keyed by type tag (`action`, `transition`, `count`, `frameqa`, `caption`).
 pub type Report = BTreeMap<String, TypeReport>;
 
+/// One question as the model answered it (`trainer eval --answers`: which questions fail).
+#[derive(Debug, Clone, Serialize)]
+pub struct AnsweredQuestion {
+    /// GIF name without `.gif`.
+    pub gif: String,
+    /// Question type tag (`action`, `transition`, `count`, `frameqa`, `caption`).
+    #[serde(rename = "type")]
+    pub qtype: &'static str,
+    /// Question text ([`CAPTION_PROMPT`] for captions).
+    pub question: String,
+    /// Candidates (empty for open-ended types).
+    pub candidates: Vec<String>,
+    /// The right answer.
+    pub answer: String,
+    /// The model's answer.
+    pub predicted: String,
+    /// Whether they agree.
+    pub right: bool,
+    /// The model's probability of its answer (softmax over the candidates or classes, after the
+    /// answer checks and clip aggregation).
+    pub probability: f32,
+}
+
+/// A report and every question's answer.
+pub struct Evaluation {
+    /// Metrics per question type.
+    pub report: Report,
+    /// Each question's answer, by type, in the split's order within a type.
+    pub answers: Vec<AnsweredQuestion>,
+}
+
 /// Everything `evaluate` needs besides the data.
 pub struct Evaluator<'a, B: Backend> {
     /// The model.
@@ -218,11 +249,18 @@ struct Tally {
     swept_order: Vec<usize>,
     /// The event counter's own counts: right, questions, summed absolute error.
     evidence: (usize, usize, f64),
+    /// Each question's answer.
+    answers: Vec<AnsweredQuestion>,
 }
 
 impl<B: Backend> Evaluator<'_, B> {
     /// Evaluates every question of `split`; `retrieval` adds caption retrieval metrics.
     pub fn evaluate(&self, split: &Split, retrieval: bool, show_progress: bool) -> Result<Report> {
+        Ok(self.evaluate_with_answers(split, retrieval, show_progress)?.report)
+    }
+
+    /// [`Self::evaluate`], also returning every question's answer.
+    pub fn evaluate_with_answers(&self, split: &Split, retrieval: bool, show_progress: bool) -> Result<Evaluation> {
         let answer_index: HashMap<String, usize> =
             self.config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
         let mut tallies: BTreeMap<QuestionType, Tally> = BTreeMap::new();
@@ -290,7 +328,9 @@ impl<B: Backend> Evaluator<'_, B> {
         bar.finish_and_clear();
 
         let mut report = Report::new();
-        for (qtype, tally) in tallies {
+        let mut answers = Vec::new();
+        for (qtype, mut tally) in tallies {
+            answers.append(&mut tally.answers);
             let n = tally.n.max(1) as f64;
             report.insert(
                 qtype.tag().to_string(),
@@ -329,7 +369,7 @@ impl<B: Backend> Evaluator<'_, B> {
                 caption.retrieval_gallery = Some(ranks.len());
             }
         }
-        Ok(report)
+        Ok(Evaluation { report, answers })
     }
 
     /// Tallies the event counter's own counts: each question's expected count (summed evidence),
@@ -409,6 +449,25 @@ impl<B: Backend> Evaluator<'_, B> {
                 Answer::Word(w) => self.config.answers.get(predicted).is_some_and(|a| *a == normalise_answer(w)),
             };
             tally.right += usize::from(right);
+            let word = |index: usize| match &item.answer {
+                Answer::Choice(_) => item.candidates.get(index).cloned().unwrap_or_default(),
+                Answer::Count(_) => index.to_string(),
+                Answer::Word(_) => self.config.answers.get(index).cloned().unwrap_or_default(),
+            };
+            tally.answers.push(AnsweredQuestion {
+                gif: item.gif_name.clone(),
+                qtype: item.qtype.tag(),
+                question: item.question.clone(),
+                candidates: item.candidates.clone(),
+                answer: match &item.answer {
+                    Answer::Choice(c) => word(*c),
+                    Answer::Count(n) => n.to_string(),
+                    Answer::Word(w) => normalise_answer(w),
+                },
+                predicted: word(predicted),
+                right,
+                probability: softmax(&combined).get(predicted).copied().unwrap_or(0.0),
+            });
             if let (QuestionType::Caption, Answer::Choice(truth)) = (item.qtype, &item.answer) {
                 tally_caption_pairs(&item.candidates, *truth, &combined, &mut tally.forms);
             }

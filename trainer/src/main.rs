@@ -59,7 +59,7 @@ mod eval_cmd {
 
     use trainer::backend;
     use trainer::data::{Dataset, MissingGifs};
-    use trainer::eval::{Evaluator, table};
+    use trainer::eval::{Evaluation, Evaluator, table};
 
     /// Options of `trainer eval`.
     #[derive(clap::Args)]
@@ -88,6 +88,10 @@ mod eval_cmd {
         /// Write the report as JSON here.
         #[arg(long)]
         pub report: Option<PathBuf>,
+        /// Write every question's answer here, one JSON object per line (gif, type, question,
+        /// candidates, answer, predicted, right, probability): which questions the model gets wrong.
+        #[arg(long)]
+        pub answers: Option<PathBuf>,
         /// Sampling strategy (default: the model's), e.g. uniform:16, sparse:2x8, staggered:2x32, keyframes, clipcut:8.
         #[arg(long)]
         pub sample: Option<String>,
@@ -156,7 +160,7 @@ mod eval_cmd {
             count_check_sweep: options.count_check_sweep,
             order_check_sweep: options.order_check_sweep,
         };
-        let report = evaluator.evaluate(&split, true, true)?;
+        let Evaluation { report, answers } = evaluator.evaluate_with_answers(&split, true, true)?;
         println!(
             "{split_name} split of {} ({} GIFs), sampling {strategy}, {} in {:.1}s",
             options.data.display(),
@@ -166,12 +170,26 @@ mod eval_cmd {
         );
         print!("{}", table(&report));
         if let Some(path) = options.report {
-            let json = serde_json::to_string_pretty(&report)?;
-            let tmp = path.with_extension("json.tmp");
-            std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+            write_atomically(&path, serde_json::to_string_pretty(&report)?)?;
+        }
+        if let Some(path) = options.answers {
+            let mut lines = String::new();
+            for answer in &answers {
+                lines.push_str(&serde_json::to_string(answer)?);
+                lines.push('\n');
+            }
+            write_atomically(&path, lines)?;
         }
         Ok(())
+    }
+
+    /// Writes `text` to a temporary sibling of `path`, then renames it: no half-written file.
+    fn write_atomically(path: &std::path::Path, text: String) -> Result<()> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
     }
 }
 
