@@ -18,7 +18,7 @@ use gifqa_tests::{TempDir, repo_root};
 use serde_json::Value;
 use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{ClipAggregation, INFERENCE_SEED, Prediction, answer_prepared, prepare_gif};
+use shared_model::pipeline::{ClipAggregation, INFERENCE_SEED, Prediction, UNSURE_BELOW, answer_prepared, prepare_gif};
 use shared_model::samples::Sample;
 use shared_model::sampling::SamplingStrategy;
 
@@ -143,6 +143,12 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
             assert_eq!(got["source"].as_u64().map(|s| s as usize), want.source, "question {index}: frame choice");
             let diff = (got["relevance"].as_f64().unwrap() as f32 - want.relevance).abs();
             assert!(diff <= tolerance, "question {index}: frame relevance differs by {diff}");
+        }
+        // The unsure note shows exactly when the native answer is unsure (unless the top
+        // probability is within the backends' tolerance of the threshold).
+        let top = expected.ranked[0].probability;
+        if (top - UNSURE_BELOW).abs() > tolerance {
+            assert_eq!(answer["unsureShown"], expected.unsure(), "question {index}: unsure note (top {top})");
         }
         if right(index) {
             assert_eq!(ranked[0]["answer"], samples[index].answer.as_str(), "question {index}: right answer not first");

@@ -100,7 +100,7 @@ try {
     if ((await state(page)).gif !== sample.gif) await chooseSample(page, sample.gif);
     await page.selectOption('#sample-questions', String(index));
     const report = await ask(page);
-    out.answers.push({ index, ...report });
+    out.answers.push({ index, ...report, unsureShown: await page.isVisible('#unsure') });
   }
 
   // Screenshots with an answer showing, at laptop and phone width (for people, not assertions).

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{answer_prepared, prepare_gif, validate};
+use shared_model::pipeline::{Prediction, UNSURE_BELOW, answer_prepared, prepare_gif, validate};
 
 use crate::backend;
 
@@ -58,12 +58,29 @@ pub fn run(options: PredictOptions) -> Result<()> {
         &device,
     ))?;
     if options.json {
-        println!("{}", serde_json::to_string_pretty(&prediction)?);
+        let output = PredictJson { unsure: prediction.unsure(), prediction: &prediction };
+        println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         for (rank, answer) in prediction.ranked.iter().enumerate() {
             let bar = "#".repeat((answer.probability * 30.0).round() as usize);
             println!("{:>2}. {:<40} {:>6.2}% {bar}", rank + 1, answer.answer, 100.0 * answer.probability);
         }
+        if prediction.unsure() {
+            // The "2 times in 3" is UNSURE_BELOW's measurement (see its doc).
+            println!(
+                "unsure: the top answer is below {:.0}%; on the benchmark's Test split such answers are right 2 times in 3",
+                100.0 * UNSURE_BELOW
+            );
+        }
     }
     Ok(())
+}
+
+/// `predict --json`: the prediction and whether it is unsure.
+#[derive(serde::Serialize)]
+struct PredictJson<'a> {
+    #[serde(flatten)]
+    prediction: &'a Prediction,
+    /// The top answer's probability is below [`UNSURE_BELOW`].
+    unsure: bool,
 }
