@@ -144,6 +144,15 @@ impl Prediction {
     }
 }
 
+/// What `trainer predict` and the page say under an unsure answer ("2 times in 3" is
+/// [`UNSURE_BELOW`]'s measurement).
+pub fn unsure_note() -> String {
+    format!(
+        "Unsure: the top answer is below {:.0}%. On the benchmark's Test split such answers are right 2 times in 3.",
+        100.0 * UNSURE_BELOW
+    )
+}
+
 /// Checks a question and its candidates; returns trimmed candidates.
 pub fn validate(question: &str, candidates: &[String]) -> Result<Vec<String>, InputError> {
     if question.trim().is_empty() {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{Prediction, UNSURE_BELOW, answer_prepared, prepare_gif, validate};
+use shared_model::pipeline::{Prediction, answer_prepared, prepare_gif, unsure_note, validate};
 
 use crate::backend;
 
@@ -66,11 +66,7 @@ pub fn run(options: PredictOptions) -> Result<()> {
             println!("{:>2}. {:<40} {:>6.2}% {bar}", rank + 1, answer.answer, 100.0 * answer.probability);
         }
         if prediction.unsure() {
-            // The "2 times in 3" is UNSURE_BELOW's measurement (see its doc).
-            println!(
-                "unsure: the top answer is below {:.0}%; on the benchmark's Test split such answers are right 2 times in 3",
-                100.0 * UNSURE_BELOW
-            );
+            println!("{}", unsure_note());
         }
     }
     Ok(())

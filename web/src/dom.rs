@@ -1,7 +1,7 @@
 //! Small DOM helpers and the rendering of results (ranked answers, frame strip, timings).
 
 use serde::Serialize;
-use shared_model::pipeline::{Prediction, UNSURE_BELOW};
+use shared_model::pipeline::{Prediction, unsure_note};
 use shared_model::preprocess::PreparedClip;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, Document, Element, HtmlCanvasElement, ImageData};
@@ -94,11 +94,7 @@ pub fn render_results(
     }
     let unsure = by_id::<Element>("unsure")?;
     if prediction.unsure() {
-        // The "2 times in 3" is UNSURE_BELOW's measurement (see its doc).
-        unsure.set_text_content(Some(&format!(
-            "Unsure: the top answer is below {:.0}%. On the benchmark's Test split such answers are right 2 times in 3.",
-            100.0 * UNSURE_BELOW
-        )));
+        unsure.set_text_content(Some(&unsure_note()));
         unsure.class_list().remove_1("hidden")?;
     } else {
         unsure.class_list().add_1("hidden")?;
