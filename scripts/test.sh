@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: set-up, the page's release build (served under /demo/ by the browser test),
 # every test of the workspace (release: tensor code is too slow unoptimised) including the
-# headless-Chromium end-to-end test, then clippy on native and wasm32 code.
+# headless-Chromium end-to-end test, then clippy on native (CPU and CUDA builds) and wasm32 code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,4 +17,6 @@ GIFQA_REQUIRE_BROWSER=1 cargo test --release --workspace --exclude web
 step "clippy"
 cargo clippy --release --workspace --exclude web --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p shared-model -p web -- -D warnings
+# The CUDA build must keep compiling without a GPU (its backend loads the driver and NVRTC at run time).
+cargo clippy --release -p trainer --features cuda --all-targets -- -D warnings
 step "done"

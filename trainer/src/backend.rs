@@ -77,6 +77,30 @@ pub fn devices(list: Option<&str>) -> anyhow::Result<Vec<Device>> {
     Ok(seen.iter().map(|&(_, index)| device_at(index)).collect())
 }
 
+/// Fails with one clear line when the compiled-in backend cannot start on this machine. A CUDA
+/// build needs the NVIDIA driver's `libcuda.so.1`; without it the backend would panic in its device
+/// thread (and the process then crash) at the first tensor.
+#[cfg(feature = "cuda")]
+pub fn ensure_available() -> anyhow::Result<()> {
+    // SAFETY: loading the driver library runs only its own initialisers, as the CUDA backend does
+    // itself at its first tensor; no symbol of it is called here, and it is closed again on drop.
+    let loads = |name: &str| unsafe { libloading::Library::new(name) }.is_ok();
+    anyhow::ensure!(
+        loads("libcuda.so.1") || loads("libcuda.so"),
+        "this trainer was built with --features cuda, but the NVIDIA driver library (libcuda.so.1) \
+         cannot be loaded here: run it on a machine with an NVIDIA GPU and its driver, add the \
+         driver's folder to LD_LIBRARY_PATH, or build without the feature for the CPU"
+    );
+    Ok(())
+}
+
+/// Fails with one clear line when the compiled-in backend cannot start on this machine (the CPU
+/// and wgpu backends report their own errors).
+#[cfg(not(feature = "cuda"))]
+pub fn ensure_available() -> anyhow::Result<()> {
+    Ok(())
+}
+
 /// Human-readable backend name for logs and reports.
 pub fn name() -> &'static str {
     if cfg!(feature = "cuda") {

@@ -203,7 +203,7 @@ fn report_missing(
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
             }
-            std::fs::write(path, &list).with_context(|| format!("writing {}", path.display()))?;
+            crate::files::write_atomically(path, &list)?;
             format!("full list in {}", path.display())
         }
         None => "pass --report to write the full list".to_string(),

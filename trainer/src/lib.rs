@@ -13,6 +13,7 @@ pub mod count_targets;
 pub mod data;
 pub mod demo;
 pub mod eval;
+pub mod files;
 pub mod frames;
 pub mod generate;
 pub mod order_drills;

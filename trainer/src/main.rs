@@ -1,7 +1,7 @@
 //! `trainer`: the native side of GIF-QA. Generates the synthetic benchmark, trains the shared model,
 //! evaluates it, answers questions about GIFs, dumps the frames the model sees, and benchmarks.
 
-use trainer::{bench, demo, frames, generate, predict, pretrain, progress, samples, train};
+use trainer::{backend, bench, demo, frames, generate, predict, pretrain, progress, samples, train};
 
 use std::path::PathBuf;
 
@@ -55,11 +55,12 @@ mod eval_cmd {
     //! `trainer eval`.
     use std::path::PathBuf;
 
-    use anyhow::{Context, Result};
+    use anyhow::Result;
 
     use trainer::backend;
     use trainer::data::{Dataset, MissingGifs};
     use trainer::eval::{Evaluation, Evaluator, table};
+    use trainer::files::write_atomically;
 
     /// Options of `trainer eval`.
     #[derive(clap::Args)]
@@ -182,15 +183,6 @@ mod eval_cmd {
         }
         Ok(())
     }
-
-    /// Writes `text` to a temporary sibling of `path`, then renames it: no half-written file.
-    fn write_atomically(path: &std::path::Path, text: String) -> Result<()> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-    }
 }
 
 fn main() {
@@ -201,6 +193,10 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // A GPU build checks for its driver before any work, for a one-line error instead of a panic.
+    if cli.command.runs_the_model() {
+        backend::ensure_available()?;
+    }
     match cli.command {
         Command::Generate { out, seed, gifs } => {
             let bar = progress::progress(gifs as u64, "generating GIFs");
@@ -226,5 +222,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(options) => bench::run(options),
         Command::Demo(options) => demo::run(options),
         Command::Samples(options) => samples::run(options),
+    }
+}
+
+impl Command {
+    /// Whether the command runs the model (on the compiled-in backend).
+    fn runs_the_model(&self) -> bool {
+        match self {
+            Command::Generate { .. } | Command::Samples(_) => false,
+            Command::Frames(options) => options.model.is_some(),
+            _ => true,
+        }
     }
 }
