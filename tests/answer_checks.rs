@@ -51,6 +51,7 @@ fn evaluator(bundle: &ModelBundle<B>, sweep: Vec<f32>) -> Evaluator<'_, B> {
         retrieval_gallery: None,
         count_check_sweep: sweep,
         order_check_sweep: Vec::new(),
+        timeline_check_sweep: Vec::new(),
     }
 }
 

@@ -293,15 +293,16 @@ fn a_model_folder_must_be_complete_and_consistent() {
 }
 
 /// Held-out accuracy the shipped model must keep on 48 GIFs of a seed it never saw, set a little
-/// under what it measured there (r39s, the mean of r37s and two CUDA runs from it, as r37s, the
-/// mean of r35 and r37: action 100.0, transition 95.7, count 100.0, FrameQA 99.0, caption 89.6%;
-/// r35: 100.0 / 95.7 / 95.7 / 99.0 / 89.6; r34, the same
-/// as r33: 93.5 / 97.9 / 95.7 / 99.0 / 81.2; r30: 95.7 / 97.9 / 93.5 / 97.9 / 87.5). One question
-/// is about 2 points, so caption's floor (36 of 48) sits seven questions under r39s's 43 and three
-/// under r34's 39; docs/results/README.md has the full Test figures. Multiple-choice chance is
+/// under what it measured there (r40, r39s with a segment tagger and the timeline check: action
+/// 100.0, transition 100.0, count 100.0, FrameQA 99.0, caption 97.9%; r39s, the mean of r37s and
+/// two CUDA runs from it, as r37s: 100.0 / 95.7 / 100.0 / 99.0 / 89.6; r35: 100.0 / 95.7 / 95.7 /
+/// 99.0 / 89.6; r34, the same as r33: 93.5 / 97.9 / 95.7 / 99.0 / 81.2; r30: 95.7 / 97.9 / 93.5 /
+/// 97.9 / 87.5). One question is about 2 points, so caption's floor (41 of 48) sits six questions
+/// under r40's 47 and two under r39s's 43, and transition's (43 of 47) four under r40's 47 and two
+/// under r39s's 45. docs/results/README.md has the full Test figures. Multiple-choice chance is
 /// 20%; these floors guard that a retrained model never ships worse.
 const SHIPPED_FLOORS: [(&str, f64); 5] =
-    [("action", 0.85), ("transition", 0.88), ("count", 0.85), ("frameqa", 0.92), ("caption", 0.75)];
+    [("action", 0.85), ("transition", 0.91), ("count", 0.85), ("frameqa", 0.92), ("caption", 0.85)];
 
 /// The shipped model was trained with `--attention-supervision`: for questions naming an object by
 /// colour and shape, its slot attention peaks on that object in (measured) 100% of the frames in
@@ -333,6 +334,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
         retrieval_gallery: None,
         count_check_sweep: Vec::new(),
         order_check_sweep: Vec::new(),
+        timeline_check_sweep: Vec::new(),
     };
     let trainer::eval::Evaluation { report, answers } = evaluator.evaluate_with_answers(&split, false, false).unwrap();
     println!("{}", trainer::eval::table(&report));

@@ -18,4 +18,5 @@ pub mod pretrained;
 pub mod questions;
 pub mod samples;
 pub mod sampling;
+pub mod timeline_check;
 pub mod tokenize;

@@ -15,6 +15,7 @@ use crate::order_check::OrderCheck;
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::questions::CAPTION_PROMPT;
 use crate::sampling::{SamplingStrategy, Timeline};
+use crate::timeline_check::TimelineCheck;
 use crate::tokenize::TokenizeError;
 
 /// Fewest and most candidate answers accepted.
@@ -323,6 +324,14 @@ pub async fn answer_encoded<B: Backend>(
             *logit += gain;
         }
     }
+    let weight = config.model.timeline_check_weight();
+    if kind == AnswerKind::Choice && weight > 0.0 {
+        let check = TimelineCheck::new(question, &candidates, fused_choices);
+        let gains = check_timeline(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+    }
     let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
     // The frames shown are those each clip read: with fused candidates, as the most probable one.
     let shown: Vec<usize> = match probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
@@ -415,6 +424,27 @@ pub async fn check_order<B: Backend>(
     let logits = read_floats(bundle.model.choice_logits(&context, encoding.pooled)).await?;
     let per_clip = check.questions.len() * check.width();
     Ok(logits.chunks(per_clip).flat_map(|clip| check.adjustments(clip, weight)).collect())
+}
+
+/// What each candidate's logit gains from aligning what it states to the segment tagger's
+/// per-frame actions (`timeline_check`), `[clips, candidates]` row-major; all zero without a
+/// tagger or claims.
+pub async fn check_timeline<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+    sources: &[&[Option<usize>]],
+    top_k: Option<usize>,
+    check: &TimelineCheck,
+    weight: f32,
+    device: &B::Device,
+) -> Result<Vec<f32>, InputError> {
+    let n_clips = video.tokens.dims()[0];
+    let Some(question) = check.question() else { return Ok(vec![0.0; n_clips * check.candidates()]) };
+    let context = read_with(bundle, video, sources, top_k, &[question], device).await?;
+    let Some(tags) = bundle.model.tag_frames(&context) else { return Ok(vec![0.0; n_clips * check.candidates()]) };
+    let [_, frames, actions] = tags.dims();
+    let log_probs = read_floats(tags).await?;
+    Ok(log_probs.chunks(frames * actions).flat_map(|clip| check.adjustments(clip, frames, weight)).collect())
 }
 
 /// Stage 1 of every clip of `video` read with each of `questions` (rows grouped by clip).

@@ -1,4 +1,5 @@
-//! The answer checks (`shared_model::count_check`, `shared_model::order_check`) for a batch of
+//! The answer checks (`shared_model::count_check`, `shared_model::order_check`,
+//! `shared_model::timeline_check`) for a batch of
 //! evaluated questions: what each candidate's logit gains at weight 1, so that evaluation can add
 //! them at the model's weights or at any other (the weight sweeps of `trainer eval`).
 
@@ -13,17 +14,20 @@ use shared_model::model::{QaModel, VideoEncoding};
 use shared_model::order_check::OrderCheck;
 use shared_model::pipeline::{fuses_candidates, read_floats};
 use shared_model::preprocess::PreparedClip;
+use shared_model::timeline_check::TimelineCheck;
 
 use crate::batch::BatchQuestion;
 use crate::text_cache::Texts;
 
-/// Weights of the two checks.
+/// Weights of the three checks.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CheckWeights {
     /// The count check's.
     pub count: f32,
     /// The order check's.
     pub order: f32,
+    /// The timeline check's (the segment tagger's).
+    pub timeline: f32,
 }
 
 /// Per question of a batch (by position), each candidate's gain from each check at weight 1.
@@ -31,13 +35,15 @@ pub struct CheckWeights {
 pub struct CheckGains {
     count: HashMap<usize, Vec<f32>>,
     order: HashMap<usize, Vec<f32>>,
+    timeline: HashMap<usize, Vec<f32>>,
 }
 
 impl CheckGains {
     /// `logits` of question `q` (one clip) with the checks added at `weights`.
     pub fn apply(&self, q: usize, logits: &[f32], weights: CheckWeights) -> Vec<f32> {
         let mut out = logits.to_vec();
-        for (gains, weight) in [(&self.count, weights.count), (&self.order, weights.order)] {
+        let checks = [(&self.count, weights.count), (&self.order, weights.order), (&self.timeline, weights.timeline)];
+        for (gains, weight) in checks {
             if let (Some(gain), true) = (gains.get(&q), weight > 0.0) {
                 out.iter_mut().zip(gain).for_each(|(l, g)| *l += weight * g);
             }
@@ -119,6 +125,29 @@ impl<B: Backend> CheckInputs<'_, B> {
                     let end = start + check.questions.len() * width;
                     gains.order.insert(*i, check.adjustments(&logits[start..end], 1.0));
                     start = end;
+                }
+            }
+        }
+        if wanted.timeline > 0.0 && self.config.model.segment_tagger == Some(true) {
+            let checks: Vec<(usize, TimelineCheck)> = questions
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| q.item.qtype.is_multiple_choice())
+                .map(|(i, q)| (i, TimelineCheck::new(&q.item.question, &q.item.candidates, fused(q))))
+                .filter(|(_, check)| !check.is_empty())
+                .collect();
+            let asked: Vec<(usize, Vec<String>)> =
+                checks.iter().map(|(i, c)| (questions[*i].video, c.question().into_iter().collect())).collect();
+            let asked: Vec<(usize, &[String])> = asked.iter().map(|(v, q)| (*v, q.as_slice())).collect();
+            if let Some(context) = self.stage_one(&asked)?
+                && let Some(tags) = self.model.tag_frames(&context)
+            {
+                let [_, frames, actions] = tags.dims();
+                let log_probs =
+                    crate::backend::block_on(read_floats(tags)).context("reading the segment tagger's output")?;
+                for (row, (i, check)) in checks.iter().enumerate() {
+                    let rows = &log_probs[row * frames * actions..(row + 1) * frames * actions];
+                    gains.timeline.insert(*i, check.adjustments(rows, frames, 1.0));
                 }
             }
         }

@@ -62,6 +62,9 @@ pub struct TypeReport {
     /// The same for the order check's weight ([`Evaluator::order_check_sweep`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_check: Option<BTreeMap<String, f64>>,
+    /// The same for the timeline check's weight ([`Evaluator::timeline_check_sweep`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline_check: Option<BTreeMap<String, f64>>,
     /// Caption only: GIFs (and captions) the retrieval ranked among.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval_gallery: Option<usize>,
@@ -226,6 +229,8 @@ pub struct Evaluator<'a, B: Backend> {
     pub count_check_sweep: Vec<f32>,
     /// The same for the order check's weight ([`TypeReport::order_check`]).
     pub order_check_sweep: Vec<f32>,
+    /// The same for the timeline check's weight ([`TypeReport::timeline_check`]).
+    pub timeline_check_sweep: Vec<f32>,
 }
 
 /// Retrieval gallery for models with fused captions when none is given: they fuse every
@@ -247,6 +252,8 @@ struct Tally {
     swept_count: Vec<usize>,
     /// Right answers at each weight of [`Evaluator::order_check_sweep`].
     swept_order: Vec<usize>,
+    /// Right answers at each weight of [`Evaluator::timeline_check_sweep`].
+    swept_timeline: Vec<usize>,
     /// The event counter's own counts: right, questions, summed absolute error.
     evidence: (usize, usize, f64),
     /// Each question's answer.
@@ -314,6 +321,7 @@ impl<B: Backend> Evaluator<'_, B> {
             let wanted = CheckWeights {
                 count: if self.count_check_sweep.is_empty() { own.count } else { 1.0 },
                 order: if self.order_check_sweep.is_empty() { own.order } else { 1.0 },
+                timeline: if self.timeline_check_sweep.is_empty() { own.timeline } else { 1.0 },
             };
             let gains = inputs.gains(&questions, wanted)?;
             if let (Some(events), Some(count)) = (output.count_events, &output.count) {
@@ -354,6 +362,7 @@ impl<B: Backend> Evaluator<'_, B> {
                         .collect(),
                     count_check: sweep(&self.count_check_sweep, &tally.swept_count, n),
                     order_check: sweep(&self.order_check_sweep, &tally.swept_order, n),
+                    timeline_check: sweep(&self.timeline_check_sweep, &tally.swept_timeline, n),
                     ..TypeReport::default()
                 },
             );
@@ -401,7 +410,12 @@ impl<B: Backend> Evaluator<'_, B> {
 
     /// The answer checks' weights of the model.
     fn check_weights(&self) -> CheckWeights {
-        CheckWeights { count: self.config.model.count_check_weight(), order: self.config.model.order_check_weight() }
+        let model = &self.config.model;
+        CheckWeights {
+            count: model.count_check_weight(),
+            order: model.order_check_weight(),
+            timeline: model.timeline_check_weight(),
+        }
     }
 
     /// Reads one head's logits, adds the answer checks' `gains` at the model's weights, aggregates
@@ -437,6 +451,10 @@ impl<B: Backend> Evaluator<'_, B> {
                 tally.swept_order.resize(self.order_check_sweep.len(), 0);
                 for (k, &order) in self.order_check_sweep.iter().enumerate() {
                     tally.swept_order[k] += right_at(CheckWeights { order, ..own });
+                }
+                tally.swept_timeline.resize(self.timeline_check_sweep.len(), 0);
+                for (k, &timeline) in self.timeline_check_sweep.iter().enumerate() {
+                    tally.swept_timeline[k] += right_at(CheckWeights { timeline, ..own });
                 }
             }
             tally.n += 1;
@@ -702,7 +720,9 @@ pub fn table(report: &Report) -> String {
             if let (Some(accuracy), Some(mae)) = (r.evidence_accuracy, r.evidence_mae) {
                 out += &format!("  {:<16} {:>6} {:>8.1}% {:>7.2}\n", "event counter", "", 100.0 * accuracy, mae);
             }
-            for (check, sweep) in [("count", &r.count_check), ("order", &r.order_check)] {
+            for (check, sweep) in
+                [("count", &r.count_check), ("order", &r.order_check), ("timeline", &r.timeline_check)]
+            {
                 for (weight, accuracy) in sweep.iter().flatten() {
                     out +=
                         &format!("  {:<16} {:>6} {:>8.1}%\n", format!("{check} check ×{weight}"), "", 100.0 * accuracy);

@@ -25,5 +25,6 @@ pub mod samples;
 pub mod schedule;
 pub mod soup;
 pub mod text_cache;
+pub mod timeline_features;
 pub mod train;
 pub mod vocab;

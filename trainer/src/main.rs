@@ -118,6 +118,10 @@ mod eval_cmd {
         /// head; `order_check_weight` in config.json)
         #[arg(long, value_delimiter = ',')]
         pub order_check_sweep: Vec<f32>,
+        /// The same for the timeline check (the segments a caption states, or the one a Transition
+        /// answer claims, aligned to the segment tagger's per-frame actions; `timeline_check_weight`)
+        #[arg(long, value_delimiter = ',')]
+        pub timeline_check_sweep: Vec<f32>,
     }
 
     pub fn run(options: EvalOptions) -> Result<()> {
@@ -160,6 +164,7 @@ mod eval_cmd {
             retrieval_gallery: options.retrieval_gallery,
             count_check_sweep: options.count_check_sweep,
             order_check_sweep: options.order_check_sweep,
+            timeline_check_sweep: options.timeline_check_sweep,
         };
         let Evaluation { report, answers } = evaluator.evaluate_with_answers(&split, true, true)?;
         println!(

@@ -15,6 +15,7 @@ use super::frame_encoder::{FrameEncoder, FrameEncoderConfig};
 use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode, unit_rows};
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
 use super::object_probe::{ObjectProbe, ObjectProbeConfig, ObjectProbeLogits};
+use super::segment_tagger::{SegmentTagger, SegmentTaggerConfig};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
 use super::text_tower::{PretrainedTextConfig, PretrainedTextTower};
 use super::vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};
@@ -103,6 +104,12 @@ pub struct QaModelConfig {
     /// How much a fused caption's score leans on the transition head's answers to the orders it
     /// states (see `order_check`); `None` (configs written before this option) or 0 means not.
     pub order_check_weight: Option<f64>,
+    /// Add a [`SegmentTagger`] (what the asked object does in each frame; see `timeline_check`);
+    /// `None` (configs written before this option) means no.
+    pub segment_tagger: Option<bool>,
+    /// How much fused caption and Transition scores lean on the segment tagger's timeline (see
+    /// `timeline_check`); `None` or 0 means not.
+    pub timeline_check_weight: Option<f64>,
 }
 
 /// How the Count head reads the stage-1 output.
@@ -142,6 +149,8 @@ pub struct QaModel<B: Backend> {
     event_counter: Option<EventCounter<B>>,
     /// Present when [`QaModelConfig::object_probe`] is set.
     object_probe: Option<ObjectProbe<B>>,
+    /// Present when [`QaModelConfig::segment_tagger`] is set.
+    segment_tagger: Option<SegmentTagger<B>>,
 }
 
 /// What [`QaModel::count`] returns.
@@ -249,6 +258,10 @@ impl QaModelConfig {
                 self.order_check_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)),
                 "order_check_weight must be finite and not negative",
             ),
+            (
+                self.timeline_check_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)),
+                "timeline_check_weight must be finite and not negative",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
@@ -274,6 +287,18 @@ impl QaModelConfig {
     /// How much fused caption scores lean on the transition head (0: not at all; see `order_check`).
     pub fn order_check_weight(&self) -> f32 {
         self.order_check_weight.unwrap_or(0.0) as f32
+    }
+
+    /// How much fused caption and Transition scores lean on the segment tagger (0: not at all; see
+    /// `timeline_check`); 0 without a tagger.
+    pub fn timeline_check_weight(&self) -> f32 {
+        if self.segment_tagger == Some(true) { self.timeline_check_weight.unwrap_or(0.0) as f32 } else { 0.0 }
+    }
+
+    /// The segment tagger's configuration (see [`QaModelConfig::segment_tagger`]).
+    pub fn segment_tagger_config(&self) -> SegmentTaggerConfig {
+        let tokens_per_frame = self.slots + usize::from(self.grid_max_token == Some(true));
+        SegmentTaggerConfig::new(self.d_model, tokens_per_frame)
     }
 
     /// The count head (the pooled classifier for configs written before the option).
@@ -336,6 +361,7 @@ impl QaModelConfig {
             },
             object_probe: (self.object_probe == Some(true))
                 .then(|| ObjectProbeConfig::new(d, self.answer_classes).init(device)),
+            segment_tagger: (self.segment_tagger == Some(true)).then(|| self.segment_tagger_config().init(device)),
         }
     }
 }
@@ -497,6 +523,21 @@ impl<B: Backend> QaModel<B> {
     /// alone on the model's frozen output; the counter must match the config's).
     pub fn with_event_counter(self, counter: EventCounter<B>) -> Self {
         QaModel { event_counter: Some(counter), ..self }
+    }
+
+    /// What the asked object does in each frame, as log-probabilities over
+    /// `timeline_check::TIMELINE_ACTIONS`; `None` for a model without the tagger.
+    ///
+    /// # Shapes
+    /// - output: `[questions, frames, actions]`
+    pub fn tag_frames(&self, context: &QuestionContext<B>) -> Option<Tensor<B, 3>> {
+        self.segment_tagger.as_ref().map(|tagger| tagger.forward(context.slot_tokens()))
+    }
+
+    /// The model with `tagger` as its segment tagger (tools that fit the tagger alone on the
+    /// model's frozen output; the tagger must match the config's).
+    pub fn with_segment_tagger(self, tagger: SegmentTagger<B>) -> Self {
+        QaModel { segment_tagger: Some(tagger), ..self }
     }
 
     /// Shape and colour logits of objects from the frame tokens under them; `None` for a model
