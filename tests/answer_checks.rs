@@ -6,13 +6,13 @@
 //! model that carries the weights.
 
 use gifqa_tests::TempDir;
-use gifqa_tests::generated::{ask, first_clip};
+use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
 use shared_model::bundle::ModelBundle;
 use shared_model::caption_text::common_object;
 use shared_model::count_check::CountCheck;
 use shared_model::order_check::{OrderCheck, caption_order_claims};
 use shared_model::pipeline::{ClipAggregation, Prediction, softmax};
-use shared_model::questions::{Answer, QaItem, QuestionType};
+use shared_model::questions::{QaItem, QuestionType};
 use shared_model::sampling::SamplingStrategy;
 use trainer::eval::Evaluator;
 
@@ -57,12 +57,6 @@ fn evaluator(bundle: &ModelBundle<B>, sweep: Vec<f32>) -> Evaluator<'_, B> {
 
 fn probability(prediction: &Prediction, answer: &str) -> f32 {
     prediction.ranked.iter().find(|r| r.answer == answer).map(|r| r.probability).expect("ranked")
-}
-
-/// Every question of the split with the index of its GIF.
-fn questions_by_gif(split: &trainer::data::Split) -> Vec<(usize, &QaItem)> {
-    let items = &split.items;
-    split.gifs.iter().enumerate().flat_map(|(g, gif)| gif.items.iter().map(move |&i| (g, &items[i]))).collect()
 }
 
 /// The benchmark's multiple-choice questions that state counts, by GIF.
@@ -166,13 +160,7 @@ fn evaluation_checks_answers_as_answering_does_and_its_sweeps_reproduce_the_weig
         // Answering each question as `predict` does gives the evaluation's accuracy.
         let items: Vec<(usize, &QaItem)> =
             questions_by_gif(&split).into_iter().filter(|(_, item)| item.qtype == qtype).collect();
-        let right = items
-            .iter()
-            .filter(|(g, item)| {
-                let answered = ask(&checked, &first_clip(&split, *g), &item.question, &item.candidates);
-                matches!(item.answer, Answer::Choice(c) if answered.ranked[0].answer == item.candidates[c])
-            })
-            .count();
+        let right = right_when_asked(&checked, &split, &items);
         let tag = qtype.tag();
         assert_eq!(report[tag].n, items.len());
         assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9, "{tag}");

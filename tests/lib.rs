@@ -156,6 +156,7 @@ pub mod generated {
     use shared_model::bundle::ModelBundle;
     use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared};
     use shared_model::preprocess::PreparedClip;
+    use shared_model::questions::{Answer, QaItem};
     use shared_model::sampling::{SamplingStrategy, seed_of};
     use trainer::data::Split;
 
@@ -170,6 +171,28 @@ pub mod generated {
         let options = trainer::generate::GenerateOptions { out: dir.0.clone(), seed, gifs };
         trainer::generate::generate(&options, &|| {}).expect("generates");
         trainer::data::load(&dir.0, "Train", &bundle.config.preprocess, Some(8)).expect("loads")
+    }
+
+    /// Every question of `split` with the index of its GIF.
+    pub fn questions_by_gif(split: &Split) -> Vec<(usize, &QaItem)> {
+        let items = &split.items;
+        split.gifs.iter().enumerate().flat_map(|(g, gif)| gif.items.iter().map(move |&i| (g, &items[i]))).collect()
+    }
+
+    /// How many of the multiple-choice `items` (each with its GIF's index) `bundle` answers right
+    /// when asked one by one as `predict` asks: what an evaluation of them must count.
+    pub fn right_when_asked(
+        bundle: &ModelBundle<burn::backend::Flex>,
+        split: &Split,
+        items: &[(usize, &QaItem)],
+    ) -> usize {
+        items
+            .iter()
+            .filter(|(g, item)| {
+                let answered = ask(bundle, &first_clip(split, *g), &item.question, &item.candidates);
+                matches!(item.answer, Answer::Choice(c) if answered.ranked[0].answer == item.candidates[c])
+            })
+            .count()
     }
 
     /// The first clip [`SAMPLING`] draws from GIF `g` of `split`, as evaluation reads it.

@@ -7,11 +7,11 @@
 
 use burn::backend::Flex;
 use gifqa_tests::TempDir;
-use gifqa_tests::generated::{ask, first_clip};
+use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
 use shared_model::batch::{encode_tokens, video_tensors};
 use shared_model::bundle::{ModelBundle, load_weights, weights_to_bytes};
 use shared_model::pipeline::{ClipAggregation, Prediction, softmax};
-use shared_model::questions::{Answer, QaItem, QuestionType};
+use shared_model::questions::{QaItem, QuestionType};
 use shared_model::sampling::SamplingStrategy;
 use shared_model::timeline_check::TimelineCheck;
 use trainer::eval::Evaluator;
@@ -39,12 +39,8 @@ fn probability(prediction: &Prediction, answer: &str) -> f32 {
 
 /// The benchmark's caption and Transition questions, by GIF.
 fn checked_questions(split: &trainer::data::Split) -> Vec<(usize, &QaItem)> {
-    let items = &split.items;
-    split
-        .gifs
-        .iter()
-        .enumerate()
-        .flat_map(|(g, gif)| gif.items.iter().map(move |&i| (g, &items[i])))
+    questions_by_gif(split)
+        .into_iter()
         .filter(|(_, item)| matches!(item.qtype, QuestionType::Transition | QuestionType::Caption))
         .collect()
 }
@@ -118,13 +114,7 @@ fn evaluation_checks_timelines_as_answering_does_and_its_sweep_reproduces_the_we
     for qtype in [QuestionType::Transition, QuestionType::Caption] {
         let items: Vec<(usize, &QaItem)> =
             checked_questions(&split).into_iter().filter(|(_, item)| item.qtype == qtype).collect();
-        let right = items
-            .iter()
-            .filter(|(g, item)| {
-                let answered = ask(&checked, &first_clip(&split, *g), &item.question, &item.candidates);
-                matches!(item.answer, Answer::Choice(c) if answered.ranked[0].answer == item.candidates[c])
-            })
-            .count();
+        let right = right_when_asked(&checked, &split, &items);
         let tag = qtype.tag();
         assert_eq!(report[tag].n, items.len());
         assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9, "{tag}");

@@ -8,8 +8,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use shared_model::batch::video_tensors;
 use shared_model::bundle::BundleConfig;
-use shared_model::model::QaModel;
+use shared_model::model::{QaModel, QuestionContext};
 use shared_model::pipeline::read_floats;
+use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QuestionType};
 use shared_model::sampling::{SamplingStrategy, seed_of};
 use shared_model::tokenize::TextTokenizer;
@@ -135,6 +136,25 @@ pub fn reversed_in_time(values: &[f32], frames: usize, frame_len: usize) -> Vec<
         .collect()
 }
 
+/// Stage 1 of `questions` about `clips` (question `q` about clip `video_index[q]`), as the frozen
+/// `model` reads them: what the feature extractions of count and timeline heads keep.
+pub fn read_stage_one(
+    model: &QaModel<Compute>,
+    config: &BundleConfig,
+    texts: &Texts<'_>,
+    clips: &[PreparedClip],
+    video_index: &[usize],
+    questions: &[&str],
+) -> Result<QuestionContext<Compute>> {
+    let device = backend::device();
+    let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
+    let (frames, times) =
+        video_tensors::<Compute>(&clip_refs, &config.preprocess, config.model.time_positions, &device);
+    let video = model.encode_video(frames, times);
+    let encoding = texts.encode(model, questions, config.model.max_text_len, &device)?;
+    Ok(model.fuse(&video, video_index, &encoding))
+}
+
 /// Reads the Count questions of `split` in `dir` (at most `gifs` GIFs) through `model`, with their
 /// per-frame event shares when the split has the generator's annotations.
 pub fn extract(
@@ -145,7 +165,6 @@ pub fn extract(
     split: &str,
     gifs: Option<usize>,
 ) -> Result<CountFeatures> {
-    let device = backend::device();
     let data = crate::data::load(dir, split, &config.preprocess, gifs)?;
     let strategy: SamplingStrategy = config.sampling.parse().context("the model's sampling")?;
     let texts = Texts::uncached(tokenizer);
@@ -188,13 +207,8 @@ pub fn extract(
         if questions.is_empty() {
             continue;
         }
-        let clip_refs: Vec<_> = clips.iter().collect();
-        let (frames, times) =
-            video_tensors::<Compute>(&clip_refs, &config.preprocess, config.model.time_positions, &device);
-        let video = model.encode_video(frames, times);
         let question_texts: Vec<&str> = questions.iter().map(|q| q.question.as_str()).collect();
-        let encoding = texts.encode(model, &question_texts, config.model.max_text_len, &device)?;
-        let context = model.fuse(&video, &video_index, &encoding);
+        let context = read_stage_one(model, config, &texts, &clips, &video_index, &question_texts)?;
         let count = model.count(&context);
         let pooled = match &count.events {
             Some(events) => count.logits.clone() - events.logits.clone(),

@@ -63,7 +63,7 @@ impl ObjectAnnotations {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A red star that stays still for frames 0-3 and then jumps 3 times over frames 4-15
@@ -71,7 +71,7 @@ mod tests {
     const ANNOTATIONS: &str = r#"{"gif_name":"g","delays_ms":[100,100,100,100,100,100,100,100,100,100,100,100,100,100,100,100],"objects":[{"colour":"red","shape":"star","rgb":[200,10,10],"segments":[{"action":"stay still","repetitions":1,"first_frame":0,"last_frame":3},{"action":"jump","repetitions":3,"first_frame":4,"last_frame":15}]},{"colour":"blue","shape":"cross","rgb":[10,10,200],"segments":[{"action":"blink","repetitions":2,"first_frame":0,"last_frame":15}]}]}"#;
 
     /// A clip of `frames` uniform samples (no pixels: the targets read only times).
-    fn uniform(frames: usize) -> PreparedClip {
+    pub(crate) fn uniform(frames: usize) -> PreparedClip {
         PreparedClip {
             pixels: Vec::new(),
             times: (0..frames).map(|i| (i as f32 + 0.5) / frames as f32).collect(),

@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use shared_model::batch::video_tensors;
 use shared_model::bundle::BundleConfig;
 use shared_model::model::QaModel;
 use shared_model::pipeline::read_floats;
@@ -17,6 +16,7 @@ use shared_model::tokenize::TextTokenizer;
 
 use crate::attention_targets::ObjectAnnotations;
 use crate::backend::{self, Compute};
+use crate::count_features::read_stage_one;
 use crate::text_cache::Texts;
 
 /// GIFs per forward pass: more on a GPU, where small batches leave it waiting on kernel launches.
@@ -97,7 +97,6 @@ pub fn extract(
     split: &str,
     gifs: Option<usize>,
 ) -> Result<TimelineFeatures> {
-    let device = backend::device();
     let data = crate::data::load(dir, split, &config.preprocess, gifs)?;
     let strategy: SamplingStrategy = config.sampling.parse().context("the model's sampling")?;
     let texts = Texts::uncached(tokenizer);
@@ -128,13 +127,8 @@ pub fn extract(
         if questions.is_empty() {
             continue;
         }
-        let clip_refs: Vec<_> = clips.iter().collect();
-        let (frames, times) =
-            video_tensors::<Compute>(&clip_refs, &config.preprocess, config.model.time_positions, &device);
-        let video = model.encode_video(frames, times);
         let question_texts: Vec<&str> = questions.iter().map(String::as_str).collect();
-        let encoding = texts.encode(model, &question_texts, config.model.max_text_len, &device)?;
-        let context = model.fuse(&video, &video_index, &encoding);
+        let context = read_stage_one(model, config, &texts, &clips, &video_index, &question_texts)?;
         let slot_tokens = context.slot_tokens();
         [_, out.frames, out.tokens, out.d_model] = slot_tokens.dims();
         out.slot_tokens.extend(backend::block_on(read_floats(slot_tokens))?);
@@ -150,19 +144,11 @@ pub fn extract(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::count_targets::tests::uniform;
 
     /// A red star that stays still for frames 0-3 and then jumps over frames 4-15, 100 ms per
     /// frame; a blue cross whose segments leave frames 8-15 uncovered.
     const ANNOTATIONS: &str = r#"{"gif_name":"g","delays_ms":[100,100,100,100,100,100,100,100,100,100,100,100,100,100,100,100],"objects":[{"colour":"red","shape":"star","rgb":[200,10,10],"segments":[{"action":"stay still","repetitions":1,"first_frame":0,"last_frame":3},{"action":"jump","repetitions":3,"first_frame":4,"last_frame":15}]},{"colour":"blue","shape":"cross","rgb":[10,10,200],"segments":[{"action":"move left","repetitions":1,"first_frame":0,"last_frame":7}]}]}"#;
-
-    /// A clip of `frames` uniform samples (no pixels: the labels read only times).
-    fn uniform(frames: usize) -> PreparedClip {
-        PreparedClip {
-            pixels: Vec::new(),
-            times: (0..frames).map(|i| (i as f32 + 0.5) / frames as f32).collect(),
-            sources: vec![None; frames],
-        }
-    }
 
     #[test]
     fn each_sampled_frame_gets_the_action_on_screen() {
