@@ -52,6 +52,7 @@ fn evaluator(bundle: &ModelBundle<B>, sweep: Vec<f32>) -> Evaluator<'_, B> {
         count_check_sweep: sweep,
         order_check_sweep: Vec::new(),
         timeline_check_sweep: Vec::new(),
+        object_check_sweep: Vec::new(),
     }
 }
 

@@ -110,6 +110,7 @@ fn fused_retrieval_ranks_each_caption_against_every_gallery_gif() {
         count_check_sweep: Vec::new(),
         order_check_sweep: Vec::new(),
         timeline_check_sweep: Vec::new(),
+        object_check_sweep: Vec::new(),
     };
     let ranks = evaluator.caption_ranks(&split, Texts { tokenizer: &bundle.tokenizer, cache: None }).expect("ranks");
     assert_eq!(ranks.len(), 5);

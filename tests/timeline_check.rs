@@ -105,6 +105,7 @@ fn evaluation_checks_timelines_as_answering_does_and_its_sweep_reproduces_the_we
             count_check_sweep: Vec::new(),
             order_check_sweep: Vec::new(),
             timeline_check_sweep: sweep,
+            object_check_sweep: Vec::new(),
         }
         .evaluate(&split, false, false)
         .expect("evaluates")

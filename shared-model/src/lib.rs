@@ -11,6 +11,7 @@ pub mod gif_decode;
 pub mod manifest;
 pub mod model;
 pub mod msrvtt;
+pub mod object_check;
 pub mod order_check;
 pub mod pipeline;
 pub mod preprocess;

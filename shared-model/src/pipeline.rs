@@ -11,6 +11,7 @@ use crate::clipcut::fuse_selected;
 use crate::count_check::CountCheck;
 use crate::gif_decode::DecodedGif;
 use crate::model::{QaModelConfig, VideoEncoding};
+use crate::object_check::ObjectCheck;
 use crate::order_check::OrderCheck;
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::questions::CAPTION_PROMPT;
@@ -332,6 +333,14 @@ pub async fn answer_encoded<B: Backend>(
             *logit += gain;
         }
     }
+    let weight = config.model.object_check_weight();
+    if fused_choices && weight > 0.0 {
+        let check = ObjectCheck::new(&candidates, true, &config.answers);
+        let gains = check_objects(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+    }
     let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
     // The frames shown are those each clip read: with fused candidates, as the most probable one.
     let shown: Vec<usize> = match probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
@@ -445,6 +454,28 @@ pub async fn check_timeline<B: Backend>(
     let [_, frames, actions] = tags.dims();
     let log_probs = read_floats(tags).await?;
     Ok(log_probs.chunks(frames * actions).flat_map(|clip| check.adjustments(clip, frames, weight)).collect())
+}
+
+/// What each fused caption's logit gains from the FrameQA head's answers about the object it
+/// names (`object_check`), `[clips, captions]` row-major; all zero without claims.
+pub async fn check_objects<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+    sources: &[&[Option<usize>]],
+    top_k: Option<usize>,
+    check: &ObjectCheck,
+    weight: f32,
+    device: &B::Device,
+) -> Result<Vec<f32>, InputError> {
+    let n_clips = video.tokens.dims()[0];
+    if check.is_empty() {
+        return Ok(vec![0.0; n_clips * check.candidates()]);
+    }
+    let context = read_with(bundle, video, sources, top_k, &check.questions, device).await?;
+    let classes = bundle.config.answers.len();
+    let logits = read_floats(bundle.model.answer_logits(&context)).await?;
+    let per_clip = check.questions.len() * classes;
+    Ok(logits.chunks(per_clip).flat_map(|clip| check.adjustments(clip, classes, weight)).collect())
 }
 
 /// Stage 1 of every clip of `video` read with each of `questions` (rows grouped by clip).

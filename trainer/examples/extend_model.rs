@@ -25,6 +25,9 @@
 //! - `order-check=W`: fused caption scores add the transition head's check of the order each
 //!   caption states, at weight W (see `shared_model::order_check`; `trainer eval
 //!   --order-check-sweep` measures weights); no tensor is added.
+//! - `object-check=W`: fused caption scores add the FrameQA head's check of the shape each caption
+//!   gives its colour, at weight W (see `shared_model::object_check`; `trainer eval
+//!   --object-check-sweep` measures weights); no tensor is added.
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
@@ -42,13 +45,13 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, input, output, changes @ ..] = args.as_slice() else {
         anyhow::bail!(
-            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC] [count-check=W] [order-check=W]"
+            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC] [count-check=W] [order-check=W] [object-check=W]"
         );
     };
     anyhow::ensure!(
         !changes.is_empty(),
         "name at least one change: frame-evidence-count, evidence-count, slot-coordinates, object-probe, grid-attention, \
-         fused-captions, sampling=SPEC, count-check=W, order-check=W"
+         fused-captions, sampling=SPEC, count-check=W, order-check=W, object-check=W"
     );
     let output = std::path::Path::new(output);
     anyhow::ensure!(!output.exists(), "{} exists already", output.display());
@@ -103,18 +106,19 @@ fn main() -> Result<()> {
                 config.sampling = sampling;
                 applied.push(Change { added: None, dropped: None });
             }
-            other if other.starts_with("count-check=") || other.starts_with("order-check=") => {
+            other if ["count-check=", "order-check=", "object-check="].iter().any(|p| other.starts_with(p)) => {
                 let (check, weight) = other.split_once('=').unwrap_or_default();
                 let weight: f64 = weight.parse().with_context(|| format!("bad change '{other}': expected a number"))?;
                 match check {
                     "count-check" => config.model.count_check_weight = Some(weight),
-                    _ => config.model.order_check_weight = Some(weight),
+                    "order-check" => config.model.order_check_weight = Some(weight),
+                    _ => config.model.object_check_weight = Some(weight),
                 }
                 applied.push(Change { added: None, dropped: None });
             }
             other => anyhow::bail!(
                 "unknown change '{other}' (expected frame-evidence-count, evidence-count, slot-coordinates, object-probe, \
-                 grid-attention, fused-captions, sampling=SPEC, count-check=W or order-check=W)"
+                 grid-attention, fused-captions, sampling=SPEC, count-check=W, order-check=W or object-check=W)"
             ),
         }
     }

@@ -1,6 +1,5 @@
 //! The answer checks (`shared_model::count_check`, `shared_model::order_check`,
-//! `shared_model::timeline_check`) for a batch of
-//! evaluated questions: what each candidate's logit gains at weight 1, so that evaluation can add
+//! `shared_model::timeline_check`, `shared_model::object_check`) for a batch of evaluated questions: what each candidate's logit gains at weight 1, so that evaluation can add
 //! them at the model's weights or at any other (the weight sweeps of `trainer eval`).
 
 use std::collections::HashMap;
@@ -11,6 +10,7 @@ use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::count_check::CountCheck;
 use shared_model::model::{QaModel, VideoEncoding};
+use shared_model::object_check::ObjectCheck;
 use shared_model::order_check::OrderCheck;
 use shared_model::pipeline::{fuses_candidates, read_floats};
 use shared_model::preprocess::PreparedClip;
@@ -19,7 +19,7 @@ use shared_model::timeline_check::TimelineCheck;
 use crate::batch::BatchQuestion;
 use crate::text_cache::Texts;
 
-/// Weights of the three checks.
+/// Weights of the four checks.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CheckWeights {
     /// The count check's.
@@ -28,6 +28,8 @@ pub struct CheckWeights {
     pub order: f32,
     /// The timeline check's (the segment tagger's).
     pub timeline: f32,
+    /// The object check's (the FrameQA head's).
+    pub object: f32,
 }
 
 /// Per question of a batch (by position), each candidate's gain from each check at weight 1.
@@ -36,13 +38,19 @@ pub struct CheckGains {
     count: HashMap<usize, Vec<f32>>,
     order: HashMap<usize, Vec<f32>>,
     timeline: HashMap<usize, Vec<f32>>,
+    object: HashMap<usize, Vec<f32>>,
 }
 
 impl CheckGains {
     /// `logits` of question `q` (one clip) with the checks added at `weights`.
     pub fn apply(&self, q: usize, logits: &[f32], weights: CheckWeights) -> Vec<f32> {
         let mut out = logits.to_vec();
-        let checks = [(&self.count, weights.count), (&self.order, weights.order), (&self.timeline, weights.timeline)];
+        let checks = [
+            (&self.count, weights.count),
+            (&self.order, weights.order),
+            (&self.timeline, weights.timeline),
+            (&self.object, weights.object),
+        ];
         for (gains, weight) in checks {
             if let (Some(gain), true) = (gains.get(&q), weight > 0.0) {
                 out.iter_mut().zip(gain).for_each(|(l, g)| *l += weight * g);
@@ -148,6 +156,28 @@ impl<B: Backend> CheckInputs<'_, B> {
                 for (row, (i, check)) in checks.iter().enumerate() {
                     let rows = &log_probs[row * frames * actions..(row + 1) * frames * actions];
                     gains.timeline.insert(*i, check.adjustments(rows, frames, 1.0));
+                }
+            }
+        }
+        if wanted.object > 0.0 {
+            let checks: Vec<(usize, ObjectCheck)> = questions
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| fused(q))
+                .map(|(i, q)| (i, ObjectCheck::new(&q.item.candidates, true, &self.config.answers)))
+                .filter(|(_, check)| !check.is_empty())
+                .collect();
+            let asked: Vec<(usize, &[String])> =
+                checks.iter().map(|(i, c)| (questions[*i].video, c.questions.as_slice())).collect();
+            if let Some(context) = self.stage_one(&asked)? {
+                let logits = crate::backend::block_on(read_floats(self.model.answer_logits(&context)))
+                    .context("reading FrameQA logits")?;
+                let classes = self.config.answers.len();
+                let mut start = 0;
+                for (i, check) in checks {
+                    let end = start + check.questions.len() * classes;
+                    gains.object.insert(i, check.adjustments(&logits[start..end], classes, 1.0));
+                    start = end;
                 }
             }
         }

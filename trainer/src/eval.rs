@@ -65,6 +65,9 @@ pub struct TypeReport {
     /// The same for the timeline check's weight ([`Evaluator::timeline_check_sweep`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline_check: Option<BTreeMap<String, f64>>,
+    /// The same for the object check's weight ([`Evaluator::object_check_sweep`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_check: Option<BTreeMap<String, f64>>,
     /// Caption only: GIFs (and captions) the retrieval ranked among.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval_gallery: Option<usize>,
@@ -231,6 +234,8 @@ pub struct Evaluator<'a, B: Backend> {
     pub order_check_sweep: Vec<f32>,
     /// The same for the timeline check's weight ([`TypeReport::timeline_check`]).
     pub timeline_check_sweep: Vec<f32>,
+    /// The same for the object check's weight ([`TypeReport::object_check`]).
+    pub object_check_sweep: Vec<f32>,
 }
 
 /// Retrieval gallery for models with fused captions when none is given: they fuse every
@@ -254,6 +259,8 @@ struct Tally {
     swept_order: Vec<usize>,
     /// Right answers at each weight of [`Evaluator::timeline_check_sweep`].
     swept_timeline: Vec<usize>,
+    /// Right answers at each weight of [`Evaluator::object_check_sweep`].
+    swept_object: Vec<usize>,
     /// The event counter's own counts: right, questions, summed absolute error.
     evidence: (usize, usize, f64),
     /// Each question's answer.
@@ -322,6 +329,7 @@ impl<B: Backend> Evaluator<'_, B> {
                 count: if self.count_check_sweep.is_empty() { own.count } else { 1.0 },
                 order: if self.order_check_sweep.is_empty() { own.order } else { 1.0 },
                 timeline: if self.timeline_check_sweep.is_empty() { own.timeline } else { 1.0 },
+                object: if self.object_check_sweep.is_empty() { own.object } else { 1.0 },
             };
             let gains = inputs.gains(&questions, wanted)?;
             if let (Some(events), Some(count)) = (output.count_events, &output.count) {
@@ -363,6 +371,7 @@ impl<B: Backend> Evaluator<'_, B> {
                     count_check: sweep(&self.count_check_sweep, &tally.swept_count, n),
                     order_check: sweep(&self.order_check_sweep, &tally.swept_order, n),
                     timeline_check: sweep(&self.timeline_check_sweep, &tally.swept_timeline, n),
+                    object_check: sweep(&self.object_check_sweep, &tally.swept_object, n),
                     ..TypeReport::default()
                 },
             );
@@ -415,6 +424,7 @@ impl<B: Backend> Evaluator<'_, B> {
             count: model.count_check_weight(),
             order: model.order_check_weight(),
             timeline: model.timeline_check_weight(),
+            object: model.object_check_weight(),
         }
     }
 
@@ -455,6 +465,10 @@ impl<B: Backend> Evaluator<'_, B> {
                 tally.swept_timeline.resize(self.timeline_check_sweep.len(), 0);
                 for (k, &timeline) in self.timeline_check_sweep.iter().enumerate() {
                     tally.swept_timeline[k] += right_at(CheckWeights { timeline, ..own });
+                }
+                tally.swept_object.resize(self.object_check_sweep.len(), 0);
+                for (k, &object) in self.object_check_sweep.iter().enumerate() {
+                    tally.swept_object[k] += right_at(CheckWeights { object, ..own });
                 }
             }
             tally.n += 1;
@@ -720,9 +734,13 @@ pub fn table(report: &Report) -> String {
             if let (Some(accuracy), Some(mae)) = (r.evidence_accuracy, r.evidence_mae) {
                 out += &format!("  {:<16} {:>6} {:>8.1}% {:>7.2}\n", "event counter", "", 100.0 * accuracy, mae);
             }
-            for (check, sweep) in
-                [("count", &r.count_check), ("order", &r.order_check), ("timeline", &r.timeline_check)]
-            {
+            let sweeps = [
+                ("count", &r.count_check),
+                ("order", &r.order_check),
+                ("timeline", &r.timeline_check),
+                ("object", &r.object_check),
+            ];
+            for (check, sweep) in sweeps {
                 for (weight, accuracy) in sweep.iter().flatten() {
                     out +=
                         &format!("  {:<16} {:>6} {:>8.1}%\n", format!("{check} check ×{weight}"), "", 100.0 * accuracy);

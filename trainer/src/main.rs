@@ -122,6 +122,11 @@ mod eval_cmd {
         /// answer claims, aligned to the segment tagger's per-frame actions; `timeline_check_weight`)
         #[arg(long, value_delimiter = ',')]
         pub timeline_check_sweep: Vec<f32>,
+        /// The same for the object check (the shape and colour a caption names, checked by the
+        /// FrameQA head's answers to "What shape is the {colour} object ?" and "What color is the
+        /// {shape} ?"; `object_check_weight`)
+        #[arg(long, value_delimiter = ',')]
+        pub object_check_sweep: Vec<f32>,
     }
 
     pub fn run(options: EvalOptions) -> Result<()> {
@@ -165,6 +170,7 @@ mod eval_cmd {
             count_check_sweep: options.count_check_sweep,
             order_check_sweep: options.order_check_sweep,
             timeline_check_sweep: options.timeline_check_sweep,
+            object_check_sweep: options.object_check_sweep,
         };
         let Evaluation { report, answers } = evaluator.evaluate_with_answers(&split, true, true)?;
         println!(

@@ -579,6 +579,7 @@ fn init_from(
     // A fitted segment tagger is carried along (no loss trains it here).
     config.model.segment_tagger = bundle.config.model.segment_tagger;
     config.model.timeline_check_weight = bundle.config.model.timeline_check_weight;
+    config.model.object_check_weight = bundle.config.model.object_check_weight;
     // The answer vocabulary is ordered by frequency in the Train split, so data of another seed
     // orders the same answers differently: the model's order is kept when the sets are equal
     // (the FrameQA head's rows stay the answers they were trained for).
@@ -788,6 +789,7 @@ fn validate(
         count_check_sweep: Vec::new(),
         order_check_sweep: Vec::new(),
         timeline_check_sweep: Vec::new(),
+        object_check_sweep: Vec::new(),
     };
     evaluator.evaluate(val, false, true)
 }

@@ -110,6 +110,10 @@ pub struct QaModelConfig {
     /// How much fused caption and Transition scores lean on the segment tagger's timeline (see
     /// `timeline_check`); `None` or 0 means not.
     pub timeline_check_weight: Option<f64>,
+    /// How much a fused caption's score leans on the FrameQA head's answers about the object it
+    /// names (its shape given its colour, its colour given its shape; see `object_check`); `None`
+    /// (configs written before this option) or 0 means not.
+    pub object_check_weight: Option<f64>,
 }
 
 /// How the Count head reads the stage-1 output.
@@ -262,6 +266,10 @@ impl QaModelConfig {
                 self.timeline_check_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)),
                 "timeline_check_weight must be finite and not negative",
             ),
+            (
+                self.object_check_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)),
+                "object_check_weight must be finite and not negative",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
@@ -293,6 +301,11 @@ impl QaModelConfig {
     /// `timeline_check`); 0 without a tagger.
     pub fn timeline_check_weight(&self) -> f32 {
         if self.segment_tagger == Some(true) { self.timeline_check_weight.unwrap_or(0.0) as f32 } else { 0.0 }
+    }
+
+    /// How much fused caption scores lean on the FrameQA head (0: not at all; see `object_check`).
+    pub fn object_check_weight(&self) -> f32 {
+        self.object_check_weight.unwrap_or(0.0) as f32
     }
 
     /// The segment tagger's configuration (see [`QaModelConfig::segment_tagger`]).

@@ -799,6 +799,14 @@ mod tests {
     }
 
     #[test]
+    fn the_count_check_knows_the_largest_count() {
+        // The count check reads a caption's larger totals as this count (`MAX_ASKED_COUNT`).
+        assert_eq!(MAX_REPS as usize, shared_model::count_check::MAX_ASKED_COUNT);
+        let most = scenes(300).flat_map(|s| s.objects).flat_map(|o| o.segments).map(|s| s.reps).max();
+        assert_eq!(most, Some(MAX_REPS));
+    }
+
+    #[test]
     fn repetitions_are_countable() {
         for scene in scenes(300) {
             let w = scene.canvas as f32;
