@@ -116,7 +116,11 @@ fn answering_adds_the_heads_log_likelihood_of_each_stated_count_and_order() {
             .iter()
             .map(|candidate| {
                 let claims = match item.qtype {
-                    QuestionType::Caption => shared_model::count_check::caption_claims(candidate, &object),
+                    QuestionType::Caption => shared_model::count_check::caption_claims(
+                        candidate,
+                        &object,
+                        shared_model::count_check::Repeated::Totals,
+                    ),
                     _ => shared_model::count_check::action_claims(&item.question, candidate),
                 };
                 let gain: f32 = claims

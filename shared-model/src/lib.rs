@@ -19,5 +19,6 @@ pub mod pretrained;
 pub mod questions;
 pub mod samples;
 pub mod sampling;
+pub mod segment_count_check;
 pub mod timeline_check;
 pub mod tokenize;

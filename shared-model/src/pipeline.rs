@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{encode_tokens, index_tensor, video_tensors};
 use crate::bundle::ModelBundle;
 use crate::clipcut::fuse_selected;
-use crate::count_check::CountCheck;
+use crate::count_check::{CountCheck, Repeated};
 use crate::gif_decode::DecodedGif;
 use crate::model::{QaModelConfig, VideoEncoding};
 use crate::object_check::ObjectCheck;
@@ -16,6 +16,7 @@ use crate::order_check::OrderCheck;
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::questions::CAPTION_PROMPT;
 use crate::sampling::{SamplingStrategy, Timeline};
+use crate::segment_count_check::SegmentCountCheck;
 use crate::timeline_check::TimelineCheck;
 use crate::tokenize::TokenizeError;
 
@@ -311,10 +312,19 @@ pub async fn answer_encoded<B: Backend>(
     let mut logits = read_floats(logits).await?;
     let weight = config.model.count_check_weight();
     if kind == AnswerKind::Choice && weight > 0.0 {
-        let check = CountCheck::new(question, &candidates, fused_choices);
+        let by_segment = fused_choices && bundle.model.counts_by_segment();
+        let repeated = if by_segment { Repeated::BySegment } else { Repeated::Totals };
+        let check = CountCheck::with_repeated(question, &candidates, fused_choices, repeated);
         let gains = check_counts(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
         for (logit, gain) in logits.iter_mut().zip(gains) {
             *logit += gain;
+        }
+        if by_segment {
+            let check = SegmentCountCheck::new(&candidates, true);
+            let gains = check_segment_counts(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+            for (logit, gain) in logits.iter_mut().zip(gains) {
+                *logit += gain;
+            }
         }
     }
     let weight = config.model.order_check_weight();
@@ -409,6 +419,40 @@ pub async fn check_counts<B: Backend>(
     let logits = read_floats(bundle.model.count_logits(&context)).await?;
     let per_clip = check.questions.len() * classes;
     Ok(logits.chunks(per_clip).flat_map(|clip| check.adjustments(clip, classes, weight)).collect())
+}
+
+/// What each fused caption's logit gains from the counts of its repeated actions, segment by
+/// segment (`segment_count_check`), `[clips, captions]` row-major; all zero without claims or
+/// without a segment tagger and an event counter.
+pub async fn check_segment_counts<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+    sources: &[&[Option<usize>]],
+    top_k: Option<usize>,
+    check: &SegmentCountCheck,
+    weight: f32,
+    device: &B::Device,
+) -> Result<Vec<f32>, InputError> {
+    let n_clips = video.tokens.dims()[0];
+    let zeros = vec![0.0; n_clips * check.candidates()];
+    let questions = check.questions();
+    if questions.is_empty() {
+        return Ok(zeros);
+    }
+    let context = read_with(bundle, video, sources, top_k, &questions, device).await?;
+    let (Some(tags), Some(events)) = (bundle.model.tag_frames(&context), bundle.model.count(&context).events) else {
+        return Ok(zeros);
+    };
+    let [_, frames, actions] = tags.dims();
+    let tags = read_floats(tags).await?;
+    let evidence = read_floats(events.evidence).await?;
+    let classes = bundle.config.model.count_classes;
+    // Rows are grouped by clip, the tagger's question first.
+    Ok(tags
+        .chunks(questions.len() * frames * actions)
+        .zip(evidence.chunks(questions.len() * frames))
+        .flat_map(|(tags, evidence)| check.adjustments(&tags[..frames * actions], evidence, frames, classes, weight))
+        .collect())
 }
 
 /// What each fused caption's logit gains from the transition head's answers to the orders it

@@ -210,6 +210,59 @@ pub fn best_timeline(
         .fold(f32::NEG_INFINITY, f32::max)
 }
 
+/// The frame each segment starts at in the best alignment of `pattern` (action indices) that
+/// covers all frames in order, each segment at least `min_len` frames: the split of the caption's
+/// segments that [`best_timeline`] scores without free edges (every such split has as many
+/// changes of action, so the penalty does not move it). `None` when impossible (too few frames,
+/// an empty pattern, an action out of range).
+///
+/// # Shapes
+/// - `log_probs`: `[frames, TIMELINE_ACTIONS.len()]` row-major; returns `pattern.len()` starts
+pub fn best_segmentation(log_probs: &[f32], frames: usize, pattern: &[usize], min_len: usize) -> Option<Vec<usize>> {
+    let width = TIMELINE_ACTIONS.len();
+    let n = pattern.len();
+    let min_len = min_len.max(1);
+    if n == 0 || frames < n * min_len || log_probs.len() < frames * width || pattern.iter().any(|&a| a >= width) {
+        return None;
+    }
+    // sums[k][t]: the log-probabilities of pattern[k]'s action over frames 0..t.
+    let sums: Vec<Vec<f32>> = pattern
+        .iter()
+        .map(|&a| {
+            std::iter::once(0.0)
+                .chain((0..frames).scan(0.0, |sum, t| {
+                    *sum += log_probs[t * width + a];
+                    Some(*sum)
+                }))
+                .collect()
+        })
+        .collect();
+    // best[k][t]: segments 0..=k covering frames 0..t exactly; from[k][t]: where segment k starts.
+    let mut best = vec![vec![f32::NEG_INFINITY; frames + 1]; n];
+    let mut from = vec![vec![0; frames + 1]; n];
+    for t in min_len..=frames {
+        best[0][t] = sums[0][t];
+    }
+    for k in 1..n {
+        for t in (k + 1) * min_len..=frames {
+            for start in k * min_len..=t - min_len {
+                let score = best[k - 1][start] + sums[k][t] - sums[k][start];
+                if score > best[k][t] {
+                    best[k][t] = score;
+                    from[k][t] = start;
+                }
+            }
+        }
+    }
+    let mut starts = vec![0; n];
+    let mut end = frames;
+    for k in (1..n).rev() {
+        starts[k] = from[k][end];
+        end = starts[k];
+    }
+    Some(starts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +281,19 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn best_segmentation_finds_the_tagged_boundaries() {
+        let (lp, frames) = timeline(&[(8, 5), (4, 3), (8, 4)]);
+        assert_eq!(best_segmentation(&lp, frames, &[8, 4, 8], 2), Some(vec![0, 5, 8]));
+        // A pattern the tags disagree with still covers every frame, each segment long enough.
+        let starts = best_segmentation(&lp, frames, &[4, 8], 2).unwrap();
+        assert_eq!(starts[0], 0);
+        assert!(starts[1] >= 2 && starts[1] <= frames - 2);
+        assert_eq!(best_segmentation(&lp, frames, &[8; 7], 2), None);
+        assert_eq!(best_segmentation(&lp, frames, &[], 2), None);
+        assert_eq!(best_segmentation(&lp, frames, &[10], 2), None);
     }
 
     #[test]

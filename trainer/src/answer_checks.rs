@@ -1,5 +1,6 @@
 //! The answer checks (`shared_model::count_check`, `shared_model::order_check`,
-//! `shared_model::timeline_check`, `shared_model::object_check`) for a batch of evaluated questions: what each candidate's logit gains at weight 1, so that evaluation can add
+//! `shared_model::segment_count_check`, `shared_model::timeline_check`, `shared_model::object_check`)
+//! for a batch of evaluated questions: what each candidate's logit gains at weight 1, so that evaluation can add
 //! them at the model's weights or at any other (the weight sweeps of `trainer eval`).
 
 use std::collections::HashMap;
@@ -8,12 +9,13 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
-use shared_model::count_check::CountCheck;
+use shared_model::count_check::{CountCheck, Repeated};
 use shared_model::model::{QaModel, VideoEncoding};
 use shared_model::object_check::ObjectCheck;
 use shared_model::order_check::OrderCheck;
 use shared_model::pipeline::{fuses_candidates, read_floats};
 use shared_model::preprocess::PreparedClip;
+use shared_model::segment_count_check::SegmentCountCheck;
 use shared_model::timeline_check::TimelineCheck;
 
 use crate::batch::BatchQuestion;
@@ -89,7 +91,11 @@ impl<B: Backend> CheckInputs<'_, B> {
                 .iter()
                 .enumerate()
                 .filter(|(_, q)| q.item.qtype.is_multiple_choice())
-                .map(|(i, q)| (i, CountCheck::new(&q.item.question, &q.item.candidates, fused(q))))
+                .map(|(i, q)| {
+                    let repeated =
+                        if fused(q) && self.model.counts_by_segment() { Repeated::BySegment } else { Repeated::Totals };
+                    (i, CountCheck::with_repeated(&q.item.question, &q.item.candidates, fused(q), repeated))
+                })
                 .filter(|(_, check)| !check.is_empty())
                 .collect();
             let asked: Vec<(usize, &[String])> =
@@ -105,6 +111,9 @@ impl<B: Backend> CheckInputs<'_, B> {
                     start = end;
                 }
             }
+        }
+        if wanted.count > 0.0 && self.model.counts_by_segment() {
+            self.segment_counts(questions, &mut gains)?;
         }
         if wanted.order > 0.0 {
             let checks: Vec<(usize, OrderCheck)> = questions
@@ -182,6 +191,42 @@ impl<B: Backend> CheckInputs<'_, B> {
             }
         }
         Ok(gains)
+    }
+
+    /// Adds to the count check's gains those of the fused caption questions' segment counts
+    /// (`segment_count_check`), at weight 1.
+    fn segment_counts(&self, questions: &[BatchQuestion<'_>], gains: &mut CheckGains) -> Result<()> {
+        let model = &self.config.model;
+        let checks: Vec<(usize, SegmentCountCheck, Vec<String>)> = questions
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| fuses_candidates(model, &q.item.question, &q.item.candidates))
+            .map(|(i, q)| {
+                let check = SegmentCountCheck::new(&q.item.candidates, true);
+                let asked = check.questions();
+                (i, check, asked)
+            })
+            .filter(|(_, check, _)| !check.is_empty())
+            .collect();
+        let asked: Vec<(usize, &[String])> =
+            checks.iter().map(|(i, _, asked)| (questions[*i].video, asked.as_slice())).collect();
+        let Some(context) = self.stage_one(&asked)? else { return Ok(()) };
+        let (Some(tags), Some(events)) = (self.model.tag_frames(&context), self.model.count(&context).events) else {
+            return Ok(());
+        };
+        let [_, frames, actions] = tags.dims();
+        let tags = crate::backend::block_on(read_floats(tags)).context("reading the segment tagger's output")?;
+        let evidence = crate::backend::block_on(read_floats(events.evidence)).context("reading count evidence")?;
+        let mut row = 0;
+        for (i, check, asked) in checks {
+            let tags = &tags[row * frames * actions..(row + 1) * frames * actions];
+            let evidence = &evidence[row * frames..(row + asked.len()) * frames];
+            let extra = check.adjustments(tags, evidence, frames, model.count_classes, 1.0);
+            let entry = gains.count.entry(i).or_insert_with(|| vec![0.0; extra.len()]);
+            entry.iter_mut().zip(extra).for_each(|(gain, e)| *gain += e);
+            row += asked.len();
+        }
+        Ok(())
     }
 
     /// Stage 1 for `asked` (each entry: a clip and the questions to read it with), in order;

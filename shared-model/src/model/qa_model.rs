@@ -547,6 +547,12 @@ impl<B: Backend> QaModel<B> {
         self.segment_tagger.as_ref().map(|tagger| tagger.forward(context.slot_tokens()))
     }
 
+    /// Whether the model can count segment by segment (`segment_count_check`): it has both a
+    /// segment tagger and an event counter.
+    pub fn counts_by_segment(&self) -> bool {
+        self.segment_tagger.is_some() && self.event_counter.is_some()
+    }
+
     /// The model with `tagger` as its segment tagger (tools that fit the tagger alone on the
     /// model's frozen output; the tagger must match the config's).
     pub fn with_segment_tagger(self, tagger: SegmentTagger<B>) -> Self {
