@@ -1,7 +1,8 @@
 //! The object check (`shared_model::object_check`), pinned on a tiny random model with fused
 //! captions: answering (`predict`, the page) adds to each caption's logit the weighted
 //! log-probability the FrameQA head gives the shape it names for its colour, relative to the most
-//! probable answer, exactly as asking the head by hand gives; evaluation scores the same way, and
+//! probable answer, and to each colour answer to "What color is the {shape} ?" that of the shape
+//! for that colour, exactly as asking the head by hand gives; evaluation scores the same way, and
 //! its weight sweep reproduces a model that carries the weight. Old configs have no check.
 
 use burn::backend::Flex;
@@ -9,9 +10,9 @@ use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
 use shared_model::batch::{encode_tokens, video_tensors};
 use shared_model::bundle::ModelBundle;
-use shared_model::object_check::ObjectCheck;
+use shared_model::object_check::{ColourCheck, ObjectCheck};
 use shared_model::pipeline::{ClipAggregation, Prediction, softmax};
-use shared_model::questions::{QaItem, QuestionType};
+use shared_model::questions::{Answer, QaItem, QuestionType};
 use shared_model::sampling::SamplingStrategy;
 use trainer::eval::Evaluator;
 
@@ -82,6 +83,36 @@ fn answering_adds_the_weighted_log_likelihood_of_each_named_shape() {
 }
 
 #[test]
+fn colour_answers_gain_the_weighted_log_likelihood_of_their_object_having_the_asked_shape() {
+    let (checked, plain) = tiny_bundles();
+    let answers = &plain.config.answers;
+    // The first colour question, over a few benchmark seeds, on which the check moves something
+    // (a random model may name the asked shape for every colour).
+    let (clip, item, gains) = [2718, 1, 2, 3, 4, 5]
+        .into_iter()
+        .find_map(|seed| {
+            let dir = TempDir::new(&format!("object-check-colour-{seed}"));
+            let split = gifqa_tests::generated::split(&plain, &dir, seed, 16);
+            questions_by_gif(&split).into_iter().find_map(|(g, item)| {
+                let check = ColourCheck::new(&item.question, answers)?;
+                let clip = first_clip(&split, g);
+                let logits = answer_logits(&plain, &clip, &check.questions);
+                let gains = check.adjustments(&logits, answers.len(), WEIGHT as f32);
+                gains.iter().any(|g| *g < -1e-3).then(|| (clip, item.clone(), gains))
+            })
+        })
+        .expect("a colour question the check moves");
+    let got = ask(&checked, &clip, &item.question, &[]);
+    let base = answer_logits(&plain, &clip, std::slice::from_ref(&item.question));
+    let logits: Vec<f32> = base.iter().zip(&gains).map(|(l, g)| l + g).collect();
+    let probabilities = softmax(&logits);
+    for ranked in &got.ranked {
+        let class = answers.iter().position(|a| *a == ranked.answer).expect("an answer class");
+        assert!((ranked.probability - probabilities[class]).abs() < 1e-4, "{}", ranked.answer);
+    }
+}
+
+#[test]
 fn evaluation_checks_objects_as_answering_does_and_its_sweep_reproduces_the_weight() {
     let (checked, plain) = tiny_bundles();
     let dir = TempDir::new("object-check-eval");
@@ -111,6 +142,23 @@ fn evaluation_checks_objects_as_answering_does_and_its_sweep_reproduces_the_weig
         questions_by_gif(&split).into_iter().filter(|(_, item)| item.qtype == QuestionType::Caption).collect();
     let right = right_when_asked(&checked, &split, &items);
     let tag = QuestionType::Caption.tag();
+    assert_eq!(report[tag].n, items.len());
+    assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9);
+    let sweep = swept[tag].object_check.as_ref().expect("swept");
+    assert_eq!(sweep[&WEIGHT.to_string()], report[tag].accuracy);
+    assert_eq!(sweep["0"], swept[tag].accuracy);
+    // FrameQA: every word answer as answering gives it, the colour questions checked.
+    let tag = QuestionType::FrameQa.tag();
+    let items: Vec<(usize, &QaItem)> =
+        questions_by_gif(&split).into_iter().filter(|(_, item)| item.qtype == QuestionType::FrameQa).collect();
+    let right = items
+        .iter()
+        .filter(|(g, item)| {
+            let Answer::Word(truth) = &item.answer else { return false };
+            ask(&checked, &first_clip(&split, *g), &item.question, &[]).ranked[0].answer
+                == trainer::vocab::normalise_answer(truth)
+        })
+        .count();
     assert_eq!(report[tag].n, items.len());
     assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9);
     let sweep = swept[tag].object_check.as_ref().expect("swept");

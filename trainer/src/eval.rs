@@ -55,7 +55,7 @@ pub struct TypeReport {
     /// Caption only: median rank of the true GIF (1 = first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub median_rank: Option<f64>,
-    /// Multiple choice only, when asked for ([`Evaluator::count_check_sweep`]): accuracy with the
+    /// Multiple choice and word answers, when asked for ([`Evaluator::count_check_sweep`]): accuracy with the
     /// count check (`count_check`) at each weight, keyed by the weight.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_check: Option<BTreeMap<String, f64>>,
@@ -452,8 +452,14 @@ impl<B: Backend> Evaluator<'_, B> {
             let predicted = argmax(&combined);
             let item = questions[head.questions[start]].item;
             let tally = tallies.entry(item.qtype).or_default();
-            if let Answer::Choice(truth) = &item.answer {
-                let right_at = |weights| usize::from(argmax(&combined_at(start, weights)) == *truth);
+            // The sweeps cover the answers the checks can move: choices and words (colour answers).
+            let truth = match &item.answer {
+                Answer::Choice(c) => Some(*c),
+                Answer::Word(w) => self.config.answers.iter().position(|a| *a == normalise_answer(w)),
+                Answer::Count(_) => None,
+            };
+            if let Some(truth) = truth {
+                let right_at = |weights| usize::from(argmax(&combined_at(start, weights)) == truth);
                 tally.swept_count.resize(self.count_check_sweep.len(), 0);
                 for (k, &count) in self.count_check_sweep.iter().enumerate() {
                     tally.swept_count[k] += right_at(CheckWeights { count, ..own });

@@ -110,9 +110,9 @@ pub struct QaModelConfig {
     /// How much fused caption and Transition scores lean on the segment tagger's timeline (see
     /// `timeline_check`); `None` or 0 means not.
     pub timeline_check_weight: Option<f64>,
-    /// How much a fused caption's score leans on the FrameQA head's answers about the object it
-    /// names (its shape given its colour, its colour given its shape; see `object_check`); `None`
-    /// (configs written before this option) or 0 means not.
+    /// How much a fused caption's score, and an answer to "What color is the {shape} ?", lean on
+    /// the FrameQA head's answer to "What shape is the {colour} object ?" for the colour they name
+    /// (see `object_check`); `None` (configs written before this option) or 0 means not.
     pub object_check_weight: Option<f64>,
 }
 
@@ -303,7 +303,8 @@ impl QaModelConfig {
         if self.segment_tagger == Some(true) { self.timeline_check_weight.unwrap_or(0.0) as f32 } else { 0.0 }
     }
 
-    /// How much fused caption scores lean on the FrameQA head (0: not at all; see `object_check`).
+    /// How much fused caption scores and colour answers lean on the FrameQA head (0: not at all;
+    /// see `object_check`).
     pub fn object_check_weight(&self) -> f32 {
         self.object_check_weight.unwrap_or(0.0) as f32
     }
