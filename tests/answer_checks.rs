@@ -11,9 +11,8 @@ use shared_model::bundle::ModelBundle;
 use shared_model::caption_text::common_object;
 use shared_model::count_check::CountCheck;
 use shared_model::order_check::{OrderCheck, caption_order_claims};
-use shared_model::pipeline::{ClipAggregation, Prediction, softmax};
+use shared_model::pipeline::{Prediction, softmax};
 use shared_model::questions::{QaItem, QuestionType};
-use shared_model::sampling::SamplingStrategy;
 use trainer::eval::Evaluator;
 
 type B = burn::backend::Flex;
@@ -39,21 +38,7 @@ fn tiny_bundles() -> (ModelBundle<B>, ModelBundle<B>) {
 }
 
 fn evaluator(bundle: &ModelBundle<B>, sweep: Vec<f32>) -> Evaluator<'_, B> {
-    Evaluator {
-        model: &bundle.model,
-        config: &bundle.config,
-        tokenizer: &bundle.tokenizer,
-        strategy: SamplingStrategy::Uniform { frames: 8 },
-        aggregation: ClipAggregation::Mean,
-        batch_gifs: 5,
-        device: Default::default(),
-        annotations: None,
-        retrieval_gallery: None,
-        count_check_sweep: sweep,
-        order_check_sweep: Vec::new(),
-        timeline_check_sweep: Vec::new(),
-        object_check_sweep: Vec::new(),
-    }
+    Evaluator { count_check_sweep: sweep, ..gifqa_tests::generated::evaluator(bundle) }
 }
 
 fn probability(prediction: &Prediction, answer: &str) -> f32 {

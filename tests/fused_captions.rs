@@ -9,10 +9,9 @@ use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip};
 use shared_model::bundle::ModelBundle;
 use shared_model::model::QaModelConfig;
-use shared_model::pipeline::{ClipAggregation, softmax};
+use shared_model::pipeline::softmax;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
-use shared_model::sampling::SamplingStrategy;
 use trainer::batch::{BatchQuestion, forward};
 use trainer::eval::Evaluator;
 use trainer::text_cache::Texts;
@@ -97,21 +96,8 @@ fn fused_retrieval_ranks_each_caption_against_every_gallery_gif() {
     let bundle = tiny_fused_bundle();
     let dir = TempDir::new("fused-retrieval");
     let split = gifqa_tests::generated::split(&bundle, &dir, 314, 30);
-    let evaluator = Evaluator {
-        model: &bundle.model,
-        config: &bundle.config,
-        tokenizer: &bundle.tokenizer,
-        strategy: SamplingStrategy::Uniform { frames: 8 },
-        aggregation: ClipAggregation::Mean,
-        batch_gifs: 3,
-        device: Default::default(),
-        annotations: None,
-        retrieval_gallery: Some(5),
-        count_check_sweep: Vec::new(),
-        order_check_sweep: Vec::new(),
-        timeline_check_sweep: Vec::new(),
-        object_check_sweep: Vec::new(),
-    };
+    let evaluator =
+        Evaluator { batch_gifs: 3, retrieval_gallery: Some(5), ..gifqa_tests::generated::evaluator(&bundle) };
     let ranks = evaluator.caption_ranks(&split, Texts { tokenizer: &bundle.tokenizer, cache: None }).expect("ranks");
     assert_eq!(ranks.len(), 5);
 

@@ -195,6 +195,27 @@ pub mod generated {
             .count()
     }
 
+    /// An evaluator of `bundle` as the tiny models' tests run one: [`SAMPLING`], clips averaged,
+    /// 5 GIFs a batch, no annotations, retrieval among all GIFs, no weight sweeps. Tests change
+    /// what they need with struct update syntax.
+    pub fn evaluator(bundle: &ModelBundle<burn::backend::Flex>) -> trainer::eval::Evaluator<'_, burn::backend::Flex> {
+        trainer::eval::Evaluator {
+            model: &bundle.model,
+            config: &bundle.config,
+            tokenizer: &bundle.tokenizer,
+            strategy: SAMPLING,
+            aggregation: ClipAggregation::Mean,
+            batch_gifs: 5,
+            device: Default::default(),
+            annotations: None,
+            retrieval_gallery: None,
+            count_check_sweep: Vec::new(),
+            order_check_sweep: Vec::new(),
+            timeline_check_sweep: Vec::new(),
+            object_check_sweep: Vec::new(),
+        }
+    }
+
     /// The first clip [`SAMPLING`] draws from GIF `g` of `split`, as evaluation reads it.
     pub fn first_clip(split: &Split, g: usize) -> PreparedClip {
         let gif = &split.gifs[g];

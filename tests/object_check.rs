@@ -10,10 +10,9 @@ use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
 use shared_model::batch::{encode_tokens, video_tensors};
 use shared_model::bundle::ModelBundle;
-use shared_model::object_check::{ColourCheck, ObjectCheck};
-use shared_model::pipeline::{ClipAggregation, Prediction, softmax};
+use shared_model::object_check::ObjectCheck;
+use shared_model::pipeline::{Prediction, softmax};
 use shared_model::questions::{Answer, QaItem, QuestionType};
-use shared_model::sampling::SamplingStrategy;
 use trainer::eval::Evaluator;
 
 type B = Flex;
@@ -94,7 +93,7 @@ fn colour_answers_gain_the_weighted_log_likelihood_of_their_object_having_the_as
             let dir = TempDir::new(&format!("object-check-colour-{seed}"));
             let split = gifqa_tests::generated::split(&plain, &dir, seed, 16);
             questions_by_gif(&split).into_iter().find_map(|(g, item)| {
-                let check = ColourCheck::new(&item.question, answers)?;
+                let check = ObjectCheck::colour_answers(&item.question, answers)?;
                 let clip = first_clip(&split, g);
                 let logits = answer_logits(&plain, &clip, &check.questions);
                 let gains = check.adjustments(&logits, answers.len(), WEIGHT as f32);
@@ -118,23 +117,9 @@ fn evaluation_checks_objects_as_answering_does_and_its_sweep_reproduces_the_weig
     let dir = TempDir::new("object-check-eval");
     let split = gifqa_tests::generated::split(&plain, &dir, 2718, 16);
     let evaluator = |bundle: &ModelBundle<B>, sweep: Vec<f32>| -> trainer::eval::Report {
-        Evaluator {
-            model: &bundle.model,
-            config: &bundle.config,
-            tokenizer: &bundle.tokenizer,
-            strategy: SamplingStrategy::Uniform { frames: 8 },
-            aggregation: ClipAggregation::Mean,
-            batch_gifs: 5,
-            device: Default::default(),
-            annotations: None,
-            retrieval_gallery: None,
-            count_check_sweep: Vec::new(),
-            order_check_sweep: Vec::new(),
-            timeline_check_sweep: Vec::new(),
-            object_check_sweep: sweep,
-        }
-        .evaluate(&split, false, false)
-        .expect("evaluates")
+        Evaluator { object_check_sweep: sweep, ..gifqa_tests::generated::evaluator(bundle) }
+            .evaluate(&split, false, false)
+            .expect("evaluates")
     };
     let report = evaluator(&checked, Vec::new());
     let swept = evaluator(&plain, vec![0.0, WEIGHT as f32]);

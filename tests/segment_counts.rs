@@ -12,10 +12,9 @@ use shared_model::batch::{encode_tokens, video_tensors};
 use shared_model::bundle::ModelBundle;
 use shared_model::count_check::{CountCheck, Repeated};
 use shared_model::model::{CountHead, QuestionContext};
-use shared_model::pipeline::{ClipAggregation, Prediction, softmax};
+use shared_model::pipeline::{Prediction, softmax};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{QaItem, QuestionType};
-use shared_model::sampling::SamplingStrategy;
 use shared_model::segment_count_check::SegmentCountCheck;
 use trainer::eval::Evaluator;
 
@@ -107,23 +106,9 @@ fn evaluation_counts_by_segment_as_answering_does_and_its_sweep_reproduces_the_w
     let dir = TempDir::new("segment-counts-eval");
     let split = gifqa_tests::generated::split(&plain, &dir, SEED, 16);
     let evaluator = |bundle: &ModelBundle<B>, sweep: Vec<f32>| -> trainer::eval::Report {
-        Evaluator {
-            model: &bundle.model,
-            config: &bundle.config,
-            tokenizer: &bundle.tokenizer,
-            strategy: SamplingStrategy::Uniform { frames: 8 },
-            aggregation: ClipAggregation::Mean,
-            batch_gifs: 5,
-            device: Default::default(),
-            annotations: None,
-            retrieval_gallery: None,
-            count_check_sweep: sweep,
-            order_check_sweep: Vec::new(),
-            timeline_check_sweep: Vec::new(),
-            object_check_sweep: Vec::new(),
-        }
-        .evaluate(&split, false, false)
-        .expect("evaluates")
+        Evaluator { count_check_sweep: sweep, ..gifqa_tests::generated::evaluator(bundle) }
+            .evaluate(&split, false, false)
+            .expect("evaluates")
     };
     assert!(
         questions_by_gif(&split).iter().any(|(_, item)| !SegmentCountCheck::new(&item.candidates, true).is_empty()),

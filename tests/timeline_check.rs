@@ -10,9 +10,8 @@ use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
 use shared_model::batch::{encode_tokens, video_tensors};
 use shared_model::bundle::{ModelBundle, load_weights, weights_to_bytes};
-use shared_model::pipeline::{ClipAggregation, Prediction, softmax};
+use shared_model::pipeline::{Prediction, softmax};
 use shared_model::questions::{QaItem, QuestionType};
-use shared_model::sampling::SamplingStrategy;
 use shared_model::timeline_check::TimelineCheck;
 use trainer::eval::Evaluator;
 
@@ -92,23 +91,9 @@ fn evaluation_checks_timelines_as_answering_does_and_its_sweep_reproduces_the_we
     let dir = TempDir::new("timeline-check-eval");
     let split = gifqa_tests::generated::split(&plain, &dir, 2718, 16);
     let evaluator = |bundle: &ModelBundle<B>, sweep: Vec<f32>| -> trainer::eval::Report {
-        Evaluator {
-            model: &bundle.model,
-            config: &bundle.config,
-            tokenizer: &bundle.tokenizer,
-            strategy: SamplingStrategy::Uniform { frames: 8 },
-            aggregation: ClipAggregation::Mean,
-            batch_gifs: 5,
-            device: Default::default(),
-            annotations: None,
-            retrieval_gallery: None,
-            count_check_sweep: Vec::new(),
-            order_check_sweep: Vec::new(),
-            timeline_check_sweep: sweep,
-            object_check_sweep: Vec::new(),
-        }
-        .evaluate(&split, false, false)
-        .expect("evaluates")
+        Evaluator { timeline_check_sweep: sweep, ..gifqa_tests::generated::evaluator(bundle) }
+            .evaluate(&split, false, false)
+            .expect("evaluates")
     };
     let report = evaluator(&checked, Vec::new());
     let swept = evaluator(&plain, vec![0.0, WEIGHT as f32]);

@@ -78,24 +78,18 @@ impl ObjectCheck {
     }
 }
 
-/// The same check for the open answers to "What color is the {shape} ?": the answer "red" claims
-/// that the red object is the shape, so the FrameQA head's answer to "What shape is the red
-/// object ?" says how likely that is. The head reads a colour word in a question more surely than
-/// it names the colour of a shape: on 500 Val GIFs (seed 7, r41) the colour questions went from
-/// 242 to 250 of 251 right with this check at weight 1 (FrameQA 98.4 → 99.2%; 99.1% at the
-/// shipped 1.5, which captions prefer). It shares `object_check_weight` with [`ObjectCheck`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColourCheck {
-    /// "What shape is the {colour} object ?" for each of [`BENCHMARK_COLOURS`] among the answers.
-    pub questions: Vec<String>,
-    /// Per answer class: (index into `questions`, the asked shape's class) for a colour answer.
-    claims: Vec<Vec<(usize, usize)>>,
-}
-
-impl ColourCheck {
-    /// The check of `question`'s answers, `None` unless it is "What color is the {shape} ?" with
-    /// the shape among `answers` (the FrameQA head's classes, `BundleConfig::answers`).
-    pub fn new(question: &str, answers: &[String]) -> Option<Self> {
+impl ObjectCheck {
+    /// The same check for the open answers to "What color is the {shape} ?": the answer "red"
+    /// claims that the red object is the shape, so the FrameQA head's answer to "What shape is the
+    /// red object ?" says how likely that is. The "candidates" are then the answer classes, and
+    /// only colour answers claim anything. The head reads a colour word in a question more surely
+    /// than it names the colour of a shape: on 500 Val GIFs (seed 7, r41) the colour questions
+    /// went from 242 to 250 of 251 right with this check at weight 1 (FrameQA 98.4 → 99.2%; 99.1%
+    /// at the shipped 1.5, which captions prefer). It shares `object_check_weight` with captions.
+    ///
+    /// `None` unless `question` is "What color is the {shape} ?" with the shape among `answers`
+    /// (the FrameQA head's classes, `BundleConfig::answers`) and some answer a colour.
+    pub fn colour_answers(question: &str, answers: &[String]) -> Option<Self> {
         let words: Vec<&str> = question.split_whitespace().collect();
         let ["What", "color", "is", "the", shape, "?"] = words.as_slice() else { return None };
         let shape_class = answers.iter().position(|a| a == shape)?;
@@ -110,16 +104,7 @@ impl ColourCheck {
                 vec![(questions.len() - 1, shape_class)]
             })
             .collect();
-        Some(Self { questions, claims }).filter(|check| !check.questions.is_empty())
-    }
-
-    /// What each answer class gains: for a colour, `weight` times the asked shape's
-    /// log-probability in its question's answer minus the most probable answer's; 0 otherwise.
-    ///
-    /// # Shapes
-    /// - `answer_logits`: `[questions, classes]` row-major (one clip); returns one value per class
-    pub fn adjustments(&self, answer_logits: &[f32], classes: usize, weight: f32) -> Vec<f32> {
-        crate::count_check::relative_log_likelihoods(&self.claims, answer_logits, classes, weight)
+        Some(Self { questions, claims }).filter(|check| !check.is_empty())
     }
 }
 
@@ -156,9 +141,9 @@ mod tests {
     #[test]
     fn colour_answers_claim_the_asked_shape() {
         let answers = answers();
-        assert_eq!(ColourCheck::new("What shape is the red object ?", &answers), None);
-        assert_eq!(ColourCheck::new("What color is the hexagon ?", &answers), None);
-        let check = ColourCheck::new("What color is the star ?", &answers).expect("a colour question");
+        assert_eq!(ObjectCheck::colour_answers("What shape is the red object ?", &answers), None);
+        assert_eq!(ObjectCheck::colour_answers("What color is the hexagon ?", &answers), None);
+        let check = ObjectCheck::colour_answers("What color is the star ?", &answers).expect("a colour question");
         assert_eq!(check.questions, vec!["What shape is the red object ?", "What shape is the blue object ?"]);
         // The red object is a star, the blue one a circle (a star e^-2 as likely).
         let logits = [[0.0, 3.0, 1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 3.0, 0.0, 0.0, 0.0]].concat();

@@ -11,7 +11,7 @@ use crate::clipcut::fuse_selected;
 use crate::count_check::{CountCheck, Repeated};
 use crate::gif_decode::DecodedGif;
 use crate::model::{QaModelConfig, VideoEncoding};
-use crate::object_check::{ColourCheck, ObjectCheck};
+use crate::object_check::ObjectCheck;
 use crate::order_check::OrderCheck;
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::questions::CAPTION_PROMPT;
@@ -346,9 +346,9 @@ pub async fn answer_encoded<B: Backend>(
     let weight = config.model.object_check_weight();
     if kind == AnswerKind::Word
         && weight > 0.0
-        && let Some(check) = ColourCheck::new(question, &config.answers)
+        && let Some(check) = ObjectCheck::colour_answers(question, &config.answers)
     {
-        let gains = check_colours(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        let gains = check_objects(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
         for (logit, gain) in logits.iter_mut().zip(gains) {
             *logit += gain;
         }
@@ -509,8 +509,9 @@ pub async fn check_timeline<B: Backend>(
     Ok(log_probs.chunks(frames * actions).flat_map(|clip| check.adjustments(clip, frames, weight)).collect())
 }
 
-/// What each fused caption's logit gains from the FrameQA head's answers about the object it
-/// names (`object_check`), `[clips, captions]` row-major; all zero without claims.
+/// What each fused caption's logit, or each answer's to "What color is the {shape} ?", gains from
+/// the FrameQA head's answers about the object it names (`object_check`), `[clips, candidates]`
+/// row-major; all zero without claims.
 pub async fn check_objects<B: Backend>(
     bundle: &ModelBundle<B>,
     video: &VideoEncoding<B>,
@@ -524,24 +525,6 @@ pub async fn check_objects<B: Backend>(
     if check.is_empty() {
         return Ok(vec![0.0; n_clips * check.candidates()]);
     }
-    let context = read_with(bundle, video, sources, top_k, &check.questions, device).await?;
-    let classes = bundle.config.answers.len();
-    let logits = read_floats(bundle.model.answer_logits(&context)).await?;
-    let per_clip = check.questions.len() * classes;
-    Ok(logits.chunks(per_clip).flat_map(|clip| check.adjustments(clip, classes, weight)).collect())
-}
-
-/// What each answer's logit to "What color is the {shape} ?" gains from the FrameQA head's answers
-/// about the objects of each colour (`object_check::ColourCheck`), `[clips, answers]` row-major.
-pub async fn check_colours<B: Backend>(
-    bundle: &ModelBundle<B>,
-    video: &VideoEncoding<B>,
-    sources: &[&[Option<usize>]],
-    top_k: Option<usize>,
-    check: &ColourCheck,
-    weight: f32,
-    device: &B::Device,
-) -> Result<Vec<f32>, InputError> {
     let context = read_with(bundle, video, sources, top_k, &check.questions, device).await?;
     let classes = bundle.config.answers.len();
     let logits = read_floats(bundle.model.answer_logits(&context)).await?;

@@ -11,7 +11,7 @@ use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::count_check::{CountCheck, Repeated};
 use shared_model::model::{QaModel, VideoEncoding};
-use shared_model::object_check::{ColourCheck, ObjectCheck};
+use shared_model::object_check::ObjectCheck;
 use shared_model::order_check::OrderCheck;
 use shared_model::pipeline::{fuses_candidates, read_floats};
 use shared_model::preprocess::PreparedClip;
@@ -170,12 +170,21 @@ impl<B: Backend> CheckInputs<'_, B> {
             }
         }
         if wanted.object > 0.0 {
+            // Fused captions, and the answer classes of colour questions.
+            let answers = &self.config.answers;
             let checks: Vec<(usize, ObjectCheck)> = questions
                 .iter()
                 .enumerate()
-                .filter(|(_, q)| fused(q))
-                .map(|(i, q)| (i, ObjectCheck::new(&q.item.candidates, true, &self.config.answers)))
-                .filter(|(_, check)| !check.is_empty())
+                .filter_map(|(i, q)| {
+                    let check = if fused(q) {
+                        ObjectCheck::new(&q.item.candidates, true, answers)
+                    } else if q.item.qtype == QuestionType::FrameQa {
+                        ObjectCheck::colour_answers(&q.item.question, answers)?
+                    } else {
+                        return None;
+                    };
+                    (!check.is_empty()).then_some((i, check))
+                })
                 .collect();
             let asked: Vec<(usize, &[String])> =
                 checks.iter().map(|(i, c)| (questions[*i].video, c.questions.as_slice())).collect();
@@ -191,35 +200,7 @@ impl<B: Backend> CheckInputs<'_, B> {
                 }
             }
         }
-        if wanted.object > 0.0 {
-            self.colour_answers(questions, &mut gains)?;
-        }
         Ok(gains)
-    }
-
-    /// Sets the object check's gains of the answers to "What color is the {shape} ?" questions
-    /// (`object_check::ColourCheck`), at weight 1.
-    fn colour_answers(&self, questions: &[BatchQuestion<'_>], gains: &mut CheckGains) -> Result<()> {
-        let answers = &self.config.answers;
-        let checks: Vec<(usize, ColourCheck)> = questions
-            .iter()
-            .enumerate()
-            .filter(|(_, q)| q.item.qtype == QuestionType::FrameQa)
-            .filter_map(|(i, q)| Some((i, ColourCheck::new(&q.item.question, answers)?)))
-            .collect();
-        let asked: Vec<(usize, &[String])> =
-            checks.iter().map(|(i, c)| (questions[*i].video, c.questions.as_slice())).collect();
-        let Some(context) = self.stage_one(&asked)? else { return Ok(()) };
-        let logits = crate::backend::block_on(read_floats(self.model.answer_logits(&context)))
-            .context("reading FrameQA logits")?;
-        let classes = answers.len();
-        let mut start = 0;
-        for (i, check) in checks {
-            let end = start + check.questions.len() * classes;
-            gains.object.insert(i, check.adjustments(&logits[start..end], classes, 1.0));
-            start = end;
-        }
-        Ok(())
     }
 
     /// Adds to the count check's gains those of the fused caption questions' segment counts
