@@ -3,7 +3,10 @@
 //! log-probability the FrameQA head gives the shape it names for its colour, relative to the most
 //! probable answer, and to each colour answer to "What color is the {shape} ?" that of the shape
 //! for that colour, exactly as asking the head by hand gives; evaluation scores the same way, and
-//! its weight sweep reproduces a model that carries the weight. Old configs have no check.
+//! its weight sweep reproduces a model that carries the weight. With a closer look
+//! (`shared_model::zoom`) the caption check's answers are the joint log-probabilities of the read
+//! of the whole frames and that of the crops around where each question looked, in answering and
+//! evaluation alike. Old configs have no check and no closer look.
 
 use burn::backend::Flex;
 use gifqa_tests::TempDir;
@@ -13,6 +16,7 @@ use shared_model::bundle::ModelBundle;
 use shared_model::object_check::ObjectCheck;
 use shared_model::pipeline::{Prediction, softmax};
 use shared_model::questions::{Answer, QaItem, QuestionType};
+use shared_model::zoom;
 use trainer::eval::Evaluator;
 
 type B = Flex;
@@ -48,6 +52,16 @@ fn answer_logits(
     clip: &shared_model::preprocess::PreparedClip,
     questions: &[String],
 ) -> Vec<f32> {
+    read_by_hand(bundle, clip, questions).0
+}
+
+/// The FrameQA head's logits `[questions, answers]` for `questions` on `clip`, with where each
+/// question looked (`[questions, frames, cells]`) and the cells per frame.
+fn read_by_hand(
+    bundle: &ModelBundle<B>,
+    clip: &shared_model::preprocess::PreparedClip,
+    questions: &[String],
+) -> (Vec<f32>, Vec<f32>, usize) {
     let device = Default::default();
     let config = &bundle.config;
     let (frames, times) = video_tensors::<B>(&[clip], &config.preprocess, config.model.time_positions, &device);
@@ -55,7 +69,33 @@ fn answer_logits(
     let tokens = bundle.tokenizer.encode_batch(questions, config.model.max_text_len).unwrap();
     let encoding = encode_tokens(&bundle.model, &tokens, &device);
     let context = bundle.model.fuse(&video, &vec![0; questions.len()], &encoding);
-    bundle.model.answer_logits(&context).into_data().to_vec::<f32>().unwrap()
+    let logits = bundle.model.answer_logits(&context).into_data().to_vec::<f32>().unwrap();
+    let cells = context.attention.dims()[2];
+    (logits, context.attention.into_data().to_vec::<f32>().unwrap(), cells)
+}
+
+/// The object check's FrameQA logits with a closer look at `window`, by hand: each question's
+/// read of the whole frames and of its crops, as joint log-probabilities.
+fn closer_look_logits(
+    bundle: &ModelBundle<B>,
+    clip: &shared_model::preprocess::PreparedClip,
+    questions: &[String],
+    window: f32,
+) -> Vec<f32> {
+    let (plain, attention, cells) = read_by_hand(bundle, clip, questions);
+    let classes = bundle.config.answers.len();
+    let per_question = attention.len() / questions.len();
+    let size = bundle.config.preprocess.image_size;
+    questions
+        .iter()
+        .enumerate()
+        .flat_map(|(q, question)| {
+            let attention = &attention[q * per_question..(q + 1) * per_question];
+            let look = zoom::closer_looks(&[(clip, question.as_str())], attention, cells, window, size);
+            let closer = answer_logits(bundle, &look[0], std::slice::from_ref(question));
+            zoom::joint_log_probs(&plain[q * classes..(q + 1) * classes], &closer, classes)
+        })
+        .collect()
 }
 
 #[test]
@@ -160,5 +200,98 @@ fn old_configs_have_no_object_check_and_bad_weights_are_refused() {
     assert_eq!(old.object_check_weight(), 0.0);
     for bad in [-1.0, f64::NAN, f64::INFINITY] {
         assert!(old.clone().with_object_check_weight(Some(bad)).check().is_err(), "{bad}");
+    }
+}
+
+/// Side of the closer look's window in the tests.
+const WINDOW: f64 = 0.5;
+
+#[test]
+fn a_closer_look_adds_its_log_likelihoods_to_the_whole_frames_in_answering_and_evaluation() {
+    let (checked, plain) = tiny_bundles();
+    let mut config = checked.config.clone();
+    config.model.object_zoom = Some(WINDOW);
+    let zoomed = ModelBundle { config, model: plain.model.clone(), tokenizer: plain.tokenizer.clone() };
+    let dir = TempDir::new("object-check-zoom");
+    let split = gifqa_tests::generated::split(&plain, &dir, 2718, 16);
+    let (g, item) = checked_captions(&plain, &split).into_iter().next().expect("a caption question to check");
+    let clip = first_clip(&split, g);
+    let got = ask(&zoomed, &clip, &item.question, &item.candidates);
+    let base = ask(&plain, &clip, &item.question, &item.candidates);
+    let without = ask(&checked, &clip, &item.question, &item.candidates);
+    let check = ObjectCheck::new(&item.candidates, true, &plain.config.answers);
+    let logits = closer_look_logits(&plain, &clip, &check.questions, WINDOW as f32);
+    let gains = check.adjustments(&logits, plain.config.answers.len(), WEIGHT as f32);
+    let logits: Vec<f32> =
+        item.candidates.iter().zip(&gains).map(|(c, gain)| probability(&base, c).ln() + gain).collect();
+    let mut moved = 0.0f32;
+    for (candidate, p) in item.candidates.iter().zip(softmax(&logits)) {
+        let got = probability(&got, candidate);
+        assert!((got - p).abs() < 1e-4, "{candidate}: {got} vs {p}");
+        moved = moved.max((got - probability(&without, candidate)).abs());
+    }
+    assert!(moved > 1e-4, "the closer look changed nothing for {:?}", item.candidates);
+    // Colour answers take no closer look.
+    let colour = "What color is the star ?";
+    assert_eq!(ask(&zoomed, &clip, colour, &[]), ask(&checked, &clip, colour, &[]));
+    // Shape answers gain the weighted log-likelihood the closer look alone gives them.
+    let shape = "What shape is the red object ?".to_string();
+    let answers = &plain.config.answers;
+    let (whole, attention, cells) = read_by_hand(&plain, &clip, std::slice::from_ref(&shape));
+    let size = plain.config.preprocess.image_size;
+    let look = zoom::closer_looks(&[(&clip, shape.as_str())], &attention, cells, WINDOW as f32, size);
+    let closer = answer_logits(&plain, &look[0], std::slice::from_ref(&shape));
+    let check = ObjectCheck::shape_answers(&shape, answers).expect("a shape question");
+    let gains = check.adjustments(&closer, answers.len(), WEIGHT as f32);
+    let expected = softmax(&whole.iter().zip(&gains).map(|(l, g)| l + g).collect::<Vec<_>>());
+    let got = ask(&zoomed, &clip, &shape, &[]);
+    for ranked in &got.ranked {
+        let class = answers.iter().position(|a| *a == ranked.answer).expect("an answer class");
+        assert!((ranked.probability - expected[class]).abs() < 1e-4, "{}", ranked.answer);
+    }
+    assert_ne!(got, ask(&checked, &clip, &shape, &[]), "without a closer look shape answers are not checked");
+
+    // Evaluation: captions right as answering gets them, and the sweep reproduces the weight.
+    let report = gifqa_tests::generated::evaluator(&zoomed).evaluate(&split, false, false).unwrap();
+    let mut unweighted = zoomed.config.clone();
+    unweighted.model.object_check_weight = Some(1.0);
+    let unweighted = ModelBundle { config: unweighted, model: plain.model.clone(), tokenizer: plain.tokenizer.clone() };
+    let swept = Evaluator { object_check_sweep: vec![WEIGHT as f32], ..gifqa_tests::generated::evaluator(&unweighted) }
+        .evaluate(&split, false, false)
+        .unwrap();
+    let items: Vec<(usize, &QaItem)> =
+        questions_by_gif(&split).into_iter().filter(|(_, item)| item.qtype == QuestionType::Caption).collect();
+    let right = right_when_asked(&zoomed, &split, &items);
+    let tag = QuestionType::Caption.tag();
+    assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9);
+    assert_eq!(swept[tag].object_check.as_ref().expect("swept")[&WEIGHT.to_string()], report[tag].accuracy);
+    // FrameQA, shape questions among them: every word answer as answering gives it.
+    let tag = QuestionType::FrameQa.tag();
+    let items: Vec<(usize, &QaItem)> =
+        questions_by_gif(&split).into_iter().filter(|(_, item)| item.qtype == QuestionType::FrameQa).collect();
+    assert!(items.iter().any(|(_, item)| ObjectCheck::shape_answers(&item.question, answers).is_some()));
+    let right = items
+        .iter()
+        .filter(|(g, item)| {
+            let Answer::Word(truth) = &item.answer else { return false };
+            ask(&zoomed, &first_clip(&split, *g), &item.question, &[]).ranked[0].answer
+                == trainer::vocab::normalise_answer(truth)
+        })
+        .count();
+    assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9);
+    assert_eq!(swept[tag].object_check.as_ref().expect("swept")[&WEIGHT.to_string()], report[tag].accuracy);
+}
+
+#[test]
+fn old_configs_take_no_closer_look_and_bad_windows_are_refused() {
+    let (checked, _) = tiny_bundles();
+    assert_eq!(checked.config.model.object_zoom, None);
+    assert_eq!(checked.config.model.object_zoom(), None);
+    let zoomed = checked.config.model.clone().with_object_zoom(Some(WINDOW));
+    assert_eq!(zoomed.object_zoom(), Some(WINDOW as f32));
+    // No object check, no closer look.
+    assert_eq!(zoomed.clone().with_object_check_weight(Some(0.0)).object_zoom(), None);
+    for bad in [-0.5, 1.5, f64::NAN] {
+        assert!(zoomed.clone().with_object_zoom(Some(bad)).check().is_err(), "{bad}");
     }
 }

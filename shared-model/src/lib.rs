@@ -22,3 +22,4 @@ pub mod sampling;
 pub mod segment_count_check;
 pub mod timeline_check;
 pub mod tokenize;
+pub mod zoom;

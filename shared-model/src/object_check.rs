@@ -25,6 +25,21 @@ pub struct ObjectCheck {
     pub questions: Vec<String>,
     /// Per candidate: (index into `questions`, index into the answers) of its claim, if any.
     claims: Vec<Vec<(usize, usize)>>,
+    /// What the questions are asked of.
+    pub looks: Looks,
+}
+
+/// What an object check's questions are asked of: the clip's whole frames, and with
+/// `QaModelConfig::object_zoom` a closer look at them (`zoom`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Looks {
+    /// The whole frames only (colour answers, which would need eight closer looks).
+    Whole,
+    /// The whole frames and the closer look, their log-probabilities added (captions, which name
+    /// a colour or two).
+    WholeAndCloser,
+    /// The closer look only (shape answers, whose whole-frame read is the answer itself).
+    Closer,
 }
 
 impl ObjectCheck {
@@ -44,7 +59,11 @@ impl ObjectCheck {
         named.sort_unstable();
         named.dedup();
         if named.len() < 2 {
-            return Self { questions: Vec::new(), claims: vec![Vec::new(); candidates.len()] };
+            return Self {
+                questions: Vec::new(),
+                claims: vec![Vec::new(); candidates.len()],
+                looks: Looks::WholeAndCloser,
+            };
         }
         let mut questions: Vec<String> = Vec::new();
         let claims = objects
@@ -55,7 +74,7 @@ impl ObjectCheck {
                 vec![(index_or_push(&mut questions, question).0, shape_class)]
             })
             .collect();
-        Self { questions, claims }
+        Self { questions, claims, looks: Looks::WholeAndCloser }
     }
 
     /// How many candidates were checked.
@@ -104,7 +123,27 @@ impl ObjectCheck {
                 vec![(questions.len() - 1, shape_class)]
             })
             .collect();
-        Some(Self { questions, claims }).filter(|check| !check.is_empty())
+        Some(Self { questions, claims, looks: Looks::Whole }).filter(|check| !check.is_empty())
+    }
+}
+
+impl ObjectCheck {
+    /// The closer look's check of the open answers to "What shape is the {colour} object ?": each
+    /// answer gains what the same question, asked of the closer look (`zoom`), says of it, so the
+    /// answer is the whole frames' read and the closer look's together (at weight 1, their
+    /// log-probabilities add). Only with `QaModelConfig::object_zoom`, which callers check.
+    ///
+    /// `None` unless `question` is "What shape is the {word} object ?".
+    pub fn shape_answers(question: &str, answers: &[String]) -> Option<Self> {
+        let words: Vec<&str> = question.split_whitespace().collect();
+        let ["What", "shape", "is", "the", _, "object", "?"] = words.as_slice() else { return None };
+        let claims = (0..answers.len()).map(|class| vec![(0, class)]).collect();
+        Some(Self { questions: vec![question.to_string()], claims, looks: Looks::Closer })
+    }
+
+    /// Whether the questions are asked of a closer look (with `QaModelConfig::object_zoom`).
+    pub fn takes_closer_look(&self) -> bool {
+        self.looks != Looks::Whole
     }
 }
 

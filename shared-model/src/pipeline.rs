@@ -11,7 +11,7 @@ use crate::clipcut::fuse_selected;
 use crate::count_check::{CountCheck, Repeated};
 use crate::gif_decode::DecodedGif;
 use crate::model::{QaModelConfig, VideoEncoding};
-use crate::object_check::ObjectCheck;
+use crate::object_check::{Looks, ObjectCheck};
 use crate::order_check::OrderCheck;
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::questions::CAPTION_PROMPT;
@@ -113,13 +113,7 @@ impl FrameInfo {
     /// Centre of the most-attended cell as (x, y) fractions of the frame's width and height
     /// (`None` without attention).
     pub fn focus(&self) -> Option<(f32, f32)> {
-        let side = (self.attention.len() as f64).sqrt().round() as usize;
-        if side == 0 || side * side != self.attention.len() {
-            return None;
-        }
-        let peak = (0..self.attention.len()).max_by(|&a, &b| self.attention[a].total_cmp(&self.attention[b]))?;
-        let centre = |i: usize| (i as f32 + 0.5) / side as f32;
-        Some((centre(peak % side), centre(peak / side)))
+        crate::zoom::peak_cell_centre(&self.attention)
     }
 }
 
@@ -346,16 +340,18 @@ pub async fn answer_encoded<B: Backend>(
     let weight = config.model.object_check_weight();
     if kind == AnswerKind::Word
         && weight > 0.0
-        && let Some(check) = ObjectCheck::colour_answers(question, &config.answers)
+        && let Some(check) = ObjectCheck::colour_answers(question, &config.answers).or_else(|| {
+            ObjectCheck::shape_answers(question, &config.answers).filter(|_| config.model.object_zoom().is_some())
+        })
     {
-        let gains = check_objects(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        let gains = check_objects(bundle, video, clips, strategy.top_k(), &check, weight, device).await?;
         for (logit, gain) in logits.iter_mut().zip(gains) {
             *logit += gain;
         }
     }
     if fused_choices && weight > 0.0 {
         let check = ObjectCheck::new(&candidates, true, &config.answers);
-        let gains = check_objects(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        let gains = check_objects(bundle, video, clips, strategy.top_k(), &check, weight, device).await?;
         for (logit, gain) in logits.iter_mut().zip(gains) {
             *logit += gain;
         }
@@ -511,11 +507,13 @@ pub async fn check_timeline<B: Backend>(
 
 /// What each fused caption's logit, or each answer's to "What color is the {shape} ?", gains from
 /// the FrameQA head's answers about the object it names (`object_check`), `[clips, candidates]`
-/// row-major; all zero without claims.
+/// row-major; all zero without claims. With `QaModelConfig::object_zoom` the questions are also
+/// (captions) or only (shape answers) asked of a closer look at each clip (`zoom`; see
+/// `object_check::Looks`).
 pub async fn check_objects<B: Backend>(
     bundle: &ModelBundle<B>,
     video: &VideoEncoding<B>,
-    sources: &[&[Option<usize>]],
+    clips: &[PreparedClip],
     top_k: Option<usize>,
     check: &ObjectCheck,
     weight: f32,
@@ -525,9 +523,32 @@ pub async fn check_objects<B: Backend>(
     if check.is_empty() {
         return Ok(vec![0.0; n_clips * check.candidates()]);
     }
-    let context = read_with(bundle, video, sources, top_k, &check.questions, device).await?;
+    let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
+    let context = read_with(bundle, video, &sources, top_k, &check.questions, device).await?;
     let classes = bundle.config.answers.len();
-    let logits = read_floats(bundle.model.answer_logits(&context)).await?;
+    let mut logits = read_floats(bundle.model.answer_logits(&context)).await?;
+    if let Some(window) = bundle.config.model.object_zoom().filter(|_| check.takes_closer_look()) {
+        let cells = context.attention.dims()[2];
+        let attention = read_floats(context.attention).await?;
+        // Rows are grouped by clip, as `read_with` asks them.
+        let reads: Vec<(&PreparedClip, &str)> =
+            clips.iter().flat_map(|clip| check.questions.iter().map(move |q| (clip, q.as_str()))).collect();
+        let looks = crate::zoom::closer_looks(&reads, &attention, cells, window, bundle.config.preprocess.image_size);
+        let looked = encode_clips(bundle, &looks, device);
+        let questions: Vec<String> = reads.iter().map(|(_, q)| q.to_string()).collect();
+        let tokens = bundle.tokenizer.encode_batch(&questions, bundle.config.model.max_text_len)?;
+        let encoding = encode_tokens(&bundle.model, &tokens, device);
+        let look_sources: Vec<&[Option<usize>]> = looks.iter().map(|clip| clip.sources.as_slice()).collect();
+        let video_index: Vec<usize> = (0..looks.len()).collect();
+        let fused = fuse_selected(&bundle.model, &looked, &video_index, &encoding, &look_sources, None)
+            .await
+            .map_err(|e| InputError::Device(e.0))?;
+        let closer = read_floats(bundle.model.answer_logits(&fused.context)).await?;
+        logits = match check.looks {
+            Looks::Closer => closer,
+            _ => crate::zoom::joint_log_probs(&logits, &closer, classes),
+        };
+    }
     let per_clip = check.questions.len() * classes;
     Ok(logits.chunks(per_clip).flat_map(|clip| check.adjustments(clip, classes, weight)).collect())
 }

@@ -28,6 +28,9 @@
 //! - `object-check=W`: fused caption scores add the FrameQA head's check of the shape each caption
 //!   gives its colour, at weight W (see `shared_model::object_check`; `trainer eval
 //!   --object-check-sweep` measures weights); no tensor is added.
+//! - `object-zoom=F`: the object check of fused captions also asks its questions of a closer
+//!   look, each frame cropped to a window F times its side around where the question looked (see
+//!   `shared_model::zoom`); no tensor is added.
 use anyhow::{Context, Result};
 use shared_model::bundle::{
     ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
@@ -45,13 +48,13 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, input, output, changes @ ..] = args.as_slice() else {
         anyhow::bail!(
-            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC] [count-check=W] [order-check=W] [object-check=W]"
+            "usage: extend_model MODEL_DIR OUT_DIR [frame-evidence-count] [evidence-count] [slot-coordinates] [object-probe] [grid-attention] [fused-captions] [sampling=SPEC] [count-check=W] [order-check=W] [object-check=W] [object-zoom=F]"
         );
     };
     anyhow::ensure!(
         !changes.is_empty(),
         "name at least one change: frame-evidence-count, evidence-count, slot-coordinates, object-probe, grid-attention, \
-         fused-captions, sampling=SPEC, count-check=W, order-check=W, object-check=W"
+         fused-captions, sampling=SPEC, count-check=W, order-check=W, object-check=W, object-zoom=F"
     );
     let output = std::path::Path::new(output);
     anyhow::ensure!(!output.exists(), "{} exists already", output.display());
@@ -106,19 +109,24 @@ fn main() -> Result<()> {
                 config.sampling = sampling;
                 applied.push(Change { added: None, dropped: None });
             }
-            other if ["count-check=", "order-check=", "object-check="].iter().any(|p| other.starts_with(p)) => {
+            other
+                if ["count-check=", "order-check=", "object-check=", "object-zoom="]
+                    .iter()
+                    .any(|p| other.starts_with(p)) =>
+            {
                 let (check, weight) = other.split_once('=').unwrap_or_default();
                 let weight: f64 = weight.parse().with_context(|| format!("bad change '{other}': expected a number"))?;
                 match check {
                     "count-check" => config.model.count_check_weight = Some(weight),
                     "order-check" => config.model.order_check_weight = Some(weight),
+                    "object-zoom" => config.model.object_zoom = Some(weight),
                     _ => config.model.object_check_weight = Some(weight),
                 }
                 applied.push(Change { added: None, dropped: None });
             }
             other => anyhow::bail!(
                 "unknown change '{other}' (expected frame-evidence-count, evidence-count, slot-coordinates, object-probe, \
-                 grid-attention, fused-captions, sampling=SPEC, count-check=W, order-check=W or object-check=W)"
+                 grid-attention, fused-captions, sampling=SPEC, count-check=W, order-check=W, object-check=W or object-zoom=F)"
             ),
         }
     }

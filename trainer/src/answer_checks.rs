@@ -11,13 +11,14 @@ use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::count_check::{CountCheck, Repeated};
 use shared_model::model::{QaModel, VideoEncoding};
-use shared_model::object_check::ObjectCheck;
+use shared_model::object_check::{Looks, ObjectCheck};
 use shared_model::order_check::OrderCheck;
 use shared_model::pipeline::{fuses_candidates, read_floats};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::QuestionType;
 use shared_model::segment_count_check::SegmentCountCheck;
 use shared_model::timeline_check::TimelineCheck;
+use shared_model::zoom::{closer_looks, joint_log_probs};
 
 use crate::batch::BatchQuestion;
 use crate::text_cache::Texts;
@@ -179,7 +180,10 @@ impl<B: Backend> CheckInputs<'_, B> {
                     let check = if fused(q) {
                         ObjectCheck::new(&q.item.candidates, true, answers)
                     } else if q.item.qtype == QuestionType::FrameQa {
-                        ObjectCheck::colour_answers(&q.item.question, answers)?
+                        let question = &q.item.question;
+                        ObjectCheck::colour_answers(question, answers).or_else(|| {
+                            ObjectCheck::shape_answers(question, answers).filter(|_| model.object_zoom().is_some())
+                        })?
                     } else {
                         return None;
                     };
@@ -189,9 +193,12 @@ impl<B: Backend> CheckInputs<'_, B> {
             let asked: Vec<(usize, &[String])> =
                 checks.iter().map(|(i, c)| (questions[*i].video, c.questions.as_slice())).collect();
             if let Some(context) = self.stage_one(&asked)? {
-                let logits = crate::backend::block_on(read_floats(self.model.answer_logits(&context)))
+                let mut logits = crate::backend::block_on(read_floats(self.model.answer_logits(&context)))
                     .context("reading FrameQA logits")?;
                 let classes = self.config.answers.len();
+                if let Some(window) = self.config.model.object_zoom() {
+                    self.closer_looks(questions, &checks, context, window, &mut logits)?;
+                }
                 let mut start = 0;
                 for (i, check) in checks {
                     let end = start + check.questions.len() * classes;
@@ -201,6 +208,72 @@ impl<B: Backend> CheckInputs<'_, B> {
             }
         }
         Ok(gains)
+    }
+
+    /// Replaces the FrameQA logits of the object checks that take a closer look (`zoom`) with their
+    /// joint log-probabilities with that look's, or that look's alone (`Looks`); `logits` and
+    /// `context` hold every check's questions in order.
+    fn closer_looks(
+        &self,
+        questions: &[BatchQuestion<'_>],
+        checks: &[(usize, ObjectCheck)],
+        context: shared_model::model::QuestionContext<B>,
+        window: f32,
+        logits: &mut [f32],
+    ) -> Result<()> {
+        let classes = self.config.answers.len();
+        let cells = context.attention.dims()[2];
+        let attention =
+            crate::backend::block_on(read_floats(context.attention)).context("reading the object check's attention")?;
+        let per_row = attention.len() / (logits.len() / classes).max(1);
+        let mut rows = Vec::new(); // (row of `logits`, clip, question, looks)
+        let mut row = 0;
+        for (i, check) in checks {
+            for question in &check.questions {
+                if check.takes_closer_look() {
+                    rows.push((row, &self.clips[questions[*i].video], question.as_str(), check.looks));
+                }
+                row += 1;
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let looks: Vec<PreparedClip> = rows
+            .iter()
+            .flat_map(|&(row, clip, question, _)| {
+                let attention = &attention[row * per_row..(row + 1) * per_row];
+                closer_looks(&[(clip, question)], attention, cells, window, self.config.preprocess.image_size)
+            })
+            .collect();
+        let video = self.encode(&looks);
+        let looked = CheckInputs { video: &video, clips: &looks, top_k: None, ..*self };
+        let asked: Vec<(usize, Vec<String>)> =
+            rows.iter().enumerate().map(|(v, r)| (v, vec![r.2.to_string()])).collect();
+        let asked: Vec<(usize, &[String])> = asked.iter().map(|(v, q)| (*v, q.as_slice())).collect();
+        let Some(context) = looked.stage_one(&asked)? else { return Ok(()) };
+        let closer = crate::backend::block_on(read_floats(self.model.answer_logits(&context)))
+            .context("reading the closer look's FrameQA logits")?;
+        for (&(row, _, _, looks), closer) in rows.iter().zip(closer.chunks(classes)) {
+            let plain = &mut logits[row * classes..(row + 1) * classes];
+            match looks {
+                Looks::Closer => plain.copy_from_slice(closer),
+                _ => plain.copy_from_slice(&joint_log_probs(plain, closer, classes)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes equally long clips as one video each.
+    fn encode(&self, clips: &[PreparedClip]) -> VideoEncoding<B> {
+        let refs: Vec<&PreparedClip> = clips.iter().collect();
+        let (frames, times) = shared_model::batch::video_tensors::<B>(
+            &refs,
+            &self.config.preprocess,
+            self.config.model.time_positions,
+            self.device,
+        );
+        self.model.encode_video(frames, times)
     }
 
     /// Adds to the count check's gains those of the fused caption questions' segment counts

@@ -580,6 +580,7 @@ fn init_from(
     config.model.segment_tagger = bundle.config.model.segment_tagger;
     config.model.timeline_check_weight = bundle.config.model.timeline_check_weight;
     config.model.object_check_weight = bundle.config.model.object_check_weight;
+    config.model.object_zoom = bundle.config.model.object_zoom;
     // The answer vocabulary is ordered by frequency in the Train split, so data of another seed
     // orders the same answers differently: the model's order is kept when the sets are equal
     // (the FrameQA head's rows stay the answers they were trained for).

@@ -114,6 +114,10 @@ pub struct QaModelConfig {
     /// the FrameQA head's answer to "What shape is the {colour} object ?" for the colour they name
     /// (see `object_check`); `None` (configs written before this option) or 0 means not.
     pub object_check_weight: Option<f64>,
+    /// Side of the window of the object check's closer look, as a fraction of the frame's (see
+    /// `zoom`): fused captions' shape questions are also asked of the clip cropped around where
+    /// they looked; `None` (configs written before this option) or 0 means not.
+    pub object_zoom: Option<f64>,
 }
 
 /// How the Count head reads the stage-1 output.
@@ -270,6 +274,7 @@ impl QaModelConfig {
                 self.object_check_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)),
                 "object_check_weight must be finite and not negative",
             ),
+            (self.object_zoom.is_some_and(|w| !(0.0..=1.0).contains(&w)), "object_zoom must be in [0, 1]"),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_string()),
@@ -307,6 +312,11 @@ impl QaModelConfig {
     /// see `object_check`).
     pub fn object_check_weight(&self) -> f32 {
         self.object_check_weight.unwrap_or(0.0) as f32
+    }
+
+    /// The closer look's window (see [`QaModelConfig::object_zoom`]), if the object check takes one.
+    pub fn object_zoom(&self) -> Option<f32> {
+        self.object_zoom.map(|w| w as f32).filter(|&w| w > 0.0 && self.object_check_weight() > 0.0)
     }
 
     /// The segment tagger's configuration (see [`QaModelConfig::segment_tagger`]).
