@@ -129,10 +129,17 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
         let ranked = page["ranked"].as_array().unwrap();
         assert_eq!(ranked.len(), expected.ranked.len(), "question {index}: answer count");
         for want in &expected.ranked {
-            let got = ranked
-                .iter()
-                .find(|r| r["answer"] == want.answer.as_str())
-                .unwrap_or_else(|| panic!("question {index}: the page lacks answer '{}'", want.answer));
+            // Open answers are cut to the top 10, and answers the checks rule out sit near 0,
+            // where backends may order them differently: one may miss only below the tolerance.
+            let Some(got) = ranked.iter().find(|r| r["answer"] == want.answer.as_str()) else {
+                assert!(
+                    want.probability <= tolerance,
+                    "question {index}: the page lacks answer '{}' ({})",
+                    want.answer,
+                    want.probability
+                );
+                continue;
+            };
             let diff = (got["probability"].as_f64().unwrap() as f32 - want.probability).abs();
             worst = worst.max(diff);
             assert!(diff <= tolerance, "question {index} '{}': page and native differ by {diff}", want.answer);
