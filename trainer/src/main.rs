@@ -122,9 +122,10 @@ mod eval_cmd {
         /// answer claims, aligned to the segment tagger's per-frame actions; `timeline_check_weight`)
         #[arg(long, value_delimiter = ',')]
         pub timeline_check_sweep: Vec<f32>,
-        /// The same for the object check (the shape and colour a caption names, checked by the
-        /// FrameQA head's answers to "What shape is the {colour} object ?" and "What color is the
-        /// {shape} ?"; `object_check_weight`)
+        /// The same for the object check (the shape a caption gives its colour, and the answers to
+        /// "What color is the {shape} ?" and, with a closer look, "What shape is the {colour}
+        /// object ?", checked by the FrameQA head's answers to "What shape is the {colour} object
+        /// ?"; `object_check_weight`, `object_zoom`)
         #[arg(long, value_delimiter = ',')]
         pub object_check_sweep: Vec<f32>,
     }
