@@ -179,8 +179,9 @@ pub mod generated {
         split.gifs.iter().enumerate().flat_map(|(g, gif)| gif.items.iter().map(move |&i| (g, &items[i]))).collect()
     }
 
-    /// How many of the multiple-choice `items` (each with its GIF's index) `bundle` answers right
-    /// when asked one by one as `predict` asks: what an evaluation of them must count.
+    /// How many of the multiple-choice and word-answer `items` (each with its GIF's index)
+    /// `bundle` answers right when asked one by one as `predict` asks: what an evaluation of them
+    /// must count.
     pub fn right_when_asked(
         bundle: &ModelBundle<burn::backend::Flex>,
         split: &Split,
@@ -190,7 +191,12 @@ pub mod generated {
             .iter()
             .filter(|(g, item)| {
                 let answered = ask(bundle, &first_clip(split, *g), &item.question, &item.candidates);
-                matches!(item.answer, Answer::Choice(c) if answered.ranked[0].answer == item.candidates[c])
+                let top = &answered.ranked[0].answer;
+                match &item.answer {
+                    Answer::Choice(c) => *top == item.candidates[*c],
+                    Answer::Word(truth) => *top == trainer::vocab::normalise_answer(truth),
+                    Answer::Count(_) => false,
+                }
             })
             .count()
     }

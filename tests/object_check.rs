@@ -15,7 +15,7 @@ use shared_model::batch::{encode_tokens, video_tensors};
 use shared_model::bundle::ModelBundle;
 use shared_model::object_check::ObjectCheck;
 use shared_model::pipeline::{Prediction, softmax};
-use shared_model::questions::{Answer, QaItem, QuestionType};
+use shared_model::questions::{QaItem, QuestionType};
 use shared_model::zoom;
 use trainer::eval::Evaluator;
 
@@ -35,6 +35,30 @@ fn tiny_bundles() -> (ModelBundle<B>, ModelBundle<B>) {
 
 fn probability(prediction: &Prediction, answer: &str) -> f32 {
     prediction.ranked.iter().find(|r| r.answer == answer).map(|r| r.probability).expect("ranked")
+}
+
+/// Asserts that `got` ranks `candidates` as `base` does with each logit plus its gain.
+fn assert_base_plus_gains(got: &Prediction, base: &Prediction, candidates: &[String], gains: &[f32]) {
+    let logits: Vec<f32> = candidates.iter().zip(gains).map(|(c, gain)| probability(base, c).ln() + gain).collect();
+    for (candidate, p) in candidates.iter().zip(softmax(&logits)) {
+        let got = probability(got, candidate);
+        assert!((got - p).abs() < 1e-4, "{candidate}: {got} vs {p}");
+    }
+}
+
+/// Asserts that each open answer of `got` has the probability of the answer `logits` (over
+/// `answers`) with each class's gain added.
+fn assert_logits_plus_gains(got: &Prediction, logits: &[f32], gains: &[f32], answers: &[String]) {
+    let probabilities = softmax(&logits.iter().zip(gains).map(|(l, g)| l + g).collect::<Vec<_>>());
+    for ranked in &got.ranked {
+        let class = answers.iter().position(|a| *a == ranked.answer).expect("an answer class");
+        assert!((ranked.probability - probabilities[class]).abs() < 1e-4, "{}", ranked.answer);
+    }
+}
+
+/// The largest change of a candidate's probability between two answers.
+fn largest_change(a: &Prediction, b: &Prediction, candidates: &[String]) -> f32 {
+    candidates.iter().map(|c| (probability(a, c) - probability(b, c)).abs()).fold(0.0, f32::max)
 }
 
 /// The benchmark's caption questions whose candidates name more than one object, by GIF.
@@ -110,14 +134,8 @@ fn answering_adds_the_weighted_log_likelihood_of_each_named_shape() {
     let check = ObjectCheck::new(&item.candidates, true, &plain.config.answers);
     let logits = answer_logits(&plain, &clip, &check.questions);
     let gains = check.adjustments(&logits, plain.config.answers.len(), WEIGHT as f32);
-    let logits: Vec<f32> =
-        item.candidates.iter().zip(&gains).map(|(c, gain)| probability(&base, c).ln() + gain).collect();
-    let mut moved = 0.0f32;
-    for (candidate, p) in item.candidates.iter().zip(softmax(&logits)) {
-        let got = probability(&got, candidate);
-        assert!((got - p).abs() < 1e-4, "{candidate}: {got} vs {p}");
-        moved = moved.max((got - probability(&base, candidate)).abs());
-    }
+    assert_base_plus_gains(&got, &base, &item.candidates, &gains);
+    let moved = largest_change(&got, &base, &item.candidates);
     assert!(moved > 1e-3, "the check changed nothing for {:?}", item.candidates);
 }
 
@@ -143,12 +161,7 @@ fn colour_answers_gain_the_weighted_log_likelihood_of_their_object_having_the_as
         .expect("a colour question the check moves");
     let got = ask(&checked, &clip, &item.question, &[]);
     let base = answer_logits(&plain, &clip, std::slice::from_ref(&item.question));
-    let logits: Vec<f32> = base.iter().zip(&gains).map(|(l, g)| l + g).collect();
-    let probabilities = softmax(&logits);
-    for ranked in &got.ranked {
-        let class = answers.iter().position(|a| *a == ranked.answer).expect("an answer class");
-        assert!((ranked.probability - probabilities[class]).abs() < 1e-4, "{}", ranked.answer);
-    }
+    assert_logits_plus_gains(&got, &base, &gains, answers);
 }
 
 #[test]
@@ -176,14 +189,7 @@ fn evaluation_checks_objects_as_answering_does_and_its_sweep_reproduces_the_weig
     let tag = QuestionType::FrameQa.tag();
     let items: Vec<(usize, &QaItem)> =
         questions_by_gif(&split).into_iter().filter(|(_, item)| item.qtype == QuestionType::FrameQa).collect();
-    let right = items
-        .iter()
-        .filter(|(g, item)| {
-            let Answer::Word(truth) = &item.answer else { return false };
-            ask(&checked, &first_clip(&split, *g), &item.question, &[]).ranked[0].answer
-                == trainer::vocab::normalise_answer(truth)
-        })
-        .count();
+    let right = right_when_asked(&checked, &split, &items);
     assert_eq!(report[tag].n, items.len());
     assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9);
     let sweep = swept[tag].object_check.as_ref().expect("swept");
@@ -222,14 +228,8 @@ fn a_closer_look_adds_its_log_likelihoods_to_the_whole_frames_in_answering_and_e
     let check = ObjectCheck::new(&item.candidates, true, &plain.config.answers);
     let logits = closer_look_logits(&plain, &clip, &check.questions, WINDOW as f32);
     let gains = check.adjustments(&logits, plain.config.answers.len(), WEIGHT as f32);
-    let logits: Vec<f32> =
-        item.candidates.iter().zip(&gains).map(|(c, gain)| probability(&base, c).ln() + gain).collect();
-    let mut moved = 0.0f32;
-    for (candidate, p) in item.candidates.iter().zip(softmax(&logits)) {
-        let got = probability(&got, candidate);
-        assert!((got - p).abs() < 1e-4, "{candidate}: {got} vs {p}");
-        moved = moved.max((got - probability(&without, candidate)).abs());
-    }
+    assert_base_plus_gains(&got, &base, &item.candidates, &gains);
+    let moved = largest_change(&got, &without, &item.candidates);
     assert!(moved > 1e-4, "the closer look changed nothing for {:?}", item.candidates);
     // Colour answers take no closer look.
     let colour = "What color is the star ?";
@@ -243,12 +243,8 @@ fn a_closer_look_adds_its_log_likelihoods_to_the_whole_frames_in_answering_and_e
     let closer = answer_logits(&plain, &look[0], std::slice::from_ref(&shape));
     let check = ObjectCheck::shape_answers(&shape, answers).expect("a shape question");
     let gains = check.adjustments(&closer, answers.len(), WEIGHT as f32);
-    let expected = softmax(&whole.iter().zip(&gains).map(|(l, g)| l + g).collect::<Vec<_>>());
     let got = ask(&zoomed, &clip, &shape, &[]);
-    for ranked in &got.ranked {
-        let class = answers.iter().position(|a| *a == ranked.answer).expect("an answer class");
-        assert!((ranked.probability - expected[class]).abs() < 1e-4, "{}", ranked.answer);
-    }
+    assert_logits_plus_gains(&got, &whole, &gains, answers);
     assert_ne!(got, ask(&checked, &clip, &shape, &[]), "without a closer look shape answers are not checked");
 
     // Evaluation: captions right as answering gets them, and the sweep reproduces the weight.
@@ -270,14 +266,7 @@ fn a_closer_look_adds_its_log_likelihoods_to_the_whole_frames_in_answering_and_e
     let items: Vec<(usize, &QaItem)> =
         questions_by_gif(&split).into_iter().filter(|(_, item)| item.qtype == QuestionType::FrameQa).collect();
     assert!(items.iter().any(|(_, item)| ObjectCheck::shape_answers(&item.question, answers).is_some()));
-    let right = items
-        .iter()
-        .filter(|(g, item)| {
-            let Answer::Word(truth) = &item.answer else { return false };
-            ask(&zoomed, &first_clip(&split, *g), &item.question, &[]).ranked[0].answer
-                == trainer::vocab::normalise_answer(truth)
-        })
-        .count();
+    let right = right_when_asked(&zoomed, &split, &items);
     assert!((report[tag].accuracy - right as f64 / items.len() as f64).abs() < 1e-9);
     assert_eq!(swept[tag].object_check.as_ref().expect("swept")[&WEIGHT.to_string()], report[tag].accuracy);
 }

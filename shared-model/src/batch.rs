@@ -8,6 +8,18 @@ use crate::model::TextEncoding;
 use crate::preprocess::{PreparedClip, PreprocessConfig, normalise, time_buckets};
 use crate::tokenize::TokenBatch;
 
+/// Encodes equally long clips with [`QaModel::encode_video`], one video each.
+pub fn encode_prepared<B: Backend>(
+    model: &QaModel<B>,
+    preprocess: &PreprocessConfig,
+    time_positions: usize,
+    clips: &[&PreparedClip],
+    device: &B::Device,
+) -> crate::model::VideoEncoding<B> {
+    let (frames, times) = video_tensors::<B>(clips, preprocess, time_positions, device);
+    model.encode_video(frames, times)
+}
+
 /// Stacks equally long clips into the video input of [`QaModel::encode_video`].
 ///
 /// # Shapes

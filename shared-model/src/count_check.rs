@@ -160,7 +160,8 @@ pub(crate) fn relative_log_likelihoods(
         .collect()
 }
 
-fn log_softmax(row: &[f32]) -> Vec<f32> {
+/// Log-softmax of one row of logits.
+pub(crate) fn log_softmax(row: &[f32]) -> Vec<f32> {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let log_sum = row.iter().map(|x| (x - max).exp()).sum::<f32>().ln() + max;
     row.iter().map(|x| x - log_sum).collect()

@@ -42,6 +42,18 @@ pub enum Looks {
     Closer,
 }
 
+impl Looks {
+    /// The FrameQA logits the check scores, rows of `classes`, from those of the whole frames and
+    /// of the closer look (unused for [`Looks::Whole`]).
+    pub fn combine(self, whole: &[f32], closer: &[f32], classes: usize) -> Vec<f32> {
+        match self {
+            Looks::Whole => whole.to_vec(),
+            Looks::WholeAndCloser => crate::zoom::joint_log_probs(whole, closer, classes),
+            Looks::Closer => closer.to_vec(),
+        }
+    }
+}
+
 impl ObjectCheck {
     /// Collects the claims of `candidates` read as captions when `captions` (the candidates of a
     /// fused caption question); `answers` are the FrameQA head's classes (`BundleConfig::answers`).

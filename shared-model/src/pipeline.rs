@@ -5,13 +5,13 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{encode_tokens, index_tensor, video_tensors};
+use crate::batch::{encode_prepared, encode_tokens, index_tensor};
 use crate::bundle::ModelBundle;
 use crate::clipcut::fuse_selected;
 use crate::count_check::{CountCheck, Repeated};
 use crate::gif_decode::DecodedGif;
 use crate::model::{QaModelConfig, VideoEncoding};
-use crate::object_check::{Looks, ObjectCheck};
+use crate::object_check::ObjectCheck;
 use crate::order_check::OrderCheck;
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::questions::CAPTION_PROMPT;
@@ -241,8 +241,7 @@ pub fn encode_clips<B: Backend>(
 ) -> VideoEncoding<B> {
     let config = &bundle.config;
     let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-    let (frames, times) = video_tensors::<B>(&clip_refs, &config.preprocess, config.model.time_positions, device);
-    bundle.model.encode_video(frames, times)
+    encode_prepared(&bundle.model, &config.preprocess, config.model.time_positions, &clip_refs, device)
 }
 
 /// Waits until the device has finished computing `video` (reads one value back), so that encoding
@@ -535,19 +534,13 @@ pub async fn check_objects<B: Backend>(
             clips.iter().flat_map(|clip| check.questions.iter().map(move |q| (clip, q.as_str()))).collect();
         let looks = crate::zoom::closer_looks(&reads, &attention, cells, window, bundle.config.preprocess.image_size);
         let looked = encode_clips(bundle, &looks, device);
-        let questions: Vec<String> = reads.iter().map(|(_, q)| q.to_string()).collect();
-        let tokens = bundle.tokenizer.encode_batch(&questions, bundle.config.model.max_text_len)?;
-        let encoding = encode_tokens(&bundle.model, &tokens, device);
         let look_sources: Vec<&[Option<usize>]> = looks.iter().map(|clip| clip.sources.as_slice()).collect();
+        // Each look is its own video, read with its own question.
+        let rows: Vec<String> = reads.iter().map(|(_, q)| q.to_string()).collect();
         let video_index: Vec<usize> = (0..looks.len()).collect();
-        let fused = fuse_selected(&bundle.model, &looked, &video_index, &encoding, &look_sources, None)
-            .await
-            .map_err(|e| InputError::Device(e.0))?;
-        let closer = read_floats(bundle.model.answer_logits(&fused.context)).await?;
-        logits = match check.looks {
-            Looks::Closer => closer,
-            _ => crate::zoom::joint_log_probs(&logits, &closer, classes),
-        };
+        let context = read_rows(bundle, &looked, &look_sources, None, &rows, &video_index, device).await?;
+        let closer = read_floats(bundle.model.answer_logits(&context)).await?;
+        logits = check.looks.combine(&logits, &closer, classes);
     }
     let per_clip = check.questions.len() * classes;
     Ok(logits.chunks(per_clip).flat_map(|clip| check.adjustments(clip, classes, weight)).collect())
@@ -565,9 +558,22 @@ async fn read_with<B: Backend>(
     let n_clips = video.tokens.dims()[0];
     let rows: Vec<String> = (0..n_clips).flat_map(|_| questions.iter().cloned()).collect();
     let video_index: Vec<usize> = (0..n_clips).flat_map(|k| std::iter::repeat_n(k, questions.len())).collect();
-    let tokens = bundle.tokenizer.encode_batch(&rows, bundle.config.model.max_text_len)?;
+    read_rows(bundle, video, sources, top_k, &rows, &video_index, device).await
+}
+
+/// Stage 1 of the videos of `video` read with `rows`, row r with video `video_index[r]`.
+async fn read_rows<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+    sources: &[&[Option<usize>]],
+    top_k: Option<usize>,
+    rows: &[String],
+    video_index: &[usize],
+    device: &B::Device,
+) -> Result<crate::model::QuestionContext<B>, InputError> {
+    let tokens = bundle.tokenizer.encode_batch(rows, bundle.config.model.max_text_len)?;
     let encoding = encode_tokens(&bundle.model, &tokens, device);
-    let fused = fuse_selected(&bundle.model, video, &video_index, &encoding, sources, top_k)
+    let fused = fuse_selected(&bundle.model, video, video_index, &encoding, sources, top_k)
         .await
         .map_err(|e| InputError::Device(e.0))?;
     Ok(fused.context)

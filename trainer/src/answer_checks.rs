@@ -7,18 +7,19 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use shared_model::batch::encode_prepared;
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::count_check::{CountCheck, Repeated};
 use shared_model::model::{QaModel, VideoEncoding};
-use shared_model::object_check::{Looks, ObjectCheck};
+use shared_model::object_check::ObjectCheck;
 use shared_model::order_check::OrderCheck;
 use shared_model::pipeline::{fuses_candidates, read_floats};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::QuestionType;
 use shared_model::segment_count_check::SegmentCountCheck;
 use shared_model::timeline_check::TimelineCheck;
-use shared_model::zoom::{closer_looks, joint_log_probs};
+use shared_model::zoom::closer_looks;
 
 use crate::batch::BatchQuestion;
 use crate::text_cache::Texts;
@@ -246,7 +247,9 @@ impl<B: Backend> CheckInputs<'_, B> {
                 closer_looks(&[(clip, question)], attention, cells, window, self.config.preprocess.image_size)
             })
             .collect();
-        let video = self.encode(&looks);
+        let refs: Vec<&PreparedClip> = looks.iter().collect();
+        let video =
+            encode_prepared(self.model, &self.config.preprocess, self.config.model.time_positions, &refs, self.device);
         let looked = CheckInputs { video: &video, clips: &looks, top_k: None, ..*self };
         let asked: Vec<(usize, Vec<String>)> =
             rows.iter().enumerate().map(|(v, r)| (v, vec![r.2.to_string()])).collect();
@@ -255,25 +258,11 @@ impl<B: Backend> CheckInputs<'_, B> {
         let closer = crate::backend::block_on(read_floats(self.model.answer_logits(&context)))
             .context("reading the closer look's FrameQA logits")?;
         for (&(row, _, _, looks), closer) in rows.iter().zip(closer.chunks(classes)) {
-            let plain = &mut logits[row * classes..(row + 1) * classes];
-            match looks {
-                Looks::Closer => plain.copy_from_slice(closer),
-                _ => plain.copy_from_slice(&joint_log_probs(plain, closer, classes)),
-            }
+            let whole = &mut logits[row * classes..(row + 1) * classes];
+            let combined = looks.combine(whole, closer, classes);
+            whole.copy_from_slice(&combined);
         }
         Ok(())
-    }
-
-    /// Encodes equally long clips as one video each.
-    fn encode(&self, clips: &[PreparedClip]) -> VideoEncoding<B> {
-        let refs: Vec<&PreparedClip> = clips.iter().collect();
-        let (frames, times) = shared_model::batch::video_tensors::<B>(
-            &refs,
-            &self.config.preprocess,
-            self.config.model.time_positions,
-            self.device,
-        );
-        self.model.encode_video(frames, times)
     }
 
     /// Adds to the count check's gains those of the fused caption questions' segment counts

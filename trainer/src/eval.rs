@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use serde::Serialize;
-use shared_model::batch::{index_tensor, video_tensors};
+use shared_model::batch::{encode_prepared, index_tensor};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
 use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding};
@@ -641,9 +641,9 @@ impl<B: Backend> Evaluator<'_, B> {
             })
             .collect();
         let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-        let (frames, times) =
-            video_tensors::<B>(&clip_refs, &self.config.preprocess, self.config.model.time_positions, &self.device);
-        let video = self.model.encode_video(frames, times);
+        let config = &self.config;
+        let video =
+            encode_prepared(self.model, &config.preprocess, config.model.time_positions, &clip_refs, &self.device);
         (clips, video)
     }
 
