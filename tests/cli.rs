@@ -261,16 +261,31 @@ fn bad_input_gives_one_clear_line() {
     let mut sampled = ask(gif, "q ?", None);
     sampled.extend(["--sample".into(), "zigzag".into()]);
     check(sampled, "unknown sampling strategy");
-    assert_fails(&["predict", "--model", "/nonexistent/model", "--gif", gif, "--question", "q ?"], "config.json");
+    assert_fails(&["predict", "--model", "/nonexistent/model", "--gif", gif, "--question", "q ?"], "manifest.json");
+    assert_fails(
+        &["predict", "--model", "/nonexistent/model", "--no-verify", "--gif", gif, "--question", "q ?"],
+        "config.json",
+    );
+    // A folder without a manifest is refused unless --no-verify; unverified, bad weights are named.
     let corrupt = f.root.join("corrupt-model");
     std::fs::create_dir_all(&corrupt).unwrap();
     for file in ["config.json", "tokenizer.json"] {
         std::fs::copy(f.model.join(file), corrupt.join(file)).unwrap();
     }
     std::fs::write(corrupt.join("model.safetensors"), b"garbage").unwrap();
+    let corrupt = corrupt.to_str().unwrap();
+    assert_fails(&["predict", "--model", corrupt, "--gif", gif, "--question", "q ?"], "--no-verify");
     assert_fails(
-        &["predict", "--model", corrupt.to_str().unwrap(), "--gif", gif, "--question", "q ?"],
+        &["predict", "--model", corrupt, "--no-verify", "--gif", gif, "--question", "q ?"],
         "model.safetensors",
+    );
+    // Questions and candidates beyond the limits are refused, not truncated unseen.
+    let long = "What does the red star do after jumping ? ".repeat(400);
+    check(ask(gif, &long, None), "the question is 16800 bytes long; the limit is 1000");
+    check(ask(gif, &"what does it do ? ".repeat(20), None), "tokens long, and this model reads at most");
+    check(
+        ask(gif, "q ?", Some(&format!("jump|{}", "very ".repeat(120)))),
+        "candidate answer 2 is 599 bytes long; the limit is 500",
     );
     // generate refuses to overwrite, and to make fewer GIFs than splits.
     assert_fails(&["generate", "--out", f.data.to_str().unwrap(), "--gifs", "10"], "not empty");
@@ -321,11 +336,53 @@ fn bad_input_gives_one_clear_line() {
     config["model"]["vocab_size"] = (tokens + 3).into();
     std::fs::write(mismatched.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
     assert_fails(
-        &["predict", "--model", mismatched.to_str().unwrap(), "--gif", gif, "--question", "q ?"],
+        &["predict", "--model", mismatched.to_str().unwrap(), "--no-verify", "--gif", gif, "--question", "q ?"],
         &format!(
             "tokenizer.json has a vocabulary of {tokens} tokens but config.json's model.vocab_size is {}",
             tokens + 3
         ),
+    );
+}
+
+/// A copy of the fixture's model folder, manifest included.
+fn copy_model(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(&fixture().model).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn tampered_weights_are_an_error_never_a_nan() {
+    let f = fixture();
+    let tampered = f.root.join("tampered-model");
+    copy_model(&tampered);
+    // 1,000 bytes of the tensor data overwritten (all ones: NaN as f32), the header intact.
+    let path = tampered.join("model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let start = bytes.len() / 2;
+    bytes[start..start + 1000].fill(0xff);
+    std::fs::write(&path, &bytes).unwrap();
+    let (model, gif) = (tampered.to_str().unwrap(), f.gif.to_str().unwrap());
+    let predict = ["predict", "--model", model, "--gif", gif, "--question", "q ?"];
+    assert_fails(&predict, "model.safetensors does not match manifest.json");
+    // Unverified, the NaN weights are still refused, naming a tensor.
+    assert_fails(&[&predict[..], &["--no-verify"]].concat(), "model.safetensors is damaged: tensor");
+    // eval verifies too.
+    let data = f.data.to_str().unwrap();
+    assert_fails(&["eval", "--data", data, "--model", model, "--max-gifs", "1"], "does not match manifest.json");
+    // A swapped file (another model's config) is named as well.
+    let swapped = f.root.join("swapped-model");
+    copy_model(&swapped);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(swapped.join("config.json")).unwrap()).unwrap();
+    config["sampling"] = "uniform:2".into();
+    std::fs::write(swapped.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    let swapped = swapped.to_str().unwrap();
+    assert_fails(
+        &["predict", "--model", swapped, "--gif", gif, "--question", "q ?"],
+        "config.json does not match manifest.json",
     );
 }
 

@@ -5,7 +5,7 @@
 use burn::backend::Flex;
 use burn::tensor::Tensor;
 use gifqa_tests::{TempDir, checkpoint, repo_root};
-use shared_model::bundle::{BundleError, ModelBundle, load_weights, load_weights_partially, weights_to_bytes};
+use shared_model::bundle::{BundleError, ModelBundle, Verify, load_weights, load_weights_partially, weights_to_bytes};
 use shared_model::model::{CountHead, QaModel, QaModelConfig};
 use shared_model::pipeline::ClipAggregation;
 use shared_model::sampling::SamplingStrategy;
@@ -267,6 +267,9 @@ fn a_model_folder_must_be_complete_and_consistent() {
     let device = Default::default();
     let dir = TempDir::new("model-folder");
     let missing = ModelBundle::<B>::load_dir(&dir.0, &device).err().expect("empty folder fails").to_string();
+    assert!(missing.contains("has no manifest.json"), "{missing}");
+    let missing =
+        ModelBundle::<B>::load_dir_with(&dir.0, Verify::Skip, &device).err().expect("empty folder fails").to_string();
     assert!(missing.contains("config.json"), "{missing}");
     // A tokenizer with another vocabulary size than the model's.
     let mut tokenizer: serde_json::Value = serde_json::from_slice(&read("tokenizer.json")).unwrap();
@@ -290,6 +293,32 @@ fn a_model_folder_must_be_complete_and_consistent() {
     let truncated = read("model.safetensors")[..1000].to_vec();
     let result = ModelBundle::<B>::from_bytes(&read("config.json"), truncated, &read("tokenizer.json"), &device);
     assert!(matches!(result, Err(BundleError::Weights(_))));
+}
+
+#[test]
+fn damaged_weights_are_named_before_they_answer() {
+    let shipped = repo_root().join("www/model");
+    let device = Default::default();
+    let dir = TempDir::new("damaged-model");
+    for file in ["config.json", "model.safetensors", "tokenizer.json", "manifest.json"] {
+        std::fs::copy(shipped.join(file), dir.0.join(file)).unwrap();
+    }
+    ModelBundle::<B>::load_dir(&dir.0, &device).expect("an intact copy loads");
+    // One weight set to NaN (bytes past the header, which ends at 8 + its little-endian length).
+    let mut weights = std::fs::read(shipped.join("model.safetensors")).unwrap();
+    let header = 8 + u64::from_le_bytes(weights[..8].try_into().unwrap()) as usize;
+    weights[header + 4..header + 8].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(dir.0.join("model.safetensors"), &weights).unwrap();
+    let error = ModelBundle::<B>::load_dir(&dir.0, &device).err().expect("the manifest catches it");
+    assert!(matches!(error, BundleError::Manifest(_)), "{error:?}");
+    assert!(error.to_string().starts_with("model.safetensors does not match manifest.json"), "{error}");
+    let error = ModelBundle::<B>::load_dir_with(&dir.0, Verify::Skip, &device).err().expect("the NaN check catches it");
+    assert!(matches!(error, BundleError::NonFinite { count: 1, .. }), "{error:?}");
+    // A file over its size limit is refused before it is read.
+    assert_eq!(shared_model::bundle::max_file_bytes("config.json"), shared_model::bundle::MAX_CONFIG_BYTES);
+    std::fs::write(dir.0.join("config.json"), vec![b' '; shared_model::bundle::MAX_CONFIG_BYTES as usize + 1]).unwrap();
+    let error = ModelBundle::<B>::load_dir_with(&dir.0, Verify::Skip, &device).err().expect("too large");
+    assert!(matches!(error, BundleError::TooLarge { .. }), "{error:?}");
 }
 
 /// Held-out accuracy the shipped model must keep on 48 GIFs of a seed it never saw, set a little

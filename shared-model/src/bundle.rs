@@ -1,5 +1,10 @@
 //! A model folder: `config.json` (architecture, preprocessing, answer vocabulary), `model.safetensors`
-//! and `tokenizer.json`, always loaded and saved together. The browser fetches the same three files.
+//! and `tokenizer.json`, always loaded and saved together, with `manifest.json` listing each file's
+//! size and SHA-256. The browser fetches the same files.
+//!
+//! Loading checks, before anything is used: every file against the manifest (so a damaged or
+//! swapped file is named instead of answering with garbage), each file's size against a limit
+//! (before it is read), and every weight for NaN and infinity.
 
 use burn::prelude::*;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
@@ -17,6 +22,31 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// Bumped when the folder layout changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest `config.json` and `manifest.json` read, in bytes (ours are about 2 kB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Largest `tokenizer.json` read, in bytes (a real BERT's WordPiece file is about 700 kB).
+pub const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
+/// Largest `model.safetensors` read, in bytes (a CLIP ViT-B/32 tower in f32 is about 350 MB).
+pub const MAX_WEIGHTS_BYTES: u64 = 1 << 30;
+
+/// The size limit of a model-folder file, by name.
+pub fn max_file_bytes(name: &str) -> u64 {
+    match name {
+        WEIGHTS_FILE => MAX_WEIGHTS_BYTES,
+        TOKENIZER_FILE => MAX_TOKENIZER_BYTES,
+        _ => MAX_CONFIG_BYTES,
+    }
+}
+
+/// Whether [`ModelBundle::load_dir_with`] checks the folder's files against `manifest.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Every file must match the manifest, and a folder without one is refused (the default).
+    Manifest,
+    /// Load without a manifest (sizes are still bounded and weights still checked for NaN).
+    Skip,
+}
 
 /// Everything in `config.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +104,21 @@ pub enum BundleError {
     /// Weights do not fit the architecture.
     #[error("model.safetensors does not match config.json: {0}")]
     Weights(String),
+    /// The folder has no `manifest.json`, so its files cannot be checked.
+    #[error("{dir} has no manifest.json, so its files cannot be checked")]
+    NoManifest { dir: String },
+    /// `manifest.json` is not valid JSON of the expected shape.
+    #[error("manifest.json is invalid: {0}")]
+    ManifestInvalid(serde_json::Error),
+    /// A file differs from what `manifest.json` lists (damaged, truncated or from another model).
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    /// A file is larger than its limit ([`max_file_bytes`]).
+    #[error("{name} is {bytes} bytes, over the limit of {limit} bytes for that file")]
+    TooLarge { name: String, bytes: u64, limit: u64 },
+    /// Weights hold NaN or infinity (a damaged file, or a diverged training run).
+    #[error("model.safetensors is damaged: tensor {tensor} holds {count} values that are not finite numbers")]
+    NonFinite { tensor: String, count: usize },
 }
 
 impl<B: Backend> ModelBundle<B> {
@@ -96,22 +141,87 @@ impl<B: Backend> ModelBundle<B> {
                 model: config.model.vocab_size,
             });
         }
+        check_finite(&weights)?;
         let mut model = config.model.init::<B>(device);
         load_weights(&mut model, weights)?;
         Ok(ModelBundle { config, model, tokenizer })
     }
 
-    /// Loads a model folder from disk.
+    /// Loads a model folder from disk, checked against its `manifest.json`.
     pub fn load_dir(dir: &std::path::Path, device: &B::Device) -> Result<Self, BundleError> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read(&path).map_err(|source| BundleError::Io { path: path.display().to_string(), source })
+        Self::load_dir_with(dir, Verify::Manifest, device)
+    }
+
+    /// Loads a model folder from disk; `verify` says whether its files are checked against
+    /// `manifest.json` (sizes are bounded either way).
+    pub fn load_dir_with(dir: &std::path::Path, verify: Verify, device: &B::Device) -> Result<Self, BundleError> {
+        let manifest = match verify {
+            Verify::Manifest => Some(read_manifest(dir)?),
+            Verify::Skip => None,
+        };
+        let read = |name: &str| -> Result<Vec<u8>, BundleError> {
+            if let Some(manifest) = &manifest {
+                manifest.entry(name)?;
+            }
+            let bytes = read_bounded(&dir.join(name), name)?;
+            if let Some(manifest) = &manifest {
+                manifest.verify(name, &bytes)?;
+            }
+            Ok(bytes)
         };
         Self::from_bytes(&read(CONFIG_FILE)?, read(WEIGHTS_FILE)?, &read(TOKENIZER_FILE)?, device)
     }
 }
 
-/// The files of a model folder, named, ready for [`write_folder_atomically`]: config, weights,
+/// Reads `dir/manifest.json` ([`BundleError::NoManifest`] when there is none).
+pub fn read_manifest(dir: &std::path::Path) -> Result<crate::manifest::Manifest, BundleError> {
+    let path = dir.join(crate::manifest::MANIFEST_FILE);
+    if !path.exists() {
+        return Err(BundleError::NoManifest { dir: dir.display().to_string() });
+    }
+    let bytes = read_bounded(&path, crate::manifest::MANIFEST_FILE)?;
+    serde_json::from_slice(&bytes).map_err(BundleError::ManifestInvalid)
+}
+
+/// Reads a model-folder file, refusing one over its size limit before reading it.
+fn read_bounded(path: &std::path::Path, name: &str) -> Result<Vec<u8>, BundleError> {
+    let io = |source| BundleError::Io { path: path.display().to_string(), source };
+    let bytes = std::fs::metadata(path).map_err(io)?.len();
+    let limit = max_file_bytes(name);
+    if bytes > limit {
+        return Err(BundleError::TooLarge { name: name.to_string(), bytes, limit });
+    }
+    std::fs::read(path).map_err(io)
+}
+
+/// Fails on the first floating-point tensor of safetensors `weights` that holds NaN or infinity
+/// (read from the raw bits, so every float width is covered without converting).
+pub fn check_finite(weights: &[u8]) -> Result<(), BundleError> {
+    use safetensors::{Dtype, SafeTensors};
+    let tensors = SafeTensors::deserialize(weights).map_err(|e| BundleError::Weights(e.to_string()))?;
+    for (name, view) in tensors.tensors() {
+        let data = view.data();
+        let count = match view.dtype() {
+            Dtype::F32 => {
+                data.chunks_exact(4).filter(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()).count()
+            }
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .filter(|b| !f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]).is_finite())
+                .count(),
+            // Half widths: all exponent bits set means infinity or NaN.
+            Dtype::F16 => data.chunks_exact(2).filter(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00).count(),
+            Dtype::BF16 => data.chunks_exact(2).filter(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80).count(),
+            _ => 0,
+        };
+        if count > 0 {
+            return Err(BundleError::NonFinite { tensor: name, count });
+        }
+    }
+    Ok(())
+}
+
+/// The files of a model folder, named, ready to be written as one folder: config, weights,
 /// tokenizer and the manifest listing them (reads tensors synchronously: native backends only).
 pub fn folder_files<B: Backend>(
     config: &BundleConfig,
@@ -177,28 +287,4 @@ pub fn load_weights_partially<B: Backend>(
         missing: result.missing.iter().map(|(path, _)| path.clone()).collect(),
         unused: result.unused.clone(),
     })
-}
-
-/// Writes `files` into `dir` so that `dir` is never seen half-written.
-pub fn write_folder_atomically(dir: &std::path::Path, files: &[(&str, Vec<u8>)]) -> Result<(), BundleError> {
-    let io = |path: &std::path::Path| {
-        let path = path.display().to_string();
-        move |source| BundleError::Io { path, source }
-    };
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
-    for (file, bytes) in files {
-        std::fs::write(staging.join(file), bytes).map_err(io(&staging.join(file)))?;
-    }
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-    }
-    std::fs::rename(&staging, dir).map_err(io(dir))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
 }

@@ -22,6 +22,14 @@ use crate::tokenize::TokenizeError;
 
 /// Fewest and most candidate answers accepted.
 pub const CANDIDATES: std::ops::RangeInclusive<usize> = 2..=10;
+/// Longest question accepted, in bytes of UTF-8 (checked before tokenizing; the model's token
+/// window, `max_text_len`, is checked after).
+pub const MAX_QUESTION_BYTES: usize = 1000;
+/// Longest candidate answer accepted, in bytes of UTF-8.
+pub const MAX_CANDIDATE_BYTES: usize = 500;
+/// Largest GIF file read for answering, in bytes (checked before reading it; the decoder's own
+/// limits then bound the decoded frames).
+pub const MAX_GIF_FILE_BYTES: u64 = 64 << 20;
 
 /// How logits of several clips of one GIF are combined (ClipBERT's inference aggregation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +91,15 @@ pub enum InputError {
     /// A tensor could not be read back from the device.
     #[error("reading the result from the device failed: {0}")]
     Device(String),
+    /// A question or candidate longer than [`MAX_QUESTION_BYTES`] / [`MAX_CANDIDATE_BYTES`].
+    #[error("{what} is {bytes} bytes long; the limit is {limit}")]
+    TooManyBytes { what: String, bytes: usize, limit: usize },
+    /// A text with more tokens than the model reads (they would be dropped unseen).
+    #[error("{what} is {tokens} tokens long, and this model reads at most {limit}: shorten it")]
+    TooManyTokens { what: String, tokens: usize, limit: usize },
+    /// The model computed NaN or infinity: its weights are damaged or it diverged in training.
+    #[error("the model's output is not a finite number (its weights are damaged or diverged)")]
+    NonFinite,
 }
 
 /// One answer with its probability.
@@ -156,6 +173,13 @@ pub fn validate(question: &str, candidates: &[String]) -> Result<Vec<String>, In
     if question.trim().is_empty() {
         return Err(InputError::EmptyQuestion);
     }
+    if question.len() > MAX_QUESTION_BYTES {
+        return Err(InputError::TooManyBytes {
+            what: "the question".into(),
+            bytes: question.len(),
+            limit: MAX_QUESTION_BYTES,
+        });
+    }
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
@@ -167,11 +191,37 @@ pub fn validate(question: &str, candidates: &[String]) -> Result<Vec<String>, In
         if c.is_empty() {
             return Err(InputError::EmptyCandidate(i + 1));
         }
+        if c.len() > MAX_CANDIDATE_BYTES {
+            return Err(InputError::TooManyBytes {
+                what: format!("candidate answer {}", i + 1),
+                bytes: c.len(),
+                limit: MAX_CANDIDATE_BYTES,
+            });
+        }
         if trimmed[..i].iter().any(|earlier| earlier.eq_ignore_ascii_case(c)) {
             return Err(InputError::DuplicateCandidate(c.clone()));
         }
     }
     Ok(trimmed)
+}
+
+/// Checks that the question and every candidate fit the model's token window (`max_len`), so
+/// that no word is dropped unseen.
+pub fn check_token_window(
+    tokenizer: &crate::tokenize::TextTokenizer,
+    question: &str,
+    candidates: &[String],
+    max_len: usize,
+) -> Result<(), InputError> {
+    let texts = std::iter::once(("the question".to_string(), question))
+        .chain(candidates.iter().enumerate().map(|(i, c)| (format!("candidate answer {}", i + 1), c.as_str())));
+    for (what, text) in texts {
+        let tokens = tokenizer.token_count(text)?;
+        if tokens > max_len {
+            return Err(InputError::TooManyTokens { what, tokens, limit: max_len });
+        }
+    }
+    Ok(())
 }
 
 /// Which open-ended head a question goes to: TGIF-QA's Count questions all start this way.
@@ -271,6 +321,7 @@ pub async fn answer_encoded<B: Backend>(
     let candidates = validate(question, candidates)?;
     let config = &bundle.config;
     let max_len = config.model.max_text_len;
+    check_token_window(&bundle.tokenizer, question, &candidates, max_len)?;
     let n_clips = clips.len();
     // Stage 1 reads each clip with the question, or with each candidate when they are fused.
     let per_clip = stage_one_texts(&config.model, question, &candidates);
@@ -356,6 +407,9 @@ pub async fn answer_encoded<B: Backend>(
         }
     }
     let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
+    if probabilities.iter().any(|p| !p.is_finite()) {
+        return Err(InputError::NonFinite);
+    }
     // The frames shown are those each clip read: with fused candidates, as the most probable one.
     let shown: Vec<usize> = match probabilities.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
         Some((best, _)) if fused_choices => (0..n_clips).map(|k| k * per_clip.len() + best).collect(),

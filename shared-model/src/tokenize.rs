@@ -54,6 +54,16 @@ impl TextTokenizer {
         &self.inner
     }
 
+    /// Number of tokens `text` takes with special tokens, before any truncation (what
+    /// [`Self::encode`] would drop is `token_count - max_len`).
+    pub fn token_count(&self, text: &str) -> Result<usize, TokenizeError> {
+        let encoding = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| TokenizeError::Encode { text: text.to_string(), reason: e.to_string() })?;
+        Ok(encoding.get_ids().len())
+    }
+
     /// Token ids of one text with special tokens, truncated to `max_len`.
     pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>, TokenizeError> {
         let encoding = self

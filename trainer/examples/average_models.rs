@@ -11,8 +11,9 @@
 //! config and tokenizer, the averaged weights and a fresh manifest, plus `averaged_from.json`
 //! naming the inputs; it is written whole or not at all.
 use anyhow::{Context, Result};
-use shared_model::bundle::{ModelBundle, folder_files, write_folder_atomically};
+use shared_model::bundle::{ModelBundle, folder_files};
 use trainer::backend::{self, Training};
+use trainer::files::write_folder_atomically;
 use trainer::soup::average_safetensors;
 
 fn main() -> Result<()> {

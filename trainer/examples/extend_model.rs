@@ -32,11 +32,10 @@
 //!   look, each frame cropped to a window F times its side around where the question looked (see
 //!   `shared_model::zoom`); no tensor is added.
 use anyhow::{Context, Result};
-use shared_model::bundle::{
-    ModelBundle, folder_files, load_weights_partially, weights_to_bytes, write_folder_atomically,
-};
+use shared_model::bundle::{ModelBundle, folder_files, load_weights_partially, weights_to_bytes};
 use shared_model::model::CountHead;
 use trainer::backend::{self, Training};
+use trainer::files::write_folder_atomically;
 
 /// Tensor paths a change adds (fresh) and drops.
 struct Change {

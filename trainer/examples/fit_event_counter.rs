@@ -22,12 +22,13 @@ use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use shared_model::batch::index_tensor;
-use shared_model::bundle::{ModelBundle, folder_files, write_folder_atomically};
+use shared_model::bundle::{ModelBundle, folder_files};
 use shared_model::model::{CountHead, EventCounter, EventCounterConfig};
 use shared_model::pipeline::read_floats;
 use trainer::backend::{self, Compute, Training};
 use trainer::batch::event_loss;
 use trainer::count_features::{CountFeatures, extract, reversed_in_time, rows_of};
+use trainer::files::write_folder_atomically;
 
 /// Questions per step.
 const BATCH: usize = 128;

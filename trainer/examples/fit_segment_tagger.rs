@@ -17,12 +17,13 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use shared_model::bundle::{ModelBundle, folder_files, write_folder_atomically};
+use shared_model::bundle::{ModelBundle, folder_files};
 use shared_model::model::SegmentTagger;
 use shared_model::pipeline::read_floats;
 use shared_model::timeline_check::TIMELINE_ACTIONS;
 use trainer::backend::{self, Compute, Training};
 use trainer::count_features::rows_of;
+use trainer::files::write_folder_atomically;
 use trainer::timeline_features::{NO_LABEL, TimelineFeatures, extract};
 
 /// Objects per step.

@@ -56,7 +56,7 @@ fn main() -> Result<()> {
     let fractions: Vec<f32> =
         if args.len() > 4 { args[4..].iter().map(|a| a.parse()).collect::<Result<_, _>>()? } else { vec![0.5] };
     let device = backend::device();
-    let bundle = backend::load_model(&model)?;
+    let bundle = backend::load_model(&model, false)?;
     let strategy = backend::strategy_for(&bundle.config, None)?;
     let name = split.file_name().context("split")?.to_string_lossy().to_string();
     let annotations = std::fs::read_to_string(split.join(format!("{name}_annotations.jsonl")))?;

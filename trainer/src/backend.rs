@@ -117,11 +117,28 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     futures_lite::future::block_on(future)
 }
 
-/// Loads a model folder for inference on [`Compute`], naming the folder in errors.
-pub fn load_model(dir: &std::path::Path) -> anyhow::Result<shared_model::bundle::ModelBundle<Compute>> {
+/// How a command's `--no-verify` flag loads model folders.
+pub fn verify(no_verify: bool) -> shared_model::bundle::Verify {
+    if no_verify { shared_model::bundle::Verify::Skip } else { shared_model::bundle::Verify::Manifest }
+}
+
+/// Loads a model folder for inference on [`Compute`], checked against its manifest unless
+/// `no_verify`, naming the folder in errors.
+pub fn load_model(
+    dir: &std::path::Path,
+    no_verify: bool,
+) -> anyhow::Result<shared_model::bundle::ModelBundle<Compute>> {
     use anyhow::Context;
-    shared_model::bundle::ModelBundle::load_dir(dir, &device())
-        .with_context(|| format!("cannot load the model in {}", dir.display()))
+    use shared_model::bundle::{BundleError, ModelBundle};
+    match ModelBundle::load_dir_with(dir, verify(no_verify), &device()) {
+        Ok(bundle) => Ok(bundle),
+        Err(BundleError::NoManifest { dir }) => {
+            anyhow::bail!(
+                "{dir} has no manifest.json, so its files cannot be checked; pass --no-verify to load it anyway"
+            )
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot load the model in {}", dir.display())),
+    }
 }
 
 /// The sampling strategy to use: `requested`, or the model's own; a count-less name gets the

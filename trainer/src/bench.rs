@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{ClipAggregation, answer_prepared};
 use shared_model::preprocess::prepare_clip;
@@ -17,6 +17,10 @@ pub struct BenchOptions {
     /// Model folder.
     #[arg(long)]
     pub model: PathBuf,
+    /// Load the model folder without checking its files against its manifest.json (needed for a
+    /// folder that has none; sizes are still bounded and weights still checked for NaN).
+    #[arg(long)]
+    pub no_verify: bool,
     /// The GIF to answer about.
     #[arg(long)]
     pub gif: PathBuf,
@@ -36,8 +40,8 @@ pub struct BenchOptions {
 
 pub fn run(options: BenchOptions) -> Result<()> {
     let device = backend::device();
-    let bundle = backend::load_model(&options.model)?;
-    let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
+    let bundle = backend::load_model(&options.model, options.no_verify)?;
+    let bytes = crate::predict::read_gif(&options.gif)?;
     let candidates: Vec<String> = options.candidates.split('|').map(str::to_string).collect();
     let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
     let mut stages: [Vec<f64>; 4] = Default::default();

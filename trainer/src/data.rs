@@ -81,6 +81,7 @@ pub fn load(dir: &Path, split: &str, preprocess: &PreprocessConfig, limit_gifs: 
 
 /// The question rows of `split` and the folder their GIFs should be in.
 pub fn questions(dir: &Path, split: &str, dataset: Dataset) -> Result<(Vec<QaItem>, PathBuf)> {
+    ensure_generated(dir)?;
     match dataset {
         Dataset::TgifQa => {
             if !has_split(dir, split) && dir.join(MSRVTT_MC_FILE).is_file() {
@@ -98,6 +99,21 @@ pub fn questions(dir: &Path, split: &str, dataset: Dataset) -> Result<(Vec<QaIte
             Ok((items, dir.join("gifs")))
         }
     }
+}
+
+/// Fails when `dir` is absent because a `trainer generate` into it was interrupted (its unfinished
+/// output sits beside it under a hidden name), saying so instead of "no question files".
+pub fn ensure_generated(dir: &Path) -> Result<()> {
+    if !dir.exists()
+        && let Some(partial) = crate::files::unfinished_generate(dir)
+    {
+        anyhow::bail!(
+            "{} does not exist: {} beside it is the unfinished output of an interrupted `trainer generate`; run it again",
+            dir.display(),
+            partial.display()
+        );
+    }
+    Ok(())
 }
 
 /// Loads `split` of the dataset in `dir`, decoding GIFs in parallel. Rows whose GIF file is absent
@@ -224,7 +240,7 @@ fn report_missing(
 type Frames = (Vec<u8>, usize, Timeline);
 
 fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<Frames> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::predict::read_gif(path)?;
     let gif = decode_gif(&bytes, &DecodeLimits::default())?;
     let size = preprocess.image_size;
     let mut frames = Vec::with_capacity(gif.frames.len() * size * size * 3);

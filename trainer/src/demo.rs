@@ -16,6 +16,10 @@ pub struct DemoOptions {
     /// Model folder.
     #[arg(long, default_value = "www/model")]
     pub model: PathBuf,
+    /// Load the model folder without checking its files against its manifest.json (needed for a
+    /// folder that has none; sizes are still bounded and weights still checked for NaN).
+    #[arg(long)]
+    pub no_verify: bool,
     /// Samples folder (GIFs + samples.json).
     #[arg(long, default_value = "www/samples")]
     pub samples: PathBuf,
@@ -23,7 +27,7 @@ pub struct DemoOptions {
 
 pub fn run(options: DemoOptions) -> Result<()> {
     let device = backend::device();
-    let bundle = backend::load_model(&options.model)?;
+    let bundle = backend::load_model(&options.model, options.no_verify)?;
     let strategy = backend::strategy_for(&bundle.config, None)?;
     let samples = crate::samples::read(&options.samples)?;
     let mut right = 0;
@@ -32,7 +36,7 @@ pub fn run(options: DemoOptions) -> Result<()> {
     for sample in &samples {
         if current.as_ref().is_none_or(|(name, _)| *name != sample.gif) {
             let path = options.samples.join(&sample.gif);
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = crate::predict::read_gif(&path)?;
             let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| path.display().to_string())?;
             println!("\n{} ({} frames, {}x{})", sample.gif, gif.frames.len(), gif.width, gif.height);
             current = Some((

@@ -440,6 +440,8 @@ impl<B: Backend> Evaluator<'_, B> {
     ) -> Result<()> {
         let [rows, classes] = head.logits.dims();
         let raw = crate::backend::block_on(read_floats(head.logits)).context("reading logits")?;
+        // NaN logits would be scored as wrong answers: a damaged model is an error, not a low score.
+        anyhow::ensure!(raw.iter().all(|x| x.is_finite()), shared_model::pipeline::InputError::NonFinite);
         let combined_at = |start: usize, weights: CheckWeights| -> Vec<f32> {
             let rows: Vec<f32> = (start..start + clips)
                 .flat_map(|row| gains.apply(head.questions[row], &raw[row * classes..(row + 1) * classes], weights))

@@ -27,6 +27,10 @@ pub struct FramesOptions {
     /// Sample as this model folder does: its input size and default strategy.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Load the model folder without checking its files against its manifest.json (needed for a
+    /// folder that has none; sizes are still bounded and weights still checked for NaN).
+    #[arg(long)]
+    pub no_verify: bool,
     /// The question CLIP-Cut ranks frames by (`--sample clipcut:K`).
     #[arg(long, requires = "model")]
     pub question: Option<String>,
@@ -42,7 +46,7 @@ pub fn run(options: FramesOptions) -> Result<()> {
     if options.out.exists() && std::fs::read_dir(&options.out)?.next().is_some() {
         anyhow::bail!("{} exists and is not empty", options.out.display());
     }
-    let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
+    let bytes = crate::predict::read_gif(&options.gif)?;
     let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
     let images: Vec<Image> = match (&options.sample, &options.model) {
         (None, None) => gif
@@ -61,7 +65,7 @@ pub fn run(options: FramesOptions) -> Result<()> {
             clips.iter().flat_map(|clip| clip_images(clip, config.image_size, None)).collect()
         }
         (spec, Some(model)) => {
-            let bundle = backend::load_model(model)?;
+            let bundle = backend::load_model(model, options.no_verify)?;
             let strategy = backend::strategy_for(&bundle.config, spec.as_deref())?;
             let size = bundle.config.preprocess.image_size;
             let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED);

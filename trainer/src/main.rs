@@ -83,6 +83,10 @@ mod eval_cmd {
         /// Model folder.
         #[arg(long)]
         pub model: PathBuf,
+        /// Load the model folder without checking its files against its manifest.json (needed for a
+        /// folder that has none; sizes are still bounded and weights still checked for NaN).
+        #[arg(long)]
+        pub no_verify: bool,
         /// Split: Train, Val or Test.
         #[arg(long, default_value = "Test")]
         pub split: String,
@@ -132,7 +136,7 @@ mod eval_cmd {
 
     pub fn run(options: EvalOptions) -> Result<()> {
         let device = backend::device();
-        let bundle = backend::load_model(&options.model)?;
+        let bundle = backend::load_model(&options.model, options.no_verify)?;
         let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
         let aggregation = options.aggregation.parse()?;
         let missing = MissingGifs {

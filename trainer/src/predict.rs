@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{Prediction, answer_prepared, prepare_gif, unsure_note, validate};
+use shared_model::pipeline::{MAX_GIF_FILE_BYTES, Prediction, answer_prepared, prepare_gif, unsure_note, validate};
 
 use crate::backend;
 
@@ -14,6 +14,10 @@ pub struct PredictOptions {
     /// Model folder.
     #[arg(long)]
     pub model: PathBuf,
+    /// Load the model folder without checking its files against its manifest.json (needed for a
+    /// folder that has none; sizes are still bounded and weights still checked for NaN).
+    #[arg(long)]
+    pub no_verify: bool,
     /// The GIF.
     #[arg(long)]
     pub gif: PathBuf,
@@ -34,6 +38,17 @@ pub struct PredictOptions {
     pub json: bool,
 }
 
+/// Reads a GIF file for answering, refusing one over [`MAX_GIF_FILE_BYTES`] before reading it.
+pub fn read_gif(path: &std::path::Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+    anyhow::ensure!(
+        bytes <= MAX_GIF_FILE_BYTES,
+        "{} is {bytes} bytes, over the limit of {MAX_GIF_FILE_BYTES} bytes for a GIF",
+        path.display()
+    );
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
 pub fn run(options: PredictOptions) -> Result<()> {
     let candidates: Vec<String> = match &options.candidates {
         Some(list) => list.split('|').map(str::to_string).collect(),
@@ -43,9 +58,9 @@ pub fn run(options: PredictOptions) -> Result<()> {
     validate(&options.question, &candidates)?;
     let aggregation = options.aggregation.parse()?;
     let device = backend::device();
-    let bundle = backend::load_model(&options.model)?;
+    let bundle = backend::load_model(&options.model, options.no_verify)?;
     let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
-    let bytes = std::fs::read(&options.gif).with_context(|| format!("cannot read {}", options.gif.display()))?;
+    let bytes = read_gif(&options.gif)?;
     let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
     let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED);
     let prediction = backend::block_on(answer_prepared(

@@ -21,7 +21,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use shared_model::batch::{encode_tokens, video_tensors};
-use shared_model::bundle::{BundleConfig, WEIGHTS_FILE, folder_files, write_folder_atomically};
+use shared_model::bundle::{BundleConfig, WEIGHTS_FILE, folder_files};
+
+use crate::files::write_folder_atomically;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QuestionType};

@@ -58,7 +58,7 @@ pub fn run(options: SamplesOptions) -> Result<()> {
     }
     files.push((SAMPLES_FILE.into(), serde_json::to_vec_pretty(&samples)?));
     let borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    shared_model::bundle::write_folder_atomically(&options.out, &borrowed)?;
+    crate::files::write_folder_atomically(&options.out, &borrowed)?;
     println!("wrote {} GIFs and {} questions to {}", chosen.len(), samples.len(), options.out.display());
     Ok(())
 }

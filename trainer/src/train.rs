@@ -14,9 +14,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use shared_model::bundle::{
-    BundleConfig, FORMAT_VERSION, ModelBundle, WEIGHTS_FILE, folder_files, write_folder_atomically,
-};
+use shared_model::bundle::{BundleConfig, FORMAT_VERSION, ModelBundle, Verify, WEIGHTS_FILE, folder_files};
 use shared_model::model::bert::BertModel;
 use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
 use shared_model::model::{
@@ -34,6 +32,7 @@ use crate::backend::{self, Training};
 use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
+use crate::files::{clean_leftovers, pause_point, write_folder_atomically};
 use crate::order_drills::{Drills, add_order_drills};
 use crate::parallel::{
     AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext,
@@ -70,6 +69,11 @@ pub struct TrainOptions {
     #[arg(long, conflicts_with = "resume")]
     #[serde(default)]
     pub init: Option<PathBuf>,
+    /// Load the --init or --resume folder without checking its files against its manifest.json
+    /// (needed for a folder that has none).
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_verify: bool,
     /// Epochs in total (a resumed run continues up to this many).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -297,6 +301,9 @@ pub struct ObjectProbeAccuracy {
     pub colour: f64,
 }
 
+/// Largest `training.json` read by `--resume`, in bytes (an epoch's record is about 1 kB).
+pub const MAX_STATE_BYTES: u64 = 16 << 20;
+
 /// `training.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainState {
@@ -313,10 +320,28 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let parallel = DataParallel::new(backend::devices(options.devices.as_deref())?)?;
     #[allow(clippy::clone_on_copy)] // Copy on the CPU backend, not on CUDA or wgpu.
     let device = parallel.main_device().clone();
+    data::ensure_generated(&options.data)?;
+    for leftover in clean_leftovers(&options.out)? {
+        eprintln!("note: removed {}, left by an interrupted run", leftover.display());
+    }
+    let verify = backend::verify(options.no_verify);
     let (mut model, config, tokenizer, mut state) = if options.resume {
-        let bundle = ModelBundle::<Training>::load_dir(&options.out, &device)
-            .with_context(|| format!("--resume: cannot load the checkpoint in {}", options.out.display()))?;
-        let text = std::fs::read_to_string(options.out.join(STATE_FILE))
+        let bundle = ModelBundle::<Training>::load_dir_with(&options.out, verify, &device).with_context(|| {
+            format!(
+                "--resume: cannot load the checkpoint in {} (--no-verify skips the manifest check)",
+                options.out.display()
+            )
+        })?;
+        let state_path = options.out.join(STATE_FILE);
+        let state_bytes = std::fs::metadata(&state_path)
+            .with_context(|| format!("--resume: no {STATE_FILE} in {}", options.out.display()))?
+            .len();
+        anyhow::ensure!(
+            state_bytes <= MAX_STATE_BYTES,
+            "--resume: {} is {state_bytes} bytes, over the limit of {MAX_STATE_BYTES}",
+            state_path.display()
+        );
+        let text = std::fs::read_to_string(&state_path)
             .with_context(|| format!("--resume: no {STATE_FILE} in {}", options.out.display()))?;
         let mut state: TrainState = serde_json::from_str(&text).context("--resume: training.json is invalid")?;
         state.options.epochs = options.epochs;
@@ -350,7 +375,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
         // The probe exists only for its loss (`None` otherwise, as in configs written before it).
         config.model.object_probe = (options.object_supervision > 0.0).then_some(true);
         let model = match &options.init {
-            Some(dir) => init_from(dir, &mut config, &tokenizer, &device)?,
+            Some(dir) => init_from(dir, verify, &mut config, &tokenizer, &device)?,
             None => {
                 let mut model = config.model.init::<Training>(&device);
                 if let Some(bert) = text_bert {
@@ -519,6 +544,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 model = vision_optimizer.step(lr * opts.vision_encoder_lr_scale, model, tower_grads);
             }
             step += 1;
+            pause_point("train-step");
             seen_questions += questions.len();
             seen_gifs += batch.len();
             bar.inc(1);
@@ -568,12 +594,14 @@ pub fn run(options: TrainOptions) -> Result<()> {
 /// checks' weights are settings of answering, not of the weights: `config` takes them from `dir`.
 fn init_from(
     dir: &Path,
+    verify: Verify,
     config: &mut BundleConfig,
     tokenizer: &TextTokenizer,
     device: &backend::Device,
 ) -> Result<QaModel<Training>> {
-    let bundle = ModelBundle::<Training>::load_dir(dir, device)
-        .with_context(|| format!("--init: cannot load the model in {}", dir.display()))?;
+    let bundle = ModelBundle::<Training>::load_dir_with(dir, verify, device).with_context(|| {
+        format!("--init: cannot load the model in {} (--no-verify skips the manifest check)", dir.display())
+    })?;
     config.model.count_check_weight = bundle.config.model.count_check_weight;
     config.model.order_check_weight = bundle.config.model.order_check_weight;
     // A fitted segment tagger is carried along (no loss trains it here).
