@@ -101,6 +101,33 @@ pub fn questions(dir: &Path, split: &str, dataset: Dataset) -> Result<(Vec<QaIte
     }
 }
 
+/// Says on stderr how many of `items`' texts (questions and candidates) are longer than the
+/// model's token window and so are read truncated (they are not refused in bulk data, but never
+/// dropped silently). Returns that count.
+pub fn note_truncated(
+    items: &[QaItem],
+    tokenizer: &shared_model::tokenize::TextTokenizer,
+    max_len: usize,
+    split: &str,
+) -> usize {
+    let texts = items.iter().flat_map(|item| std::iter::once(&item.question).chain(&item.candidates));
+    let mut longest = 0;
+    let long = texts
+        .filter(|text| {
+            let tokens = tokenizer.token_count(text).unwrap_or(0);
+            longest = longest.max(tokens);
+            tokens > max_len
+        })
+        .count();
+    if long > 0 {
+        eprintln!(
+            "note: {long} {split} texts are longer than the model's {max_len}-token window (the longest {longest} tokens); \
+             the model reads their first {max_len} tokens"
+        );
+    }
+    long
+}
+
 /// Fails when `dir` is absent because a `trainer generate` into it was interrupted (its unfinished
 /// output sits beside it under a hidden name), saying so instead of "no question files".
 pub fn ensure_generated(dir: &Path) -> Result<()> {
@@ -249,4 +276,31 @@ fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<Frames>
     }
     let delays: Vec<u32> = gif.frames.iter().map(|f| f.delay_ms).collect();
     Ok((frames, gif.frames.len(), Timeline::from_delays(&delays)))
+}
+
+#[cfg(test)]
+mod tests {
+    use shared_model::questions::{Answer, QuestionType};
+
+    use super::*;
+
+    fn item(question: &str, candidates: &[&str]) -> QaItem {
+        QaItem {
+            qtype: QuestionType::Action,
+            gif_name: "g".into(),
+            question: question.into(),
+            candidates: candidates.iter().map(|c| c.to_string()).collect(),
+            answer: Answer::Choice(0),
+            vid_id: "0".into(),
+        }
+    }
+
+    #[test]
+    fn texts_past_the_token_window_are_counted() {
+        let items = [item("what does it do ?", &["jump", "spin"]), item(&"what does it do ? ".repeat(3), &["jump"])];
+        let tokenizer = crate::vocab::build_tokenizer(&items).unwrap();
+        let short = tokenizer.token_count("what does it do ?").unwrap();
+        assert_eq!(note_truncated(&items, &tokenizer, short, "Train"), 1);
+        assert_eq!(note_truncated(&items, &tokenizer, 3 * short, "Train"), 0);
+    }
 }

@@ -156,6 +156,12 @@ mod eval_cmd {
             options.max_gifs,
             &missing,
         )?;
+        trainer::data::note_truncated(
+            &split.items,
+            &bundle.tokenizer,
+            bundle.config.model.max_text_len,
+            &split_name,
+        );
         // The generator's object annotations, when the data has them: the attention's pointing accuracy.
         let annotations = match options.dataset {
             Dataset::TgifQa => trainer::attention_targets::ObjectAnnotations::find(&options.data, &split_name)?,

@@ -454,6 +454,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
             missing_lists.push((missing_list_name(split), list.clone().into_bytes()));
         }
     }
+    data::note_truncated(&train.items, &tokenizer, config.model.max_text_len, "Train");
     let questions: usize = train.items.len();
     eprintln!(
         "training on {} GIFs / {questions} questions ({} backend, {}), validating on {} GIFs; {} parameters",
