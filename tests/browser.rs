@@ -2,8 +2,11 @@
 //! shipped model, answers sample questions with the same probabilities as the native pipeline
 //! (`trainer predict`'s code) within 1e-3 on the CPU backend and 1e-2 on WebGPU (Chromium's
 //! SwiftShader adapter), ranks the right answer first where the native model does, reports a
-//! non-GIF file, a truncated GIF, an empty question and a duplicate candidate in the page and keeps
-//! working, and loads from the Cache API on reload.
+//! non-GIF file, a truncated GIF, four GIF bombs (a 65535x65535 screen, a 65535x65535 frame, 4001
+//! frames, 320 MiB of decoded frames), an empty question, a duplicate candidate and a question
+//! longer than the model's window in the page and keeps working, loads from the Cache API on
+//! reload, downloads again (and says so) a cached weight file that fails its hash, and names the
+//! file when the download fails it too, then loads on "Try again".
 //!
 //! Needs `trunk build --release --public-url /demo/` (dist/), `npm ci` in tests/browser and
 //! /usr/bin/chromium; `scripts/test.sh` does all three and sets GIFQA_REQUIRE_BROWSER=1 so that a
@@ -18,7 +21,9 @@ use gifqa_tests::{TempDir, repo_root};
 use serde_json::Value;
 use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{ClipAggregation, INFERENCE_SEED, Prediction, UNSURE_BELOW, answer_prepared, prepare_gif};
+use shared_model::pipeline::{
+    ClipAggregation, INFERENCE_SEED, MAX_QUESTION_BYTES, Prediction, UNSURE_BELOW, answer_prepared, prepare_gif,
+};
 use shared_model::samples::Sample;
 use shared_model::sampling::SamplingStrategy;
 
@@ -46,8 +51,16 @@ fn prerequisites() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
+/// What the native pipeline says: every sample question's answer, as `trainer predict` computes
+/// it, and the model's text window in tokens.
+struct Native {
+    samples: Vec<Sample>,
+    predictions: Vec<Prediction>,
+    max_text_len: usize,
+}
+
 /// The native pipeline's answer to every sample question, as `trainer predict` computes it.
-fn native_predictions(dist: &Path) -> (Vec<Sample>, Vec<Prediction>) {
+fn native_predictions(dist: &Path) -> Native {
     let device = Default::default();
     let bundle = ModelBundle::<Flex>::load_dir(&dist.join("model"), &device).expect("the model in dist loads");
     let strategy: SamplingStrategy = bundle.config.sampling.parse().expect("the model's strategy parses");
@@ -72,7 +85,7 @@ fn native_predictions(dist: &Path) -> (Vec<Sample>, Vec<Prediction>) {
             futures_lite::future::block_on(answer).expect("native answer")
         })
         .collect();
-    (samples, predictions)
+    Native { samples, predictions, max_text_len: bundle.config.model.max_text_len }
 }
 
 /// Runs the driver; returns its JSON report.
@@ -109,9 +122,41 @@ fn drive(dist: &Path, driver: &Path, mode: &str, questions: &[usize], out_dir: &
     report
 }
 
+/// Checks one page answer (`window.gifqa.last`) to sample question `index` against the native
+/// one; returns the largest probability difference.
+fn compare(what: &str, index: usize, page: &Value, expected: &Prediction, tolerance: f32) -> f32 {
+    let ranked = page["ranked"].as_array().unwrap_or_else(|| panic!("{what}: no ranked answers in {page}"));
+    assert_eq!(ranked.len(), expected.ranked.len(), "{what}: answer count");
+    let mut worst = 0f32;
+    for want in &expected.ranked {
+        // Open answers are cut to the top 10, and answers the checks rule out sit near 0,
+        // where backends may order them differently: one may miss only below the tolerance.
+        let Some(got) = ranked.iter().find(|r| r["answer"] == want.answer.as_str()) else {
+            assert!(
+                want.probability <= tolerance,
+                "{what}: the page lacks answer '{}' ({})",
+                want.answer,
+                want.probability
+            );
+            continue;
+        };
+        let diff = (got["probability"].as_f64().unwrap() as f32 - want.probability).abs();
+        worst = worst.max(diff);
+        assert!(diff <= tolerance, "{what} (question {index}) '{}': page and native differ by {diff}", want.answer);
+    }
+    let frames = page["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), expected.frames.len(), "{what}: sampled frames");
+    for (got, want) in frames.iter().zip(&expected.frames) {
+        assert_eq!(got["source"].as_u64().map(|s| s as usize), want.source, "{what}: frame choice");
+        let diff = (got["relevance"].as_f64().unwrap() as f32 - want.relevance).abs();
+        assert!(diff <= tolerance, "{what}: frame relevance differs by {diff}");
+    }
+    worst
+}
+
 fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]) -> Vec<usize>) {
     let Some((dist, driver)) = prerequisites() else { return };
-    let (samples, native) = native_predictions(&dist);
+    let Native { samples, predictions: native, max_text_len } = native_predictions(&dist);
     let right = |i: usize| native[i].ranked[0].answer == samples[i].answer;
     let questions = pick(&samples, &native);
     assert!(questions.iter().any(|&i| right(i)), "the native model gets none of the chosen questions right");
@@ -126,31 +171,7 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
         assert_eq!(answer["backend"], mode, "question {index} ran on the wrong backend");
         let page = &answer["prediction"];
         let expected = &native[index];
-        let ranked = page["ranked"].as_array().unwrap();
-        assert_eq!(ranked.len(), expected.ranked.len(), "question {index}: answer count");
-        for want in &expected.ranked {
-            // Open answers are cut to the top 10, and answers the checks rule out sit near 0,
-            // where backends may order them differently: one may miss only below the tolerance.
-            let Some(got) = ranked.iter().find(|r| r["answer"] == want.answer.as_str()) else {
-                assert!(
-                    want.probability <= tolerance,
-                    "question {index}: the page lacks answer '{}' ({})",
-                    want.answer,
-                    want.probability
-                );
-                continue;
-            };
-            let diff = (got["probability"].as_f64().unwrap() as f32 - want.probability).abs();
-            worst = worst.max(diff);
-            assert!(diff <= tolerance, "question {index} '{}': page and native differ by {diff}", want.answer);
-        }
-        let frames = page["frames"].as_array().unwrap();
-        assert_eq!(frames.len(), expected.frames.len(), "question {index}: sampled frames");
-        for (got, want) in frames.iter().zip(&expected.frames) {
-            assert_eq!(got["source"].as_u64().map(|s| s as usize), want.source, "question {index}: frame choice");
-            let diff = (got["relevance"].as_f64().unwrap() as f32 - want.relevance).abs();
-            assert!(diff <= tolerance, "question {index}: frame relevance differs by {diff}");
-        }
+        worst = worst.max(compare(&format!("question {index}"), index, page, expected, tolerance));
         // The unsure note shows exactly when the native answer is unsure (unless the top
         // probability is within the backends' tolerance of the threshold).
         let top = expected.ranked[0].probability;
@@ -158,7 +179,11 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
             assert_eq!(answer["unsureShown"], expected.unsure(), "question {index}: unsure note (top {top})");
         }
         if right(index) {
-            assert_eq!(ranked[0]["answer"], samples[index].answer.as_str(), "question {index}: right answer not first");
+            assert_eq!(
+                page["ranked"][0]["answer"],
+                samples[index].answer.as_str(),
+                "question {index}: right answer not first"
+            );
         }
     }
     eprintln!("{mode}: {} questions, worst probability difference {worst:.2e}", answers.len());
@@ -166,14 +191,86 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
     let bad = &report["badInput"];
     assert!(bad["shown"].as_str().unwrap_or("").contains("not a GIF"), "bad-input message: {bad}");
     assert!(report["truncated"].as_str().unwrap_or("").contains("truncated"), "truncated GIF: {}", report["truncated"]);
+    check_bombs(&report["bombs"]);
+    let first = questions[0];
     assert_eq!(report["afterBadInput"]["backend"], mode, "the page answers again after bad input");
+    compare("the answer after bad input", first, &report["afterBadInput"]["prediction"], &native[first], tolerance);
     assert_eq!(report["emptyQuestion"], "the question is empty");
     assert!(
         report["duplicateCandidate"].as_str().unwrap_or("").contains("given twice"),
         "{}",
         report["duplicateCandidate"]
     );
+    // Long questions: each message must say which limit the question broke.
+    let message = |key: &str| {
+        let long = &report[key];
+        long["error"].as_str().unwrap_or_else(|| panic!("a {} byte question was answered", long["bytes"])).to_string()
+    };
+    let long = message("longQuestion");
+    assert!(
+        long.contains(&format!("the limit is {MAX_QUESTION_BYTES}")),
+        "a 10 kB question should be refused at {MAX_QUESTION_BYTES} bytes: {long}"
+    );
+    let tokens = message("manyTokens");
+    assert!(
+        tokens.contains(&format!("at most {max_text_len}")) && tokens.contains("tokens"),
+        "a question over the model's window should name its {max_text_len} tokens: {tokens}"
+    );
+
     assert_eq!(report["reload"]["modelSource"], "cache", "a reload should load the model from the Cache API");
+    assert_eq!(report["reload"]["repaired"], serde_json::json!([]), "nothing to repair on a plain reload");
+    check_repair(&report, mode, first, &native[first], tolerance);
+    eprintln!("{mode}: long questions: '{long}', '{tokens}'");
+}
+
+/// Every GIF bomb ends with a message naming what exceeded which limit, with no preview.
+fn check_bombs(bombs: &Value) {
+    for (name, names) in [
+        ("screen", "GIF canvas 65535x65535"),
+        ("frame", "GIF frame 0 (65535x65535"),
+        ("frames", "GIF animation of 4001 frames"),
+        ("bytes", "decoded GIF (5 RGBA frames of 4096x4096)"),
+    ] {
+        let bomb = &bombs[name];
+        let error = bomb["error"].as_str().unwrap_or_else(|| panic!("the {name} bomb left no message: {bomb}"));
+        assert!(error.contains(names) && error.contains("exceeds the limit"), "{name} bomb: {error}");
+        assert_eq!(bomb["shown"], error, "the {name} bomb's message is on the page");
+        assert!(bomb["info"].as_str().unwrap_or("").ends_with("not usable"), "{name} bomb: {}", bomb["info"]);
+        assert_eq!(bomb["previewShown"], false, "the {name} bomb is not previewed");
+    }
+}
+
+/// A damaged cached model.safetensors is downloaded again and reported; a damaged download as
+/// well is an error naming the file, and "Try again" then loads. Both loads answer `question` as
+/// natively.
+fn check_repair(report: &Value, mode: &str, question: usize, native: &Prediction, tolerance: f32) {
+    let repair = &report["repair"];
+    let damaged = repair["damaged"].as_array().map_or(0, Vec::len);
+    assert_eq!(damaged, 1, "the test should damage the one cached model.safetensors: {repair}");
+    assert_eq!(repair["repaired"], serde_json::json!(["model.safetensors"]), "{repair}");
+    assert_eq!(repair["modelSource"], "network", "{repair}");
+    assert_eq!(repair["noticeShown"], true, "{repair}");
+    assert_eq!(repair["notice"], "The cached model.safetensors was damaged; downloaded it again.");
+    assert_eq!(repair["answer"]["backend"], mode);
+    compare("the answer after the repair", question, &repair["answer"]["prediction"], native, tolerance);
+    // The CPU backend is deterministic: the repaired model answers exactly as before. (WebGPU
+    // may autotune other kernels after a reload, so there the native comparison above suffices.)
+    if mode == "cpu" {
+        let before = report["answers"].as_array().and_then(|a| a.first()).map(|a| &a["prediction"]["ranked"]);
+        assert_eq!(Some(&repair["answer"]["prediction"]["ranked"]), before, "the repaired model answers as before");
+    }
+
+    let bad = &report["badDownload"];
+    let error = bad["error"].as_str().unwrap_or_else(|| panic!("no error for a damaged download: {bad}"));
+    assert!(error.contains("model.safetensors") && error.contains("does not match manifest.json"), "{error}");
+    assert_eq!(bad["shown"], error, "the damaged download's message is on the page");
+    assert_eq!(bad["retryShown"], true, "the page offers to try again");
+
+    let retry = &report["retry"];
+    assert_eq!(retry["modelSource"], "network", "the damaged entry was deleted, so the retry downloads: {retry}");
+    assert_eq!(retry["repaired"], serde_json::json!([]), "{retry}");
+    assert_eq!(retry["errorShown"], false, "the retry clears the message");
+    compare("the answer after the retry", question, &retry["answer"]["prediction"], native, tolerance);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 // Drives the built page in headless Chromium and writes what it saw as JSON; tests/browser.rs
-// checks it against the native pipeline. Usage:
+// checks it against the native pipeline, and what the page did with bad input (not a GIF, GIF
+// bombs, bad questions) and with a damaged Cache API entry or download. Usage:
 //   node e2e.mjs --dist DIR --mode cpu|webgpu --questions all|I,J,.. [--gif FILE --repeat K] --out FILE
 // The page is served under /demo/ to prove the site works from a sub-path.
 import { chromium } from 'playwright-core';
@@ -61,6 +62,33 @@ async function chooseSample(page, gif) {
   await waitFor(page, `sample ${gif}`, (s) => s.gif === gif && s.state === 'ready');
 }
 
+// A GIF made byte by byte: a `width`x`height` logical screen with a 2-colour global palette and one
+// image per [w, h] in `frames`, each at 0,0 holding a single LZW-coded pixel (clear, index 0, end);
+// the declared sizes are what a decompression bomb inflates.
+function gifBytes(width, height, frames) {
+  const u16 = (v) => [v & 255, v >> 8];
+  const bytes = [...Buffer.from('GIF89a'), ...u16(width), ...u16(height), 0x80, 0, 0, 0, 0, 0, 255, 255, 255];
+  for (const [w, h] of frames) bytes.push(0x2c, ...u16(0), ...u16(0), ...u16(w), ...u16(h), 0, 2, 2, 0x44, 0x01, 0);
+  bytes.push(0x3b);
+  return Buffer.from(bytes);
+}
+const BOMBS = {
+  screen: gifBytes(65535, 65535, [[1, 1]]),
+  frame: gifBytes(16, 16, [[65535, 65535]]),
+  frames: gifBytes(1, 1, Array.from({ length: 4001 }, () => [1, 1])),
+  // 4096x4096 is the largest screen allowed; five frames of it are 320 MiB of RGBA.
+  bytes: gifBytes(4096, 4096, Array.from({ length: 5 }, () => [1, 1])),
+};
+
+// Overwrites every cached version of a model file with 1000 zero bytes under the same key (a
+// damaged cache); returns the keys overwritten.
+const damageCache = (page, file) => page.evaluate(async (file) => {
+  const cache = await caches.open('gifqa-model');
+  const keys = (await cache.keys()).filter((request) => request.url.includes(file));
+  for (const key of keys) await cache.put(key, new Response(new Uint8Array(1000)));
+  return keys.map((request) => request.url);
+}, file);
+
 const server = await serve();
 const url = `http://127.0.0.1:${server.address().port}${BASE}`;
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -121,21 +149,43 @@ try {
   s = await waitFor(page, 'the truncated-GIF message', (s) => s.state === 'ready' && s.error);
   out.truncated = s.error;
   await page.evaluate(() => { window.gifqa.error = null; });
+  // Decompression bombs: each ends with a message (and no preview) before anything large is made.
+  out.bombs = {};
+  for (const [name, buffer] of Object.entries(BOMBS)) {
+    const t = Date.now();
+    await page.setInputFiles('#file-input', { name: `${name}-bomb.gif`, mimeType: 'image/gif', buffer });
+    s = await waitFor(page, `the ${name}-bomb message`, (s) => s.state === 'ready' && s.error);
+    out.bombs[name] = { error: s.error, shown: await page.textContent('#error'), info: await page.textContent('#gif-info'),
+      previewShown: await page.isVisible('#preview'), ms: Date.now() - t };
+    await page.evaluate(() => { window.gifqa.error = null; });
+  }
   const first = samples[picked[0]];
   await chooseSample(page, first.gif);
   await page.selectOption('#sample-questions', String(picked[0]));
   out.afterBadInput = await ask(page);
-  // Bad questions: empty, and a duplicate candidate; each leaves a message and no answer.
+  // Bad questions: empty, a duplicate candidate, too long; each must leave a message and no
+  // answer. Resolves to the message, or to null when the page answered instead (the test fails).
   const askExpectingError = async () => {
     await page.evaluate(() => { window.gifqa.error = null; });
+    const before = (await state(page)).answers ?? 0;
     await page.click('#answer');
-    return (await waitFor(page, 'a message', (s) => s.state === 'ready' && s.error)).error;
+    const s = await waitFor(page, 'a message', (s) => s.state === 'ready' && (s.error || (s.answers ?? 0) > before));
+    return s.error ?? null;
   };
   await page.fill('#question', '   ');
   out.emptyQuestion = await askExpectingError();
   await page.fill('#question', first.question);
   await page.fill('#candidate-1', await page.inputValue('#candidate-0'));
   out.duplicateCandidate = await askExpectingError();
+  // Long questions, each a message and no answer: one sentence 400 times (10 kB, over the byte
+  // limit), and 10 times (under it, but more tokens than the model's window).
+  await page.selectOption('#sample-questions', String(picked[0]));
+  const sentence = 'What does the star do ? ';
+  for (const [key, times] of [['longQuestion', 400], ['manyTokens', 10]]) {
+    const question = sentence.repeat(times).trim();
+    await page.fill('#question', question);
+    out[key] = { bytes: Buffer.byteLength(question), error: await askExpectingError() };
+  }
 
   // Latency on a given GIF (closing-note figures), asked `repeat` times with fresh encodings.
   if (args.gif) {
@@ -155,7 +205,37 @@ try {
   const t1 = Date.now();
   await page.reload();
   s = await waitFor(page, 'the reload', (s) => s.state === 'ready');
-  out.reload = { ms: Date.now() - t1, modelSource: s.modelSource };
+  out.reload = { ms: Date.now() - t1, modelSource: s.modelSource, repaired: s.repaired };
+
+  // The first question on `mode` again, after a reload.
+  const askFirstAgain = async () => {
+    await page.selectOption('#backend', mode);
+    await chooseSample(page, first.gif);
+    await page.selectOption('#sample-questions', String(picked[0]));
+    return ask(page);
+  };
+  // A damaged cache entry: the page notices the hash, downloads the file again, says so, and
+  // answers as before.
+  const damaged = await damageCache(page, 'model.safetensors');
+  await page.reload();
+  s = await waitFor(page, 'the reload over a damaged cache', (s) => s.state === 'ready');
+  out.repair = { damaged, modelSource: s.modelSource, repaired: s.repaired, notice: await page.textContent('#notice'),
+    noticeShown: await page.isVisible('#notice'), answer: await askFirstAgain() };
+
+  // A damaged cache entry and a damaged download: an error naming the file, and "Try again"
+  // loads the model once the server sends the right file.
+  await damageCache(page, 'model.safetensors');
+  const WEIGHTS = '**/model.safetensors*';
+  await page.route(WEIGHTS, (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream',
+    body: Buffer.alloc(1000) }));
+  await page.reload();
+  s = await waitFor(page, 'the failure on a damaged download', (s) => s.state === 'failed');
+  out.badDownload = { error: s.error, shown: await page.textContent('#error'), retryShown: await page.isVisible('#retry') };
+  await page.unroute(WEIGHTS);
+  await page.click('#retry');
+  s = await waitFor(page, 'the retry', (s) => s.state === 'ready');
+  out.retry = { modelSource: s.modelSource, repaired: s.repaired, errorShown: await page.isVisible('#error'),
+    answer: await askFirstAgain() };
 } catch (error) {
   out.failure = String(error?.stack ?? error);
 } finally {

@@ -279,17 +279,17 @@ impl App {
         self.prepare(name, Rc::new(bytes)).await
     }
 
-    /// Takes the user's own GIF.
+    /// Takes the user's own GIF. Its preview shows only once our decoder has accepted it, so the
+    /// browser never renders a file that is not a GIF or is a decompression bomb.
     async fn choose_file(self: Rc<Self>, file: web_sys::File) -> WebResult<()> {
         let name = file.name();
         let blob: &web_sys::Blob = file.as_ref();
-        let url = web_sys::Url::create_object_url_with_blob(blob)?;
-        set_preview(&url)?;
         let bytes = gloo::file::futures::read_as_bytes(&gloo::file::Blob::from(blob.clone()))
             .await
             .map_err(|e| WebError::Browser(format!("cannot read {name}: {e}")))?;
         self.fill_question_list("")?;
-        self.prepare(&name, Rc::new(bytes)).await
+        self.prepare(&name, Rc::new(bytes)).await?;
+        set_preview(&web_sys::Url::create_object_url_with_blob(blob)?)
     }
 
     /// Decodes and samples the chosen GIF with the chosen strategy; a bad file leaves no GIF chosen.
@@ -301,6 +301,10 @@ impl App {
         let prepared = match self.engine.prepare(&bytes, strategy).await {
             Ok(prepared) => prepared,
             Err(error) => {
+                // The preview would otherwise show the previous GIF above this one's message.
+                if let Ok(image) = by_id::<Element>("preview") {
+                    let _ = image.class_list().add_1("hidden");
+                }
                 set_text("gif-info", &format!("{name}: not usable"));
                 return Err(error);
             }

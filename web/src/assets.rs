@@ -81,12 +81,16 @@ fn cache_key(url: &str, entry: &ManifestEntry) -> String {
 pub enum Source {
     /// From the Cache API.
     Cache,
-    /// Downloaded.
+    /// Downloaded (nothing usable was cached).
     Network,
+    /// Downloaded again because the cached copy failed its hash (the damaged entry is deleted).
+    Repaired,
 }
 
 /// Fetches one model file listed in `manifest`, from the cache when it holds this version;
-/// `on_progress` gets the bytes obtained so far. The contents are checked against the manifest.
+/// `on_progress` gets the bytes obtained so far. The contents are checked against the manifest:
+/// a cached copy that fails the check is deleted and downloaded again ([`Source::Repaired`]), and
+/// a download that fails it is an error naming the file (and is not cached).
 pub async fn model_file(
     base: &str,
     manifest: &Manifest,
@@ -97,16 +101,21 @@ pub async fn model_file(
     let url = format!("{base}{name}");
     let key = cache_key(&url, entry);
     let cache = open_cache().await;
+    let mut source = Source::Network;
     if let Some(cache) = &cache
-        && let Ok(hit) = JsFuture::from(cache.match_with_str(&key)).await
-        && let Ok(response) = hit.dyn_into::<Response>()
+        && let Some(bytes) = cached(cache, &key).await
     {
-        let buffer = JsFuture::from(response.array_buffer()?).await?;
-        let bytes = Uint8Array::new(&buffer).to_vec();
         if manifest.verify(name, &bytes).is_ok() {
             on_progress(entry.bytes);
             return Ok((bytes, Source::Cache));
         }
+        // Damaged on disk (or by a script): drop it so that it is never read again, even when
+        // the download below fails; a failed delete is overwritten by `store` anyway.
+        web_sys::console::warn_1(&JsValue::from_str(&format!(
+            "gifqa: the cached {name} does not match manifest.json; downloading it again"
+        )));
+        let _ = JsFuture::from(cache.delete_with_str(&key)).await;
+        source = Source::Repaired;
     }
     let response = fetch_fresh(&url).await?;
     let bytes = read_with_progress(response, on_progress).await?;
@@ -114,7 +123,15 @@ pub async fn model_file(
     if let Some(cache) = &cache {
         store(cache, &url, entry, &bytes).await;
     }
-    Ok((bytes, Source::Network))
+    Ok((bytes, source))
+}
+
+/// The cached contents under `key`; an entry that cannot be read counts as absent (the file is
+/// then downloaded), so a broken cache never stops the page.
+async fn cached(cache: &Cache, key: &str) -> Option<Vec<u8>> {
+    let response: Response = JsFuture::from(cache.match_with_str(key)).await.ok()?.dyn_into().ok()?;
+    let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
 }
 
 /// Caches `bytes` as this version of `url` and drops older versions of the same file; a full or

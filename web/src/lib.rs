@@ -8,11 +8,12 @@ mod dom;
 mod engine;
 mod error;
 
+use gloo::events::EventListener;
 use shared_model::bundle::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use shared_model::manifest::{MANIFEST_FILE, Manifest};
 use shared_model::samples::{SAMPLES_FILE, Sample};
 use wasm_bindgen::prelude::*;
-use web_sys::HtmlProgressElement;
+use web_sys::{HtmlElement, HtmlProgressElement};
 
 use crate::app::{App, publish};
 use crate::assets::{Source, fetch_text, model_file};
@@ -32,11 +33,32 @@ pub(crate) async fn yield_now() {
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
+    // A failed start (network down, a download that fails its hash twice) offers another try
+    // without a reload. Nothing is attached to the page before the model loads, so running
+    // `run` again is safe.
+    if let Ok(retry) = by_id::<HtmlElement>("retry") {
+        let button = retry.clone();
+        EventListener::new(&retry, "click", move |_| {
+            button.set_hidden(true);
+            load();
+        })
+        .forget();
+    }
+    load();
+}
+
+/// Starts [`run`]; its error goes to the page, with the "Try again" button.
+fn load() {
+    show_error("");
     publish("state", &JsValue::from_str("loading"));
+    publish("error", &JsValue::NULL);
     wasm_bindgen_futures::spawn_local(async {
         if let Err(error) = run().await {
             set_text("load-text", "The demo could not start.");
             show_error(&error.to_string());
+            if let Ok(retry) = by_id::<HtmlElement>("retry") {
+                retry.set_hidden(false);
+            }
             publish("state", &JsValue::from_str("failed"));
             publish("error", &JsValue::from_str(&error.to_string()));
         }
@@ -50,9 +72,11 @@ async fn run() -> WebResult<()> {
     let progress: HtmlProgressElement = by_id("load-progress")?;
     let total = manifest.total_bytes();
     progress.set_max(total as f64);
+    progress.set_value(0.0);
     let mut done = 0u64;
     let mut sources = Vec::new();
     let mut files = Vec::new();
+    let mut repaired = Vec::new();
     for name in [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE] {
         let (bytes, source) = model_file(MODEL_DIR, &manifest, name, &mut |loaded| {
             progress.set_value((done + loaded) as f64);
@@ -60,9 +84,13 @@ async fn run() -> WebResult<()> {
         })
         .await?;
         done += bytes.len() as u64;
+        if source == Source::Repaired {
+            repaired.push(name);
+        }
         sources.push(source);
         files.push(bytes);
     }
+    report_repairs(&repaired);
     let from_cache = sources.iter().all(|s| *s == Source::Cache);
     let [config, weights, tokenizer] = <[Vec<u8>; 3]>::try_from(files).map_err(|_| {
         // Invariant: the loop above pushes exactly three files.
@@ -84,6 +112,25 @@ async fn run() -> WebResult<()> {
     // Show the first sample right away; the page reports "ready" when that is done.
     app.start_with(first);
     Ok(())
+}
+
+/// Tells the user (`#notice`) and scripts (`window.gifqa.repaired`, always an array) which cached
+/// model files failed their hash and were downloaded again.
+fn report_repairs(repaired: &[&str]) {
+    let names = js_sys::Array::new();
+    for name in repaired {
+        names.push(&JsValue::from_str(name));
+    }
+    publish("repaired", &names);
+    let note = match repaired {
+        [] => String::new(),
+        [one] => format!("The cached {one} was damaged; downloaded it again."),
+        many => format!("The cached {} were damaged; downloaded them again.", many.join(", ")),
+    };
+    set_text("notice", &note);
+    if let Ok(notice) = by_id::<HtmlElement>("notice") {
+        notice.set_hidden(note.is_empty());
+    }
 }
 
 fn mb(bytes: u64) -> f64 {
