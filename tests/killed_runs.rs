@@ -158,3 +158,52 @@ fn a_killed_generate_is_never_half_read() {
     }
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// A two-stage recipe of the tiny model (2 steps per epoch, one epoch per stage).
+const TINY_RECIPE: &str = r#"{
+  "name": "tiny",
+  "data": { "seed": 3, "gifs": 20 },
+  "model": { "image-size": 16, "d-model": 16, "frames": 4, "slot-coordinates": true },
+  "stages": [
+    { "name": "first", "epochs": 1, "options": { "max-gifs": 8, "val-gifs": 2, "batch-gifs": 4 } },
+    { "name": "second", "epochs": 1, "options": { "max-gifs": 8, "val-gifs": 2, "batch-gifs": 4, "lr": 0.001 } }
+  ]
+}"#;
+
+#[test]
+fn a_recipe_killed_mid_stage_resumes_and_replays() {
+    let root = scratch("recipe");
+    let recipe = root.join("tiny.json");
+    std::fs::write(&recipe, TINY_RECIPE).unwrap();
+    let model = root.join("model");
+    let args = ["train", "--recipe", recipe.to_str().unwrap(), "--out", model.to_str().unwrap()];
+
+    // Killed in the second stage's first step: the first stage is done, no model folder yet.
+    kill_at("train-step:3", &args);
+    assert!(!model.exists(), "the model folder appears only when the recipe ends");
+    let work = root.join("model-work");
+    assert!(work.join("stages/01-first.done").is_file());
+    let again = run(&args);
+    assert!(!again.status.success(), "a second start without --resume is refused");
+    assert!(stderr(&again).contains("--resume"), "{}", stderr(&again));
+
+    let resumed = run(&[&args[..], &["--resume"]].concat());
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(!stderr(&resumed).contains("generating"), "the data is reused: {}", stderr(&resumed));
+    trainer::backend::load_model(&model, false).expect("the recipe's model loads");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("training.json")).unwrap()).unwrap();
+    assert_eq!(state["recipe"]["recipe"]["name"], "tiny");
+    assert_eq!(state["recipe"]["stages"].as_array().unwrap().len(), 2);
+    assert!(hidden_entries(&root).is_empty(), "no partial files: {:?}", hidden_entries(&root));
+
+    // The model folder's training.json replays the recipe.
+    let replay = root.join("replay");
+    let training = model.join("training.json");
+    let replayed = run(&["train", "--recipe", training.to_str().unwrap(), "--out", replay.to_str().unwrap()]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let replayed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(replay.join("training.json")).unwrap()).unwrap();
+    assert_eq!(replayed["recipe"]["recipe"], state["recipe"]["recipe"]);
+    std::fs::remove_dir_all(&root).unwrap();
+}

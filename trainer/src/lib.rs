@@ -21,6 +21,7 @@ pub mod parallel;
 pub mod predict;
 pub mod pretrain;
 pub mod progress;
+pub mod recipe;
 pub mod samples;
 pub mod schedule;
 pub mod soup;

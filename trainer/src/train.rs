@@ -48,17 +48,30 @@ const DEFAULT_MAX_TEXT_LEN: usize = 40;
 /// File in the model folder that records training progress (for `--resume` and learning curves).
 pub const STATE_FILE: &str = "training.json";
 
+/// A path as given, the empty one included (`--data` is empty when a recipe generates the data).
+fn any_path(value: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(value))
+}
+
 /// Options of `trainer train`.
 #[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 pub struct TrainOptions {
     /// Dataset folder (from `trainer generate`, or laid out like TGIF-QA: `Train_{type}_question.csv`
     /// flat in it or in `Train/`, GIFs in `gifs/NAME.gif` or `Train/gifs/`). Without Val question
     /// files (real TGIF-QA has none) per-epoch validation is skipped.
-    #[arg(long)]
+    #[arg(long, default_value = "", hide_default_value = true, required_unless_present = "recipe", value_parser = any_path)]
     pub data: PathBuf,
     /// Model folder to write (config.json, model.safetensors, tokenizer.json, training.json).
     #[arg(long)]
     pub out: PathBuf,
+    /// Train from a recipe, from nothing to --out with no hand step: `demo` (the page's model), a
+    /// recipe file (JSON: data, shared options, stages), or a model folder's training.json (replays
+    /// the recipe that made it). Work files go to OUT-work/; --data uses that dataset instead of
+    /// generating one; --minutes scales every stage to a budget; --resume continues an
+    /// interrupted recipe; --devices picks where stages train. Other options come from the recipe.
+    #[arg(long)]
+    #[serde(skip)]
+    pub recipe: Option<String>,
     /// Continue from the checkpoint in --out, with the options recorded in its training.json
     /// (only --data, --out, --epochs, --minutes and --devices are taken from this command line).
     #[arg(long)]
@@ -313,13 +326,27 @@ pub struct TrainState {
     pub backend: String,
     /// Finished epochs.
     pub history: Vec<EpochRecord>,
+    /// The recipe that made this folder (`trainer train --recipe`), with every stage's records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::recipe::RecipeRun>,
 }
 
 /// Runs `trainer train`.
 pub fn run(options: TrainOptions) -> Result<()> {
+    if let Some(recipe) = &options.recipe {
+        let recipe = crate::recipe::Recipe::load(recipe)?;
+        let data = Some(options.data.as_path()).filter(|d| !d.as_os_str().is_empty());
+        let run = crate::recipe::RunOptions {
+            minutes: options.minutes,
+            resume: options.resume,
+            devices: options.devices.clone(),
+        };
+        return crate::recipe::run(&recipe, &options.out, data, &run);
+    }
     let parallel = DataParallel::new(backend::devices(options.devices.as_deref())?)?;
     #[allow(clippy::clone_on_copy)] // Copy on the CPU backend, not on CUDA or wgpu.
     let device = parallel.main_device().clone();
+    anyhow::ensure!(!options.data.as_os_str().is_empty(), "--data must name a dataset folder");
     data::ensure_generated(&options.data)?;
     for leftover in clean_leftovers(&options.out)? {
         eprintln!("note: removed {}, left by an interrupted run", leftover.display());
@@ -389,7 +416,8 @@ pub fn run(options: TrainOptions) -> Result<()> {
             }
         };
         let model = model.freeze_towers(&config.model);
-        let state = TrainState { options: options.clone(), backend: backend::name().into(), history: Vec::new() };
+        let state =
+            TrainState { options: options.clone(), backend: backend::name().into(), history: Vec::new(), recipe: None };
         (model, config, tokenizer, state)
     };
     let opts = state.options.clone();
