@@ -23,7 +23,7 @@ use crate::train::{EpochRecord, STATE_FILE, TrainOptions, TrainState};
 const DEMO: &str = include_str!("../recipes/demo.json");
 
 /// Largest recipe file read, in bytes.
-const MAX_RECIPE_BYTES: u64 = 16 << 20;
+pub const MAX_RECIPE_BYTES: u64 = 16 << 20;
 
 /// Options a recipe may not set: the runner sets them per stage.
 const RUNNER_OPTIONS: [&str; 8] = ["data", "out", "resume", "init", "epochs", "minutes", "no-verify", "recipe"];
