@@ -92,11 +92,12 @@ fn training_records_every_epoch_and_resumes() {
     for file in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(f.model.join(file).is_file(), "{file}");
     }
-    // No staging folders left behind by the atomic writes.
+    // No staging folders left behind by the atomic writes of this model (other tests write
+    // their own folders beside it meanwhile).
     let leftovers: Vec<_> = std::fs::read_dir(&f.root)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".model."))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
@@ -199,6 +200,24 @@ fn predict_ranks_candidates_and_open_answers() {
         run(&["predict", "--model", model, "--gif", gif, "--question", "How many objects are there ?", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&word.stdout).unwrap();
     assert_eq!(json["kind"], "word");
+    assert_eq!(json["guess"], false);
+    assert_eq!(json["unknown_words"], serde_json::json!([]));
+}
+
+#[test]
+fn words_the_model_never_saw_are_named_and_the_answer_is_a_guess() {
+    let f = fixture();
+    let (model, gif) = (f.model.to_str().unwrap(), f.gif.to_str().unwrap());
+    let ask = ["predict", "--model", model, "--gif", gif, "--question", "What does the Cat do 3 times ?"];
+    let candidates = ["--candidates", "jump|spin|flick wrists|grow|blink"];
+    let json = run(&[&ask[..], &candidates, &["--json"]].concat());
+    assert!(json.status.success(), "{}", stderr(&json));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["unknown_words"], serde_json::json!(["cat", "flick", "wrists"]));
+    assert_eq!(json["guess"], true);
+    let text = run(&[&ask[..], &candidates].concat());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("This model has never seen: cat, flick, wrists. The answer is a guess."), "{text}");
 }
 
 #[test]

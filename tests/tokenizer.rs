@@ -81,3 +81,15 @@ fn built_wordpiece_covers_the_benchmark_and_falls_back_to_letters() {
     let reloaded = TextTokenizer::from_bytes(json.as_bytes()).unwrap();
     assert_eq!(reloaded.encode("What does the red star do 3 times ?", 64).unwrap(), ids);
 }
+
+#[test]
+fn words_the_shipped_model_never_saw_are_named() {
+    let shipped = gifqa_tests::repo_root().join("www/model/tokenizer.json");
+    let tokenizer = TextTokenizer::from_bytes(&std::fs::read(shipped).unwrap()).unwrap();
+    let unknown = |text: &str| tokenizer.unknown_words(text).unwrap();
+    assert!(unknown("What does the red star do 3 times ?").is_empty());
+    assert!(unknown("How many objects are there ?").is_empty());
+    assert_eq!(unknown("What does the striped Cat do 3 times ?"), ["striped", "cat"]);
+    // "of" never occurs in the benchmark's templates either.
+    assert_eq!(unknown("What is the colour of the bulldog ? The bulldog!"), ["colour", "of", "bulldog"]);
+}

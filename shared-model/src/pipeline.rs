@@ -144,6 +144,10 @@ pub struct Prediction {
     /// The frames the question read, clip after clip, in time order: every sampled frame, or
     /// with CLIP-Cut the K it chose.
     pub frames: Vec<FrameInfo>,
+    /// Words of the question and candidates that the model never saw in training (see
+    /// [`crate::tokenize::TextTokenizer::unknown_words`]); when there are any, the answer is a guess.
+    #[serde(default)]
+    pub unknown_words: Vec<String>,
 }
 
 /// Top-answer probability below which an answer is reported as unsure. Measured with `trainer
@@ -157,6 +161,19 @@ impl Prediction {
     pub fn unsure(&self) -> bool {
         self.ranked.first().is_none_or(|top| top.probability < UNSURE_BELOW)
     }
+}
+
+impl Prediction {
+    /// Whether the question or a candidate holds words the model never saw: the answer is a guess.
+    pub fn guess(&self) -> bool {
+        !self.unknown_words.is_empty()
+    }
+}
+
+/// What `trainer predict` and the page say when the question or candidates hold words the model
+/// never saw in training (`None` when there are none).
+pub fn unknown_words_note(words: &[String]) -> Option<String> {
+    (!words.is_empty()).then(|| format!("This model has never seen: {}. The answer is a guess.", words.join(", ")))
 }
 
 /// What `trainer predict` and the page say under an unsure answer ("2 times in 3" is
@@ -454,7 +471,15 @@ pub async fn answer_encoded<B: Backend>(
             attention: attention.to_vec(),
         })
         .collect();
-    Ok(Prediction { kind, ranked, frames })
+    let mut unknown_words: Vec<String> = Vec::new();
+    for text in std::iter::once(question).chain(candidates.iter().map(String::as_str)) {
+        for word in bundle.tokenizer.unknown_words(text)? {
+            if !unknown_words.contains(&word) {
+                unknown_words.push(word);
+            }
+        }
+    }
+    Ok(Prediction { kind, ranked, frames, unknown_words })
 }
 
 /// What each candidate's logit gains from the count head's answers to the counts it states
@@ -686,11 +711,33 @@ mod tests {
             kind: AnswerKind::Choice,
             ranked: vec![RankedAnswer { answer: "jump".into(), probability }],
             frames: Vec::new(),
+            unknown_words: Vec::new(),
         };
         assert!(with_top(0.79).unsure());
         assert!(!with_top(0.8).unsure());
         assert!(!with_top(0.99).unsure());
         assert!(Prediction { ranked: Vec::new(), ..with_top(1.0) }.unsure());
+    }
+
+    #[test]
+    fn unknown_words_make_a_guess_with_a_note() {
+        let words = vec!["cat".to_string(), "bulldog".to_string()];
+        let prediction = Prediction { unknown_words: words.clone(), ..unsure_free() };
+        assert!(prediction.guess() && !unsure_free().guess());
+        assert_eq!(
+            unknown_words_note(&words).unwrap(),
+            "This model has never seen: cat, bulldog. The answer is a guess."
+        );
+        assert!(unknown_words_note(&[]).is_none());
+    }
+
+    fn unsure_free() -> Prediction {
+        Prediction {
+            kind: AnswerKind::Word,
+            ranked: vec![RankedAnswer { answer: "red".into(), probability: 0.99 }],
+            frames: Vec::new(),
+            unknown_words: Vec::new(),
+        }
     }
 
     #[test]

@@ -64,6 +64,40 @@ impl TextTokenizer {
         Ok(encoding.get_ids().len())
     }
 
+    /// The words of `text` that the vocabulary has no whole token for, lower-cased, each once, in
+    /// order: words the model never saw in training. The trainer builds a model's WordPiece
+    /// vocabulary from its training texts, so a word it saw is one token; any other word falls
+    /// apart into letters (or `[UNK]`), which the model can only guess at.
+    pub fn unknown_words(&self, text: &str) -> Result<Vec<String>, TokenizeError> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TokenizeError::Encode { text: text.to_string(), reason: e.to_string() })?;
+        let unk = self.inner.token_to_id("[UNK]").or_else(|| self.inner.token_to_id("<unk>"));
+        let mut words: Vec<(u32, usize, (usize, usize), bool)> = Vec::new(); // word, pieces, span, unknown
+        for (i, word) in encoding.get_word_ids().iter().enumerate() {
+            let Some(word) = *word else { continue };
+            let offsets = encoding.get_offsets()[i];
+            let is_unk = Some(encoding.get_ids()[i]) == unk;
+            match words.last_mut() {
+                Some(last) if last.0 == word => {
+                    last.1 += 1;
+                    last.2.1 = offsets.1;
+                    last.3 |= is_unk;
+                }
+                _ => words.push((word, 1, offsets, is_unk)),
+            }
+        }
+        let mut unknown: Vec<String> = Vec::new();
+        for (_, pieces, (start, end), is_unk) in words {
+            let word = text.get(start..end).unwrap_or_default().to_lowercase();
+            if (pieces > 1 || is_unk) && !word.is_empty() && !unknown.contains(&word) {
+                unknown.push(word);
+            }
+        }
+        Ok(unknown)
+    }
+
     /// Token ids of one text with special tokens, truncated to `max_len`.
     pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>, TokenizeError> {
         let encoding = self

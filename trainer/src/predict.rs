@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{MAX_GIF_FILE_BYTES, Prediction, answer_prepared, prepare_gif, unsure_note, validate};
+use shared_model::pipeline::{
+    MAX_GIF_FILE_BYTES, Prediction, answer_prepared, prepare_gif, unknown_words_note, unsure_note, validate,
+};
 
 use crate::backend;
 
@@ -73,7 +75,7 @@ pub fn run(options: PredictOptions) -> Result<()> {
         &device,
     ))?;
     if options.json {
-        let output = PredictJson { unsure: prediction.unsure(), prediction: &prediction };
+        let output = PredictJson { unsure: prediction.unsure(), guess: prediction.guess(), prediction: &prediction };
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         for (rank, answer) in prediction.ranked.iter().enumerate() {
@@ -82,6 +84,9 @@ pub fn run(options: PredictOptions) -> Result<()> {
         }
         if prediction.unsure() {
             println!("{}", unsure_note());
+        }
+        if let Some(note) = unknown_words_note(&prediction.unknown_words) {
+            println!("{note}");
         }
     }
     Ok(())
@@ -94,4 +99,6 @@ struct PredictJson<'a> {
     prediction: &'a Prediction,
     /// The top answer's probability is below [`UNSURE_BELOW`].
     unsure: bool,
+    /// The question or a candidate holds words the model never saw (`unknown_words`).
+    guess: bool,
 }
