@@ -205,6 +205,41 @@ fn predict_ranks_candidates_and_open_answers() {
 }
 
 #[test]
+fn calibration_is_fitted_on_val_and_shown_probabilities_use_it() {
+    let f = fixture();
+    let calibrated = f.root.join("calibrated-model");
+    copy_model(&calibrated);
+    let (model, data, gif) = (calibrated.to_str().unwrap(), f.data.to_str().unwrap(), f.gif.to_str().unwrap());
+    assert_fails(&["calibrate", "--model", model, "--data", data, "--split", "Test"], "never on Test");
+    let output = run(&["calibrate", "--model", model, "--data", data]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("temperature"), "{output:?}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(calibrated.join("config.json")).unwrap()).unwrap();
+    let temperature = config["calibration"]["temperature"].as_f64().unwrap();
+    let unsure_below = config["calibration"]["unsure_below"].as_f64().unwrap();
+    assert!(temperature > 0.0 && (0.3..=0.95).contains(&unsure_below), "{config}");
+    // The rewritten folder matches its manifest, and predict divides the logits by the
+    // temperature: the top answer stays, its probability moves towards or away from uniform.
+    let ask = |model: &str| {
+        let out =
+            run(&["predict", "--model", model, "--gif", gif, "--question", "q ?", "--candidates", "a|b", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (raw, scaled) = (ask(f.model.to_str().unwrap()), ask(model));
+    assert_eq!(raw["ranked"][0]["answer"], scaled["ranked"][0]["answer"]);
+    let logit_gap = |p: f64| (p / (1.0 - p)).ln();
+    let (p_raw, p_scaled) =
+        (raw["ranked"][0]["probability"].as_f64().unwrap(), scaled["ranked"][0]["probability"].as_f64().unwrap());
+    assert!((logit_gap(p_raw) / temperature - logit_gap(p_scaled)).abs() < 1e-3, "{p_raw} {p_scaled} {temperature}");
+    assert_eq!(scaled["unsure_below"].as_f64().unwrap(), unsure_below);
+    // eval reports the calibration error.
+    let eval = run(&["eval", "--data", data, "--model", model, "--max-gifs", "2"]);
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("calibration: ECE"), "{eval:?}");
+}
+
+#[test]
 fn words_the_model_never_saw_are_named_and_the_answer_is_a_guess() {
     let f = fixture();
     let (model, gif) = (f.model.to_str().unwrap(), f.gif.to_str().unwrap());

@@ -61,8 +61,14 @@ fn setup() -> Setup {
         .with_dropout(Some(0.0))
         .with_object_probe(Some(true))
         .with_count_head(Some(CountHead::PooledAndEvidence));
-    let config =
-        BundleConfig { format: FORMAT_VERSION, model, preprocess, sampling: format!("uniform:{FRAMES}"), answers };
+    let config = BundleConfig {
+        format: FORMAT_VERSION,
+        model,
+        preprocess,
+        sampling: format!("uniform:{FRAMES}"),
+        answers,
+        calibration: None,
+    };
     let answer_index = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
     let annotations = ObjectAnnotations::load(&data, "Train").unwrap();
     Setup { _dir: dir, train, config, tokenizer, answer_index, annotations }

@@ -61,6 +61,22 @@ pub struct BundleConfig {
     pub sampling: String,
     /// Open-ended answer vocabulary, index = class of the answer head.
     pub answers: Vec<String>,
+    /// Temperature and unsure threshold fitted on held-out answers (`trainer calibrate`); `None`:
+    /// probabilities are the raw softmax and the unsure threshold is [`crate::pipeline::UNSURE_BELOW`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
+}
+
+impl BundleConfig {
+    /// The temperature logits are divided by before the softmax (1 when uncalibrated).
+    pub fn temperature(&self) -> f32 {
+        self.calibration.map_or(1.0, |c| c.temperature)
+    }
+
+    /// Top-answer probability below which an answer is reported unsure.
+    pub fn unsure_below(&self) -> f32 {
+        self.calibration.map_or(crate::pipeline::UNSURE_BELOW, |c| c.unsure_below)
+    }
 }
 
 /// A loaded model with its configuration and tokenizer.

@@ -3,6 +3,7 @@
 //! No backend is chosen here; callers pick one.
 
 pub mod batch;
+pub mod calibration;
 pub mod bundle;
 pub mod caption_text;
 pub mod clipcut;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{encode_prepared, encode_tokens, index_tensor};
 use crate::bundle::ModelBundle;
+use crate::calibration::softmax_with_temperature;
 use crate::clipcut::fuse_selected;
 use crate::count_check::{CountCheck, Repeated};
 use crate::gif_decode::DecodedGif;
@@ -144,6 +145,10 @@ pub struct Prediction {
     /// The frames the question read, clip after clip, in time order: every sampled frame, or
     /// with CLIP-Cut the K it chose.
     pub frames: Vec<FrameInfo>,
+    /// Top-answer probability below which this answer is unsure (the model's calibrated
+    /// threshold, or [`UNSURE_BELOW`]).
+    #[serde(default = "default_unsure_below")]
+    pub unsure_below: f32,
     /// Words of the question and candidates that the model never saw in training (see
     /// [`crate::tokenize::TextTokenizer::unknown_words`]); when there are any, the answer is a guess.
     #[serde(default)]
@@ -157,9 +162,10 @@ pub struct Prediction {
 pub const UNSURE_BELOW: f32 = 0.8;
 
 impl Prediction {
-    /// Whether the top answer's probability is below [`UNSURE_BELOW`] (or there is no answer).
+    /// Whether the top answer's probability is below the model's unsure threshold (or there is
+    /// no answer).
     pub fn unsure(&self) -> bool {
-        self.ranked.first().is_none_or(|top| top.probability < UNSURE_BELOW)
+        self.ranked.first().is_none_or(|top| top.probability < self.unsure_below)
     }
 }
 
@@ -174,6 +180,23 @@ impl Prediction {
 /// never saw in training (`None` when there are none).
 pub fn unknown_words_note(words: &[String]) -> Option<String> {
     (!words.is_empty()).then(|| format!("This model has never seen: {}. The answer is a guess.", words.join(", ")))
+}
+
+fn default_unsure_below() -> f32 {
+    UNSURE_BELOW
+}
+
+/// The unsure note for a model: with a calibration, its own threshold and how often such answers
+/// were right on held-out questions; without, [`unsure_note`].
+pub fn unsure_note_for(config: &crate::bundle::BundleConfig) -> String {
+    match config.calibration {
+        Some(c) => format!(
+            "Unsure: the top answer is below {:.0}%. On held-out questions such answers were right {:.0}% of the time.",
+            100.0 * c.unsure_below,
+            100.0 * c.right_below
+        ),
+        None => unsure_note(),
+    }
 }
 
 /// What `trainer predict` and the page say under an unsure answer ("2 times in 3" is
@@ -423,7 +446,7 @@ pub async fn answer_encoded<B: Backend>(
             *logit += gain;
         }
     }
-    let probabilities = softmax(&aggregate(&logits, n_clips, aggregation));
+    let probabilities = softmax_with_temperature(&aggregate(&logits, n_clips, aggregation), config.temperature());
     if probabilities.iter().any(|p| !p.is_finite()) {
         return Err(InputError::NonFinite);
     }
@@ -479,7 +502,7 @@ pub async fn answer_encoded<B: Backend>(
             }
         }
     }
-    Ok(Prediction { kind, ranked, frames, unknown_words })
+    Ok(Prediction { kind, ranked, frames, unsure_below: config.unsure_below(), unknown_words })
 }
 
 /// What each candidate's logit gains from the count head's answers to the counts it states
@@ -711,6 +734,7 @@ mod tests {
             kind: AnswerKind::Choice,
             ranked: vec![RankedAnswer { answer: "jump".into(), probability }],
             frames: Vec::new(),
+            unsure_below: UNSURE_BELOW,
             unknown_words: Vec::new(),
         };
         assert!(with_top(0.79).unsure());
@@ -736,6 +760,7 @@ mod tests {
             kind: AnswerKind::Word,
             ranked: vec![RankedAnswer { answer: "red".into(), probability: 0.99 }],
             frames: Vec::new(),
+            unsure_below: UNSURE_BELOW,
             unknown_words: Vec::new(),
         }
     }

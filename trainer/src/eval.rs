@@ -9,9 +9,10 @@ use burn::prelude::*;
 use serde::Serialize;
 use shared_model::batch::{encode_prepared, index_tensor};
 use shared_model::bundle::BundleConfig;
+use shared_model::calibration::softmax_with_temperature;
 use shared_model::clipcut::fuse_selected;
 use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding};
-use shared_model::pipeline::{ClipAggregation, aggregate, read_floats, softmax};
+use shared_model::pipeline::{ClipAggregation, aggregate, read_floats};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
 use shared_model::sampling::SamplingStrategy;
@@ -68,6 +69,8 @@ pub struct TypeReport {
     /// The same for the object check's weight ([`Evaluator::object_check_sweep`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_check: Option<BTreeMap<String, f64>>,
+    /// Expected calibration error of this type's answers and the temperature that would fit them.
+    pub calibration: CalibrationReport,
     /// Caption only: GIFs (and captions) the retrieval ranked among.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval_gallery: Option<usize>,
@@ -193,8 +196,42 @@ pub struct AnsweredQuestion {
     /// Whether they agree.
     pub right: bool,
     /// The model's probability of its answer (softmax over the candidates or classes, after the
-    /// answer checks and clip aggregation).
+    /// answer checks and clip aggregation, at the model's temperature).
     pub probability: f32,
+    /// The logits the probabilities come from (before the temperature), for calibration.
+    #[serde(skip)]
+    pub logits: Vec<f32>,
+    /// Index of the right answer among them (`None`: a word outside the answer vocabulary).
+    #[serde(skip)]
+    pub truth: Option<usize>,
+}
+
+/// How well shown probabilities match how often answers are right.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CalibrationReport {
+    /// Expected calibration error at the model's temperature.
+    pub ece: f64,
+    /// The temperature that fits these answers best (negative log-likelihood).
+    pub fitted_temperature: f32,
+    /// Expected calibration error at that temperature.
+    pub ece_fitted: f64,
+}
+
+/// The [`CalibrationReport`] of `answers` for a model whose temperature is `temperature`.
+pub fn calibration_report(answers: &[&AnsweredQuestion], temperature: f32) -> CalibrationReport {
+    use shared_model::calibration::{expected_calibration_error, fit_temperature, top_answers};
+    let rows = calibration_rows(answers);
+    let fitted_temperature = fit_temperature(&rows);
+    CalibrationReport {
+        ece: expected_calibration_error(&top_answers(&rows, temperature)),
+        fitted_temperature,
+        ece_fitted: expected_calibration_error(&top_answers(&rows, fitted_temperature)),
+    }
+}
+
+/// (logits, right index) of the answers whose right answer the model could give.
+pub fn calibration_rows(answers: &[&AnsweredQuestion]) -> Vec<(Vec<f32>, usize)> {
+    answers.iter().filter_map(|a| a.truth.map(|t| (a.logits.clone(), t))).collect()
 }
 
 /// A report and every question's answer.
@@ -346,6 +383,7 @@ impl<B: Backend> Evaluator<'_, B> {
         let mut report = Report::new();
         let mut answers = Vec::new();
         for (qtype, mut tally) in tallies {
+            let calibration = calibration_report(&tally.answers.iter().collect::<Vec<_>>(), self.config.temperature());
             answers.append(&mut tally.answers);
             let n = tally.n.max(1) as f64;
             report.insert(
@@ -372,6 +410,7 @@ impl<B: Backend> Evaluator<'_, B> {
                     order_check: sweep(&self.order_check_sweep, &tally.swept_order, n),
                     timeline_check: sweep(&self.timeline_check_sweep, &tally.swept_timeline, n),
                     object_check: sweep(&self.object_check_sweep, &tally.swept_object, n),
+                    calibration,
                     ..TypeReport::default()
                 },
             );
@@ -506,7 +545,15 @@ impl<B: Backend> Evaluator<'_, B> {
                 },
                 predicted: word(predicted),
                 right,
-                probability: softmax(&combined).get(predicted).copied().unwrap_or(0.0),
+                probability: softmax_with_temperature(&combined, self.config.temperature())
+                    .get(predicted)
+                    .copied()
+                    .unwrap_or(0.0),
+                logits: combined.clone(),
+                truth: match &item.answer {
+                    Answer::Count(n) => Some(*n as usize),
+                    _ => truth,
+                },
             });
             if let (QuestionType::Caption, Answer::Choice(truth)) = (item.qtype, &item.answer) {
                 tally_caption_pairs(&item.candidates, *truth, &combined, &mut tally.forms);

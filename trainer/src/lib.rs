@@ -7,6 +7,7 @@ pub mod attention_targets;
 pub mod backend;
 pub mod batch;
 pub mod bench;
+pub mod calibrate;
 pub mod contrastive;
 pub mod count_features;
 pub mod count_targets;

@@ -1,7 +1,7 @@
 //! `trainer`: the native side of GIF-QA. Generates the synthetic benchmark, trains the shared model,
 //! evaluates it, answers questions about GIFs, dumps the frames the model sees, and benchmarks.
 
-use trainer::{backend, bench, demo, frames, generate, predict, pretrain, progress, samples, train};
+use trainer::{backend, bench, calibrate, demo, frames, generate, predict, pretrain, progress, samples, train};
 
 use std::path::PathBuf;
 
@@ -38,6 +38,9 @@ enum Command {
     /// Evaluate a model on a split (TGIF-QA layout or MSRVTT-MC); per-type accuracy, Count MAE,
     /// caption retrieval.
     Eval(eval_cmd::EvalOptions),
+    /// Fit the model's temperature and unsure threshold on a held-out split (Val) and write them
+    /// into its config.json, so shown probabilities match how often answers are right.
+    Calibrate(calibrate::CalibrateOptions),
     /// Answer a question about a GIF (multiple choice with --candidates, else open-ended).
     Predict(predict::PredictOptions),
     /// Write a GIF's composited (or sampled) frames as PNG files, to see what the model sees.
@@ -156,12 +159,7 @@ mod eval_cmd {
             options.max_gifs,
             &missing,
         )?;
-        trainer::data::note_truncated(
-            &split.items,
-            &bundle.tokenizer,
-            bundle.config.model.max_text_len,
-            &split_name,
-        );
+        trainer::data::note_truncated(&split.items, &bundle.tokenizer, bundle.config.model.max_text_len, &split_name);
         // The generator's object annotations, when the data has them: the attention's pointing accuracy.
         let annotations = match options.dataset {
             Dataset::TgifQa => trainer::attention_targets::ObjectAnnotations::find(&options.data, &split_name)?,
@@ -192,6 +190,14 @@ mod eval_cmd {
             started.elapsed().as_secs_f64()
         );
         print!("{}", table(&report));
+        let all = trainer::eval::calibration_report(&answers.iter().collect::<Vec<_>>(), bundle.config.temperature());
+        println!(
+            "calibration: ECE {:.2}% at temperature {:.3}; {:.3} would fit this split (ECE {:.2}%)",
+            100.0 * all.ece,
+            bundle.config.temperature(),
+            all.fitted_temperature,
+            100.0 * all.ece_fitted
+        );
         if let Some(path) = options.report {
             write_atomically(&path, serde_json::to_string_pretty(&report)?)?;
         }
@@ -240,6 +246,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Pretrain(options) => pretrain::run(options),
         Command::Eval(options) => eval_cmd::run(options),
         Command::Predict(options) => predict::run(options),
+        Command::Calibrate(options) => calibrate::run(options),
         Command::Frames(options) => frames::run(options),
         Command::Bench(options) => bench::run(options),
         Command::Demo(options) => demo::run(options),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{
-    MAX_GIF_FILE_BYTES, Prediction, answer_prepared, prepare_gif, unknown_words_note, unsure_note, validate,
+    MAX_GIF_FILE_BYTES, Prediction, answer_prepared, prepare_gif, unknown_words_note, unsure_note_for, validate,
 };
 
 use crate::backend;
@@ -83,7 +83,7 @@ pub fn run(options: PredictOptions) -> Result<()> {
             println!("{:>2}. {:<40} {:>6.2}% {bar}", rank + 1, answer.answer, 100.0 * answer.probability);
         }
         if prediction.unsure() {
-            println!("{}", unsure_note());
+            println!("{}", unsure_note_for(&bundle.config));
         }
         if let Some(note) = unknown_words_note(&prediction.unknown_words) {
             println!("{note}");

@@ -793,6 +793,7 @@ pub fn new_config(
         .with_fused_captions(options.fused_captions.then_some(true));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
+        calibration: None,
         format: FORMAT_VERSION,
         model,
         preprocess,
