@@ -1,7 +1,8 @@
 //! End to end in headless Chromium: the built site (`dist/`, served under a sub-path) loads the
 //! shipped model, answers sample questions with the same probabilities as the native pipeline
 //! (`trainer predict`'s code) within 1e-3 on the CPU backend and 1e-2 on WebGPU (Chromium's
-//! SwiftShader adapter), ranks the right answer first where the native model does, reports a
+//! SwiftShader adapter), ranks the right answer first where the native model does, names the
+//! words a question holds that the model never saw (and only then) as natively, reports a
 //! non-GIF file, a truncated GIF, four GIF bombs (a 65535x65535 screen, a 65535x65535 frame, 4001
 //! frames, 320 MiB of decoded frames), an empty question, a duplicate candidate and a question
 //! longer than the model's window in the page and keeps working, loads from the Cache API on
@@ -23,6 +24,7 @@ use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{
     ClipAggregation, INFERENCE_SEED, MAX_QUESTION_BYTES, Prediction, UNSURE_BELOW, answer_prepared, prepare_gif,
+    unknown_words_note,
 };
 use shared_model::samples::Sample;
 use shared_model::sampling::SamplingStrategy;
@@ -57,35 +59,35 @@ struct Native {
     samples: Vec<Sample>,
     predictions: Vec<Prediction>,
     max_text_len: usize,
+    bundle: ModelBundle<Flex>,
+}
+
+impl Native {
+    /// The native pipeline's answer to `question` about the sample GIF `gif`, as `trainer
+    /// predict` computes it.
+    fn answer(&self, dist: &Path, gif: &str, question: &str, candidates: &[String]) -> Prediction {
+        let device = Default::default();
+        let strategy: SamplingStrategy = self.bundle.config.sampling.parse().expect("the model's strategy parses");
+        let gif = decode_gif(&std::fs::read(dist.join("samples").join(gif)).unwrap(), &DecodeLimits::default())
+            .expect("sample GIFs decode");
+        let clips = prepare_gif(&gif, strategy, &self.bundle.config.preprocess, INFERENCE_SEED);
+        let answer =
+            answer_prepared(&self.bundle, &clips, strategy, question, candidates, ClipAggregation::Mean, &device);
+        futures_lite::future::block_on(answer).expect("native answer")
+    }
 }
 
 /// The native pipeline's answer to every sample question, as `trainer predict` computes it.
 fn native_predictions(dist: &Path) -> Native {
     let device = Default::default();
     let bundle = ModelBundle::<Flex>::load_dir(&dist.join("model"), &device).expect("the model in dist loads");
-    let strategy: SamplingStrategy = bundle.config.sampling.parse().expect("the model's strategy parses");
-    let samples_dir = dist.join("samples");
     let samples: Vec<Sample> =
-        serde_json::from_slice(&std::fs::read(samples_dir.join("samples.json")).expect("samples.json")).unwrap();
-    let predictions = samples
-        .iter()
-        .map(|sample| {
-            let gif = decode_gif(&std::fs::read(samples_dir.join(&sample.gif)).unwrap(), &DecodeLimits::default())
-                .expect("sample GIFs decode");
-            let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, INFERENCE_SEED);
-            let answer = answer_prepared(
-                &bundle,
-                &clips,
-                strategy,
-                &sample.question,
-                &sample.candidates,
-                ClipAggregation::Mean,
-                &device,
-            );
-            futures_lite::future::block_on(answer).expect("native answer")
-        })
-        .collect();
-    Native { samples, predictions, max_text_len: bundle.config.model.max_text_len }
+        serde_json::from_slice(&std::fs::read(dist.join("samples/samples.json")).expect("samples.json")).unwrap();
+    let max_text_len = bundle.config.model.max_text_len;
+    let mut native = Native { samples: Vec::new(), predictions: Vec::new(), max_text_len, bundle };
+    native.predictions = samples.iter().map(|s| native.answer(dist, &s.gif, &s.question, &s.candidates)).collect();
+    native.samples = samples;
+    native
 }
 
 /// Runs the driver; returns its JSON report.
@@ -114,7 +116,8 @@ fn drive(dist: &Path, driver: &Path, mode: &str, questions: &[usize], out_dir: &
     if let Some(keep) = std::env::var_os("GIFQA_BROWSER_REPORTS") {
         let _ = std::fs::create_dir_all(&keep);
         // The report and the driver's screenshots (for the docs).
-        for name in [format!("browser-{mode}.json"), format!("page-{mode}.png"), format!("page-{mode}-phone.png")] {
+        let shots = ["", "-phone", "-guess"].map(|shot| format!("page-{mode}{shot}.png"));
+        for name in std::iter::once(format!("browser-{mode}.json")).chain(shots) {
             let _ = std::fs::copy(out_dir.join(&name), Path::new(&keep).join(&name));
         }
     }
@@ -156,9 +159,11 @@ fn compare(what: &str, index: usize, page: &Value, expected: &Prediction, tolera
 
 fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]) -> Vec<usize>) {
     let Some((dist, driver)) = prerequisites() else { return };
-    let Native { samples, predictions: native, max_text_len } = native_predictions(&dist);
+    let natives = native_predictions(&dist);
+    let Native { samples, predictions: native, max_text_len, .. } = &natives;
+    let (samples, native, max_text_len) = (samples.as_slice(), native.as_slice(), *max_text_len);
     let right = |i: usize| native[i].ranked[0].answer == samples[i].answer;
-    let questions = pick(&samples, &native);
+    let questions = pick(samples, native);
     assert!(questions.iter().any(|&i| right(i)), "the native model gets none of the chosen questions right");
     let temp = TempDir::new(&format!("browser-{mode}"));
     let report = drive(&dist, &driver, mode, &questions, &temp.0);
@@ -178,6 +183,11 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
         if (top - UNSURE_BELOW).abs() > tolerance {
             assert_eq!(answer["unsureShown"], expected.unsure(), "question {index}: unsure note (top {top})");
         }
+        // Sample questions use the template's words: no unknown-words note, natively or on the page.
+        assert_eq!(expected.unknown_words, Vec::<String>::new(), "question {index}: native unknown words");
+        assert_eq!(page["unknown_words"], serde_json::json!([]), "question {index}: the page's unknown words");
+        assert_eq!(answer["guess"], false, "question {index} is not a guess");
+        assert_eq!(answer["unknownShown"], false, "question {index}: no unknown-words note");
         if right(index) {
             assert_eq!(
                 page["ranked"][0]["answer"],
@@ -187,6 +197,7 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
         }
     }
     eprintln!("{mode}: {} questions, worst probability difference {worst:.2e}", answers.len());
+    check_unknown_words(&report["unknownWords"], &natives, &dist, mode, tolerance);
 
     let bad = &report["badInput"];
     assert!(bad["shown"].as_str().unwrap_or("").contains("not a GIF"), "bad-input message: {bad}");
@@ -221,6 +232,28 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
     assert_eq!(report["reload"]["repaired"], serde_json::json!([]), "nothing to repair on a plain reload");
     check_repair(&report, mode, first, &native[first], tolerance);
     eprintln!("{mode}: long questions: '{long}', '{tokens}'");
+}
+
+/// A question about a sample GIF with words the model never saw ("What does the cat do 3 times
+/// ?", candidate "flick wrists"): the page shows the native pipeline's note naming them, marks the
+/// answer as a guess, and gives the native probabilities.
+fn check_unknown_words(report: &Value, native: &Native, dist: &Path, mode: &str, tolerance: f32) {
+    assert_eq!(report["backend"], mode, "the unknown-words question ran on the wrong backend: {report}");
+    let text = |value: &Value| value.as_str().unwrap_or_else(|| panic!("not a string: {value}")).to_string();
+    let (gif, question) = (text(&report["gif"]), text(&report["question"]));
+    let candidates: Vec<String> = report["candidates"].as_array().expect("candidates").iter().map(text).collect();
+    let expected = native.answer(dist, &gif, &question, &candidates);
+    let note = unknown_words_note(&expected.unknown_words).expect("the native pipeline names unknown words");
+    for word in ["cat", "flick", "wrists"] {
+        assert!(expected.unknown_words.iter().any(|w| w == word), "'{word}' is not among {:?}", expected.unknown_words);
+    }
+    assert_eq!(report["shown"], note.as_str(), "the page's unknown-words note");
+    assert_eq!(report["noteShown"], true, "the unknown-words note is visible");
+    assert_eq!(report["guess"], true, "the answer is reported as a guess");
+    assert_eq!(report["rankedGuess"], true, "the answers are marked as a guess");
+    assert_eq!(report["prediction"]["unknown_words"], serde_json::json!(expected.unknown_words));
+    let worst = compare("the unknown-words question", 0, &report["prediction"], &expected, tolerance);
+    eprintln!("{mode}: unknown words on {gif}: '{note}' (probabilities within {worst:.2e})");
 }
 
 /// Every GIF bomb ends with a message naming what exceeded which limit, with no preview.

@@ -128,7 +128,8 @@ try {
     if ((await state(page)).gif !== sample.gif) await chooseSample(page, sample.gif);
     await page.selectOption('#sample-questions', String(index));
     const report = await ask(page);
-    out.answers.push({ index, ...report, unsureShown: await page.isVisible('#unsure') });
+    out.answers.push({ index, ...report, unsureShown: await page.isVisible('#unsure'),
+      unknownShown: await page.isVisible('#unknown-words') });
   }
 
   // Screenshots with an answer showing, at laptop and phone width (for people, not assertions).
@@ -137,6 +138,17 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: path.join(shots, `page-${mode}-phone.png`), fullPage: true });
   await page.setViewportSize({ width: 1280, height: 720 });
+
+  // Words the model never saw ("cat", "flick", "wrists"), on the first sample GIF: the page names
+  // them and marks the answer as a guess.
+  await chooseSample(page, samples[picked[0]].gif);
+  await page.fill('#question', 'What does the cat do 3 times ?');
+  for (let c = 0; c < 5; c++) await page.fill(`#candidate-${c}`, ['jump', 'spin', 'blink', 'grow', 'flick wrists'][c]);
+  out.unknownWords = { ...(await ask(page)), shown: await page.textContent('#unknown-words'),
+    noteShown: await page.isVisible('#unknown-words'),
+    rankedGuess: await page.evaluate(() => document.getElementById('ranked').classList.contains('guess')) };
+  await page.screenshot({ path: path.join(shots, `page-${mode}-guess.png`), fullPage: true });
+
 
   // Bad input: a file that is not a GIF; the message must show and the page must keep working.
   await page.setInputFiles('#file-input', { name: 'notes.gif', mimeType: 'image/gif', buffer: Buffer.from('hello, not a gif') });

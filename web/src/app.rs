@@ -46,6 +46,9 @@ struct Report<'a> {
     candidates: &'a [String],
     backend: BackendKind,
     prediction: &'a Prediction,
+    /// Whether the answer is a guess: the question or a candidate holds words the model never
+    /// saw (`prediction.unknown_words`, named in the page's `#unknown-words` note).
+    guess: bool,
     timings: Timings,
 }
 
@@ -421,6 +424,7 @@ impl App {
             candidates: &candidates,
             backend: kind,
             prediction: &prediction,
+            guess: prediction.guess(),
             timings,
         };
         let serializer = serde_wasm_bindgen::Serializer::json_compatible();

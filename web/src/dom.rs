@@ -1,7 +1,7 @@
 //! Small DOM helpers and the rendering of results (ranked answers, frame strip, timings).
 
 use serde::Serialize;
-use shared_model::pipeline::{Prediction, unsure_note};
+use shared_model::pipeline::{Prediction, unknown_words_note, unsure_note};
 use shared_model::preprocess::PreparedClip;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, Document, Element, HtmlCanvasElement, ImageData};
@@ -91,6 +91,23 @@ pub fn render_results(
         item.append_child(&bar)?;
         item.append_child(&value)?;
         ranked.append_child(&item)?;
+    }
+    // Words the model never saw: name them, and mark the ranked answers as a guess (a class that
+    // changes their look, and the note as the list's description for screen readers).
+    let unknown = by_id::<Element>("unknown-words")?;
+    match unknown_words_note(&prediction.unknown_words) {
+        Some(note) => {
+            unknown.set_text_content(Some(&note));
+            unknown.class_list().remove_1("hidden")?;
+            ranked.class_list().add_1("guess")?;
+            ranked.set_attribute("aria-describedby", "unknown-words")?;
+        }
+        None => {
+            unknown.set_text_content(None);
+            unknown.class_list().add_1("hidden")?;
+            ranked.class_list().remove_1("guess")?;
+            ranked.remove_attribute("aria-describedby")?;
+        }
     }
     let unsure = by_id::<Element>("unsure")?;
     if prediction.unsure() {
