@@ -417,7 +417,8 @@ impl App {
             answer_ms: now_ms() - start,
             encode_reused: encode_ms == 0.0,
         };
-        render_results(&prediction, &prepared.clips, self.engine.image_size(), kind, &timings)?;
+        let note = self.engine.unsure_note();
+        render_results(&prediction, &prepared.clips, self.engine.image_size(), kind, &timings, &note)?;
         let report = Report {
             gif: &name,
             question: &question,

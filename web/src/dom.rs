@@ -1,7 +1,7 @@
 //! Small DOM helpers and the rendering of results (ranked answers, frame strip, timings).
 
 use serde::Serialize;
-use shared_model::pipeline::{Prediction, unknown_words_note, unsure_note};
+use shared_model::pipeline::{Prediction, unknown_words_note};
 use shared_model::preprocess::PreparedClip;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, Document, Element, HtmlCanvasElement, ImageData};
@@ -72,6 +72,7 @@ pub fn render_results(
     size: usize,
     backend: BackendKind,
     timings: &Timings,
+    unsure_note: &str,
 ) -> WebResult<()> {
     let ranked = by_id::<Element>("ranked")?;
     ranked.set_inner_html("");
@@ -111,7 +112,7 @@ pub fn render_results(
     }
     let unsure = by_id::<Element>("unsure")?;
     if prediction.unsure() {
-        unsure.set_text_content(Some(&unsure_note()));
+        unsure.set_text_content(Some(unsure_note));
         unsure.class_list().remove_1("hidden")?;
     } else {
         unsure.class_list().add_1("hidden")?;

@@ -258,6 +258,11 @@ impl Engine {
         })
     }
 
+    /// What the page says under an unsure answer of this model (its calibrated threshold).
+    pub fn unsure_note(&self) -> String {
+        shared_model::pipeline::unsure_note_for(&self.cpu.config)
+    }
+
     /// The model's input size (for drawing the sampled frames).
     pub fn image_size(&self) -> usize {
         self.cpu.config.preprocess.image_size
