@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 /// Equal-width confidence bins of [`expected_calibration_error`].
 pub const ECE_BINS: usize = 15;
 
-/// Share of answers at or above the unsure threshold that must be right on Val
-/// ([`choose_unsure_threshold`]).
-pub const SURE_ACCURACY: f64 = 0.95;
+/// Largest share of right answers below the unsure threshold on Val ([`choose_unsure_threshold`]):
+/// an answer reported unsure is one that, on held-out questions, was right at most 4 times in 5.
+pub const UNSURE_ACCURACY: f32 = 0.8;
 
 /// A model's calibration, fitted on its Val split (`config.json`'s `calibration`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,16 +76,20 @@ pub fn fit_temperature(rows: &[(Vec<f32>, usize)]) -> f32 {
     ((lo + hi) / 2.0).exp() as f32
 }
 
-/// The smallest threshold on a 0.05 grid (0.3 to 0.95) at or above which at least
-/// [`SURE_ACCURACY`] of `answers` are right, with the shares right below and at or above it.
+/// The largest threshold on a 0.05 grid (0.3 to 0.95) below which at most [`UNSURE_ACCURACY`] of
+/// `answers` are right (0.8 when no answer falls below any), with the shares right below and at or
+/// above it.
 pub fn choose_unsure_threshold(answers: &[(f32, bool)]) -> (f32, f32, f32) {
     let share = |pick: &dyn Fn(f32) -> bool| {
         let chosen: Vec<bool> = answers.iter().filter(|(p, _)| pick(*p)).map(|(_, right)| *right).collect();
-        chosen.iter().filter(|&&right| right).count() as f32 / chosen.len().max(1) as f32
+        (!chosen.is_empty()).then(|| chosen.iter().filter(|&&right| right).count() as f32 / chosen.len() as f32)
     };
-    let grid = (6..=19).map(|k| k as f32 * 0.05);
-    let threshold = grid.clone().find(|&t| f64::from(share(&|p| p >= t)) >= SURE_ACCURACY).unwrap_or(0.95);
-    (threshold, share(&|p| p < threshold), share(&|p| p >= threshold))
+    let threshold = (6..=19)
+        .rev()
+        .map(|k| k as f32 * 0.05)
+        .find(|&t| share(&|p| p < t).is_some_and(|right| right <= UNSURE_ACCURACY))
+        .unwrap_or(0.8);
+    (threshold, share(&|p| p < threshold).unwrap_or(0.0), share(&|p| p >= threshold).unwrap_or(0.0))
 }
 
 /// Fits a [`Calibration`] on held-out rows (logits, right index).
@@ -140,11 +144,16 @@ mod tests {
     }
 
     #[test]
-    fn the_unsure_threshold_is_the_lowest_that_keeps_sure_answers_right() {
+    fn the_unsure_threshold_is_the_highest_below_which_answers_are_unreliable() {
+        // 100 sure and right, 20 at 60% right half the time, 10 at 90% right 9 times in 10.
         let mut answers: Vec<(f32, bool)> = (0..100).map(|_| (0.99, true)).collect();
         answers.extend((0..20).map(|i| (0.6, i % 2 == 0)));
+        answers.extend((0..10).map(|i| (0.9, i > 0)));
+        // Below 0.95: 19 right of 30 (63%), the highest threshold that qualifies.
         let (threshold, below, above) = choose_unsure_threshold(&answers);
-        assert!((threshold - 0.65).abs() < 1e-6, "{threshold}");
-        assert_eq!((below, above), (0.5, 1.0));
+        assert!((threshold - 0.95).abs() < 1e-6, "{threshold}");
+        assert!((below - 19.0 / 30.0).abs() < 1e-6 && above == 1.0, "{below} {above}");
+        // Nothing below any threshold: the default.
+        assert_eq!(choose_unsure_threshold(&[(0.99, true)]).0, 0.8);
     }
 }

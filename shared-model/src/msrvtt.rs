@@ -12,10 +12,16 @@
 //! Rows become [`QuestionType::Caption`] items with [`CAPTION_PROMPT`] as their question, exactly
 //! what the synthetic benchmark's caption rows produce, so the model's caption path scores them.
 //! `gif_name` is `vid_key`: the GIF is expected at `{gifs}/{vid_key}.gif`.
+//!
+//! The limits of TGIF-QA's files apply: a line longer than
+//! [`MAX_ROW_BYTES`](crate::questions::MAX_ROW_BYTES) and a file larger than
+//! [`MAX_FILE_BYTES`](crate::questions::MAX_FILE_BYTES) are errors.
 
 use std::path::Path;
 
-use crate::questions::{Answer, CAPTION_PROMPT, DatasetError, QaItem, QuestionType};
+use crate::questions::{
+    Answer, CAPTION_PROMPT, DatasetError, QaItem, QuestionType, check_row_length, read_question_file,
+};
 
 /// The file name MSRVTT-MC ships under.
 pub const MSRVTT_MC_FILE: &str = "MSR_MC_test.csv";
@@ -24,9 +30,12 @@ pub const MSRVTT_MC_FILE: &str = "MSR_MC_test.csv";
 const COLUMNS: [&str; 7] = ["vid_key", "a1", "a2", "a3", "a4", "a5", "answer"];
 
 /// Parses the text of `MSR_MC_test.csv`. `source_name` names the file in errors, with the 1-based
-/// line number.
+/// line number; a line longer than [`MAX_ROW_BYTES`](crate::questions::MAX_ROW_BYTES) is an error.
 pub fn parse_msrvtt_mc(text: &str, source_name: &str) -> Result<Vec<QaItem>, DatasetError> {
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    for (index, line) in lines.iter().enumerate() {
+        check_row_length(line, index + 1, source_name)?;
+    }
     let first: Vec<&str> = lines.first().map_or_else(Vec::new, |l| l.split('\t').map(str::trim).collect());
     let has_header = first.iter().any(|f| f.eq_ignore_ascii_case("vid_key"));
     let positions: Vec<usize> = if has_header {
@@ -102,12 +111,11 @@ fn answer_index(answer: &str, candidates: &[String]) -> Result<usize, String> {
     }
 }
 
-/// Reads `dir/MSR_MC_test.csv`.
+/// Reads `dir/MSR_MC_test.csv`, with [`read_question_file`]'s limits.
 pub fn load_msrvtt_mc(dir: &Path) -> Result<Vec<QaItem>, DatasetError> {
     let path = dir.join(MSRVTT_MC_FILE);
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|source| DatasetError::Io { path: shown.clone(), source })?;
-    parse_msrvtt_mc(&text, &shown)
+    let text = read_question_file(&path)?;
+    parse_msrvtt_mc(&text, &path.display().to_string())
 }
 
 #[cfg(test)]
@@ -151,5 +159,27 @@ mod tests {
         assert!(word.to_string().starts_with("m.csv, line 1: answer 'maybe' is neither"), "{word}");
         let missing = parse_msrvtt_mc("vid_key\ta1\ta2\ta3\ta4\ta5\n", "m.csv").unwrap_err();
         assert_eq!(missing.to_string(), "m.csv: header has no 'answer' column");
+    }
+
+    #[test]
+    fn long_rows_and_large_files_are_refused() {
+        use crate::questions::{MAX_FILE_BYTES, MAX_ROW_BYTES};
+        let long = format!("video1\t{}\tb\tc\td\te\t0", "a".repeat(MAX_ROW_BYTES));
+        let err = parse_msrvtt_mc(&format!("{ROW}\r\n{long}\r\n"), "m.csv").unwrap_err();
+        let expected = format!("m.csv, line 2: is {} bytes long, over the limit of 65536 bytes for a row", long.len());
+        assert_eq!(err.to_string(), expected);
+
+        let dir = std::env::temp_dir().join(format!("gifqa-msrvtt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(MSRVTT_MC_FILE);
+        std::fs::write(&path, format!("{ROW}\n")).unwrap();
+        let read = load_msrvtt_mc(&dir).map(|items| items.len());
+        // Sparse: refused from its size, nothing read.
+        std::fs::File::create(&path).unwrap().set_len(MAX_FILE_BYTES + 1).unwrap();
+        let err = load_msrvtt_mc(&dir).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(read.unwrap(), 1);
+        assert!(matches!(err, DatasetError::FileTooLarge { size, .. } if size == MAX_FILE_BYTES + 1), "{err}");
+        assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
     }
 }

@@ -106,32 +106,51 @@ pub fn time_buckets(times: &[f32], buckets: usize) -> Vec<i64> {
 ///
 /// Area averaging (each output pixel is the coverage-weighted mean of the source pixels under it)
 /// keeps thin anti-aliased shapes visible when shrinking, where nearest/bilinear would drop them.
+///
+/// Output columns that cover the same source pixels with the same weights (when a frame narrower
+/// than `size` is stretched, most do) are computed once, so the work grows with the frame's pixels
+/// rather than with `height * size`: a 1-pixel-wide frame 65,535 rows tall costs what its 65,535
+/// pixels do, not 64 times that.
 pub fn resize_rgba(rgba: &[u8], width: usize, height: usize, size: usize, background: [u8; 3]) -> Vec<u8> {
     let columns = area_weights(width, size);
     let rows = area_weights(height, size);
-    // Horizontal pass: [height, size, 3] floats.
-    let mut horizontal = vec![0.0f32; height * size * 3];
+    // Distinct column weights, and which one each output column uses (equal ones are adjacent).
+    let mut distinct: Vec<&[(usize, f32)]> = Vec::with_capacity(size);
+    let mut column_of = Vec::with_capacity(size);
+    for taps in &columns {
+        if distinct.last() != Some(&taps.as_slice()) {
+            distinct.push(taps);
+        }
+        column_of.push(distinct.len() - 1);
+    }
+    let n = distinct.len();
+    // Horizontal pass: [height, distinct columns, 3] floats.
+    let mut horizontal = vec![0.0f32; height * n * 3];
     for y in 0..height {
-        for (ox, taps) in columns.iter().enumerate() {
+        for (dx, taps) in distinct.iter().enumerate() {
             let mut acc = [0.0f32; 3];
-            for &(x, weight) in taps {
+            for &(x, weight) in *taps {
                 let p = &rgba[(y * width + x) * 4..(y * width + x) * 4 + 4];
                 let alpha = f32::from(p[3]) / 255.0;
                 for c in 0..3 {
                     acc[c] += weight * (alpha * f32::from(p[c]) + (1.0 - alpha) * f32::from(background[c]));
                 }
             }
-            horizontal[(y * size + ox) * 3..(y * size + ox) * 3 + 3].copy_from_slice(&acc);
+            horizontal[(y * n + dx) * 3..(y * n + dx) * 3 + 3].copy_from_slice(&acc);
         }
     }
-    // Vertical pass.
+    // Vertical pass, per distinct column, then copied to every output column that uses it.
     let mut out = vec![0u8; size * size * 3];
+    let mut values = vec![0u8; n * 3];
     for (oy, taps) in rows.iter().enumerate() {
-        for ox in 0..size {
+        for (dx, value) in values.chunks_exact_mut(3).enumerate() {
             for c in 0..3 {
-                let value: f32 = taps.iter().map(|&(y, w)| w * horizontal[(y * size + ox) * 3 + c]).sum();
-                out[(oy * size + ox) * 3 + c] = value.round().clamp(0.0, 255.0) as u8;
+                let sum: f32 = taps.iter().map(|&(y, w)| w * horizontal[(y * n + dx) * 3 + c]).sum();
+                value[c] = sum.round().clamp(0.0, 255.0) as u8;
             }
+        }
+        for (ox, &dx) in column_of.iter().enumerate() {
+            out[(oy * size + ox) * 3..(oy * size + ox) * 3 + 3].copy_from_slice(&values[dx * 3..dx * 3 + 3]);
         }
     }
     out
@@ -194,6 +213,67 @@ mod tests {
         let out = resize_rgba(&row, 3, 1, 2, [0, 0, 0]);
         assert_eq!(out[0], 30); // (0 * 1 + 90 * 0.5) / 1.5
         assert_eq!(out[3], 150); // (90 * 0.5 + 180) / 1.5
+    }
+
+    /// The plain separable resize (every output column computed), which [`resize_rgba`] must
+    /// equal byte for byte.
+    fn plain_resize(rgba: &[u8], width: usize, height: usize, size: usize, background: [u8; 3]) -> Vec<u8> {
+        let columns = area_weights(width, size);
+        let rows = area_weights(height, size);
+        let mut horizontal = vec![0.0f32; height * size * 3];
+        for y in 0..height {
+            for (ox, taps) in columns.iter().enumerate() {
+                let mut acc = [0.0f32; 3];
+                for &(x, weight) in taps {
+                    let p = &rgba[(y * width + x) * 4..(y * width + x) * 4 + 4];
+                    let alpha = f32::from(p[3]) / 255.0;
+                    for c in 0..3 {
+                        acc[c] += weight * (alpha * f32::from(p[c]) + (1.0 - alpha) * f32::from(background[c]));
+                    }
+                }
+                horizontal[(y * size + ox) * 3..(y * size + ox) * 3 + 3].copy_from_slice(&acc);
+            }
+        }
+        let mut out = vec![0u8; size * size * 3];
+        for (oy, taps) in rows.iter().enumerate() {
+            for ox in 0..size {
+                for c in 0..3 {
+                    let value: f32 = taps.iter().map(|&(y, w)| w * horizontal[(y * size + ox) * 3 + c]).sum();
+                    out[(oy * size + ox) * 3 + c] = value.round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn shared_columns_give_the_plain_resize_exactly() {
+        // Pseudo-random pixels (alpha included) on wide, narrow, tall, tiny and exact shapes.
+        let mut state = 0x9e37_79b9_u32;
+        let mut byte = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state >> 24) as u8
+        };
+        for (width, height, size) in [
+            (1, 1, 64),
+            (1, 300, 64),
+            (3, 7, 64),
+            (6, 4000, 64),
+            (63, 65, 64),
+            (64, 64, 64),
+            (100, 37, 64),
+            (250, 3, 8),
+            (7, 5, 3),
+        ] {
+            let rgba: Vec<u8> = (0..width * height * 4).map(|_| byte()).collect();
+            assert_eq!(
+                resize_rgba(&rgba, width, height, size, [128, 7, 250]),
+                plain_resize(&rgba, width, height, size, [128, 7, 250]),
+                "{width}x{height} to {size}"
+            );
+        }
     }
 
     #[test]

@@ -2,9 +2,18 @@
 //! benchmark and for TGIF-QA's real files alike. Columns are found by header name.
 
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+/// Longest line a question file may hold, in bytes (TGIF-QA's longest row is under 1 KiB): a longer
+/// line is refused with its file and line number before it is split into fields.
+pub const MAX_ROW_BYTES: usize = 64 * 1024;
+
+/// Largest question file read, in bytes (TGIF-QA's files are tens of MB at most): a larger file is refused
+/// from its size before any of it is read.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The question used for caption rows, which have none (MSRVTT-MC style: pick the caption).
 pub const CAPTION_PROMPT: &str = "which caption describes the gif ?";
@@ -95,6 +104,9 @@ pub enum DatasetError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error("{path} is {size} bytes, over the limit of {limit} bytes for a question file")]
+    FileTooLarge { path: String, size: u64, limit: u64 },
     /// A required column is absent from the header.
     #[error("{source_name}: header has no '{column}' column")]
     MissingColumn { source_name: String, column: String },
@@ -106,11 +118,67 @@ pub enum DatasetError {
     NoFiles { split: String, dir: String },
 }
 
+/// Reads a question file (TGIF-QA or MSRVTT-MC) as text: a file larger than [`MAX_FILE_BYTES`] is
+/// refused from its size, before it is read, and text that is not UTF-8 is refused with the line
+/// of its first bad byte.
+pub fn read_question_file(path: &Path) -> Result<String, DatasetError> {
+    read_bounded(path, MAX_FILE_BYTES)
+}
+
+/// [`read_question_file`] with the size limit as a parameter.
+fn read_bounded(path: &Path, limit: u64) -> Result<String, DatasetError> {
+    let shown = path.display().to_string();
+    let io = |source| DatasetError::Io { path: shown.clone(), source };
+    let too_large = |size| DatasetError::FileTooLarge { path: shown.clone(), size, limit };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > limit {
+        return Err(too_large(size));
+    }
+    // The size can change after the check (and is 0 for a pipe): read at most one byte past the limit.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    question_text(bytes, &shown)
+}
+
+/// A question file's bytes as text; bytes that are not UTF-8 are an error naming `source_name` and
+/// the 1-based line and byte of the first bad one.
+pub fn question_text(bytes: Vec<u8>, source_name: &str) -> Result<String, DatasetError> {
+    String::from_utf8(bytes).map_err(|err| {
+        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |newline| newline + 1) + 1;
+        DatasetError::BadRow {
+            source_name: source_name.to_string(),
+            line,
+            reason: format!("byte {column} is not UTF-8"),
+        }
+    })
+}
+
+/// `Err(BadRow)` when `line` (1-based `line_number`) is longer than [`MAX_ROW_BYTES`].
+pub(crate) fn check_row_length(line: &str, line_number: usize, source_name: &str) -> Result<(), DatasetError> {
+    if line.len() > MAX_ROW_BYTES {
+        return Err(DatasetError::BadRow {
+            source_name: source_name.to_string(),
+            line: line_number,
+            reason: format!("is {} bytes long, over the limit of {MAX_ROW_BYTES} bytes for a row", line.len()),
+        });
+    }
+    Ok(())
+}
+
 /// Parses one question file's text. `source_name` names it in errors, with the 1-based line number
-/// (the header is line 1) and what is missing or malformed.
+/// (the header is line 1) and what is missing or malformed; a line longer than [`MAX_ROW_BYTES`]
+/// is an error.
 pub fn parse_questions(text: &str, qtype: QuestionType, source_name: &str) -> Result<Vec<QaItem>, DatasetError> {
     let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-    let header: Vec<&str> = lines.next().unwrap_or("").split('\t').map(str::trim).collect();
+    let header_line = lines.next().unwrap_or("");
+    check_row_length(header_line, 1, source_name)?;
+    let header: Vec<&str> = header_line.split('\t').map(str::trim).collect();
     let column = |name: &str| {
         header.iter().position(|h| *h == name).ok_or_else(|| DatasetError::MissingColumn {
             source_name: source_name.to_string(),
@@ -130,6 +198,7 @@ pub fn parse_questions(text: &str, qtype: QuestionType, source_name: &str) -> Re
     let mut items = Vec::new();
     // Line 1 is the header.
     for (line_number, line) in lines.enumerate().map(|(i, l)| (i + 2, l)) {
+        check_row_length(line, line_number, source_name)?;
         if line.trim().is_empty() {
             continue;
         }
@@ -194,7 +263,8 @@ pub fn has_split(dir: &Path, split: &str) -> bool {
     QuestionType::ALL.iter().any(|t| base.join(t.file_name(split)).is_file())
 }
 
-/// Reads every `{split}_{type}_question.csv` present in `dir` (or in `dir/{split}`).
+/// Reads every `{split}_{type}_question.csv` present in `dir` (or in `dir/{split}`), each with
+/// [`read_question_file`]'s limits.
 pub fn load_split(dir: &Path, split: &str) -> Result<Vec<QaItem>, DatasetError> {
     let base = split_dir(dir, split);
     let mut items = Vec::new();
@@ -205,9 +275,8 @@ pub fn load_split(dir: &Path, split: &str) -> Result<Vec<QaItem>, DatasetError> 
             continue;
         }
         found = true;
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| DatasetError::Io { path: shown.clone(), source })?;
-        items.extend(parse_questions(&text, qtype, &shown)?);
+        let text = read_question_file(&path)?;
+        items.extend(parse_questions(&text, qtype, &path.display().to_string())?);
     }
     if !found {
         return Err(DatasetError::NoFiles { split: split.to_string(), dir: dir.display().to_string() });
@@ -236,6 +305,87 @@ mod tests {
         let err = parse_questions("gif_name\tquestion\tanswer\ng1\tq\t2\ng2\tq\tmany\n", QuestionType::Count, "t.csv")
             .unwrap_err();
         assert_eq!(err.to_string(), "t.csv, line 3: count 'many' is not a whole number");
+    }
+
+    #[test]
+    fn long_rows_are_refused_with_their_line() {
+        let long = "q".repeat(MAX_ROW_BYTES);
+        // A row of exactly the limit is read.
+        let row = format!("g1\t{}\t3", &long[..MAX_ROW_BYTES - 5]);
+        assert_eq!(row.len(), MAX_ROW_BYTES);
+        let items = parse_questions(&format!("gif_name\tquestion\tanswer\r\n{row}\r\n"), QuestionType::Count, "t.csv");
+        assert_eq!(items.unwrap()[0].answer, Answer::Count(3));
+        let text = format!("gif_name\tquestion\tanswer\r\ng1\tq\t1\r\ng2\t{long}\t3\r\n");
+        let err = parse_questions(&text, QuestionType::Count, "t.csv").unwrap_err();
+        let expected =
+            format!("t.csv, line 3: is {} bytes long, over the limit of 65536 bytes for a row", MAX_ROW_BYTES + 5);
+        assert_eq!(err.to_string(), expected);
+        // The header too, and an empty-looking (all blank) line.
+        let err = parse_questions(&format!("gif_name\t{long}\n"), QuestionType::Count, "t.csv").unwrap_err();
+        assert!(err.to_string().starts_with("t.csv, line 1: is 65545 bytes long"), "{err}");
+        let blank = " ".repeat(MAX_ROW_BYTES + 1);
+        let err = parse_questions(&format!("gif_name\tquestion\tanswer\n{blank}\n"), QuestionType::Count, "t.csv");
+        assert!(err.unwrap_err().to_string().starts_with("t.csv, line 2: "));
+    }
+
+    /// A fresh file under the temp dir, removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(name: &str) -> Self {
+            TempFile(std::env::temp_dir().join(format!("gifqa-questions-{}-{name}", std::process::id())))
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn large_files_are_refused_before_reading() {
+        // A sparse file one byte over the limit: refused from its size, without reading 256 MiB.
+        let file = TempFile::new("Train_count_question.csv");
+        std::fs::File::create(&file.0).unwrap().set_len(MAX_FILE_BYTES + 1).unwrap();
+        let started = std::time::Instant::now();
+        let err = read_question_file(&file.0).unwrap_err();
+        assert!(started.elapsed().as_secs_f64() < 1.0);
+        let shown = file.0.display().to_string();
+        assert!(matches!(&err, DatasetError::FileTooLarge { path, size, limit: MAX_FILE_BYTES }
+            if *path == shown && *size == MAX_FILE_BYTES + 1));
+        assert_eq!(
+            err.to_string(),
+            format!("{shown} is 268435457 bytes, over the limit of 268435456 bytes for a question file")
+        );
+        // The same file through the split reader.
+        let dir = file.0.with_file_name(format!("gifqa-questions-{}-split", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let in_split = dir.join(QuestionType::Count.file_name("Train"));
+        std::fs::File::create(&in_split).unwrap().set_len(MAX_FILE_BYTES + 1).unwrap();
+        let err = load_split(&dir, "Train").unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(err, DatasetError::FileTooLarge { .. }), "{err}");
+        std::fs::write(&file.0, "gif_name\tquestion\tanswer\n").unwrap();
+        assert!(read_bounded(&file.0, 1000).is_ok());
+        let err = read_bounded(&file.0, 10).unwrap_err();
+        assert!(matches!(err, DatasetError::FileTooLarge { size: 25, limit: 10, .. }), "{err}");
+        // A file whose size says nothing (0 here) is still read only one byte past the limit.
+        #[cfg(unix)]
+        {
+            let err = read_bounded(Path::new("/dev/zero"), 1000).unwrap_err();
+            assert!(matches!(err, DatasetError::FileTooLarge { size: 1001, limit: 1000, .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_names_its_line() {
+        let file = TempFile::new("bad-utf8.csv");
+        std::fs::write(&file.0, b"gif_name\tquestion\tanswer\r\ng1\tq\t1\r\ng2\tq\xff\t1\r\n").unwrap();
+        let err = read_question_file(&file.0).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}, line 3: byte 5 is not UTF-8", file.0.display()));
+        let missing = read_question_file(&file.0.with_extension("absent")).unwrap_err();
+        assert!(matches!(missing, DatasetError::Io { .. }));
     }
 
     #[test]

@@ -26,6 +26,65 @@ pub struct TokenBatch {
     pub len: usize,
 }
 
+/// Refuses what the tokenizers crate would panic on while loading or encoding, anywhere in the
+/// file: a `Precompiled` normalizer (SentencePiece's; its unchecked tables panic the loader or the
+/// encoder, and BERT-family tokenizers, the only ones the model reads, have none). Checking the
+/// JSON syntax first (the caller's parse) also keeps the loader from panicking on a syntax error
+/// inside `decoder`.
+fn refuse_panicking_parts(value: &serde_json::Value) -> Result<(), TokenizeError> {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("type").and_then(serde_json::Value::as_str) == Some("Precompiled") {
+                return Err(TokenizeError::Invalid("the Precompiled normalizer is not supported".into()));
+            }
+            map.values().try_for_each(refuse_panicking_parts)
+        }
+        serde_json::Value::Array(items) => items.iter().try_for_each(refuse_panicking_parts),
+        _ => Ok(()),
+    }
+}
+
+/// Checks every `TemplateProcessing` post-processor (as the loaded tokenizer serialises it, so
+/// templates written as strings are pieces here): each special token a template names must be
+/// defined, and the single-sequence template may only name sequence A; the crate panics at
+/// encoding time otherwise. Each special token needs as many ids as tokens.
+fn check_templates(value: &serde_json::Value) -> Result<(), TokenizeError> {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) if map.get("type").and_then(Value::as_str) == Some("TemplateProcessing") => {
+            let defined = map.get("special_tokens").and_then(Value::as_object);
+            for (id, token) in defined.into_iter().flatten() {
+                let length = |field: &str| token.get(field).and_then(Value::as_array).map(Vec::len);
+                if length("ids") != length("tokens") {
+                    return Err(TokenizeError::Invalid(format!(
+                        "special token '{id}' has {:?} ids but {:?} tokens",
+                        length("ids"),
+                        length("tokens")
+                    )));
+                }
+            }
+            for (template, only_a) in [("single", true), ("pair", false)] {
+                for piece in map.get(template).and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(id) = piece.pointer("/SpecialToken/id").and_then(Value::as_str)
+                        && !defined.is_some_and(|tokens| tokens.contains_key(id))
+                    {
+                        return Err(TokenizeError::Invalid(format!(
+                            "the {template} template names the special token '{id}', which special_tokens does not define"
+                        )));
+                    }
+                    if only_a && piece.pointer("/Sequence/id").and_then(Value::as_str) == Some("B") {
+                        return Err(TokenizeError::Invalid("the single template names sequence B".into()));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Value::Object(map) => map.values().try_for_each(check_templates),
+        Value::Array(items) => items.iter().try_for_each(check_templates),
+        _ => Ok(()),
+    }
+}
+
 /// A tokenizer with padding and truncation handled here, not by the file
 /// (real checkpoints often bake in fixed padding to 128, which would waste work).
 #[derive(Clone)]
@@ -37,7 +96,15 @@ pub struct TextTokenizer {
 impl TextTokenizer {
     /// Loads a `tokenizer.json` from its bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenizeError> {
+        // The tokenizers crate (0.22) panics on some files instead of refusing them: those cases
+        // are refused here first (found by fuzzing; tests/fuzz/regressions/tokenizer).
+        let json: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
+        refuse_panicking_parts(&json)?;
         let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
+        let processor =
+            serde_json::to_value(inner.get_post_processor()).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
+        check_templates(&processor)?;
         inner.with_padding(None);
         inner.with_truncation(None).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
         let pad_id = inner.token_to_id("[PAD]").or_else(|| inner.token_to_id("<pad>")).unwrap_or(0);
@@ -123,5 +190,56 @@ impl TextTokenizer {
             padding.extend(std::iter::repeat_n(true, len - row.len()));
         }
         Ok(TokenBatch { ids, padding, batch: encoded.len(), len })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../www/model/tokenizer.json");
+
+    /// The shipped tokenizer.json with `key` replaced by `value`.
+    fn with(key: &str, value: Value) -> Vec<u8> {
+        let mut tokenizer: Value = serde_json::from_str(SHIPPED).unwrap();
+        tokenizer[key] = value;
+        serde_json::to_vec(&tokenizer).unwrap()
+    }
+
+    /// A template's pieces: `$A` and `$B` are the sequences, anything else a special token.
+    fn pieces(template: &[&str]) -> Value {
+        let piece = |p: &&str| match *p {
+            "$A" | "$B" => json!({"Sequence": {"id": &p[1..], "type_id": 0}}),
+            id => json!({"SpecialToken": {"id": id, "type_id": 0}}),
+        };
+        Value::Array(template.iter().map(piece).collect())
+    }
+
+    /// The shipped tokenizer with a `TemplateProcessing` post-processor.
+    fn template(single: &[&str], special_tokens: Value) -> Vec<u8> {
+        let processor = json!({"type": "TemplateProcessing", "single": pieces(single), "pair": pieces(&["$A", "$B"]), "special_tokens": special_tokens});
+        with("post_processor", processor)
+    }
+
+    #[test]
+    fn files_the_tokenizers_crate_panics_on_are_refused() {
+        assert!(TextTokenizer::from_bytes(SHIPPED.as_bytes()).is_ok());
+        let cls = |ids: Value| json!({"[CLS]": {"id": "[CLS]", "ids": ids, "tokens": ["[CLS]"]}});
+        let syntax = SHIPPED.replace(r#""decoder":null"#, "\"decoder\":{\"type\":\"Word\u{1}Piece\"}").into_bytes();
+        for (what, bytes) in [
+            ("precompiled", with("normalizer", json!({"type": "Precompiled", "precompiled_charsmap": "AAAA"}))),
+            ("undefined special token", template(&["[CLS]", "$A"], json!({}))),
+            ("sequence B", template(&["$B"], json!({}))),
+            ("ids and tokens", template(&["[CLS]", "$A"], cls(json!([2, 3])))),
+            ("syntax error in decoder", syntax),
+        ] {
+            let err = TextTokenizer::from_bytes(&bytes).err().unwrap_or_else(|| panic!("{what}: accepted"));
+            assert!(matches!(err, TokenizeError::Invalid(_)), "{what}: {err}");
+        }
+        // A template whose special tokens are defined loads and encodes.
+        let tokenizer = TextTokenizer::from_bytes(&template(&["[CLS]", "$A"], cls(json!([2])))).unwrap();
+        assert_eq!(tokenizer.encode("a", 40).unwrap(), vec![2, 11]);
     }
 }
