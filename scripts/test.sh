@@ -13,7 +13,8 @@ ls -l dist/*.wasm
 step "cargo test"
 # The web crate is wasm-only (its Burn has the WebGPU backend): native commands leave it out,
 # so that its features do not spread into the native build.
-GIFQA_REQUIRE_BROWSER=1 cargo test --release --workspace --exclude web
+# GIFQA_FUZZ_SECONDS: each fuzz target mutates for 30 s after replaying its corpus and regressions.
+GIFQA_REQUIRE_BROWSER=1 GIFQA_FUZZ_SECONDS=30 cargo test --release --workspace --exclude web
 step "clippy"
 cargo clippy --release --workspace --exclude web --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p shared-model -p web -- -D warnings
