@@ -381,7 +381,8 @@ impl Target for MsrvttTarget {
 }
 
 /// `question`: the bytes (lossy UTF-8) split at `|` and newlines into a question and candidates,
-/// checked by [`validate`], and each part tokenized by the shipped tokenizer.
+/// checked by [`validate`], and, when valid, each part tokenized by the shipped tokenizer (ids, unknown
+/// words, the token window), as answering does.
 pub struct QuestionTarget {
     tokenizer: TextTokenizer,
     max_len: usize,
@@ -392,7 +393,7 @@ impl Target for QuestionTarget {
         "question"
     }
     fn about(&self) -> &'static str {
-        "pipeline::validate, then the shipped tokenizer's encode on the question and each candidate"
+        "pipeline::validate, then (if valid) the shipped tokenizer's encode, unknown_words and the token window"
     }
     fn text(&self) -> bool {
         true
@@ -427,17 +428,23 @@ impl Target for QuestionTarget {
             assert_eq!(trimmed.len(), candidates.len());
         }
         let _ = open_kind(question);
+        // Answering tokenizes only what validation accepted (its byte limits bound the work).
+        let Ok(candidates) = valid else { return false };
         let texts: Vec<&str> = std::iter::once(question).chain(candidates.iter().map(String::as_str)).collect();
         for text in &texts {
             if let Ok(ids) = self.tokenizer.encode(text, self.max_len) {
                 assert!(ids.len() <= self.max_len, "{} ids", ids.len());
             }
+            if let Ok(words) = self.tokenizer.unknown_words(text) {
+                assert!(words.iter().all(|w| !w.is_empty()), "{words:?}");
+            }
         }
+        let _ = shared_model::pipeline::check_token_window(&self.tokenizer, question, &candidates, self.max_len);
         if let Ok(batch) = self.tokenizer.encode_batch(&texts, self.max_len) {
             assert_eq!((batch.ids.len(), batch.padding.len()), (batch.batch * batch.len, batch.batch * batch.len));
             assert!(batch.len <= self.max_len.max(1));
         }
-        valid.is_ok()
+        true
     }
 }
 
