@@ -103,6 +103,8 @@ pub mod tiny {
         bundle.model = model(&config, seed);
         bundle.config.model = config;
         bundle.config.preprocess = shared_model::preprocess::PreprocessConfig::new(16);
+        // The shipped model's calibration belongs to its weights, not to these.
+        bundle.config.calibration = None;
         bundle
     }
 
