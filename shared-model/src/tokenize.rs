@@ -26,6 +26,61 @@ pub struct TokenBatch {
     pub len: usize,
 }
 
+/// JSON that refuses an object with the same key twice: `serde_json::Value` keeps the last, while
+/// the tokenizers crate may read the first, so a check of the value could miss what gets loaded.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !keys.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("the key \"{key}\" appears twice in one object")));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+}
+
 /// Refuses what the tokenizers crate would panic on while loading or encoding, anywhere in the
 /// file: a `Precompiled` normalizer (SentencePiece's; its unchecked tables panic the loader or the
 /// encoder, and BERT-family tokenizers, the only ones the model reads, have none). Checking the
@@ -98,6 +153,7 @@ impl TextTokenizer {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenizeError> {
         // The tokenizers crate (0.22) panics on some files instead of refusing them: those cases
         // are refused here first (found by fuzzing; tests/fuzz/regressions/tokenizer).
+        serde_json::from_slice::<UniqueKeys>(bytes).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
         let json: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
         refuse_panicking_parts(&json)?;
@@ -234,6 +290,13 @@ mod tests {
             ("sequence B", template(&["$B"], json!({}))),
             ("ids and tokens", template(&["[CLS]", "$A"], cls(json!([2, 3])))),
             ("syntax error in decoder", syntax),
+            // The first of two `normalizer`s, which a check of the parsed value would not see.
+            (
+                "duplicate key",
+                SHIPPED
+                    .replacen('{', r#"{"normalizer":{"type":"Precompiled","precompiled_charsmap":"AA"},"#, 1)
+                    .into_bytes(),
+            ),
         ] {
             let err = TextTokenizer::from_bytes(&bytes).err().unwrap_or_else(|| panic!("{what}: accepted"));
             assert!(matches!(err, TokenizeError::Invalid(_)), "{what}: {err}");
