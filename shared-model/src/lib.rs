@@ -3,8 +3,8 @@
 //! No backend is chosen here; callers pick one.
 
 pub mod batch;
-pub mod calibration;
 pub mod bundle;
+pub mod calibration;
 pub mod caption_text;
 pub mod clipcut;
 pub mod count_check;

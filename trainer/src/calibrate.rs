@@ -4,15 +4,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use shared_model::bundle::{BundleConfig, CONFIG_FILE};
+use anyhow::Result;
+use shared_model::bundle::{BundleConfig, CONFIG_FILE, read_manifest};
 use shared_model::calibration::{calibrate, expected_calibration_error, top_answers};
 use shared_model::manifest::{MANIFEST_FILE, Manifest};
 
 use crate::backend;
 use crate::data::{Dataset, MissingGifs};
 use crate::eval::{Evaluator, calibration_rows};
-use crate::files::write_folder_atomically;
+use crate::files::{read_folder, write_folder_atomically};
 
 /// Options of `trainer calibrate`.
 #[derive(clap::Args)]
@@ -51,21 +51,7 @@ pub fn run(options: CalibrateOptions) -> Result<()> {
     // Fitted on the raw logits: the folder's own calibration, if any, is replaced.
     let mut raw = bundle.config.clone();
     raw.calibration = None;
-    let evaluator = Evaluator {
-        model: &bundle.model,
-        config: &raw,
-        tokenizer: &bundle.tokenizer,
-        strategy,
-        aggregation: shared_model::pipeline::ClipAggregation::Mean,
-        batch_gifs: 16,
-        device: backend::device(),
-        annotations: None,
-        retrieval_gallery: None,
-        count_check_sweep: Vec::new(),
-        order_check_sweep: Vec::new(),
-        timeline_check_sweep: Vec::new(),
-        object_check_sweep: Vec::new(),
-    };
+    let evaluator = Evaluator::plain(&bundle.model, &raw, &bundle.tokenizer, strategy, backend::device());
     let evaluation = evaluator.evaluate_with_answers(&split, false, true)?;
     let rows = calibration_rows(&evaluation.answers.iter().collect::<Vec<_>>());
     anyhow::ensure!(!rows.is_empty(), "no answers to calibrate on in {} {}", options.data.display(), options.split);
@@ -89,18 +75,11 @@ pub fn run(options: CalibrateOptions) -> Result<()> {
 
 /// Rewrites `dir`'s config.json and the manifest that lists it, keeping every other file.
 fn rewrite_config(dir: &std::path::Path, config: &BundleConfig) -> Result<()> {
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_file() && name != CONFIG_FILE && name != MANIFEST_FILE {
-            files.push((name, std::fs::read(entry.path())?));
-        }
-    }
+    let mut files = read_folder(dir, &[CONFIG_FILE, MANIFEST_FILE])?;
     files.push((CONFIG_FILE.to_string(), serde_json::to_vec_pretty(config)?));
     let mut borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     // The manifest lists the files the page fetches, in its order.
-    let old: Manifest = serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE))?)?;
+    let old = read_manifest(dir)?;
     let listed: Vec<(&str, Vec<u8>)> =
         old.files.iter().filter_map(|entry| borrowed.iter().find(|(n, _)| *n == entry.name).cloned()).collect();
     borrowed.push((MANIFEST_FILE, serde_json::to_vec_pretty(&Manifest::of(&listed))?));

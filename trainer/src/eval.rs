@@ -304,7 +304,33 @@ struct Tally {
     answers: Vec<AnsweredQuestion>,
 }
 
-impl<B: Backend> Evaluator<'_, B> {
+impl<'a, B: Backend> Evaluator<'a, B> {
+    /// An evaluator of `model` with mean clip aggregation, batches of 16 GIFs, and no pointing
+    /// accuracy, retrieval gallery or check sweeps (validation and calibration).
+    pub fn plain(
+        model: &'a QaModel<B>,
+        config: &'a BundleConfig,
+        tokenizer: &'a TextTokenizer,
+        strategy: SamplingStrategy,
+        device: B::Device,
+    ) -> Self {
+        Evaluator {
+            model,
+            config,
+            tokenizer,
+            strategy,
+            aggregation: ClipAggregation::Mean,
+            batch_gifs: 16,
+            device,
+            annotations: None,
+            retrieval_gallery: None,
+            count_check_sweep: Vec::new(),
+            order_check_sweep: Vec::new(),
+            timeline_check_sweep: Vec::new(),
+            object_check_sweep: Vec::new(),
+        }
+    }
+
     /// Evaluates every question of `split`; `retrieval` adds caption retrieval metrics.
     pub fn evaluate(&self, split: &Split, retrieval: bool, show_progress: bool) -> Result<Report> {
         Ok(self.evaluate_with_answers(split, retrieval, show_progress)?.report)

@@ -80,6 +80,21 @@ pub fn unfinished_generate(dir: &Path) -> Option<PathBuf> {
         .map(|entry| entry.path())
 }
 
+/// The plain files of folder `dir` as (name, contents), except those named in `except`: a model
+/// folder read whole to be written again with some files replaced.
+pub fn read_folder(dir: &Path, except: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && !except.contains(&name.as_str()) {
+            let bytes = std::fs::read(entry.path()).with_context(|| format!("reading {}", entry.path().display()))?;
+            files.push((name, bytes));
+        }
+    }
+    Ok(files)
+}
+
 /// Writes `files` (name, contents) as the folder `dir` so that `dir` is always either the old
 /// folder or the whole new one, even if the process is killed at any point: the files are written
 /// and synced in a hidden sibling, which then takes `dir`'s place in one atomic swap (Linux's

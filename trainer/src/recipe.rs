@@ -15,7 +15,7 @@ use clap::{Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::files::{write_atomically, write_folder_atomically};
+use crate::files::{read_folder, write_atomically, write_folder_atomically};
 use crate::generate::{GenerateOptions, generate};
 use crate::train::{EpochRecord, STATE_FILE, TrainOptions, TrainState};
 
@@ -226,14 +226,7 @@ pub fn run(recipe: &Recipe, out: &Path, data: Option<&Path>, run: &RunOptions) -
     let last = previous.context("a recipe has at least one stage")?;
     let mut state = read_state(&last)?;
     state.recipe = Some(RecipeRun { recipe: recipe.clone(), minutes, stages: records });
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(&last).with_context(|| format!("reading {}", last.display()))? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name != STATE_FILE && entry.file_type()?.is_file() {
-            files.push((name, std::fs::read(entry.path())?));
-        }
-    }
+    let mut files = read_folder(&last, &[STATE_FILE])?;
     files.push((STATE_FILE.to_string(), serde_json::to_vec_pretty(&state)?));
     let borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     write_folder_atomically(out, &borrowed)?;

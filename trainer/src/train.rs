@@ -20,7 +20,6 @@ use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisi
 use shared_model::model::{
     CountHead, PretrainedTextConfig, PretrainedVisionConfig, QaModel, QaModelConfig, TemporalMode,
 };
-use shared_model::pipeline::ClipAggregation;
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::pretrained::{load_bert_dir_with_tokenizer, load_clip_vision_dir};
 use shared_model::questions::{QuestionType, has_split, load_split};
@@ -834,22 +833,8 @@ fn validate(
     device: &backend::Device,
 ) -> Result<Report> {
     let inference = model.valid();
-    let evaluator = Evaluator {
-        model: &inference,
-        config,
-        tokenizer,
-        strategy,
-        aggregation: ClipAggregation::Mean,
-        batch_gifs: 16,
-        #[allow(clippy::clone_on_copy)] // Copy on the CPU backend, not on CUDA or wgpu.
-        device: device.clone(),
-        annotations: None,
-        retrieval_gallery: None,
-        count_check_sweep: Vec::new(),
-        order_check_sweep: Vec::new(),
-        timeline_check_sweep: Vec::new(),
-        object_check_sweep: Vec::new(),
-    };
+    #[allow(clippy::clone_on_copy)] // Copy on the CPU backend, not on CUDA or wgpu.
+    let evaluator = Evaluator::plain(&inference, config, tokenizer, strategy, device.clone());
     evaluator.evaluate(val, false, true)
 }
 
