@@ -22,6 +22,7 @@ use gifqa_tests::{TempDir, repo_root};
 use serde_json::Value;
 use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::in_world::out_of_world_note;
 use shared_model::pipeline::{
     ClipAggregation, INFERENCE_SEED, MAX_QUESTION_BYTES, Prediction, UNSURE_BELOW, answer_prepared, prepare_gif,
     unknown_words_note,
@@ -66,10 +67,14 @@ impl Native {
     /// The native pipeline's answer to `question` about the sample GIF `gif`, as `trainer
     /// predict` computes it.
     fn answer(&self, dist: &Path, gif: &str, question: &str, candidates: &[String]) -> Prediction {
+        self.answer_file(&dist.join("samples").join(gif), question, candidates)
+    }
+
+    /// The same for the GIF file at `path`.
+    fn answer_file(&self, path: &Path, question: &str, candidates: &[String]) -> Prediction {
         let device = Default::default();
         let strategy: SamplingStrategy = self.bundle.config.sampling.parse().expect("the model's strategy parses");
-        let gif = decode_gif(&std::fs::read(dist.join("samples").join(gif)).unwrap(), &DecodeLimits::default())
-            .expect("sample GIFs decode");
+        let gif = decode_gif(&std::fs::read(path).unwrap(), &DecodeLimits::default()).expect("the GIF decodes");
         let clips = prepare_gif(&gif, strategy, &self.bundle.config.preprocess, INFERENCE_SEED);
         let answer =
             answer_prepared(&self.bundle, &clips, strategy, question, candidates, ClipAggregation::Mean, &device);
@@ -98,6 +103,7 @@ fn drive(dist: &Path, driver: &Path, mode: &str, questions: &[usize], out_dir: &
         .arg(driver.join("e2e.mjs"))
         .args(["--dist".as_ref(), dist.as_os_str()])
         .args(["--mode", mode, "--questions", &list.join(",")])
+        .args(["--real-gif".as_ref(), real_gif().as_os_str()])
         .args(["--out".as_ref(), out.as_os_str()])
         .spawn()
         .expect("node runs");
@@ -188,6 +194,9 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
         assert_eq!(page["unknown_words"], serde_json::json!([]), "question {index}: the page's unknown words");
         assert_eq!(answer["guess"], false, "question {index} is not a guess");
         assert_eq!(answer["unknownShown"], false, "question {index}: no unknown-words note");
+        // The sample GIFs are of the model's world: no out-of-world warning.
+        assert!(!expected.out_of_world(), "question {index}: the native pipeline finds its GIF out of world");
+        assert_eq!(answer["outOfWorldShown"], false, "question {index}: no out-of-world note");
         if right(index) {
             assert_eq!(
                 page["ranked"][0]["answer"],
@@ -198,6 +207,7 @@ fn check_mode(mode: &str, tolerance: f32, pick: impl Fn(&[Sample], &[Prediction]
     }
     eprintln!("{mode}: {} questions, worst probability difference {worst:.2e}", answers.len());
     check_unknown_words(&report["unknownWords"], &natives, &dist, mode, tolerance);
+    check_out_of_world(&report["outOfWorld"], &natives, mode, tolerance);
 
     let bad = &report["badInput"];
     assert!(bad["shown"].as_str().unwrap_or("").contains("not a GIF"), "bad-input message: {bad}");
@@ -254,6 +264,31 @@ fn check_unknown_words(report: &Value, native: &Native, dist: &Path, mode: &str,
     assert_eq!(report["prediction"]["unknown_words"], serde_json::json!(expected.unknown_words));
     let worst = compare("the unknown-words question", 0, &report["prediction"], &expected, tolerance);
     eprintln!("{mode}: unknown words on {gif}: '{note}' (probabilities within {worst:.2e})");
+}
+
+/// A real GIF the model never trained on (TGIF-QA's, in ../shared).
+fn real_gif() -> PathBuf {
+    repo_root().join("../shared/data/tgif-qa/gifs/2.gif")
+}
+
+/// The real GIF is answered with the out-of-world warning that the native pipeline gives, and
+/// the answers marked as a guess.
+fn check_out_of_world(report: &Value, native: &Native, mode: &str, tolerance: f32) {
+    assert_eq!(report["backend"], mode, "the real GIF's question ran on the wrong backend: {report}");
+    let question = report["question"].as_str().expect("question");
+    let expected = native.answer_file(&real_gif(), question, &[]);
+    let score = expected.in_world.expect("the shipped model has in-world statistics");
+    assert!(score.out_of_world(), "the native pipeline finds the real GIF in world: {score:?}");
+    let page = report["prediction"]["in_world"]["distance"].as_f64().expect("the page's in-world score") as f32;
+    assert!((page - score.distance).abs() <= tolerance * score.distance.max(1.0), "distance {page} vs {score:?}");
+    let shown = report["shown"].as_str().expect("the out-of-world note");
+    assert!(shown.contains("unlike anything the model was trained on"), "{shown}");
+    if mode == "cpu" {
+        assert_eq!(Some(shown), out_of_world_note(&score).as_deref(), "the page's note is the native one");
+    }
+    assert_eq!(report["noteShown"], true, "the out-of-world note is visible");
+    assert_eq!(report["rankedGuess"], true, "the answers are marked as a guess");
+    eprintln!("{mode}: the real GIF is out of world (distance {page:.2}, threshold {:.2})", score.threshold);
 }
 
 /// Every GIF bomb ends with a message naming what exceeded which limit, with no preview.

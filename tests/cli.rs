@@ -219,6 +219,11 @@ fn calibration_is_fitted_on_val_and_shown_probabilities_use_it() {
     let temperature = config["calibration"]["temperature"].as_f64().unwrap();
     let unsure_below = config["calibration"]["unsure_below"].as_f64().unwrap();
     assert!(temperature > 0.0 && (0.3..=0.95).contains(&unsure_below), "{config}");
+    // The in-world statistics are fitted on Train features (2 x d_model wide) and thresholded on Val.
+    let in_world = &config["in_world"];
+    assert_eq!(in_world["mean"].as_array().unwrap().len(), 32, "{in_world}");
+    assert_eq!(in_world["whitening"].as_array().unwrap().len(), 32 * 32);
+    assert!(in_world["threshold"].as_f64().unwrap() > 0.0 && in_world["chosen_on"].as_u64().unwrap() > 0);
     // The rewritten folder matches its manifest, and predict divides the logits by the
     // temperature: the top answer stays, its probability moves towards or away from uniform.
     let ask = |model: &str| {
@@ -234,9 +239,14 @@ fn calibration_is_fitted_on_val_and_shown_probabilities_use_it() {
         (raw["ranked"][0]["probability"].as_f64().unwrap(), scaled["ranked"][0]["probability"].as_f64().unwrap());
     assert!((logit_gap(p_raw) / temperature - logit_gap(p_scaled)).abs() < 1e-3, "{p_raw} {p_scaled} {temperature}");
     assert_eq!(scaled["unsure_below"].as_f64().unwrap(), unsure_below);
+    // Every answer carries the GIF's in-world score; a GIF of the training world is inside.
+    assert!(raw["in_world"].is_null() && scaled["in_world"]["distance"].as_f64().unwrap() > 0.0, "{scaled}");
+    let past = scaled["in_world"]["distance"].as_f64().unwrap() > scaled["in_world"]["threshold"].as_f64().unwrap();
+    assert_eq!(scaled["out_of_world"], past, "{scaled}");
     // eval reports the calibration error.
     let eval = run(&["eval", "--data", data, "--model", model, "--max-gifs", "2"]);
     assert!(String::from_utf8_lossy(&eval.stdout).contains("calibration: ECE"), "{eval:?}");
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("GIFs out of world"), "{eval:?}");
 }
 
 #[test]

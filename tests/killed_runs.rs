@@ -167,7 +167,8 @@ const TINY_RECIPE: &str = r#"{
   "stages": [
     { "name": "first", "epochs": 1, "options": { "max-gifs": 8, "val-gifs": 2, "batch-gifs": 4 } },
     { "name": "second", "epochs": 1, "options": { "max-gifs": 8, "val-gifs": 2, "batch-gifs": 4, "lr": 0.001 } }
-  ]
+  ],
+  "calibrate": { "max-gifs": 2, "world-gifs": 8 }
 }"#;
 
 #[test]
@@ -195,6 +196,10 @@ fn a_recipe_killed_mid_stage_resumes_and_replays() {
         serde_json::from_slice(&std::fs::read(model.join("training.json")).unwrap()).unwrap();
     assert_eq!(state["recipe"]["recipe"]["name"], "tiny");
     assert_eq!(state["recipe"]["stages"].as_array().unwrap().len(), 2);
+    // The recipe ends calibrated: temperature and unsure threshold (Val), in-world score (Train).
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("config.json")).unwrap()).unwrap();
+    assert!(config["calibration"]["temperature"].as_f64().is_some(), "{config}");
+    assert!(config["in_world"]["threshold"].as_f64().is_some_and(|t| t > 0.0), "{config}");
     assert!(hidden_entries(&root).is_empty(), "no partial files: {:?}", hidden_entries(&root));
 
     // The model folder's training.json replays the recipe.

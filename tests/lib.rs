@@ -103,8 +103,9 @@ pub mod tiny {
         bundle.model = model(&config, seed);
         bundle.config.model = config;
         bundle.config.preprocess = shared_model::preprocess::PreprocessConfig::new(16);
-        // The shipped model's calibration belongs to its weights, not to these.
+        // The shipped model's calibration and in-world statistics belong to its weights, not to these.
         bundle.config.calibration = None;
+        bundle.config.in_world = None;
         bundle
     }
 

@@ -368,7 +368,8 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
         timeline_check_sweep: Vec::new(),
         object_check_sweep: Vec::new(),
     };
-    let trainer::eval::Evaluation { report, answers } = evaluator.evaluate_with_answers(&split, false, false).unwrap();
+    let trainer::eval::Evaluation { report, answers, .. } =
+        evaluator.evaluate_with_answers(&split, false, false).unwrap();
     println!("{}", trainer::eval::table(&report));
     // `eval --answers` lists the questions the report counts, each scored as the report scores it.
     for (qtype, metrics) in &report {
@@ -463,5 +464,49 @@ fn shipped_manifest_lists_the_shipped_files() {
     {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         manifest.verify(name, &bytes).unwrap_or_else(|e| panic!("www/model/manifest.json is stale: {e}"));
+    }
+}
+
+/// The shipped model's in-world score (`config.json`'s `in_world`, fitted on Train GIFs only)
+/// flags every real GIF of TGIF-QA (people and animals) and none of 30 fresh GIFs of its own
+/// world (another seed than its training data), through the answering path's own functions.
+#[test]
+fn shipped_model_flags_real_gifs_and_not_its_own_world() {
+    use shared_model::gif_decode::{DecodeLimits, decode_gif};
+    use shared_model::pipeline::{INFERENCE_SEED, encode_clips, in_world_score, prepare_gif};
+
+    let device = Default::default();
+    let bundle = ModelBundle::<B>::load_dir(&repo_root().join("www/model"), &device).expect("www/model loads");
+    let strategy = SamplingStrategy::parse(&bundle.config.sampling, 16).unwrap();
+    let score = |path: &std::path::Path| {
+        let gif = decode_gif(&std::fs::read(path).unwrap(), &DecodeLimits::default()).unwrap();
+        let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, INFERENCE_SEED);
+        let video = encode_clips(&bundle, &clips, &device);
+        futures_lite::future::block_on(in_world_score(&bundle, &video)).unwrap().expect("www/model has in_world")
+    };
+    let gifs_in = |dir: &std::path::Path| {
+        let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        paths
+    };
+    let real = gifs_in(&repo_root().join("../shared/data/tgif-qa/gifs"));
+    assert_eq!(real.len(), 12);
+    for path in &real {
+        let s = score(path);
+        assert!(s.out_of_world(), "{} is not flagged: {s:?}", path.display());
+    }
+    let data = TempDir::new("in-world");
+    let out = data.0.join("bench");
+    trainer::generate::generate(
+        &trainer::generate::GenerateOptions { out: out.clone(), seed: 31_337, gifs: 30 },
+        &|| {},
+    )
+    .unwrap();
+    let own: Vec<_> =
+        ["Train", "Val", "Test"].iter().flat_map(|split| gifs_in(&out.join(split).join("gifs"))).collect();
+    assert_eq!(own.len(), 30);
+    for path in &own {
+        let s = score(path);
+        assert!(!s.out_of_world(), "{} of the model's own world is flagged: {s:?}", path.display());
     }
 }

@@ -65,6 +65,10 @@ pub struct BundleConfig {
     /// probabilities are the raw softmax and the unsure threshold is [`crate::pipeline::UNSURE_BELOW`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<crate::calibration::Calibration>,
+    /// Statistics of the training GIFs' features and the out-of-world threshold (`trainer
+    /// calibrate`); `None`: answers carry no in-world score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_world: Option<crate::in_world::InWorld>,
 }
 
 impl BundleConfig {

@@ -9,6 +9,7 @@ pub mod caption_text;
 pub mod clipcut;
 pub mod count_check;
 pub mod gif_decode;
+pub mod in_world;
 pub mod manifest;
 pub mod model;
 pub mod msrvtt;

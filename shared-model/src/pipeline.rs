@@ -11,6 +11,7 @@ use crate::calibration::softmax_with_temperature;
 use crate::clipcut::fuse_selected;
 use crate::count_check::{CountCheck, Repeated};
 use crate::gif_decode::DecodedGif;
+use crate::in_world::{InWorldScore, clip_features, gif_feature};
 use crate::model::{QaModelConfig, VideoEncoding};
 use crate::object_check::ObjectCheck;
 use crate::order_check::OrderCheck;
@@ -101,6 +102,9 @@ pub enum InputError {
     /// The model computed NaN or infinity: its weights are damaged or it diverged in training.
     #[error("the model's output is not a finite number (its weights are damaged or diverged)")]
     NonFinite,
+    /// The model's in-world statistics do not fit its features.
+    #[error(transparent)]
+    InWorld(#[from] crate::in_world::InWorldError),
 }
 
 /// One answer with its probability.
@@ -153,6 +157,10 @@ pub struct Prediction {
     /// [`crate::tokenize::TextTokenizer::unknown_words`]); when there are any, the answer is a guess.
     #[serde(default)]
     pub unknown_words: Vec<String>,
+    /// How far the GIF is from the GIFs the model was trained on (`None` when the model has no
+    /// in-world statistics); past its threshold the answers mean little.
+    #[serde(default)]
+    pub in_world: Option<InWorldScore>,
 }
 
 /// Top-answer probability below which an answer is reported as unsure. Measured with `trainer
@@ -173,6 +181,11 @@ impl Prediction {
     /// Whether the question or a candidate holds words the model never saw: the answer is a guess.
     pub fn guess(&self) -> bool {
         !self.unknown_words.is_empty()
+    }
+
+    /// Whether the GIF is out of the model's world (see [`crate::in_world`]).
+    pub fn out_of_world(&self) -> bool {
+        self.in_world.is_some_and(|score| score.out_of_world())
     }
 }
 
@@ -502,7 +515,19 @@ pub async fn answer_encoded<B: Backend>(
             }
         }
     }
-    Ok(Prediction { kind, ranked, frames, unsure_below: config.unsure_below(), unknown_words })
+    let in_world = in_world_score(bundle, video).await?;
+    Ok(Prediction { kind, ranked, frames, unsure_below: config.unsure_below(), unknown_words, in_world })
+}
+
+/// The GIF's in-world score from its encoding (`None` when the model has no in-world statistics).
+pub async fn in_world_score<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+) -> Result<Option<InWorldScore>, InputError> {
+    let Some(statistics) = &bundle.config.in_world else { return Ok(None) };
+    let clips = video.tokens.dims()[0];
+    let features = read_floats(clip_features(video.tokens.clone())).await?;
+    Ok(Some(statistics.score(&gif_feature(&features, clips))?))
 }
 
 /// What each candidate's logit gains from the count head's answers to the counts it states

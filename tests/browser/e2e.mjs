@@ -1,7 +1,7 @@
 // Drives the built page in headless Chromium and writes what it saw as JSON; tests/browser.rs
 // checks it against the native pipeline, and what the page did with bad input (not a GIF, GIF
 // bombs, bad questions) and with a damaged Cache API entry or download. Usage:
-//   node e2e.mjs --dist DIR --mode cpu|webgpu --questions all|I,J,.. [--gif FILE --repeat K] --out FILE
+//   node e2e.mjs --dist DIR --mode cpu|webgpu --questions all|I,J,.. [--real-gif FILE] [--gif FILE --repeat K] --out FILE
 // The page is served under /demo/ to prove the site works from a sub-path.
 import { chromium } from 'playwright-core';
 import http from 'node:http';
@@ -129,7 +129,7 @@ try {
     await page.selectOption('#sample-questions', String(index));
     const report = await ask(page);
     out.answers.push({ index, ...report, unsureShown: await page.isVisible('#unsure'),
-      unknownShown: await page.isVisible('#unknown-words') });
+      unknownShown: await page.isVisible('#unknown-words'), outOfWorldShown: await page.isVisible('#out-of-world') });
   }
 
   // Screenshots with an answer showing, at laptop and phone width (for people, not assertions).
@@ -148,6 +148,19 @@ try {
     noteShown: await page.isVisible('#unknown-words'),
     rankedGuess: await page.evaluate(() => document.getElementById('ranked').classList.contains('guess')) };
   await page.screenshot({ path: path.join(shots, `page-${mode}-guess.png`), fullPage: true });
+
+  // A real GIF (a TGIF-QA one: people and animals, not the synthetic world): the page answers
+  // with the out-of-world warning shown and the answers marked as a guess.
+  if (args['real-gif']) {
+    await page.setInputFiles('#file-input', args['real-gif']);
+    await waitFor(page, 'the real GIF', (s) => s.state === 'ready' && s.gif === path.basename(args['real-gif']));
+    await page.fill('#question', 'How many objects are there ?');
+    for (let c = 0; c < 5; c++) await page.fill(`#candidate-${c}`, '');
+    out.outOfWorld = { ...(await ask(page)), shown: await page.textContent('#out-of-world'),
+      noteShown: await page.isVisible('#out-of-world'),
+      rankedGuess: await page.evaluate(() => document.getElementById('ranked').classList.contains('guess')) };
+    await page.screenshot({ path: path.join(shots, `page-${mode}-out-of-world.png`), fullPage: true });
+  }
 
 
   // Bad input: a file that is not a GIF; the message must show and the page must keep working.

@@ -1,6 +1,7 @@
 //! `trainer calibrate`: fits a model's temperature and unsure threshold on held-out answers (its
-//! Val split) and writes them into its `config.json` (and `manifest.json`), so that a shown
-//! probability of 90% means right about 9 times in 10.
+//! Val split), so that a shown probability of 90% means right about 9 times in 10, and its
+//! in-world statistics on Train GIFs with their threshold on the same held-out GIFs (see
+//! `shared_model::in_world`); writes them into its `config.json` (and `manifest.json`).
 
 use std::path::PathBuf;
 
@@ -10,7 +11,11 @@ use shared_model::calibration::{calibrate, expected_calibration_error, top_answe
 use shared_model::manifest::{MANIFEST_FILE, Manifest};
 
 use crate::backend;
-use crate::data::{Dataset, MissingGifs};
+use shared_model::bundle::ModelBundle;
+use shared_model::in_world::InWorld;
+use shared_model::sampling::SamplingStrategy;
+
+use crate::data::{Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, calibration_rows};
 use crate::files::{read_folder, write_folder_atomically};
 
@@ -29,6 +34,14 @@ pub struct CalibrateOptions {
     /// Fit on at most this many GIFs.
     #[arg(long)]
     pub max_gifs: Option<usize>,
+    /// Training GIFs (of the same dataset's Train split) the in-world statistics are fitted on;
+    /// the held-out split's GIFs then choose the out-of-world threshold.
+    #[arg(long, default_value_t = 2000)]
+    pub world_gifs: usize,
+    /// Folders of GIFs from outside the model's world (real GIFs, photographs): reports how many
+    /// of them the fitted threshold flags. They are only measured; nothing is fitted on them.
+    #[arg(long)]
+    pub out_of_world: Vec<PathBuf>,
     /// Load the model folder without checking it against its manifest.json.
     #[arg(long)]
     pub no_verify: bool,
@@ -69,8 +82,76 @@ pub fn run(options: CalibrateOptions) -> Result<()> {
         100.0 * calibration.right_below,
         100.0 * calibration.right_above
     );
-    let config = BundleConfig { calibration: Some(calibration), ..bundle.config.clone() };
+    let in_world = fit_in_world(&bundle, strategy, &split, &options)?;
+    let fitted =
+        ModelBundle { config: BundleConfig { in_world: Some(in_world.clone()), ..bundle.config.clone() }, ..bundle };
+    for dir in &options.out_of_world {
+        report_flagged(&fitted, strategy, dir)?;
+    }
+    let bundle = fitted;
+    let config = BundleConfig { calibration: Some(calibration), in_world: Some(in_world), ..bundle.config.clone() };
     rewrite_config(&options.model, &config)
+}
+
+/// Prints how many GIFs of `dir` the fitted in-world threshold flags, naming those it misses.
+fn report_flagged(
+    bundle: &ModelBundle<backend::Compute>,
+    strategy: SamplingStrategy,
+    dir: &std::path::Path,
+) -> Result<()> {
+    let threshold = bundle.config.in_world.as_ref().map_or(f32::INFINITY, |s| s.threshold);
+    let scores = crate::in_world::folder_scores(bundle, strategy, dir)?;
+    let missed: Vec<String> =
+        scores.distances.iter().filter(|(_, d)| *d <= threshold).map(|(name, d)| format!("{name} ({d:.2})")).collect();
+    let flagged = scores.distances.len() - missed.len();
+    println!(
+        "out of world: {flagged} of {} GIFs in {} flagged ({:.1}%){}{}",
+        scores.distances.len(),
+        dir.display(),
+        100.0 * flagged as f64 / scores.distances.len().max(1) as f64,
+        if missed.is_empty() { String::new() } else { format!("; not flagged: {}", missed.join(", ")) },
+        if scores.unreadable.is_empty() {
+            String::new()
+        } else {
+            format!("; {} unreadable files skipped", scores.unreadable.len())
+        }
+    );
+    Ok(())
+}
+
+/// Fits the in-world statistics on Train GIFs and chooses the threshold on `held_out`'s.
+fn fit_in_world(
+    bundle: &ModelBundle<backend::Compute>,
+    strategy: SamplingStrategy,
+    held_out: &Split,
+    options: &CalibrateOptions,
+) -> Result<InWorld> {
+    let missing = MissingGifs { strict: false, list_file: None };
+    let train = crate::data::load_with(
+        &options.data,
+        "Train",
+        Dataset::TgifQa,
+        &bundle.config.preprocess,
+        Some(options.world_gifs),
+        &missing,
+    )?;
+    let device = backend::device();
+    let features = |split: &Split, what: &str| {
+        crate::in_world::split_features(&bundle.model, &bundle.config, strategy, split, &device, what)
+    };
+    let statistics = crate::in_world::fit(
+        &features(&train, "in-world features of Train")?,
+        &features(held_out, &format!("in-world features of {}", options.split))?,
+    )?;
+    println!(
+        "in world: fitted on {} Train GIFs; out of world past distance {:.2} ({:.1}% of {} {} GIFs past it)",
+        statistics.fitted_on,
+        statistics.threshold,
+        100.0 * statistics.flagged_held_out,
+        statistics.chosen_on,
+        options.split
+    );
+    Ok(statistics)
 }
 
 /// Rewrites `dir`'s config.json and the manifest that lists it, keeping every other file.

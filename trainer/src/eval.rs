@@ -23,6 +23,7 @@ use crate::attention_targets::ObjectAnnotations;
 use crate::batch::{BatchQuestion, HeadOutput, forward};
 use crate::data::Split;
 use crate::generate::{colour_words, shape_words};
+use crate::in_world::{InWorldReport, gif_features};
 use crate::progress::progress;
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::normalise_answer;
@@ -240,6 +241,8 @@ pub struct Evaluation {
     pub report: Report,
     /// Each question's answer, by type, in the split's order within a type.
     pub answers: Vec<AnsweredQuestion>,
+    /// How many GIFs are out of world (`None` when the model has no in-world statistics).
+    pub in_world: Option<InWorldReport>,
 }
 
 /// Everything `evaluate` needs besides the data.
@@ -349,6 +352,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         if !show_progress {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
+        let mut distances = Vec::new();
         for chunk in split.gifs.chunks(self.batch_gifs.max(1)) {
             let mut clips: Vec<PreparedClip> = Vec::new();
             let mut questions = Vec::new();
@@ -375,6 +379,11 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 self.strategy.top_k(),
                 &self.device,
             )?;
+            if let Some(statistics) = &self.config.in_world {
+                for feature in gif_features(&output.video, clips_per_gif)? {
+                    distances.push(statistics.distance(&feature)?);
+                }
+            }
             if let Some(annotations) = self.annotations {
                 self.score_pointing(annotations, output.attention.clone(), &clips, &questions, split, &mut tallies)?;
             }
@@ -452,7 +461,8 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 caption.retrieval_gallery = Some(ranks.len());
             }
         }
-        Ok(Evaluation { report, answers })
+        let in_world = self.config.in_world.as_ref().map(|s| InWorldReport::of(&distances, s.threshold));
+        Ok(Evaluation { report, answers, in_world })
     }
 
     /// Tallies the event counter's own counts: each question's expected count (summed evidence),

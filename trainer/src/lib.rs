@@ -17,6 +17,7 @@ pub mod eval;
 pub mod files;
 pub mod frames;
 pub mod generate;
+pub mod in_world;
 pub mod order_drills;
 pub mod parallel;
 pub mod predict;

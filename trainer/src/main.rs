@@ -181,7 +181,7 @@ mod eval_cmd {
             timeline_check_sweep: options.timeline_check_sweep,
             object_check_sweep: options.object_check_sweep,
         };
-        let Evaluation { report, answers } = evaluator.evaluate_with_answers(&split, true, true)?;
+        let Evaluation { report, answers, in_world } = evaluator.evaluate_with_answers(&split, true, true)?;
         println!(
             "{split_name} split of {} ({} GIFs), sampling {strategy}, {} in {:.1}s",
             options.data.display(),
@@ -198,8 +198,23 @@ mod eval_cmd {
             all.fitted_temperature,
             100.0 * all.ece_fitted
         );
+        if let Some(world) = &in_world {
+            println!(
+                "in world: {} of {} GIFs out of world ({:.1}%; median distance {:.2}, threshold {:.2})",
+                world.out_of_world,
+                world.gifs,
+                100.0 * world.share_out_of_world,
+                world.median_distance,
+                world.threshold
+            );
+        }
         if let Some(path) = options.report {
-            write_atomically(&path, serde_json::to_string_pretty(&report)?)?;
+            // The types' metrics, and beside them the split's in-world share when the model has one.
+            let mut json = serde_json::to_value(&report)?;
+            if let (Some(world), Some(object)) = (&in_world, json.as_object_mut()) {
+                object.insert("in_world".into(), serde_json::to_value(world)?);
+            }
+            write_atomically(&path, serde_json::to_string_pretty(&json)?)?;
         }
         if let Some(path) = options.answers {
             let mut lines = String::new();

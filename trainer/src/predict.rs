@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::in_world::out_of_world_note;
 use shared_model::pipeline::{
     MAX_GIF_FILE_BYTES, Prediction, answer_prepared, prepare_gif, unknown_words_note, unsure_note_for, validate,
 };
@@ -75,7 +76,12 @@ pub fn run(options: PredictOptions) -> Result<()> {
         &device,
     ))?;
     if options.json {
-        let output = PredictJson { unsure: prediction.unsure(), guess: prediction.guess(), prediction: &prediction };
+        let output = PredictJson {
+            unsure: prediction.unsure(),
+            guess: prediction.guess(),
+            out_of_world: prediction.out_of_world(),
+            prediction: &prediction,
+        };
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         for (rank, answer) in prediction.ranked.iter().enumerate() {
@@ -86,6 +92,9 @@ pub fn run(options: PredictOptions) -> Result<()> {
             println!("{}", unsure_note_for(&bundle.config));
         }
         if let Some(note) = unknown_words_note(&prediction.unknown_words) {
+            println!("{note}");
+        }
+        if let Some(note) = prediction.in_world.as_ref().and_then(out_of_world_note) {
             println!("{note}");
         }
     }
@@ -101,4 +110,6 @@ struct PredictJson<'a> {
     unsure: bool,
     /// The question or a candidate holds words the model never saw (`unknown_words`).
     guess: bool,
+    /// The GIF is unlike the model's training GIFs (its `in_world` score is past the threshold).
+    out_of_world: bool,
 }

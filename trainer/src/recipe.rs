@@ -45,6 +45,21 @@ pub struct Recipe {
     pub model: BTreeMap<String, Value>,
     /// The stages, in order.
     pub stages: Vec<Stage>,
+    /// `trainer calibrate` on the last stage's model (temperature, unsure threshold, in-world
+    /// score), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrate: Option<CalibrateRecipe>,
+}
+
+/// The calibration that ends a recipe: fitted on the data's Val split (and, for the in-world
+/// score, its Train GIFs), never on Test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CalibrateRecipe {
+    /// `trainer calibrate --max-gifs`: Val GIFs the temperature and thresholds are fitted on.
+    pub max_gifs: usize,
+    /// `trainer calibrate --world-gifs`: Train GIFs the in-world statistics are fitted on.
+    pub world_gifs: usize,
 }
 
 /// The generated data of a recipe.
@@ -224,6 +239,9 @@ pub fn run(recipe: &Recipe, out: &Path, data: Option<&Path>, run: &RunOptions) -
         previous = Some(dir);
     }
     let last = previous.context("a recipe has at least one stage")?;
+    if let Some(calibration) = &recipe.calibrate {
+        calibrate(recipe, calibration, &last, &data)?;
+    }
     let mut state = read_state(&last)?;
     state.recipe = Some(RecipeRun { recipe: recipe.clone(), minutes, stages: records });
     let mut files = read_folder(&last, &[STATE_FILE])?;
@@ -239,6 +257,28 @@ pub fn run(recipe: &Recipe, out: &Path, data: Option<&Path>, run: &RunOptions) -
         work.display()
     );
     Ok(())
+}
+
+/// Calibrates the last stage's model in place (once: a `.calibrated` file beside it records it).
+fn calibrate(recipe: &Recipe, calibration: &CalibrateRecipe, last: &Path, data: &Path) -> Result<()> {
+    let done = last.with_extension("calibrated");
+    if done.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "recipe {}: calibrating on Val ({} GIFs) and Train ({} GIFs)",
+        recipe.name, calibration.max_gifs, calibration.world_gifs
+    );
+    crate::calibrate::run(crate::calibrate::CalibrateOptions {
+        model: last.to_path_buf(),
+        data: data.to_path_buf(),
+        split: "Val".into(),
+        max_gifs: Some(calibration.max_gifs),
+        world_gifs: calibration.world_gifs,
+        out_of_world: Vec::new(),
+        no_verify: false,
+    })?;
+    write_atomically(&done, "calibrated\n")
 }
 
 /// `OUT-work/data`, generated from the recipe's seed unless an earlier run already did.

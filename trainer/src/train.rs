@@ -793,6 +793,7 @@ pub fn new_config(
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         calibration: None,
+        in_world: None,
         format: FORMAT_VERSION,
         model,
         preprocess,

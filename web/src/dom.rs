@@ -1,6 +1,7 @@
 //! Small DOM helpers and the rendering of results (ranked answers, frame strip, timings).
 
 use serde::Serialize;
+use shared_model::in_world::out_of_world_note;
 use shared_model::pipeline::{Prediction, unknown_words_note};
 use shared_model::preprocess::PreparedClip;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
@@ -93,22 +94,31 @@ pub fn render_results(
         item.append_child(&value)?;
         ranked.append_child(&item)?;
     }
-    // Words the model never saw: name them, and mark the ranked answers as a guess (a class that
-    // changes their look, and the note as the list's description for screen readers).
-    let unknown = by_id::<Element>("unknown-words")?;
-    match unknown_words_note(&prediction.unknown_words) {
-        Some(note) => {
-            unknown.set_text_content(Some(&note));
-            unknown.class_list().remove_1("hidden")?;
-            ranked.class_list().add_1("guess")?;
-            ranked.set_attribute("aria-describedby", "unknown-words")?;
+    // Words the model never saw, and a GIF unlike its training GIFs: each named in its note, and
+    // the ranked answers marked as a guess (a class that changes their look, and the notes as the
+    // list's description for screen readers).
+    let notes = [
+        ("unknown-words", unknown_words_note(&prediction.unknown_words)),
+        ("out-of-world", prediction.in_world.as_ref().and_then(out_of_world_note)),
+    ];
+    let mut described_by = Vec::new();
+    for (id, note) in &notes {
+        let element = by_id::<Element>(id)?;
+        element.set_text_content(note.as_deref());
+        match note {
+            Some(_) => {
+                element.class_list().remove_1("hidden")?;
+                described_by.push(*id);
+            }
+            None => element.class_list().add_1("hidden")?,
         }
-        None => {
-            unknown.set_text_content(None);
-            unknown.class_list().add_1("hidden")?;
-            ranked.class_list().remove_1("guess")?;
-            ranked.remove_attribute("aria-describedby")?;
-        }
+    }
+    if described_by.is_empty() {
+        ranked.class_list().remove_1("guess")?;
+        ranked.remove_attribute("aria-describedby")?;
+    } else {
+        ranked.class_list().add_1("guess")?;
+        ranked.set_attribute("aria-describedby", &described_by.join(" "))?;
     }
     let unsure = by_id::<Element>("unsure")?;
     if prediction.unsure() {
