@@ -85,7 +85,8 @@ fn post(reply: &Reply, buffer: Option<ArrayBuffer>) {
 
 /// Reads `[json, buffer?]` as the page sends it.
 fn parse(data: &JsValue) -> WebResult<Message> {
-    let parts: Array = data.clone().dyn_into().map_err(|_| WebError::Browser("a message is not [json, buffer]".into()))?;
+    let parts: Array =
+        data.clone().dyn_into().map_err(|_| WebError::Browser("a message is not [json, buffer]".into()))?;
     let json = parts.get(0).as_string().ok_or_else(|| WebError::Browser("a message has no JSON".into()))?;
     let request = serde_json::from_str(&json)?;
     let buffer = parts.get(1).dyn_into::<ArrayBuffer>().ok();

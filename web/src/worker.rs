@@ -207,7 +207,8 @@ fn crashed(client: &Weak<Client>, generation: u32, message: &str) {
 
 /// Reads `[json, buffer?]` as the worker sends it.
 fn parse(data: &JsValue) -> WebResult<Response> {
-    let parts: Array = data.clone().dyn_into().map_err(|_| WebError::Browser("a worker message is malformed".into()))?;
+    let parts: Array =
+        data.clone().dyn_into().map_err(|_| WebError::Browser("a worker message is malformed".into()))?;
     let json = parts.get(0).as_string().ok_or_else(|| WebError::Browser("a worker message has no JSON".into()))?;
     let reply = serde_json::from_str(&json)?;
     Ok(Response { reply, buffer: parts.get(1).dyn_into::<ArrayBuffer>().ok() })
