@@ -11,13 +11,14 @@ step "trunk build of the page"
 trunk build --release --public-url /demo/
 ls -l dist/*.wasm
 step "cargo test"
-# The web crate is wasm-only (its Burn has the WebGPU backend): native commands leave it out,
-# so that its features do not spread into the native build.
+# The page's crates are wasm-only (web-worker's Burn has the WebGPU backend; web is the main
+# thread's): native commands leave them out, so that their features do not spread into the
+# native build.
 # GIFQA_FUZZ_SECONDS: each fuzz target mutates for 30 s after replaying its corpus and regressions.
-GIFQA_REQUIRE_BROWSER=1 GIFQA_FUZZ_SECONDS=30 cargo test --release --workspace --exclude web
+GIFQA_REQUIRE_BROWSER=1 GIFQA_FUZZ_SECONDS=30 cargo test --release --workspace --exclude web --exclude web-worker
 step "clippy"
-cargo clippy --release --workspace --exclude web --all-targets -- -D warnings
-cargo clippy --target wasm32-unknown-unknown -p shared-model -p web -- -D warnings
+cargo clippy --release --workspace --exclude web --exclude web-worker --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p shared-model -p web -p web-worker -p web-protocol -- -D warnings
 # The CUDA build must keep compiling without a GPU (its backend loads the driver and NVRTC at run time).
 cargo clippy --release -p trainer --features cuda --all-targets -- -D warnings
 step "done"

@@ -80,6 +80,70 @@ const BOMBS = {
   bytes: gifBytes(4096, 4096, Array.from({ length: 5 }, () => [1, 1])),
 };
 
+// The largest GIF the page's limits allow: 4 frames of the largest canvas, 4096x4096, is 256 MiB
+// of RGBA, exactly the decode limit. Each frame is one full-canvas image of a single colour,
+// LZW-coded (8-bit codes, 9 bits wide) as runs of growing length with a clear code every 250
+// codes, so the table never widens the codes and the file stays small (about 600 kB).
+function bigGifBytes(side = 4096, frames = 4) {
+  const u16 = (v) => [v & 255, v >> 8];
+  const palette = Array.from({ length: 256 }, (_, i) => [i, (i * 73) & 255, 255 - i]).flat();
+  const bytes = [...Buffer.from('GIF89a'), ...u16(side), ...u16(side), 0xf7, 0, 0, ...palette];
+  for (let f = 0; f < frames; f++) {
+    bytes.push(0x21, 0xf9, 4, 0, ...u16(10), 0, 0); // 100 ms per frame
+    bytes.push(0x2c, ...u16(0), ...u16(0), ...u16(side), ...u16(side), 0, 8);
+    const data = lzwRuns(1 + f * 60, side * side);
+    for (let i = 0; i < data.length; i += 255) bytes.push(Math.min(255, data.length - i), ...data.subarray(i, i + 255));
+    bytes.push(0);
+  }
+  bytes.push(0x3b);
+  return Buffer.from(bytes);
+}
+
+// `count` pixels of colour `index` as 9-bit LZW codes (clear 256, end 257): after a clear, the
+// literal covers 1 pixel and each following code the entry the decoder has just made, one pixel
+// longer than the last.
+function lzwRuns(index, count) {
+  const out = [];
+  let acc = 0, bits = 0;
+  const emit = (code) => {
+    acc |= code << bits;
+    bits += 9;
+    while (bits >= 8) { out.push(acc & 255); acc >>>= 8; bits -= 8; }
+  };
+  let left = count;
+  while (left > 0) {
+    emit(256);
+    emit(index);
+    left -= 1;
+    for (let j = 1; j < 250 && left >= j + 1; j++) { emit(257 + j); left -= j + 1; }
+  }
+  emit(257);
+  if (bits > 0) out.push(acc & 255);
+  return Uint8Array.from(out);
+}
+
+// Every long task (over 50 ms) of the page's main thread since it started, recorded by the
+// observer installed before the page's scripts run.
+const longTasks = (page, from, to) => page.evaluate(([from, to]) =>
+  (window.__longTasks ?? []).filter((t) => t.start >= from && t.start <= to), [from, to]);
+const pageNow = (page) => page.evaluate(() => performance.now());
+// Puts a file in the page first (Playwright's setInputFiles decodes its bytes on the page's main
+// thread, a long task of the test's own), then `choose` hands it to the file input as a user would.
+async function stageFile(page, name, buffer) {
+  await page.evaluate(([name, base64]) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    window.__staged = new File([bytes], name, { type: 'image/gif' });
+  }, [name, buffer.toString('base64')]);
+  await page.waitForTimeout(200);
+  return () => page.evaluate(() => {
+    const input = document.getElementById('file-input');
+    const transfer = new DataTransfer();
+    transfer.items.add(window.__staged);
+    input.files = transfer.files;
+    input.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+}
+
 // Overwrites every cached version of a model file with 1000 zero bytes under the same key (a
 // damaged cache); returns the keys overwritten.
 const damageCache = (page, file) => page.evaluate(async (file) => {
@@ -96,6 +160,13 @@ const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? 
 const out = { mode, url };
 try {
   const context = await browser.newContext();
+  // The main thread's long tasks (buffered: from the page's start), for the no-freeze checks.
+  await context.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const task of list.getEntries()) window.__longTasks.push({ start: task.startTime, ms: task.duration, name: task.name });
+    }).observe({ type: 'longtask', buffered: true });
+  });
   const page = await context.newPage();
   const console_lines = [];
   page.on('console', (m) => console_lines.push(`${m.type()}: ${m.text()}`));
@@ -161,6 +232,48 @@ try {
       rankedGuess: await page.evaluate(() => document.getElementById('ranked').classList.contains('guess')) };
     await page.screenshot({ path: path.join(shots, `page-${mode}-out-of-world.png`), fullPage: true });
   }
+
+  // The largest GIF the limits allow, decoded and answered: the main thread's longest task
+  // meanwhile (the worker does the work; the page must never freeze).
+  const big = bigGifBytes();
+  const askBig = async () => {
+    await page.fill('#question', 'What does the cat do 3 times ?');
+    for (let c = 0; c < 5; c++) await page.fill(`#candidate-${c}`, ['jump', 'spin', 'blink', 'grow', 'shrink'][c]);
+    return ask(page);
+  };
+  let choose = await stageFile(page, 'big.gif', big);
+  let from = await pageNow(page);
+  let t = Date.now();
+  await choose();
+  s = await waitFor(page, 'the big GIF', (s) => s.state === 'ready' && (s.gif === 'big.gif' || s.error));
+  const bigInfo = await page.textContent('#gif-info');
+  const preparedMs = Date.now() - t;
+  const bigAnswer = s.error ? null : await askBig();
+  const bigTasks = await longTasks(page, from, await pageNow(page));
+  out.bigGif = { bytes: big.length, error: s.error ?? null, info: bigInfo, preparedMs, answeredMs: Date.now() - t,
+    answer: bigAnswer, longTasks: bigTasks, longestTaskMs: Math.max(0, ...bigTasks.map((task) => task.ms)) };
+
+  // Cancel: the big GIF again, and a sample chosen while it is still decoding; the sample's
+  // answer is shown.
+  await page.evaluate(() => { window.gifqa.gif = null; });
+  choose = await stageFile(page, 'big.gif', big);
+  from = await pageNow(page);
+  t = Date.now();
+  await choose();
+  await page.waitForFunction(() => document.getElementById('gif-info').textContent.startsWith('big.gif: decoding'));
+  const decodingSeen = Date.now() - t;
+  const busyAtClick = (await state(page)).state === 'busy';
+  await chooseSample(page, samples[picked[0]].gif);
+  const chosenMs = Date.now() - t;
+  await page.selectOption('#sample-questions', String(picked[0]));
+  const cancelAnswer = await ask(page);
+  const cancelTasks = await longTasks(page, from, await pageNow(page));
+  s = await state(page);
+  out.cancel = { decodingSeenMs: decodingSeen, busyAtClick, chosenMs, answeredMs: Date.now() - t, cancelled: s.cancelled ?? 0,
+    restartMs: s.restartMs ?? null, gif: s.gif, info: await page.textContent('#gif-info'), answer: cancelAnswer,
+    longestTaskMs: Math.max(0, ...cancelTasks.map((task) => task.ms)) };
+  // Every long task since the page loaded (the load included), for the report.
+  out.longTasks = await longTasks(page, 0, Infinity);
 
 
   // Bad input: a file that is not a GIF; the message must show and the page must keep working.

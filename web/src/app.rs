@@ -1,41 +1,41 @@
 //! The page's state and its event handlers: choosing a GIF (sample or file), asking, switching
-//! backends. Work runs in spawned futures that yield to the event loop between steps, and the
-//! controls are disabled meanwhile, so the page stays responsive and requests never interleave.
+//! backends. The work itself runs in the model worker ([`Client`]); the controls are disabled
+//! meanwhile so requests never interleave, except that choosing another GIF cancels whatever is
+//! running (a big GIF still decoding, or an answer), and the new GIF goes ahead at once.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo::events::EventListener;
-use js_sys::Reflect;
-use serde::Serialize;
-use shared_model::pipeline::{Prediction, validate};
-use shared_model::samples::Sample;
-use shared_model::sampling::SamplingStrategy;
+use js_sys::{ArrayBuffer, Reflect, Uint8Array};
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_protocol::{Answer, BackendKind, Loaded, Prepared, Reply, Request, Timings};
 use web_sys::{
     DragEvent, Element, HtmlButtonElement, HtmlElement, HtmlImageElement, HtmlInputElement, HtmlOptionElement,
     HtmlSelectElement,
 };
 
-use crate::assets::fetch_bytes;
-use crate::dom::{Timings, by_id, create, render_results, set_text, show_error};
-use crate::engine::{BackendKind, Encoded, Engine, PreparedGif, now_ms};
+use crate::dom::{by_id, create, render_results, set_text, show_error};
 use crate::error::{WebError, WebResult, wrong_type};
-use crate::yield_now;
+use crate::fetch::fetch_buffer;
+use crate::worker::Client;
 
 /// Number of candidate boxes on the page.
 const CANDIDATE_BOXES: usize = 5;
 
-/// The GIF being asked about.
-struct Current {
-    /// File name shown to the user.
-    name: String,
-    /// The GIF file, kept to sample it again when the sampling choice changes.
-    bytes: Rc<Vec<u8>>,
-    prepared: Rc<PreparedGif>,
-    /// Encoding of the clips, reused for further questions on the same backend.
-    encoded: Option<(BackendKind, Rc<Encoded>)>,
+/// A sample question (`samples/samples.json`, shared_model::samples::Sample; the fields the page
+/// uses).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sample {
+    /// GIF file name inside the samples folder.
+    pub gif: String,
+    /// Question type tag.
+    pub qtype: String,
+    pub question: String,
+    /// Candidates (empty for open-ended questions).
+    pub candidates: Vec<String>,
 }
 
 /// What the page reports to scripts (`window.gifqa.last`), e.g. the end-to-end test.
@@ -45,7 +45,8 @@ struct Report<'a> {
     question: &'a str,
     candidates: &'a [String],
     backend: BackendKind,
-    prediction: &'a Prediction,
+    /// shared_model::pipeline::Prediction, whole, as the worker sent it.
+    prediction: &'a serde_json::Value,
     /// Whether the answer is a guess: the question or a candidate holds words the model never
     /// saw (`prediction.unknown_words`, named in the page's `#unknown-words` note).
     guess: bool,
@@ -54,11 +55,17 @@ struct Report<'a> {
 
 /// The running page.
 pub struct App {
-    engine: Engine,
+    client: Rc<Client>,
+    loaded: Loaded,
     samples: Vec<Sample>,
-    current: RefCell<Option<Current>>,
+    /// The GIF the worker has prepared, if any.
+    gif: RefCell<Option<String>>,
     backend: Cell<BackendKind>,
     busy: Cell<bool>,
+    /// Numbers each piece of work; one that was cancelled finds a newer number when it ends and
+    /// leaves the page to the newer one.
+    work: Cell<u32>,
+    cancelled: Cell<u32>,
     answers: Cell<u32>,
 }
 
@@ -74,14 +81,17 @@ pub fn publish(key: &str, value: &JsValue) {
 }
 
 impl App {
-    pub fn new(engine: Engine, samples: Vec<Sample>) -> Rc<App> {
-        let backend = engine.fastest();
+    pub fn new(client: Rc<Client>, loaded: Loaded, samples: Vec<Sample>) -> Rc<App> {
+        let backend = loaded.fastest;
         Rc::new(App {
-            engine,
+            client,
+            loaded,
             samples,
-            current: RefCell::new(None),
+            gif: RefCell::new(None),
             backend: Cell::new(backend),
             busy: Cell::new(false),
+            work: Cell::new(0),
+            cancelled: Cell::new(0),
             answers: Cell::new(0),
         })
     }
@@ -94,7 +104,8 @@ impl App {
 
         let answer: HtmlButtonElement = by_id("answer")?;
         let app = self.clone();
-        EventListener::new(&answer, "click", move |_| app.clone().spawn(|app| async move { app.ask().await })).forget();
+        EventListener::new(&answer, "click", move |_| app.clone().spawn(false, |app| async move { app.ask().await }))
+            .forget();
 
         let questions: HtmlSelectElement = by_id("sample-questions")?;
         let app = self.clone();
@@ -109,7 +120,7 @@ impl App {
         let app = self.clone();
         EventListener::new(&input.clone(), "change", move |_| {
             if let Some(file) = input.files().and_then(|files| files.get(0)) {
-                app.clone().spawn(|app| async move { app.choose_file(file).await });
+                app.clone().spawn(true, |app| async move { app.choose_file(file).await });
             }
             input.set_value("");
         })
@@ -140,7 +151,7 @@ impl App {
                 .and_then(|t| t.files())
                 .and_then(|files| files.get(0));
             if let Some(file) = file {
-                app.clone().spawn(|app| async move { app.choose_file(file).await });
+                app.clone().spawn(true, |app| async move { app.choose_file(file).await });
             }
         })
         .forget();
@@ -150,32 +161,53 @@ impl App {
     /// Enables the page, first showing the sample GIF `first` when there is one.
     pub fn start_with(self: &Rc<Self>, first: Option<String>) {
         match first {
-            Some(name) => self.clone().spawn(|app| async move { app.choose_sample(&name).await }),
+            Some(name) => self.clone().spawn(true, |app| async move { app.choose_sample(&name).await }),
             None => set_busy(false),
         }
     }
 
-    /// Runs one piece of work with the controls disabled; its error goes to the error line.
-    fn spawn<F, Fut>(self: Rc<Self>, work: F)
+    /// Runs one piece of work with the controls disabled; its error goes to the error line. Work
+    /// that `cancels` (choosing a GIF) ends the work in flight, if any, by restarting the worker;
+    /// other work waits its turn.
+    fn spawn<F, Fut>(self: Rc<Self>, cancels: bool, work: F)
     where
         F: FnOnce(Rc<Self>) -> Fut + 'static,
         Fut: std::future::Future<Output = WebResult<()>> + 'static,
     {
         if self.busy.replace(true) {
-            show_error("still working on the last request; try again in a moment");
-            return;
+            if !cancels {
+                show_error("still working on the last request; try again in a moment");
+                return;
+            }
+            self.cancel();
         }
+        let ticket = self.work.get().wrapping_add(1);
+        self.work.set(ticket);
         set_busy(true);
         show_error("");
         spawn_local(async move {
             let result = work(self.clone()).await;
+            if self.work.get() != ticket {
+                return; // cancelled: the newer work owns the page
+            }
             self.busy.set(false);
             set_busy(false);
-            if let Err(error) = result {
-                show_error(&error.to_string());
-                publish("error", &JsValue::from_str(&error.to_string()));
+            match result {
+                Ok(()) | Err(WebError::Cancelled) => {}
+                Err(error) => {
+                    show_error(&error.to_string());
+                    publish("error", &JsValue::from_str(&error.to_string()));
+                }
             }
         });
+    }
+
+    /// Ends the work in flight (the worker is restarted; `window.gifqa.cancelled` counts it).
+    fn cancel(&self) {
+        self.client.restart();
+        self.gif.replace(None);
+        self.cancelled.set(self.cancelled.get() + 1);
+        publish("cancelled", &JsValue::from(self.cancelled.get()));
     }
 
     fn build_gallery(self: &Rc<Self>) -> WebResult<()> {
@@ -196,7 +228,7 @@ impl App {
             let name = name.to_string();
             EventListener::new(&button, "click", move |_| {
                 let name = name.clone();
-                app.clone().spawn(|app| async move { app.choose_sample(&name).await });
+                app.clone().spawn(true, |app| async move { app.choose_sample(&name).await });
             })
             .forget();
         }
@@ -205,15 +237,12 @@ impl App {
 
     fn build_backend_choice(self: &Rc<Self>) -> WebResult<()> {
         let select: HtmlSelectElement = by_id("backend")?;
-        select.set_value(match self.backend.get() {
-            BackendKind::Cpu => "cpu",
-            BackendKind::WebGpu => "webgpu",
-        });
-        if !self.engine.has_webgpu() {
+        select.set_value(self.backend.get().name());
+        if !self.loaded.has_webgpu {
             let option: HtmlOptionElement = by_id("backend-webgpu")?;
             option.set_disabled(true);
         }
-        let warmup = &self.engine.warmup;
+        let warmup = &self.loaded.warmup;
         let summary = match (warmup.webgpu_ms, &warmup.webgpu_missing) {
             (None, None) if warmup.webgpu_software => format!(
                 "WebGPU runs on a software adapter here (slow; selectable); using the CPU ({:.0} ms per question)",
@@ -228,81 +257,76 @@ impl App {
             (None, None) => format!("CPU {:.0} ms per question", warmup.cpu_ms),
         };
         set_text("backend-info", &summary);
-        publish("warmup", &serde_wasm_bindgen::to_value(warmup).unwrap_or(JsValue::NULL));
-        publish("backend", &JsValue::from_str(backend_name(self.backend.get())));
+        publish_json("warmup", warmup);
+        publish("backend", &JsValue::from_str(self.backend.get().name()));
         let app = self.clone();
         let target = select.clone();
         EventListener::new(&select, "change", move |_| {
             let kind = if target.value() == "webgpu" { BackendKind::WebGpu } else { BackendKind::Cpu };
             app.backend.set(kind);
-            publish("backend", &JsValue::from_str(backend_name(kind)));
+            publish("backend", &JsValue::from_str(kind.name()));
         })
         .forget();
         Ok(())
     }
 
-    /// Fills the sampling select: the model's own strategy, uniform, keyframes and CLIP-Cut.
+    /// Fills the sampling select with the worker's list: the model's own strategy, uniform,
+    /// keyframes and CLIP-Cut.
     fn build_sampling_choice(self: &Rc<Self>) -> WebResult<()> {
         let select: HtmlSelectElement = by_id("sampling")?;
         select.set_inner_html("");
-        let default = self.engine.default_strategy();
-        let uniform = SamplingStrategy::Uniform { frames: default.frames_read() };
-        let choices = [
-            (String::new(), format!("model default ({default})")),
-            (uniform.to_string(), uniform.to_string()),
-            (SamplingStrategy::Keyframes.to_string(), "keyframes".to_string()),
-            ("clipcut:8".to_string(), "clipcut:8 (question picks 8 frames)".to_string()),
-        ];
-        for (value, label) in choices {
+        for (value, label) in &self.loaded.sampling {
             let option: HtmlOptionElement = create("option", "")?.dyn_into().map_err(wrong_type)?;
-            option.set_value(&value);
-            option.set_text(&label);
+            option.set_value(value);
+            option.set_text(label);
             select.append_child(&option)?;
         }
         select.set_value("");
         Ok(())
     }
 
-    /// The strategy chosen in the sampling select.
-    fn chosen_strategy(&self) -> WebResult<SamplingStrategy> {
-        let value = by_id::<HtmlSelectElement>("sampling")?.value();
-        if value.is_empty() {
-            return Ok(self.engine.default_strategy());
-        }
-        SamplingStrategy::parse(&value, self.engine.default_strategy().frames_read())
-            .map_err(|e| WebError::Browser(e.to_string()))
+    /// The strategy chosen in the sampling select (empty: the model's own; the worker parses it).
+    fn chosen_sampling() -> WebResult<String> {
+        Ok(by_id::<HtmlSelectElement>("sampling")?.value())
     }
 
     /// Shows a sample GIF and its questions.
     async fn choose_sample(self: Rc<Self>, name: &str) -> WebResult<()> {
         let url = format!("samples/{name}");
         set_preview(&url)?;
-        let bytes = fetch_bytes(&url).await?;
+        let bytes = fetch_buffer(&url).await?;
         self.fill_question_list(name)?;
-        self.prepare(name, Rc::new(bytes)).await
+        self.prepare(name, bytes).await
     }
 
     /// Takes the user's own GIF. Its preview shows only once our decoder has accepted it, so the
-    /// browser never renders a file that is not a GIF or is a decompression bomb.
+    /// browser never renders a file that is not a GIF or is a decompression bomb. The bytes go to
+    /// the worker as they are (moved, never copied into this thread's wasm).
     async fn choose_file(self: Rc<Self>, file: web_sys::File) -> WebResult<()> {
         let name = file.name();
         let blob: &web_sys::Blob = file.as_ref();
-        let bytes = gloo::file::futures::read_as_bytes(&gloo::file::Blob::from(blob.clone()))
+        let bytes: ArrayBuffer = JsFuture::from(blob.array_buffer())
             .await
-            .map_err(|e| WebError::Browser(format!("cannot read {name}: {e}")))?;
+            .map_err(|e| WebError::Browser(format!("cannot read {name}: {}", WebError::from(e))))?
+            .dyn_into()
+            .map_err(wrong_type)?;
         self.fill_question_list("")?;
-        self.prepare(&name, Rc::new(bytes)).await?;
+        self.prepare(&name, bytes).await?;
         set_preview(&web_sys::Url::create_object_url_with_blob(blob)?)
     }
 
-    /// Decodes and samples the chosen GIF with the chosen strategy; a bad file leaves no GIF chosen.
-    async fn prepare(&self, name: &str, bytes: Rc<Vec<u8>>) -> WebResult<()> {
-        self.current.replace(None);
+    /// Has the worker decode and sample the chosen GIF with the chosen strategy; a bad file leaves
+    /// no GIF chosen.
+    async fn prepare(&self, name: &str, bytes: ArrayBuffer) -> WebResult<()> {
+        self.gif.replace(None);
         set_text("gif-info", &format!("{name}: decoding…"));
-        yield_now().await;
-        let strategy = self.chosen_strategy()?;
-        let prepared = match self.engine.prepare(&bytes, strategy).await {
-            Ok(prepared) => prepared,
+        let request = Request::Prepare { name: name.to_string(), sampling: Self::chosen_sampling()? };
+        let prepared = match self.client.request(&request, Some(bytes)).await {
+            Ok(response) => match response.reply {
+                Reply::Prepared(prepared) => prepared,
+                other => return Err(WebError::Browser(format!("the model worker answered {other:?}"))),
+            },
+            Err(WebError::Cancelled) => return Err(WebError::Cancelled),
             Err(error) => {
                 // The preview would otherwise show the previous GIF above this one's message.
                 if let Ok(image) = by_id::<Element>("preview") {
@@ -312,19 +336,8 @@ impl App {
                 return Err(error);
             }
         };
-        set_text(
-            "gif-info",
-            &format!(
-                "{name}: {} frames, {} sampled by {} (decode {:.0} ms, sample {:.0} ms)",
-                prepared.frame_count,
-                prepared.clips.iter().map(|c| c.times.len()).sum::<usize>(),
-                prepared.strategy,
-                prepared.decode_ms,
-                prepared.sample_ms
-            ),
-        );
-        let prepared = Rc::new(prepared);
-        self.current.replace(Some(Current { name: name.to_string(), bytes, prepared, encoded: None }));
+        describe(&prepared);
+        self.gif.replace(Some(name.to_string()));
         publish("gif", &JsValue::from_str(name));
         Ok(())
     }
@@ -362,7 +375,8 @@ impl App {
         Ok(())
     }
 
-    /// Answers the question in the boxes about the current GIF.
+    /// Answers the question in the boxes about the current GIF (the worker checks the question,
+    /// samples again when the Frames choice changed, and reuses the GIF's encoding when it can).
     async fn ask(self: Rc<Self>) -> WebResult<()> {
         let question = by_id::<HtmlInputElement>("question")?.value();
         let mut candidates = Vec::new();
@@ -373,79 +387,69 @@ impl App {
                 candidates.push(text);
             }
         }
-        let candidates = validate(&question, &candidates)?;
-        // A new sampling choice samples the GIF again (and encodes it again below).
-        let strategy = self.chosen_strategy()?;
-        let stale = {
-            let current = self.current.borrow();
-            let current = current.as_ref().ok_or(WebError::NoGif)?;
-            (current.prepared.strategy != strategy).then(|| (current.name.clone(), current.bytes.clone()))
-        };
-        if let Some((name, bytes)) = stale {
-            self.prepare(&name, bytes).await?;
+        if self.gif.borrow().is_none() {
+            return Err(WebError::Browser("choose a sample GIF or drop your own GIF first".into()));
         }
-        let (name, prepared, reusable) = {
-            let current = self.current.borrow();
-            let current = current.as_ref().ok_or(WebError::NoGif)?;
-            let reusable = current.encoded.clone().filter(|(kind, _)| *kind == self.backend.get());
-            (current.name.clone(), current.prepared.clone(), reusable)
+        let request =
+            Request::Ask { question, candidates, sampling: Self::chosen_sampling()?, backend: self.backend.get() };
+        let response = self.client.request(&request, None).await?;
+        let Reply::Answered(answer) = response.reply else {
+            return Err(WebError::Browser("the model worker answered out of turn".into()));
         };
-        let kind = self.backend.get();
-        set_text("busy", &format!("encoding the GIF on {}…", kind.label()));
-        yield_now().await;
-        let (encoded, encode_ms) = match reusable {
-            Some((_, encoded)) => (encoded, 0.0),
-            None => {
-                let start = now_ms();
-                let encoded = Rc::new(self.engine.encode(kind, &prepared.clips).await?);
-                let elapsed = now_ms() - start;
-                if let Some(current) = self.current.borrow_mut().as_mut() {
-                    current.encoded = Some((kind, encoded.clone()));
-                }
-                (encoded, elapsed)
-            }
-        };
-        set_text("busy", "answering…");
-        yield_now().await;
-        let start = now_ms();
-        let prediction =
-            self.engine.answer(&encoded, &prepared.clips, prepared.strategy, &question, &candidates).await?;
-        let timings = Timings {
-            decode_ms: prepared.decode_ms,
-            sample_ms: prepared.sample_ms,
-            encode_ms,
-            answer_ms: now_ms() - start,
-            encode_reused: encode_ms == 0.0,
-        };
-        let note = self.engine.unsure_note();
-        render_results(&prediction, &prepared.clips, self.engine.image_size(), kind, &timings, &note)?;
-        let report = Report {
-            gif: &name,
-            question: &question,
-            candidates: &candidates,
-            backend: kind,
-            prediction: &prediction,
-            guess: prediction.guess(),
-            timings,
-        };
-        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-        publish("last", &report.serialize(&serializer).unwrap_or(JsValue::NULL));
-        self.answers.set(self.answers.get() + 1);
-        publish("answers", &JsValue::from(self.answers.get()));
+        if let Some(prepared) = &answer.resampled {
+            describe(prepared);
+        }
+        let pixels = response.buffer.map(|b| Uint8Array::new(&b).to_vec()).unwrap_or_default();
+        render_results(&answer, &pixels)?;
+        self.report(&answer);
         Ok(())
     }
+
+    /// Publishes an answer for scripts (`window.gifqa.last`, `answers`, `restartMs`).
+    fn report(&self, answer: &Answer) {
+        let report = Report {
+            gif: &answer.gif,
+            question: &answer.question,
+            candidates: &answer.candidates,
+            backend: answer.backend,
+            prediction: &answer.prediction,
+            guess: answer.view.unknown_words_note.is_some(),
+            timings: answer.timings,
+        };
+        publish_json("last", &report);
+        self.answers.set(self.answers.get() + 1);
+        publish("answers", &JsValue::from(self.answers.get()));
+        if let Some(ms) = self.client.restart_ms() {
+            publish("restartMs", &JsValue::from(ms));
+        }
+    }
+}
+
+/// Shows what the worker made of a GIF.
+fn describe(prepared: &Prepared) {
+    set_text(
+        "gif-info",
+        &format!(
+            "{}: {} frames, {} sampled by {} (decode {:.0} ms, sample {:.0} ms)",
+            prepared.name,
+            prepared.frame_count,
+            prepared.sampled,
+            prepared.strategy,
+            prepared.decode_ms,
+            prepared.sample_ms
+        ),
+    );
+}
+
+/// Sets `window.gifqa[key]` to `value` as a plain object (through JSON: small values only).
+pub fn publish_json<T: Serialize>(key: &str, value: &T) {
+    let parsed = serde_json::to_string(value).ok().and_then(|json| js_sys::JSON::parse(&json).ok());
+    publish(key, &parsed.unwrap_or(JsValue::NULL));
 }
 
 /// Listener options that allow `prevent_default` (drag and drop).
 fn prevent_default() -> gloo::events::EventListenerOptions {
     gloo::events::EventListenerOptions::enable_prevent_default()
-}
-
-fn backend_name(kind: BackendKind) -> &'static str {
-    match kind {
-        BackendKind::Cpu => "cpu",
-        BackendKind::WebGpu => "webgpu",
-    }
 }
 
 fn set_preview(url: &str) -> WebResult<()> {

@@ -1,34 +1,23 @@
-//! Everything that can go wrong in the page, as one-line messages for the user.
+//! Everything that can go wrong in the page, as one-line messages for the user. The model's own
+//! errors (a bad GIF, a bad question, a corrupt download) come from the worker as text.
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// An error shown in the page.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    /// A browser API failed (fetch, Cache API, DOM).
+    /// A browser API failed (fetch, DOM), or the worker reported an error.
     #[error("{0}")]
     Browser(String),
     /// A fetched file is missing or unreadable.
     #[error("could not load {url}: {reason}")]
     Fetch { url: String, reason: String },
-    /// The model folder is broken.
-    #[error("the model could not be loaded: {0}")]
-    Bundle(#[from] shared_model::bundle::BundleError),
-    /// A downloaded model file is not the listed one.
-    #[error("the model download is corrupt: {0}")]
-    Manifest(#[from] shared_model::manifest::ManifestError),
-    /// The file is not a GIF we can read.
-    #[error("this GIF cannot be read: {0}")]
-    Gif(#[from] shared_model::gif_decode::GifError),
-    /// Bad question or candidates.
-    #[error("{0}")]
-    Input(#[from] shared_model::pipeline::InputError),
-    /// A JSON file is malformed.
+    /// A JSON file or message is malformed.
     #[error("a JSON file is malformed: {0}")]
     Json(#[from] serde_json::Error),
-    /// Nothing to answer about yet.
-    #[error("choose a sample GIF or drop your own GIF first")]
-    NoGif,
+    /// The request was cancelled (another GIF was chosen); nothing to report.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl From<JsValue> for WebError {
@@ -41,8 +30,6 @@ impl From<JsValue> for WebError {
         WebError::Browser(text)
     }
 }
-
-use wasm_bindgen::JsCast;
 
 /// Result with [`WebError`].
 pub type WebResult<T> = Result<T, WebError>;

@@ -1,33 +1,35 @@
-//! The browser front end: fetches the model folder and samples from `www/` (cached with the Cache
-//! API), builds the model on WebGPU and on the CPU in wasm, keeps the faster one (user-switchable),
-//! and answers questions about GIFs through shared-model's pipeline, the code `trainer predict` runs.
+//! The browser front end's main thread: the page's controls and drawing. The model runs in a Web
+//! Worker (`web-worker`, see [`worker`]): it downloads and checks the model (Cache API), builds it
+//! on WebGPU and on the CPU in wasm, keeps the faster one (user-switchable), and decodes, samples
+//! and answers with shared-model's pipeline, the code `trainer predict` runs, so that no step of
+//! it can freeze the page.
 
 mod app;
-mod assets;
 mod dom;
-mod engine;
 mod error;
+mod fetch;
+mod worker;
+
+use std::rc::Rc;
 
 use gloo::events::EventListener;
-use shared_model::bundle::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
-use shared_model::manifest::{MANIFEST_FILE, Manifest};
-use shared_model::samples::{SAMPLES_FILE, Sample};
 use wasm_bindgen::prelude::*;
 use web_sys::{HtmlElement, HtmlProgressElement};
 
-use crate::app::{App, publish};
-use crate::assets::{Source, fetch_text, model_file};
-use crate::dom::{by_id, set_text, show_error};
-use crate::engine::{Engine, ModelFiles};
+use crate::app::{App, Sample, publish};
+use crate::dom::{by_id, now_ms, set_text, show_error};
 use crate::error::WebResult;
+use crate::fetch::fetch_text;
+use crate::worker::Client;
 
-/// Where the model folder and the samples are, relative to the page.
-const MODEL_DIR: &str = "model/";
+/// Where the samples are, relative to the page.
 const SAMPLES_DIR: &str = "samples/";
+/// The samples' list (shared_model::samples::SAMPLES_FILE).
+const SAMPLES_FILE: &str = "samples.json";
 
-/// Lets the browser render, and other events run, between long steps.
-pub(crate) async fn yield_now() {
-    gloo::timers::future::TimeoutFuture::new(0).await;
+thread_local! {
+    /// The page's one model worker (restarted, never replaced, so handlers can hold it).
+    static CLIENT: Rc<Client> = Client::new();
 }
 
 #[wasm_bindgen(start)]
@@ -52,8 +54,9 @@ fn load() {
     show_error("");
     publish("state", &JsValue::from_str("loading"));
     publish("error", &JsValue::NULL);
-    wasm_bindgen_futures::spawn_local(async {
-        if let Err(error) = run().await {
+    let client = CLIENT.with(Rc::clone);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(error) = run(client).await {
             set_text("load-text", "The demo could not start.");
             show_error(&error.to_string());
             if let Ok(retry) = by_id::<HtmlElement>("retry") {
@@ -65,45 +68,19 @@ fn load() {
     });
 }
 
-/// Loads everything, then hands the page to [`App`].
-async fn run() -> WebResult<()> {
-    let started = engine::now_ms();
-    let manifest: Manifest = serde_json::from_str(&fetch_text(&format!("{MODEL_DIR}{MANIFEST_FILE}")).await?)?;
+/// Has the worker load the model, then hands the page to [`App`].
+async fn run(client: Rc<Client>) -> WebResult<()> {
+    let started = now_ms();
     let progress: HtmlProgressElement = by_id("load-progress")?;
-    let total = manifest.total_bytes();
-    progress.set_max(total as f64);
     progress.set_value(0.0);
-    let mut done = 0u64;
-    let mut sources = Vec::new();
-    let mut files = Vec::new();
-    let mut repaired = Vec::new();
-    for name in [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE] {
-        let (bytes, source) = model_file(MODEL_DIR, &manifest, name, &mut |loaded| {
-            progress.set_value((done + loaded) as f64);
-            set_text("load-text", &format!("Loading the model: {:.2} of {:.2} MB", mb(done + loaded), mb(total)));
-        })
-        .await?;
-        done += bytes.len() as u64;
-        if source == Source::Repaired {
-            repaired.push(name);
-        }
-        sources.push(source);
-        files.push(bytes);
-    }
-    report_repairs(&repaired);
-    let from_cache = sources.iter().all(|s| *s == Source::Cache);
-    let [config, weights, tokenizer] = <[Vec<u8>; 3]>::try_from(files).map_err(|_| {
-        // Invariant: the loop above pushes exactly three files.
-        error::WebError::Browser("model files missing".into())
-    })?;
+    let loaded = client.load().await?;
+    report_repairs(&loaded.repaired);
     let samples: Vec<Sample> = serde_json::from_str(&fetch_text(&format!("{SAMPLES_DIR}{SAMPLES_FILE}")).await?)?;
-    set_text("load-text", "Preparing the model and measuring WebGPU against the CPU…");
-    yield_now().await;
-    let engine = Engine::load(&ModelFiles { config, weights, tokenizer }).await?;
     let first = samples.first().map(|s| s.gif.clone());
-    let app = App::new(engine, samples);
+    let (total, from_cache) = (loaded.total_bytes, loaded.from_cache);
+    let app = App::new(client, loaded, samples);
     app.attach()?;
-    let seconds = (engine::now_ms() - started) / 1000.0;
+    let seconds = (now_ms() - started) / 1000.0;
     let origin = if from_cache { "from the browser cache" } else { "downloaded" };
     set_text("load-text", &format!("Model ready ({:.2} MB {origin}, {seconds:.1} s).", mb(total)));
     progress.set_hidden(true);
@@ -114,9 +91,18 @@ async fn run() -> WebResult<()> {
     Ok(())
 }
 
+/// Shows the model download's progress (reported by the worker).
+pub(crate) fn show_progress(loaded: u64, total: u64) {
+    if let Ok(progress) = by_id::<HtmlProgressElement>("load-progress") {
+        progress.set_max(total as f64);
+        progress.set_value(loaded as f64);
+    }
+    set_text("load-text", &format!("Loading the model: {:.2} of {:.2} MB", mb(loaded), mb(total)));
+}
+
 /// Tells the user (`#notice`) and scripts (`window.gifqa.repaired`, always an array) which cached
 /// model files failed their hash and were downloaded again.
-fn report_repairs(repaired: &[&str]) {
+fn report_repairs(repaired: &[String]) {
     let names = js_sys::Array::new();
     for name in repaired {
         names.push(&JsValue::from_str(name));

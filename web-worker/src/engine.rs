@@ -1,11 +1,11 @@
 //! The model on both browser backends (CPU-wasm `Flex` and `WebGpu`), the warm-up that picks the
 //! faster one, and the three timed steps of answering (prepare, encode, answer), all through
-//! shared-model's pipeline: the same code `trainer predict` runs.
+//! shared-model's pipeline: the same code `trainer predict` runs. It runs in the page's worker, so
+//! nothing here needs to yield: the page stays responsive while a step runs to its end.
 
 use burn::backend::Flex;
 use burn::backend::wgpu::{RuntimeOptions, WebGpu, WgpuDevice, graphics, init_setup_async};
 use js_sys::Reflect;
-use serde::Serialize;
 use shared_model::bundle::ModelBundle;
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 use shared_model::model::VideoEncoding;
@@ -14,36 +14,15 @@ use shared_model::pipeline::{
 };
 use shared_model::preprocess::PreparedClip;
 use shared_model::sampling::SamplingStrategy;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use web_protocol::{BackendKind, Warmup};
 
 use crate::error::{WebError, WebResult};
-use crate::yield_now;
 
 /// Decoded bytes allowed in the browser: a quarter of the native limit (a tab has less memory).
 const BROWSER_LIMITS: DecodeLimits =
     DecodeLimits { max_canvas_pixels: 4096 * 4096, max_frames: 4000, max_total_bytes: 256 << 20 };
-
-/// A compute backend in the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum BackendKind {
-    /// Burn's `Flex` in wasm.
-    #[serde(rename = "cpu")]
-    Cpu,
-    /// Burn's wgpu backend on WebGPU.
-    #[serde(rename = "webgpu")]
-    WebGpu,
-}
-
-impl BackendKind {
-    /// Name shown to the user.
-    pub fn label(self) -> &'static str {
-        match self {
-            BackendKind::Cpu => "CPU (wasm)",
-            BackendKind::WebGpu => "WebGPU",
-        }
-    }
-}
 
 /// The three model files' contents.
 pub struct ModelFiles {
@@ -73,19 +52,6 @@ pub enum Encoded {
     Gpu(VideoEncoding<WebGpu>),
 }
 
-/// Warm-up timings that chose the backend.
-#[derive(Debug, Clone, Serialize)]
-pub struct Warmup {
-    /// Milliseconds of one warm question on the CPU.
-    pub cpu_ms: f64,
-    /// The same on WebGPU, when an adapter exists.
-    pub webgpu_ms: Option<f64>,
-    /// Why WebGPU is not available, when it is not.
-    pub webgpu_missing: Option<String>,
-    /// Whether the WebGPU adapter is a software fallback (then it is not timed).
-    pub webgpu_software: bool,
-}
-
 /// Both backends' copies of the model.
 pub struct Engine {
     cpu: ModelBundle<Flex>,
@@ -95,9 +61,12 @@ pub struct Engine {
     pub warmup: Warmup,
 }
 
-/// `performance.now()` in milliseconds.
+/// `performance.now()` in milliseconds (in a window or a worker).
 pub fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+    Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or(0.0, |p| p.now())
 }
 
 /// What `navigator.gpu.requestAdapter()` gives.
@@ -109,9 +78,10 @@ enum Adapter {
 }
 
 /// Asks `navigator.gpu` for an adapter in JS first: a missing adapter must not reach wgpu, whose
-/// failure would abort the wasm instance.
+/// failure would abort the wasm instance. In the worker this is `WorkerNavigator.gpu`, which wgpu
+/// uses there too.
 async fn webgpu_adapter() -> Result<Adapter, String> {
-    let navigator = web_sys::window().ok_or("no window")?.navigator();
+    let navigator = Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).map_err(|_| "no navigator")?;
     let gpu = Reflect::get(&navigator, &JsValue::from_str("gpu")).map_err(|_| "no navigator.gpu")?;
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser has no WebGPU (navigator.gpu is missing)".into());
@@ -131,9 +101,9 @@ async fn webgpu_adapter() -> Result<Adapter, String> {
 }
 
 impl Engine {
-    /// Builds the model on the CPU and, when possible, on WebGPU, then times one warm question
-    /// on each.
-    pub async fn load(files: &ModelFiles) -> WebResult<Engine> {
+    /// Builds the model on the CPU and, when possible, on WebGPU; with `warm_up`, times one warm
+    /// question on each (a worker restarted after a cancel skips it: the page already chose).
+    pub async fn load(files: &ModelFiles, warm_up: bool) -> WebResult<Engine> {
         let cpu = ModelBundle::<Flex>::from_bytes(
             &files.config,
             files.weights.clone(),
@@ -158,6 +128,9 @@ impl Engine {
         let webgpu_missing = adapter.err();
         let warmup = Warmup { cpu_ms: 0.0, webgpu_ms: None, webgpu_missing, webgpu_software: software };
         let mut engine = Engine { cpu, gpu, strategy, warmup };
+        if !warm_up {
+            return Ok(engine);
+        }
         engine.warmup.cpu_ms = engine.warm(BackendKind::Cpu).await?;
         // A software adapter takes tens of seconds to compile the kernels and is never faster
         // than the CPU backend: it stays selectable but is not timed (or preferred) at start.
@@ -197,14 +170,8 @@ impl Engine {
             let encoded = self.encode(kind, &clips).await?;
             self.answer(&encoded, &clips, self.strategy, "warm up ?", &candidates).await?;
             elapsed = now_ms() - start;
-            yield_now().await;
         }
         Ok(elapsed)
-    }
-
-    /// The model's own sampling strategy (from its config.json).
-    pub fn default_strategy(&self) -> SamplingStrategy {
-        self.strategy
     }
 
     /// Decodes and samples a GIF with `strategy` (CPU work, the same on both backends).
@@ -212,7 +179,6 @@ impl Engine {
         let start = now_ms();
         let gif = decode_gif(bytes, &BROWSER_LIMITS)?;
         let decode_ms = now_ms() - start;
-        yield_now().await;
         let start = now_ms();
         let clips = prepare_gif(&gif, strategy, &self.cpu.config.preprocess, INFERENCE_SEED);
         let sample_ms = now_ms() - start;
@@ -261,6 +227,26 @@ impl Engine {
     /// What the page says under an unsure answer of this model (its calibrated threshold).
     pub fn unsure_note(&self) -> String {
         shared_model::pipeline::unsure_note_for(&self.cpu.config)
+    }
+
+    /// The Frames menu: the model's own strategy, uniform, keyframes and CLIP-Cut, as (value, label).
+    pub fn sampling_choices(&self) -> Vec<(String, String)> {
+        let default = self.strategy;
+        let uniform = SamplingStrategy::Uniform { frames: default.frames_read() };
+        vec![
+            (String::new(), format!("model default ({default})")),
+            (uniform.to_string(), uniform.to_string()),
+            (SamplingStrategy::Keyframes.to_string(), "keyframes".to_string()),
+            ("clipcut:8".to_string(), "clipcut:8 (question picks 8 frames)".to_string()),
+        ]
+    }
+
+    /// The strategy a Frames menu value names (empty: the model's own).
+    pub fn strategy_named(&self, value: &str) -> WebResult<SamplingStrategy> {
+        if value.is_empty() {
+            return Ok(self.strategy);
+        }
+        SamplingStrategy::parse(value, self.strategy.frames_read()).map_err(|e| WebError::Browser(e.to_string()))
     }
 
     /// The model's input size (for drawing the sampled frames).

@@ -1,5 +1,7 @@
-//! Fetching the model and samples: relative URLs (so the site works from any sub-path), download
-//! progress, and the Cache API keyed by each file's SHA-256 from `manifest.json`.
+//! Fetching the model from the worker: relative URLs (resolved against the worker's script, which
+//! sits beside index.html, so the site works from any sub-path), download progress, and the Cache
+//! API keyed by each file's SHA-256 from `manifest.json`. Hashing happens here, off the page's
+//! main thread, however big the files are.
 
 use js_sys::{Reflect, Uint8Array};
 use shared_model::manifest::{Manifest, ManifestEntry};
@@ -12,15 +14,16 @@ use crate::error::{WebError, WebResult, wrong_type};
 /// Cache API bucket for model files.
 const CACHE_NAME: &str = "gifqa-model";
 
-fn window() -> WebResult<web_sys::Window> {
-    web_sys::window().ok_or_else(|| WebError::Browser("no window".into()))
+/// The worker's global scope (fetch and the Cache API live there).
+fn scope() -> web_sys::WorkerGlobalScope {
+    js_sys::global().unchecked_into()
 }
 
 /// GETs `url`, revalidating with the server (small files that must be current).
 async fn fetch_fresh(url: &str) -> WebResult<Response> {
     let init = RequestInit::new();
     init.set_cache(RequestCache::NoCache);
-    let response: Response = JsFuture::from(window()?.fetch_with_str_and_init(url, &init))
+    let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init))
         .await
         .map_err(|e| WebError::Fetch { url: url.into(), reason: WebError::from(e).to_string() })?
         .dyn_into()?;
@@ -35,13 +38,6 @@ pub async fn fetch_text(url: &str) -> WebResult<String> {
     let response = fetch_fresh(url).await?;
     let text = JsFuture::from(response.text()?).await?;
     text.as_string().ok_or_else(|| WebError::Fetch { url: url.into(), reason: "not text".into() })
-}
-
-/// Fetches a binary file whole.
-pub async fn fetch_bytes(url: &str) -> WebResult<Vec<u8>> {
-    let response = fetch_fresh(url).await?;
-    let buffer = JsFuture::from(response.array_buffer()?).await?;
-    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 /// Reads a response body chunk by chunk, reporting the bytes read so far.
@@ -66,7 +62,7 @@ async fn read_with_progress(response: Response, on_progress: &mut dyn FnMut(u64)
 
 /// The Cache API bucket, when the page may use one (secure contexts only).
 async fn open_cache() -> Option<Cache> {
-    let caches = window().ok()?.caches().ok()?;
+    let caches = scope().caches().ok()?;
     JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
 }
 
