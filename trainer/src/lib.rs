@@ -15,6 +15,7 @@ pub mod data;
 pub mod demo;
 pub mod eval;
 pub mod files;
+pub mod frame_cache;
 pub mod frames;
 pub mod generate;
 pub mod order_drills;
