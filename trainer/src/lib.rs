@@ -18,6 +18,7 @@ pub mod files;
 pub mod frame_cache;
 pub mod frames;
 pub mod generate;
+pub mod loader;
 pub mod order_drills;
 pub mod parallel;
 pub mod predict;
