@@ -266,6 +266,7 @@ impl Command {
         match self {
             Command::Generate { .. } | Command::Samples(_) => false,
             Command::Frames(options) => options.model.is_some(),
+            Command::Bench(options) => !options.loader,
             _ => true,
         }
     }
