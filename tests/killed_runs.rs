@@ -191,6 +191,8 @@ fn a_recipe_killed_mid_stage_resumes_and_replays() {
     let resumed = run(&[&args[..], &["--resume"]].concat());
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(!stderr(&resumed).contains("generating"), "the data is reused: {}", stderr(&resumed));
+    // The first stage decoded the GIFs once into the frame cache; the second maps them.
+    assert!(stderr(&resumed).contains("GIFs mapped from"), "the frame cache is reused: {}", stderr(&resumed));
     trainer::backend::load_model(&model, false).expect("the recipe's model loads");
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(model.join("training.json")).unwrap()).unwrap();

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -13,6 +15,7 @@ use shared_model::preprocess::{PreparedClip, PreprocessConfig, gather_clip, resi
 use shared_model::questions::{QaItem, gif_dir, has_split, load_split};
 use shared_model::sampling::{SampledFrame, Timeline};
 
+use crate::frame_cache::{self, FrameBytes};
 use crate::progress::progress;
 
 /// Missing GIF names shown in the one-line report (the file has them all).
@@ -40,12 +43,21 @@ pub struct MissingGifs {
     pub list_file: Option<PathBuf>,
 }
 
+/// Off with `--no-frame-cache`: one switch for every split this process loads (training, its
+/// validation, every stage of a recipe, eval, calibrate) without threading it through each caller.
+static FRAME_CACHE_OFF: AtomicBool = AtomicBool::new(false);
+
+/// Turns the on-disk frame cache ([`frame_cache`]) off or on for the rest of the process.
+pub fn set_frame_cache(enabled: bool) {
+    FRAME_CACHE_OFF.store(!enabled, Ordering::Relaxed);
+}
+
 /// One GIF: every frame resized to the model's input size, and its time line.
 pub struct CachedGif {
     /// GIF name (file stem).
     pub name: String,
-    /// `[frames, size, size, 3]` RGB bytes.
-    pub frames: Vec<u8>,
+    /// `[frames, size, size, 3]` RGB bytes (in memory, or mapped from the frame cache).
+    pub frames: FrameBytes,
     /// Frame count.
     pub frame_count: usize,
     /// When each frame is shown.
@@ -154,6 +166,20 @@ pub fn load_with(
     limit_gifs: Option<usize>,
     missing: &MissingGifs,
 ) -> Result<Split> {
+    let use_cache = !FRAME_CACHE_OFF.load(Ordering::Relaxed);
+    load_from(dir, split, dataset, preprocess, limit_gifs, missing, use_cache)
+}
+
+/// [`load_with`], with the frame cache used or not.
+fn load_from(
+    dir: &Path,
+    split: &str,
+    dataset: Dataset,
+    preprocess: &PreprocessConfig,
+    limit_gifs: Option<usize>,
+    missing: &MissingGifs,
+    use_cache: bool,
+) -> Result<Split> {
     let (items, folder) = questions(dir, split, dataset)?;
     let mut by_gif: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
@@ -165,36 +191,29 @@ pub fn load_with(
     if let Some(limit) = limit_gifs {
         names.truncate(limit);
     }
-    let bar = progress(names.len() as u64, &format!("decoding {split} GIFs"));
     let size = preprocess.image_size;
-    let decoded: Vec<(String, Vec<usize>, Result<Frames>)> = names
-        .into_par_iter()
-        .map(|(name, indices)| {
-            let path = folder.join(format!("{name}.gif"));
-            let result = read_and_resize(&path, preprocess);
-            bar.inc(1);
-            (name, indices, result)
-        })
-        .collect();
-    bar.finish_and_clear();
-
+    let list: Vec<&str> = names.iter().map(|(name, _)| name.as_str()).collect();
+    let location = GifLocation { data: dir, folder: &folder, split };
+    let frames =
+        if use_cache { cached_frames(&location, preprocess, &list) } else { decode_all(&location, preprocess, &list) };
+    let decoded = names.into_iter().zip(frames).map(|((name, indices), frames)| (name, indices, frames));
     let mut kept_items = Vec::new();
     let mut gifs = Vec::new();
     let mut failures = Vec::new();
     for (name, indices, result) in decoded {
         match result {
-            Ok((frames, frame_count, timeline)) => {
+            Ok((frames, delays)) => {
                 let first = kept_items.len();
                 kept_items.extend(indices.iter().map(|&i| items[i].clone()));
                 gifs.push(CachedGif {
                     name,
                     frames,
-                    frame_count,
-                    timeline,
+                    frame_count: delays.len(),
+                    timeline: Timeline::from_delays(&delays),
                     items: (first..kept_items.len()).collect(),
                 });
             }
-            Err(e) => failures.push(format!("{name}: {e:#}")),
+            Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
     if !failures.is_empty() {
@@ -263,10 +282,88 @@ fn report_missing(
     Ok(Some(list))
 }
 
-/// Resized frames, frame count and time line of one GIF.
-type Frames = (Vec<u8>, usize, Timeline);
+/// A GIF's resized frames and delays (ms), or why it could not be decoded.
+type Decoded = std::result::Result<(FrameBytes, Vec<u32>), String>;
 
-fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<Frames> {
+/// Where a split's GIFs are: the dataset folder (which holds the frame cache), the GIF folder and
+/// the split's name.
+struct GifLocation<'a> {
+    data: &'a Path,
+    folder: &'a Path,
+    split: &'a str,
+}
+
+/// Decodes the GIFs `names` in parallel, in order.
+fn decode_all(at: &GifLocation<'_>, preprocess: &PreprocessConfig, names: &[&str]) -> Vec<Decoded> {
+    let bar = progress(names.len() as u64, &format!("decoding {} GIFs", at.split));
+    let decoded = names
+        .par_iter()
+        .map(|name| {
+            let result = read_and_resize(&at.folder.join(format!("{name}.gif")), preprocess);
+            bar.inc(1);
+            result.map(|(frames, delays)| (FrameBytes::Owned(frames), delays)).map_err(|e| format!("{e:#}"))
+        })
+        .collect();
+    bar.finish_and_clear();
+    decoded
+}
+
+/// The frames of `names` from the split's frame cache when a valid one exists (mapped, not
+/// decoded), else decoded and written to it for later runs. A cache that cannot be written (a
+/// read-only folder) leaves the frames in memory for this run, with a note.
+fn cached_frames(at: &GifLocation<'_>, preprocess: &PreprocessConfig, names: &[&str]) -> Vec<Decoded> {
+    let path = match frame_cache::path_for(at.data, at.folder, at.split, preprocess, names) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("note: no frame cache for {} ({e:#}); decoding the GIFs", at.split);
+            return decode_all(at, preprocess, names);
+        }
+    };
+    let frame_bytes = preprocess.image_size * preprocess.image_size * 3;
+    let started = Instant::now();
+    match frame_cache::open(&path, frame_bytes) {
+        Ok(Some(entries)) if entries.iter().map(|e| e.name.as_str()).eq(names.iter().copied()) => {
+            eprintln!(
+                "frame cache: {} {} GIFs mapped from {} in {:.2}s (not decoded; --no-frame-cache decodes)",
+                names.len(),
+                at.split,
+                path.display(),
+                started.elapsed().as_secs_f64()
+            );
+            return entries.into_iter().map(|entry| entry.frames).collect();
+        }
+        Ok(Some(_)) => eprintln!("note: the frame cache {} lists other GIFs; decoding again", path.display()),
+        Ok(None) => {}
+        Err(e) => eprintln!("note: ignoring the frame cache {} ({e:#}); decoding again", path.display()),
+    }
+    let decoded = decode_all(at, preprocess, names);
+    let decode_seconds = started.elapsed().as_secs_f64();
+    let entries: Vec<_> = names
+        .iter()
+        .zip(&decoded)
+        .map(|(name, frames)| (*name, frames.as_ref().map(|(f, d)| (&f[..], &d[..])).map_err(String::as_str)))
+        .collect();
+    match frame_cache::write(&path, frame_bytes, &entries) {
+        Ok(()) => {
+            frame_cache::remove_superseded(&path);
+            eprintln!(
+                "frame cache: {} {} GIFs decoded in {decode_seconds:.1}s and written to {} ({} MB) for later runs",
+                names.len(),
+                at.split,
+                path.display(),
+                std::fs::metadata(&path).map_or(0, |m| m.len() >> 20)
+            );
+        }
+        Err(e) => eprintln!(
+            "note: the frame cache could not be written ({e:#}); the {} frames stay in memory for this run only",
+            at.split
+        ),
+    }
+    decoded
+}
+
+/// Resized `[frames, size, size, 3]` bytes and per-frame delays (ms) of one GIF.
+fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<(Vec<u8>, Vec<u32>)> {
     let bytes = crate::predict::read_gif(path)?;
     let gif = decode_gif(&bytes, &DecodeLimits::default())?;
     let size = preprocess.image_size;
@@ -274,8 +371,7 @@ fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<Frames>
     for frame in &gif.frames {
         frames.extend(resize_rgba(&frame.rgba, gif.width as usize, gif.height as usize, size, preprocess.background));
     }
-    let delays: Vec<u32> = gif.frames.iter().map(|f| f.delay_ms).collect();
-    Ok((frames, gif.frames.len(), Timeline::from_delays(&delays)))
+    Ok((frames, gif.frames.iter().map(|f| f.delay_ms).collect()))
 }
 
 #[cfg(test)]
@@ -293,6 +389,68 @@ mod tests {
             answer: Answer::Choice(0),
             vid_id: "0".into(),
         }
+    }
+
+    /// A generated dataset in a fresh temporary folder (removed by the caller).
+    fn generated(name: &str, gifs: usize) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gifqa-data-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = crate::generate::GenerateOptions { out: dir.clone(), seed: 11, gifs };
+        crate::generate::generate(&options, &|| {}).unwrap();
+        dir
+    }
+
+    fn load_cached(dir: &Path, use_cache: bool) -> Split {
+        load_from(dir, "Train", Dataset::TgifQa, &PreprocessConfig::new(32), None, &MissingGifs::default(), use_cache)
+            .unwrap()
+    }
+
+    fn cache_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(frame_cache::CACHE_DIR))
+            .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// The same clips (bytes and times) from the fresh decode, the run that writes the cache and
+    /// the run that maps it, for the same jittered samples; a changed GIF makes a new cache.
+    #[test]
+    fn clips_from_the_frame_cache_equal_a_fresh_decode() {
+        use rand::SeedableRng;
+        let dir = generated("frame-cache", 12);
+        let fresh = load_cached(&dir, false);
+        assert!(cache_files(&dir).is_empty(), "--no-frame-cache writes nothing");
+        let writing = load_cached(&dir, true);
+        assert!(matches!(writing.gifs[0].frames, FrameBytes::Owned(_)));
+        let written = cache_files(&dir);
+        assert_eq!(written.len(), 1);
+        let mapped = load_cached(&dir, true);
+        assert!(matches!(mapped.gifs[0].frames, FrameBytes::Mapped { .. }));
+        for split in [&writing, &mapped] {
+            assert_eq!(split.items.len(), fresh.items.len());
+            assert_eq!(split.gifs.len(), fresh.gifs.len());
+            let mut rngs = [0, 1].map(|_| rand_chacha::ChaCha8Rng::seed_from_u64(5));
+            for (a, b) in fresh.gifs.iter().zip(&split.gifs) {
+                assert_eq!((&a.name, a.frame_count, &a.items), (&b.name, b.frame_count, &b.items));
+                let [ra, rb] = &mut rngs;
+                let sampled = crate::train::jittered_uniform(&a.timeline, 16, ra);
+                assert_eq!(sampled, crate::train::jittered_uniform(&b.timeline, 16, rb), "{}", a.name);
+                assert_eq!(a.clip(&sampled, 32), b.clip(&sampled, 32), "{}", a.name);
+            }
+        }
+        // A rewritten GIF (new size and time) is a new cache; the superseded one is removed.
+        let gif = dir.join("Train/gifs").join(format!("{}.gif", fresh.gifs[0].name));
+        let gif = if gif.is_file() { gif } else { dir.join("gifs").join(format!("{}.gif", fresh.gifs[0].name)) };
+        let mut bytes = std::fs::read(&gif).unwrap();
+        bytes.push(0x3b);
+        std::fs::write(&gif, bytes).unwrap();
+        let again = load_cached(&dir, true);
+        assert!(matches!(again.gifs[0].frames, FrameBytes::Owned(_)), "a stale cache is not used");
+        let now = cache_files(&dir);
+        assert_eq!(now.len(), 1);
+        assert_ne!(now, written);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn sibling(parent: &Path, name: &str, role: &str, pid: u32) -> PathBuf {
 }
 
 /// Whether process `pid` still runs (Linux: `/proc/PID`; elsewhere only this process counts).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
 }
 

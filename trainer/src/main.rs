@@ -14,6 +14,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Decode every GIF of a split in memory instead of using (and writing) the split's frame
+    /// cache in DATA/.frame-cache/ (train, eval, calibrate, pretrain, bench --loader).
+    #[arg(long, global = true)]
+    no_frame_cache: bool,
 }
 
 #[derive(Subcommand)]
@@ -49,8 +53,9 @@ enum Command {
     Demo(demo::DemoOptions),
     /// Export sample GIFs and their questions from a generated split (for the demo and the page).
     Samples(samples::SamplesOptions),
-    /// Measure predict latency split into decode / sample / preprocess / model (training throughput
-    /// is in every epoch line of `train` and in training.json).
+    /// Measure predict latency split into decode / sample / preprocess / model, or with --loader
+    /// the questions/s the training loader feeds without a model (training throughput is in every
+    /// epoch line of `train` and in training.json).
     Bench(bench::BenchOptions),
 }
 
@@ -240,6 +245,7 @@ fn run(cli: Cli) -> Result<()> {
     if cli.command.runs_the_model() {
         backend::ensure_available()?;
     }
+    trainer::data::set_frame_cache(!cli.no_frame_cache);
     match cli.command {
         Command::Generate { out, seed, gifs } => {
             let bar = progress::progress(gifs as u64, "generating GIFs");
@@ -275,6 +281,7 @@ impl Command {
         match self {
             Command::Generate { .. } | Command::Samples(_) => false,
             Command::Frames(options) => options.model.is_some(),
+            Command::Bench(options) => !options.loader,
             _ => true,
         }
     }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -10,7 +11,6 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, Optimizer};
 use burn::prelude::*;
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,7 @@ use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
 use crate::files::{clean_leftovers, pause_point, write_folder_atomically};
+use crate::loader::{Batch, Prefetch};
 use crate::order_drills::{Drills, add_order_drills};
 use crate::parallel::{
     AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext,
@@ -528,23 +529,17 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (state.history.len() as u64).wrapping_mul(0x9e37_79b9));
 
+    // Shared with the batch producer thread.
+    let train = Arc::new(train);
     for epoch in state.history.len() + 1..=opts.epochs {
         let epoch_start = Instant::now();
-        let mut order: Vec<usize> = (0..train.gifs.len()).collect();
-        order.shuffle(&mut rng);
+        let mut batches = Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), rng);
         let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", opts.epochs));
         let (mut loss_sum, mut loss_n, mut seen_questions, mut seen_gifs) = (0.0, 0usize, 0usize, 0usize);
         let mut right: BTreeMap<QuestionType, (usize, usize)> = BTreeMap::new();
         let mut probe = ProbeTally::default();
         let mut out_of_time = false;
-        for batch in order.chunks(opts.batch_gifs) {
-            let clips: Vec<PreparedClip> = batch
-                .iter()
-                .map(|&g| {
-                    let gif = &train.gifs[g];
-                    gif.clip(&jittered_uniform(&gif.timeline, strategy.frames_per_clip(), &mut rng), train.size)
-                })
-                .collect();
+        for Batch { gifs: batch, clips } in batches.by_ref() {
             let questions: Vec<BatchQuestion> = batch
                 .iter()
                 .enumerate()
@@ -582,6 +577,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 break;
             }
         }
+        rng = batches.finish()?;
         bar.finish_and_clear();
         let seconds = epoch_start.elapsed().as_secs_f64();
         let val_report = match &val {
