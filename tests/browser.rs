@@ -100,6 +100,10 @@ fn native_predictions(dist: &Path) -> Native {
 
 /// Runs the driver; returns its JSON report.
 fn drive(dist: &Path, driver: &Path, mode: &str, questions: &[usize], out_dir: &Path) -> Value {
+    // One browser at a time: the page's longest main-thread task is measured, and a second
+    // Chromium rendering WebGPU in software on the same two cores would stretch it.
+    static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = ONE_BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let out = out_dir.join(format!("browser-{mode}.json"));
     let list: Vec<String> = questions.iter().map(usize::to_string).collect();
     let mut child = Command::new("node")

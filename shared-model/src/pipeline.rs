@@ -761,6 +761,7 @@ mod tests {
             frames: Vec::new(),
             unsure_below: UNSURE_BELOW,
             unknown_words: Vec::new(),
+            in_world: None,
         };
         assert!(with_top(0.79).unsure());
         assert!(!with_top(0.8).unsure());
@@ -787,6 +788,7 @@ mod tests {
             frames: Vec::new(),
             unsure_below: UNSURE_BELOW,
             unknown_words: Vec::new(),
+            in_world: None,
         }
     }
 

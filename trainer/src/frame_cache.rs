@@ -138,6 +138,13 @@ fn encode_index(entries: &[NewEntry<'_>], frame_bytes: usize) -> (Vec<u8>, u64) 
 /// each GIF's frames `frame_bytes` bytes apiece.
 pub fn write(path: &Path, frame_bytes: usize, entries: &[NewEntry<'_>]) -> Result<()> {
     let dir = path.parent().context("the cache path has no folder")?;
+    // A dataset folder marked read-only (shared data) is left alone even where the permission
+    // would not stop this process (root ignores it).
+    if let Some(data) = dir.parent()
+        && std::fs::metadata(data).is_ok_and(|m| m.permissions().readonly())
+    {
+        anyhow::bail!("{} is read-only", data.display());
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     remove_dead_temporaries(dir);
     let (index, data_len) = encode_index(entries, frame_bytes);
