@@ -68,6 +68,7 @@ fn setup() -> Setup {
         sampling: format!("uniform:{FRAMES}"),
         answers,
         calibration: None,
+        in_world: None,
     };
     let answer_index = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
     let annotations = ObjectAnnotations::load(&data, "Train").unwrap();

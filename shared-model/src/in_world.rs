@@ -52,8 +52,13 @@ pub struct InWorldScore {
 impl InWorldScore {
     /// Whether the GIF is unlike the GIFs the model was trained on.
     pub fn out_of_world(&self) -> bool {
-        !(self.distance <= self.threshold)
+        is_past(self.distance, self.threshold)
     }
+}
+
+/// Whether `distance` is past `threshold` (a distance that is not a number is).
+pub fn is_past(distance: f32, threshold: f32) -> bool {
+    distance.is_nan() || distance > threshold
 }
 
 /// What `trainer predict` and the page say about an out-of-world GIF (`None` when it is in world).
@@ -162,7 +167,7 @@ impl InWorld {
         let at = ((sorted.len() as f64 - 1.0) * quantile.clamp(0.0, 1.0)).round() as usize;
         self.threshold = sorted.get(at).map_or(f32::INFINITY, |d| d * margin);
         self.chosen_on = held_out.len();
-        let past = held_out.iter().filter(|&&d| !(d <= self.threshold)).count();
+        let past = held_out.iter().filter(|&&d| is_past(d, self.threshold)).count();
         self.flagged_held_out = past as f32 / held_out.len().max(1) as f32;
     }
 
@@ -202,7 +207,7 @@ fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
             let dot: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
             if i == j {
                 let d = a[i * n + i] - dot;
-                if !(d > 0.0) {
+                if d.is_nan() || d <= 0.0 {
                     return None;
                 }
                 l[i * n + i] = d.sqrt();

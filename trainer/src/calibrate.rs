@@ -101,8 +101,12 @@ fn report_flagged(
 ) -> Result<()> {
     let threshold = bundle.config.in_world.as_ref().map_or(f32::INFINITY, |s| s.threshold);
     let scores = crate::in_world::folder_scores(bundle, strategy, dir)?;
-    let missed: Vec<String> =
-        scores.distances.iter().filter(|(_, d)| *d <= threshold).map(|(name, d)| format!("{name} ({d:.2})")).collect();
+    let missed: Vec<String> = scores
+        .distances
+        .iter()
+        .filter(|(_, d)| !shared_model::in_world::is_past(*d, threshold))
+        .map(|(name, d)| format!("{name} ({d:.2})"))
+        .collect();
     let flagged = scores.distances.len() - missed.len();
     println!(
         "out of world: {flagged} of {} GIFs in {} flagged ({:.1}%){}{}",

@@ -90,7 +90,7 @@ impl InWorldReport {
     pub fn of(distances: &[f32], threshold: f32) -> InWorldReport {
         let mut sorted = distances.to_vec();
         sorted.sort_by(f32::total_cmp);
-        let out = distances.iter().filter(|&&d| !(d <= threshold)).count();
+        let out = distances.iter().filter(|&&d| shared_model::in_world::is_past(d, threshold)).count();
         InWorldReport {
             gifs: distances.len(),
             out_of_world: out,
