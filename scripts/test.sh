@@ -18,7 +18,7 @@ step "cargo test"
 GIFQA_REQUIRE_BROWSER=1 GIFQA_FUZZ_SECONDS=30 cargo test --release --workspace --exclude web --exclude web-worker
 step "clippy"
 cargo clippy --release --workspace --exclude web --exclude web-worker --all-targets -- -D warnings
-cargo clippy --target wasm32-unknown-unknown -p shared-model -p web -p web-worker -p web-protocol -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p shared-model -p web -p web-common -p web-worker -p web-protocol -- -D warnings
 # The CUDA build must keep compiling without a GPU (its backend loads the driver and NVRTC at run time).
 cargo clippy --release -p trainer --features cuda --all-targets -- -D warnings
 step "done"

@@ -1,7 +1,7 @@
 //! Everything that can go wrong in the page, as one-line messages for the user. The model's own
 //! errors (a bad GIF, a bad question, a corrupt download) come from the worker as text.
 
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 /// An error shown in the page.
 #[derive(Debug, thiserror::Error)]
@@ -10,8 +10,8 @@ pub enum WebError {
     #[error("{0}")]
     Browser(String),
     /// A fetched file is missing or unreadable.
-    #[error("could not load {url}: {reason}")]
-    Fetch { url: String, reason: String },
+    #[error(transparent)]
+    Fetch(#[from] web_common::FetchError),
     /// A JSON file or message is malformed.
     #[error("a JSON file is malformed: {0}")]
     Json(#[from] serde_json::Error),
@@ -22,12 +22,7 @@ pub enum WebError {
 
 impl From<JsValue> for WebError {
     fn from(value: JsValue) -> Self {
-        let text = value
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .or_else(|| value.as_string())
-            .unwrap_or_else(|| format!("{value:?}"));
-        WebError::Browser(text)
+        WebError::Browser(web_common::js_error_text(&value))
     }
 }
 

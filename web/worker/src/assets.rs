@@ -7,9 +7,12 @@ use js_sys::{Reflect, Uint8Array};
 use shared_model::manifest::{Manifest, ManifestEntry};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, ReadableStreamDefaultReader, RequestCache, RequestInit, Response};
+use web_sys::{Cache, ReadableStreamDefaultReader, Response};
 
-use crate::error::{WebError, WebResult, wrong_type};
+use crate::error::{WebResult, wrong_type};
+
+use web_common::fetch_fresh;
+pub use web_common::fetch_text;
 
 /// Cache API bucket for model files.
 const CACHE_NAME: &str = "gifqa-model";
@@ -17,27 +20,6 @@ const CACHE_NAME: &str = "gifqa-model";
 /// The worker's global scope (fetch and the Cache API live there).
 fn scope() -> web_sys::WorkerGlobalScope {
     js_sys::global().unchecked_into()
-}
-
-/// GETs `url`, revalidating with the server (small files that must be current).
-async fn fetch_fresh(url: &str) -> WebResult<Response> {
-    let init = RequestInit::new();
-    init.set_cache(RequestCache::NoCache);
-    let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init))
-        .await
-        .map_err(|e| WebError::Fetch { url: url.into(), reason: WebError::from(e).to_string() })?
-        .dyn_into()?;
-    if !response.ok() {
-        return Err(WebError::Fetch { url: url.into(), reason: format!("HTTP {}", response.status()) });
-    }
-    Ok(response)
-}
-
-/// Fetches a text file.
-pub async fn fetch_text(url: &str) -> WebResult<String> {
-    let response = fetch_fresh(url).await?;
-    let text = JsFuture::from(response.text()?).await?;
-    text.as_string().ok_or_else(|| WebError::Fetch { url: url.into(), reason: "not text".into() })
 }
 
 /// Reads a response body chunk by chunk, reporting the bytes read so far.

@@ -9,8 +9,8 @@ pub enum WebError {
     #[error("{0}")]
     Browser(String),
     /// A fetched file is missing or unreadable.
-    #[error("could not load {url}: {reason}")]
-    Fetch { url: String, reason: String },
+    #[error(transparent)]
+    Fetch(#[from] web_common::FetchError),
     /// The model folder is broken.
     #[error("the model could not be loaded: {0}")]
     Bundle(#[from] shared_model::bundle::BundleError),
@@ -33,16 +33,9 @@ pub enum WebError {
 
 impl From<JsValue> for WebError {
     fn from(value: JsValue) -> Self {
-        let text = value
-            .dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .or_else(|| value.as_string())
-            .unwrap_or_else(|| format!("{value:?}"));
-        WebError::Browser(text)
+        WebError::Browser(web_common::js_error_text(&value))
     }
 }
-
-use wasm_bindgen::JsCast;
 
 /// Result with [`WebError`].
 pub type WebResult<T> = Result<T, WebError>;
