@@ -114,7 +114,7 @@ impl ObjectCheck {
     /// claims that the red object is the shape, so the FrameQA head's answer to "What shape is the
     /// red object ?" says how likely that is. The "candidates" are then the answer classes, and
     /// only colour answers claim anything. The head reads a colour word in a question more surely
-    /// than it names the colour of a shape: on 500 Val GIFs (seed 7, r41) the colour questions
+    /// than it names the colour of a shape: on 500 Val GIFs (seed 7) the colour questions
     /// went from 242 to 250 of 251 right with this check at weight 1 (FrameQA 98.4 → 99.2%; 99.1%
     /// at the shipped 1.5, which captions prefer). It shares `object_check_weight` with captions.
     ///

@@ -165,8 +165,8 @@ pub struct Prediction {
 
 /// Top-answer probability below which an answer is reported as unsure. Measured with `trainer
 /// eval --answers` on the benchmark's Test split (5,864 questions): answers below it were right
-/// 252 times in 378 (67%) with r37s and 263 in 380 (69%) with r39s, the others 98.5% of the time
-/// with both.
+/// about two times in three (67-69% for two models), the others 98.5% of the time. A calibrated
+/// model folder sets its own (`unsure_below`, chosen on Val by `trainer calibrate`).
 pub const UNSURE_BELOW: f32 = 0.8;
 
 impl Prediction {

@@ -14,7 +14,7 @@ use crate::caption_text::{CaptionText, common_object, index_or_push};
 use crate::timeline_check::{MIN_SEGMENT_FRAMES, action_index, best_segmentation, tagger_question};
 
 /// Sharpness of a segment's count distribution around its expected count. On 500 Val GIFs
-/// (seed 7, r41, count check weight 0.5 / 1 / 2) sharpness 1 got 490 / 492 / 494 captions right
+/// (seed 7, the model shipped then, count check weight 0.5 / 1 / 2) sharpness 1 got 490 / 492 / 494 captions right
 /// and 4 got 492 / 493 / 494 (489 with totals instead); the event counter's own is e^1.8 ≈ 6.
 pub const SEGMENT_COUNT_SHARPNESS: f32 = 4.0;
 

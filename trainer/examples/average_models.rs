@@ -1,5 +1,5 @@
 //! Averages the weights of model folders that share one configuration: a "model soup" of
-//! checkpoints that continue one another (e.g. r35 and a run started from it with `--init`).
+//! checkpoints that continue one another (e.g. a model and a run started from it with `--init`).
 //! Averaging works only within one basin of the loss, i.e. for folders that descend from one
 //! trained model; averaging independent trainings gives a useless model.
 //!

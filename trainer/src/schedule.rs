@@ -1,8 +1,8 @@
 //! The learning-rate schedule of `train` and `pretrain`: linear warm-up, then cosine decay to 5%
 //! of the peak. With a `--minutes` budget the decay follows whichever is further along, the steps
 //! or the budget, so a run its budget stops still ends at the low rate. Under the step count
-//! alone, r22 was stopped by its budget at step 730 of 1,000 with the rate at 29% of the peak, and
-//! a 500-step run (r23) was needed to finish the decay.
+//! alone a budget-stopped run kept a high rate (one stopped at step 730 of 1,000 ended at 29% of
+//! the peak) and needed a second run to finish the decay.
 
 use std::time::Duration;
 

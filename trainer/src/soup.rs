@@ -1,5 +1,5 @@
 //! Weight averaging ("model soup"): the element-wise mean of checkpoints that descend from one
-//! trained model (e.g. r35 and a run started from it with `--init`). Such checkpoints sit in one
+//! trained model (e.g. a model and a run started from it with `--init`). Such checkpoints sit in one
 //! basin of the loss, where the mean is often better than either; the means of independent
 //! trainings are not. `--example average_models` writes the mean of model folders.
 

@@ -1,5 +1,5 @@
 //! Procedural generator of the synthetic GIF-QA benchmark; the contract it follows is
-//! `docs/synthetic-benchmark.md`.
+//! `../shared/docs/synthetic-benchmark.md`.
 //!
 //! Each GIF is a pure function of `(seed, key)`: its RNG is ChaCha8 seeded with `seed` on stream
 //! `key`, so the output is byte-identical whatever the thread count. Files are written into a

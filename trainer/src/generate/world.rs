@@ -1,4 +1,4 @@
-//! The synthetic world (see `docs/synthetic-benchmark.md`): colours, shapes, actions, and the
+//! The synthetic world (see `../shared/docs/synthetic-benchmark.md`, the benchmark's contract): colours, shapes, actions, and the
 //! sampling of one GIF's scene with every object's per-frame state.
 //!
 //! Everything is drawn from one RNG in a fixed order, so a scene is a pure function of its seed.
