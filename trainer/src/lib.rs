@@ -20,6 +20,7 @@ pub mod frames;
 pub mod generate;
 pub mod in_world;
 pub mod loader;
+pub mod memory;
 pub mod order_drills;
 pub mod parallel;
 pub mod predict;

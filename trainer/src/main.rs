@@ -234,6 +234,7 @@ mod eval_cmd {
 }
 
 fn main() {
+    trainer::memory::keep_freed_memory();
     if let Err(error) = run(Cli::parse()) {
         eprintln!("error: {error:#}");
         std::process::exit(1);
