@@ -203,7 +203,7 @@ def main():
                 clip_per_parameter(params)
                 optimiser.step()
                 sync()
-        key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
         print(prof.key_averages().table(sort_by=key, row_limit=25), flush=True)
 
 
