@@ -22,6 +22,7 @@ pub mod in_world;
 pub mod loader;
 pub mod order_drills;
 pub mod parallel;
+pub mod pca;
 pub mod predict;
 pub mod pretrain;
 pub mod progress;
