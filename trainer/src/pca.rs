@@ -30,7 +30,7 @@ impl Pca {
     /// Fits the `k` top principal directions of `rows` (row-major `[n, cols]`). `k` is capped at
     /// `cols`; a deterministic start (no randomness) keeps the result reproducible.
     pub fn fit(rows: &[f32], cols: usize, k: usize) -> Pca {
-        let n = if cols == 0 { 0 } else { rows.len() / cols };
+        let n = rows.len().checked_div(cols).unwrap_or(0);
         let k = k.min(cols);
         let mut mean = vec![0.0f64; cols];
         for row in rows.chunks_exact(cols.max(1)) {
@@ -148,9 +148,9 @@ fn orthonormalise(vectors: &mut [Vec<f64>]) {
             for axis in 0..cols {
                 let mut candidate = vec![0.0; cols];
                 candidate[axis] = 1.0;
-                for j in 0..i {
-                    let projection = dot(&vectors[j], &candidate);
-                    candidate.iter_mut().zip(&vectors[j]).for_each(|(x, y)| *x -= projection * y);
+                for done in vectors.iter().take(i) {
+                    let projection = dot(done, &candidate);
+                    candidate.iter_mut().zip(done).for_each(|(x, y)| *x -= projection * y);
                 }
                 let norm = dot(&candidate, &candidate).sqrt();
                 if norm > 1e-6 {
