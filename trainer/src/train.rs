@@ -448,6 +448,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 let mut model = config.model.init::<Training>(&device);
                 if let Some(table) = token_embeddings {
                     model = model.with_token_embeddings(table, &device).context("--vocab minilm")?;
+                    eprintln!("token embedding: MiniLM's vectors reduced to {} by PCA", config.model.d_model);
                 }
                 if let Some(bert) = text_bert {
                     model = model.with_text_bert(bert).context("the model has no text tower for --text-encoder")?;
@@ -809,13 +810,7 @@ pub fn new_config(
             let vocab = build_minilm_vocab(&dir, &items, rule)
                 .with_context(|| format!("--vocab minilm: cannot build the vocabulary from {}", dir.display()))?;
             token_embeddings = Some(minilm_token_embeddings(&vocab.embeddings, &vocab.original_ids, options.d_model)?);
-            eprintln!(
-                "vocabulary: {} of MiniLM's {} tokens, embeddings from its {}-wide vectors by PCA to {}",
-                vocab.original_ids.len(),
-                vocab.embeddings.rows,
-                vocab.embeddings.hidden,
-                options.d_model
-            );
+            eprintln!("vocabulary: {} of MiniLM's {} tokens", vocab.original_ids.len(), vocab.embeddings.rows);
             (vocab.tokenizer, None, None)
         }
         None => (build_tokenizer(&items)?, None, None),
