@@ -781,3 +781,76 @@ fn training_on_two_cpu_devices_writes_a_model() {
     assert_eq!(state["history"][0]["step"].as_u64(), Some(2), "5 GIFs in batches of 3");
     assert!(out.join("model.safetensors").is_file());
 }
+
+/// The all-MiniLM-L6-v2 folder (`$GIFQA_MINILM_DIR` or `~/.cache/gifqa/all-MiniLM-L6-v2`), or
+/// `None` (the test is skipped) when scripts/fetch-minilm.sh has not fetched it.
+fn minilm_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("GIFQA_MINILM_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/gifqa/all-MiniLM-L6-v2")
+    });
+    if ["tokenizer.json", "config.json", "model.safetensors"].iter().all(|f| dir.join(f).is_file()) {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: no all-MiniLM-L6-v2 in {} (run scripts/fetch-minilm.sh)", dir.display());
+        None
+    }
+}
+
+#[test]
+fn a_missing_minilm_folder_is_a_clear_error() {
+    let f = fixture();
+    let out = f.root.join("no-minilm");
+    let missing = f.root.join("nowhere");
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            f.data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--vocab",
+            "minilm",
+            "--minilm",
+            missing.to_str().unwrap(),
+        ],
+        "scripts/fetch-minilm.sh",
+    );
+    assert!(!out.join("model.safetensors").exists());
+}
+
+#[test]
+fn training_with_the_minilm_vocabulary_starts_from_its_embeddings() {
+    let Some(minilm) = minilm_dir() else { return };
+    let f = fixture();
+    let out = f.root.join("minilm-model");
+    #[rustfmt::skip]
+    let train = run(&[
+        "train", "--data", f.data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--epochs", "1",
+        "--max-gifs", "4", "--val-gifs", "2", "--image-size", "16", "--d-model", "16", "--frames", "2",
+        "--batch-gifs", "4", "--vocab", "minilm", "--minilm", minilm.to_str().unwrap(),
+    ]);
+    assert!(train.status.success(), "{}", stderr(&train));
+    assert!(stderr(&train).contains("of MiniLM's 30522 tokens"), "{}", stderr(&train));
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap();
+    assert_eq!(state["options"]["vocab"], "minilm");
+    // The folder's tokenizer is the pruned MiniLM one, loaded as the page loads it.
+    let tokenizer =
+        shared_model::tokenize::TextTokenizer::from_bytes(&std::fs::read(out.join("tokenizer.json")).unwrap()).unwrap();
+    let vocab = tokenizer.vocab_size();
+    assert!((5000..9000).contains(&vocab), "{vocab} tokens");
+    let id = |word: &str| tokenizer.inner().token_to_id(word).unwrap_or_else(|| panic!("{word} has no token")) as usize;
+    // The token table is [vocab, d_model] and starts from MiniLM's similarities.
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let weights = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let table = weights.tensor("text_encoder.tokens.weight").unwrap();
+    assert_eq!(table.shape(), [vocab, 16]);
+    assert_eq!(table.dtype(), safetensors::Dtype::F32);
+    let values: Vec<f32> = table.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let row = |i: usize| &values[i * 16..(i + 1) * 16];
+    let cosine = |a: usize, b: usize| {
+        let dot: f32 = row(a).iter().zip(row(b)).map(|(x, y)| x * y).sum();
+        dot / (row(a).iter().map(|x| x * x).sum::<f32>() * row(b).iter().map(|x| x * x).sum::<f32>()).sqrt()
+    };
+    assert!(cosine(id("jump"), id("hop")) > cosine(id("jump"), id("purple")), "jump/hop vs jump/purple");
+    assert!(cosine(id("colour"), id("color")) > 0.5);
+}

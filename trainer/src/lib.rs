@@ -23,6 +23,7 @@ pub mod loader;
 pub mod memory;
 pub mod order_drills;
 pub mod parallel;
+pub mod pca;
 pub mod predict;
 pub mod pretrain;
 pub mod progress;

@@ -187,9 +187,13 @@ pub fn run(options: PretrainOptions) -> Result<()> {
     anyhow::ensure!(options.temperature > 0.0, "--temperature must be positive");
     anyhow::ensure!(options.batch_gifs >= 2, "--batch-gifs must be at least 2 (negatives come from the batch)");
     let device = backend::device();
-    let NewModel { config, tokenizer, .. } = new_config(&options.data, &options.shape, &Towers::default(), &device)?;
+    let NewModel { config, tokenizer, token_embeddings, .. } =
+        new_config(&options.data, &options.shape, &Towers::default(), &device)?;
     <Training as Backend>::seed(&device, options.seed);
     let mut model = config.model.init::<Training>(&device);
+    if let Some(table) = token_embeddings {
+        model = model.with_token_embeddings(table, &device).context("--vocab minilm")?;
+    }
     let loss_fn = options.contrastive_loss();
 
     let train = data::load(&options.data, "Train", &config.preprocess, options.max_gifs)?;

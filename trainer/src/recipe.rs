@@ -319,6 +319,36 @@ mod tests {
     }
 
     #[test]
+    fn a_recipe_names_the_minilm_vocabulary_and_training_json_records_it() {
+        use crate::vocab::VocabKind;
+        let recipe = |model: &str, options: &str| {
+            format!(
+                r#"{{"name":"t","data":{{"seed":1,"gifs":3}},"model":{{{model}}},"stages":[{{"name":"a","epochs":1,"options":{{{options}}}}}]}}"#
+            )
+        };
+        let parse = |json: String| Recipe::parse(json.as_bytes());
+        let options = |recipe: &Recipe| recipe.stage_options(&recipe.stages[0], Path::new("d"), Path::new("o"), None);
+        let minilm = parse(recipe(r#""vocab":"minilm","minilm-neighbours":4"#, "")).unwrap();
+        let shape = options(&minilm).unwrap().shape;
+        assert_eq!((shape.vocab, shape.minilm_neighbours, shape.minilm.as_deref()), (VocabKind::Minilm, 4, None));
+        let in_stage = parse(recipe("", r#""vocab":"minilm","minilm":"/models/minilm""#)).unwrap();
+        let shape = options(&in_stage).unwrap().shape;
+        assert_eq!((shape.vocab, shape.minilm.as_deref()), (VocabKind::Minilm, Some(Path::new("/models/minilm"))));
+        let error = format!("{:#}", parse(recipe(r#""vocab":"glove""#, "")).unwrap_err());
+        assert!(error.contains("glove"), "{error}");
+        // training.json keeps the choice under the flag's name, and a default run's has no trace
+        // of the option (its files stay as they were before it).
+        let recorded = serde_json::to_value(options(&minilm).unwrap()).unwrap();
+        assert_eq!((recorded["vocab"].as_str(), recorded["minilm_neighbours"].as_u64()), (Some("minilm"), Some(4)));
+        let plain = serde_json::to_value(options(&parse(recipe("", "")).unwrap()).unwrap()).unwrap();
+        for key in ["vocab", "minilm", "minilm_frequent", "minilm_neighbours"] {
+            assert!(plain.get(key).is_none(), "{key} in {plain}");
+        }
+        let back: TrainOptions = serde_json::from_value(recorded).unwrap();
+        assert_eq!((back.shape.vocab, back.shape.minilm_neighbours), (VocabKind::Minilm, 4));
+    }
+
+    #[test]
     fn bad_recipes_are_refused_with_the_reason() {
         let with = |stage: &str| format!(r#"{{"name":"t","data":{{"seed":1,"gifs":3}},"stages":[{stage}]}}"#);
         let error = |json: String| format!("{:#}", Recipe::parse(json.as_bytes()).unwrap_err());

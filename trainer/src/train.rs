@@ -40,7 +40,10 @@ use crate::parallel::{
 use crate::progress::progress;
 use crate::schedule::{budget_spent, warmup_cosine};
 use crate::text_cache::{Texts, TowerStateCache};
-use crate::vocab::{answer_vocabulary, build_tokenizer};
+use crate::vocab::{
+    DEFAULT_MINILM_FREQUENT, DEFAULT_MINILM_NEIGHBOURS, PruneRule, VocabKind, answer_vocabulary, build_minilm_vocab,
+    build_tokenizer, minilm_dir, minilm_token_embeddings,
+};
 
 /// Longest question or answer in tokens (the synthetic questions are far shorter).
 const DEFAULT_MAX_TEXT_LEN: usize = 40;
@@ -266,6 +269,44 @@ pub struct ModelShape {
     #[arg(long)]
     #[serde(default)]
     pub fused_captions: bool,
+    /// Tokenizer of a new model: `built` (the training questions' words, letters and ##letters)
+    /// or `minilm` (all-MiniLM-L6-v2's English WordPiece, pruned, its token embedding started from
+    /// MiniLM's reduced by PCA; the folder from --minilm, $GIFQA_MINILM_DIR or
+    /// ~/.cache/gifqa/all-MiniLM-L6-v2, see scripts/fetch-minilm.sh).
+    #[arg(long, value_enum, default_value_t = VocabKind::Built)]
+    #[serde(default, skip_serializing_if = "VocabKind::is_built")]
+    pub vocab: VocabKind,
+    /// The all-MiniLM-L6-v2 folder of --vocab minilm (tokenizer.json, config.json,
+    /// model.safetensors).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minilm: Option<PathBuf>,
+    /// --vocab minilm: MiniLM's most frequent English pieces kept besides characters, the
+    /// training texts' pieces and their neighbours.
+    #[arg(long, default_value_t = DEFAULT_MINILM_FREQUENT)]
+    #[serde(default = "default_minilm_frequent", skip_serializing_if = "is_default_minilm_frequent")]
+    pub minilm_frequent: usize,
+    /// --vocab minilm: nearest whole words (by MiniLM's token embedding) kept per whole word of
+    /// the training texts.
+    #[arg(long, default_value_t = DEFAULT_MINILM_NEIGHBOURS)]
+    #[serde(default = "default_minilm_neighbours", skip_serializing_if = "is_default_minilm_neighbours")]
+    pub minilm_neighbours: usize,
+}
+
+fn default_minilm_frequent() -> usize {
+    DEFAULT_MINILM_FREQUENT
+}
+
+fn is_default_minilm_frequent(value: &usize) -> bool {
+    *value == DEFAULT_MINILM_FREQUENT
+}
+
+fn default_minilm_neighbours() -> usize {
+    DEFAULT_MINILM_NEIGHBOURS
+}
+
+fn is_default_minilm_neighbours(value: &usize) -> bool {
+    *value == DEFAULT_MINILM_NEIGHBOURS
 }
 
 /// A pretrained tower's learning-rate factor in training.json files written before the option.
@@ -397,7 +438,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
             text: options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder)),
             vision: options.vision_encoder.as_deref().map(|dir| (dir, options.freeze_vision_encoder)),
         };
-        let NewModel { mut config, tokenizer, text_bert, vision_clip } =
+        let NewModel { mut config, tokenizer, text_bert, vision_clip, token_embeddings } =
             new_config(&options.data, &options.shape, &towers, &device)?;
         // The probe exists only for its loss (`None` otherwise, as in configs written before it).
         config.model.object_probe = (options.object_supervision > 0.0).then_some(true);
@@ -405,6 +446,10 @@ pub fn run(options: TrainOptions) -> Result<()> {
             Some(dir) => init_from(dir, verify, &mut config, &tokenizer, &device)?,
             None => {
                 let mut model = config.model.init::<Training>(&device);
+                if let Some(table) = token_embeddings {
+                    model = model.with_token_embeddings(table, &device).context("--vocab minilm")?;
+                    eprintln!("token embedding: MiniLM's vectors reduced to {} by PCA", config.model.d_model);
+                }
                 if let Some(bert) = text_bert {
                     model = model.with_text_bert(bert).context("the model has no text tower for --text-encoder")?;
                 }
@@ -706,6 +751,8 @@ pub struct NewModel {
     pub text_bert: Option<BertModel<Training>>,
     /// The pretrained vision tower's weights, when a vision tower was given.
     pub vision_clip: Option<ClipVisionModel<Training>>,
+    /// The token embedding to start from (row-major `[vocab_size, d_model]`), with `--vocab minilm`.
+    pub token_embeddings: Option<Vec<f32>>,
 }
 
 /// Pretrained towers a new model is built on: Hugging Face folders, each with whether it stays
@@ -745,12 +792,26 @@ pub fn new_config(
         },
         None => PreprocessConfig::new(options.image_size),
     };
+    anyhow::ensure!(
+        towers.text.is_none() || options.vocab == VocabKind::Built,
+        "--vocab minilm is for the small text encoder; --text-encoder brings its own tokenizer"
+    );
+    let mut token_embeddings = None;
     let (tokenizer, text_tower, text_bert) = match towers.text {
         Some((dir, frozen)) => {
             let pretrained = load_bert_dir_with_tokenizer::<Training>(dir, device)
                 .with_context(|| format!("--text-encoder: cannot load {}", dir.display()))?;
             let tower = PretrainedTextConfig::new(pretrained.config).with_frozen(frozen);
             (pretrained.tokenizer, Some(tower), Some(pretrained.model))
+        }
+        None if options.vocab == VocabKind::Minilm => {
+            let dir = minilm_dir(options.minilm.as_deref())?;
+            let rule = PruneRule { frequent: options.minilm_frequent, neighbours: options.minilm_neighbours };
+            let vocab = build_minilm_vocab(&dir, &items, rule)
+                .with_context(|| format!("--vocab minilm: cannot build the vocabulary from {}", dir.display()))?;
+            token_embeddings = Some(minilm_token_embeddings(&vocab.embeddings, &vocab.original_ids, options.d_model)?);
+            eprintln!("vocabulary: {} of MiniLM's {} tokens", vocab.original_ids.len(), vocab.embeddings.rows);
+            (vocab.tokenizer, None, None)
         }
         None => (build_tokenizer(&items)?, None, None),
     };
@@ -799,7 +860,7 @@ pub fn new_config(
         },
         answers,
     };
-    Ok(NewModel { config, tokenizer, text_bert, vision_clip })
+    Ok(NewModel { config, tokenizer, text_bert, vision_clip, token_embeddings })
 }
 
 /// AdamW with weight decay 0.01 and per-parameter gradient-norm clipping at 1.

@@ -19,6 +19,7 @@ use super::segment_tagger::{SegmentTagger, SegmentTaggerConfig};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
 use super::text_tower::{PretrainedTextConfig, PretrainedTextTower};
 use super::vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};
+use crate::pretrained::PretrainedError;
 
 /// Configuration of [`QaModel`]; saved as part of a model folder's `config.json`.
 #[derive(Config, Debug)]
@@ -431,6 +432,24 @@ impl<B: Backend> QaModel<B> {
     pub fn with_text_bert(self, bert: BertModel<B>) -> Option<Self> {
         let tower = self.text_tower.clone()?.with_bert(bert);
         Some(QaModel { text_tower: Some(tower), ..self })
+    }
+
+    /// Puts `values` (row-major `[vocab_size, d_model]`) into the small text encoder's token
+    /// embedding (the record `text_encoder.tokens.weight`). Fails, saying why, when the model has
+    /// a pretrained text tower instead or the values do not fill the table exactly.
+    pub fn with_token_embeddings(self, values: Vec<f32>, device: &B::Device) -> Result<Self, PretrainedError> {
+        let Some(encoder) = self.text_encoder.clone() else {
+            return Err(PretrainedError::Invalid(
+                "the model has a pretrained text tower, not a token embedding of its own".into(),
+            ));
+        };
+        let found = values.len();
+        let encoder = encoder.with_token_embeddings(values, device).map_err(|shape| PretrainedError::Shape {
+            name: "text_encoder.tokens.weight".into(),
+            found: vec![found],
+            expected: shape.to_vec(),
+        })?;
+        Ok(QaModel { text_encoder: Some(encoder), ..self })
     }
 
     /// The pretrained vision tower, if the model has one.

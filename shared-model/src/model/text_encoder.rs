@@ -1,8 +1,10 @@
 //! Text encoder for questions and candidate answers: token + position embeddings and a small
 //! transformer (a miniature BERT; issue 4 swaps in pretrained BERT/MiniLM towers).
 
+use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 
 use super::transformer::{Transformer, TransformerConfig};
 
@@ -56,6 +58,20 @@ impl TextEncoderConfig {
 }
 
 impl<B: Backend> TextEncoder<B> {
+    /// Replaces the token embedding table with `values`, row-major `[vocab_size, d_model]` (e.g.
+    /// vectors derived from a pretrained vocabulary); `Err` holds the table's shape when `values`
+    /// does not fill it exactly.
+    pub fn with_token_embeddings(self, values: Vec<f32>, device: &B::Device) -> Result<Self, [usize; 2]> {
+        let shape = self.tokens.weight.dims();
+        if values.len() != shape[0] * shape[1] {
+            return Err(shape);
+        }
+        let table = Tensor::<B, 2>::from_data(TensorData::new(values, shape), device);
+        let mut tokens = self.tokens;
+        tokens.weight = Param::from_tensor(table);
+        Ok(TextEncoder { tokens, ..self })
+    }
+
     /// # Shapes
     /// - `ids`: `[batch, len]` token ids, `len <= max_len`
     /// - `padding`: `[batch, len]`, `true` at padded positions

@@ -11,12 +11,17 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use safetensors::SafeTensors;
 
-use super::{PretrainedError, Target, in_file, load_map, read_file};
+use super::{PretrainedError, Target, in_file, load_map, read_f32, read_file};
 use crate::model::bert::{BertConfig, BertModel};
 use crate::tokenize::TextTokenizer;
 
 /// Checkpoint tensors that are not weights and are ignored (MiniLM stores its position ids).
 pub const SKIPPED_TENSORS: &[&str] = &["embeddings.position_ids"];
+
+/// The checkpoint's token embedding table, `[vocab_size, hidden_size]`: the tower's
+/// [`TableSlot::Word`], and what [`load_word_embeddings`] reads alone for a small model's
+/// vocabulary.
+pub const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";
 
 /// A Hugging Face text checkpoint: architecture, weights and the tokenizer that goes with them.
 pub struct PretrainedText<B: Backend> {
@@ -111,7 +116,7 @@ pub enum Destination {
 pub fn bert_key_map(num_layers: usize) -> Vec<(String, Destination)> {
     use Destination::*;
     let mut map = vec![
-        ("embeddings.word_embeddings.weight".to_string(), Table(TableSlot::Word)),
+        (WORD_EMBEDDINGS.to_string(), Table(TableSlot::Word)),
         ("embeddings.position_embeddings.weight".to_string(), Table(TableSlot::Position)),
         ("embeddings.token_type_embeddings.weight".to_string(), Table(TableSlot::TokenType)),
         ("embeddings.LayerNorm.weight".to_string(), NormGamma(NormSlot::Embeddings)),
@@ -148,6 +153,34 @@ pub fn load_bert_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<BertM
     let config = parse_bert_config(&read_file(dir, "config.json")?).map_err(in_file(dir, "config.json"))?;
     load_bert_safetensors(&config, &read_file(dir, "model.safetensors")?, device)
         .map_err(in_file(dir, "model.safetensors"))
+}
+
+/// A checkpoint's token embedding table, row-major `[rows, hidden]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordEmbeddings {
+    /// Tokens (the checkpoint's `vocab_size`).
+    pub rows: usize,
+    /// Width of a token vector (the checkpoint's `hidden_size`).
+    pub hidden: usize,
+    /// `rows * hidden` values, row `i` the vector of token id `i`.
+    pub values: Vec<f32>,
+}
+
+/// Reads only [`WORD_EMBEDDINGS`] of a BERT folder (`config.json`, `model.safetensors`), checking
+/// its shape against `config.json`'s `vocab_size` and `hidden_size`.
+pub fn load_word_embeddings(dir: &Path) -> Result<WordEmbeddings, PretrainedError> {
+    let config = parse_bert_config(&read_file(dir, "config.json")?).map_err(in_file(dir, "config.json"))?;
+    let bytes = read_file(dir, "model.safetensors")?;
+    let read = || {
+        let file = SafeTensors::deserialize(&bytes)?;
+        let tensor = read_f32(&file, WORD_EMBEDDINGS)?;
+        let expected = vec![config.vocab_size, config.hidden_size];
+        if tensor.shape != expected {
+            return Err(PretrainedError::Shape { name: tensor.name, found: tensor.shape, expected });
+        }
+        Ok(WordEmbeddings { rows: config.vocab_size, hidden: config.hidden_size, values: tensor.values })
+    };
+    read().map_err(in_file(dir, "model.safetensors"))
 }
 
 /// Parses the BERT fields of a Hugging Face `config.json` and checks that they can be built.

@@ -19,8 +19,9 @@ use burn::tensor::TensorData;
 use safetensors::{Dtype, SafeTensors};
 
 pub use bert::{
-    Destination, LinearSlot, NormSlot, PretrainedText, SKIPPED_TENSORS, TableSlot, bert_key_map, load_bert_dir,
-    load_bert_dir_with_tokenizer, load_bert_safetensors, parse_bert_config,
+    Destination, LinearSlot, NormSlot, PretrainedText, SKIPPED_TENSORS, TableSlot, WORD_EMBEDDINGS, WordEmbeddings,
+    bert_key_map, load_bert_dir, load_bert_dir_with_tokenizer, load_bert_safetensors, load_word_embeddings,
+    parse_bert_config,
 };
 pub use clip::{
     PretrainedClipText, PretrainedClipVision, clip_text_key_map, clip_vision_key_map, load_clip_text_dir,
