@@ -8,7 +8,7 @@
 mod encode;
 mod questions;
 mod render;
-mod wording;
+pub mod wording;
 mod world;
 
 use std::fs;
