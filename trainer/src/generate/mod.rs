@@ -8,6 +8,7 @@
 mod encode;
 mod questions;
 mod render;
+pub mod wording;
 mod world;
 
 use std::fs;
@@ -23,10 +24,14 @@ use serde::Serialize;
 use questions::{KINDS, Questions};
 use world::{Background, Scene};
 
+pub use wording::Wording;
+
 pub struct GenerateOptions {
     pub out: PathBuf,
     pub seed: u64,
     pub gifs: usize,
+    /// How questions and captions are worded; the GIFs and answers do not depend on it.
+    pub wording: Wording,
 }
 
 pub struct GenerateSummary {
@@ -131,7 +136,8 @@ fn write_all(
         .into_par_iter()
         .map(|key| {
             let split = SPLITS[split_of(key, sizes)];
-            let sample = make_sample(opts.seed, key, &mut |_| {})?;
+            let mut sample = make_sample(opts.seed, key, &mut |_| {})?;
+            wording::apply(&mut sample.questions, opts.wording, opts.seed, key);
             let name = gif_name(key);
             let path = dir.join(split).join("gifs").join(format!("{name}.gif"));
             fs::write(&path, &sample.gif).with_context(|| format!("writing {}", path.display()))?;
@@ -358,9 +364,69 @@ mod tests {
     }
 
     fn run(out: &Path, seed: u64, gifs: usize, threads: usize) -> GenerateSummary {
+        run_worded(out, seed, gifs, threads, Wording::Templates)
+    }
+
+    fn run_worded(out: &Path, seed: u64, gifs: usize, threads: usize, wording: Wording) -> GenerateSummary {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs };
+        let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording };
         pool.install(|| generate(&opts, &|| {})).unwrap()
+    }
+
+    #[test]
+    fn reworded_output_is_the_same_whatever_the_threads() {
+        let dir = scratch("worded-determinism");
+        for (name, wording) in [("seen", Wording::Seen), ("unseen", Wording::Unseen)] {
+            run_worded(&dir.join(format!("{name}-1")), 7, 16, 1, wording);
+            run_worded(&dir.join(format!("{name}-3")), 7, 16, 3, wording);
+            assert!(read_tree(&dir.join(format!("{name}-1"))) == read_tree(&dir.join(format!("{name}-3"))), "{name}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Only the question texts and the caption choices' words depend on the wording: the GIFs,
+    /// the annotations, which questions are asked, their candidates and answers do not.
+    #[test]
+    fn wordings_change_only_the_text() {
+        let dir = scratch("wordings");
+        let wordings = [("templates", Wording::Templates), ("seen", Wording::Seen), ("unseen", Wording::Unseen)];
+        let trees: Vec<BTreeMap<String, Vec<u8>>> = wordings
+            .iter()
+            .map(|(name, wording)| {
+                run_worded(&dir.join(name), 21, 30, 2, *wording);
+                read_tree(&dir.join(name))
+            })
+            .collect();
+        let (canonical, others) = trees.split_first().unwrap();
+        for tree in others {
+            assert_eq!(canonical.keys().collect::<Vec<_>>(), tree.keys().collect::<Vec<_>>());
+            let mut reworded = 0;
+            for (path, bytes) in canonical {
+                let other = &tree[path];
+                if !path.ends_with("_question.csv") {
+                    // GIFs and annotations (whose caption is the canonical one).
+                    assert!(bytes == other, "{path}");
+                    continue;
+                }
+                let (a, b) = (String::from_utf8_lossy(bytes), String::from_utf8_lossy(other));
+                let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+                assert_eq!(la.len(), lb.len(), "{path}");
+                let caption = path.ends_with("_caption_question.csv");
+                for (x, y) in la.iter().zip(&lb) {
+                    let (fx, fy): (Vec<&str>, Vec<&str>) = (x.split('\t').collect(), y.split('\t').collect());
+                    assert_eq!(fx.len(), fy.len(), "{path}");
+                    // Captions: gif_name and answer; questions: every column but the question.
+                    let kept: Vec<usize> =
+                        if caption { vec![0, fx.len() - 1] } else { (0..fx.len()).filter(|&i| i != 1).collect() };
+                    for i in kept {
+                        assert_eq!(fx[i], fy[i], "{path}: {x} / {y}");
+                    }
+                    reworded += usize::from(x != y);
+                }
+            }
+            assert!(reworded > 30, "{reworded}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -421,11 +487,11 @@ mod tests {
         let out = dir.join("full");
         fs::create_dir_all(&out).unwrap();
         fs::write(out.join("keep.txt"), "x").unwrap();
-        let opts = GenerateOptions { out: out.clone(), seed: 1, gifs: 5 };
+        let opts = GenerateOptions { out: out.clone(), seed: 1, gifs: 5, wording: Wording::Templates };
         let err = generate(&opts, &|| {}).err().unwrap();
         assert!(err.to_string().contains("not empty"));
         assert_eq!(fs::read(out.join("keep.txt")).unwrap(), b"x");
-        let opts = GenerateOptions { out: dir.join("small"), seed: 1, gifs: 2 };
+        let opts = GenerateOptions { out: dir.join("small"), seed: 1, gifs: 2, wording: Wording::Templates };
         assert!(generate(&opts, &|| {}).is_err());
         assert!(!dir.join("small").exists());
         fs::remove_dir_all(&dir).unwrap();

@@ -8,6 +8,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::wording::Topic;
 use super::world::{Action, Colour, Object, Scene, Shape};
 
 /// Question kinds in file order: (file infix, TSV header).
@@ -25,6 +26,8 @@ pub struct Choice {
     pub question: String,
     pub choices: [String; 5],
     pub answer: usize,
+    /// What it asks, for rewording (not written to the files).
+    pub topic: Topic,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +35,8 @@ pub struct FrameQa {
     pub question: String,
     pub answer: String,
     pub kind: u8,
+    /// What it asks, for rewording (not written to the files).
+    pub topic: Topic,
 }
 
 /// All questions of one GIF.
@@ -39,8 +44,8 @@ pub struct FrameQa {
 pub struct Questions {
     pub action: Vec<Choice>,
     pub transition: Vec<Choice>,
-    /// (question, answer).
-    pub count: Vec<(String, u32)>,
+    /// (question, answer, what it asks).
+    pub count: Vec<(String, u32, Topic)>,
     pub frameqa: Vec<FrameQa>,
     /// Caption choices; `question` is empty.
     pub caption: Option<Choice>,
@@ -67,7 +72,7 @@ impl Questions {
             .count
             .iter()
             .enumerate()
-            .map(|(i, (q, a))| format!("{gif_name}\t{q}\t{a}\tCOUNT{key}_{i}\t{key}"))
+            .map(|(i, (q, a, _))| format!("{gif_name}\t{q}\t{a}\tCOUNT{key}_{i}\t{key}"))
             .collect();
         let frameqa = self
             .frameqa
@@ -103,13 +108,19 @@ fn name(o: &Object) -> String {
 
 /// Puts the answer at a uniformly random position among exactly four distractors (`None` if
 /// fewer were found: the question is then not asked).
-fn shuffle_in(rng: &mut ChaCha8Rng, question: String, answer: String, distractors: Vec<String>) -> Option<Choice> {
+fn shuffle_in(
+    rng: &mut ChaCha8Rng,
+    question: String,
+    answer: String,
+    distractors: Vec<String>,
+    topic: Topic,
+) -> Option<Choice> {
     let [d0, d1, d2, d3]: [String; 4] = distractors.try_into().ok()?;
     let mut choices = [d0, d1, d2, d3, String::new()];
     let pos = rng.random_range(0..5);
     choices[4] = answer;
     choices.swap(pos, 4);
-    Some(Choice { question, choices, answer: pos })
+    Some(Choice { question, choices, answer: pos, topic })
 }
 
 /// Picks a random element, preferring the first object's entries (index 0) with probability
@@ -158,7 +169,8 @@ fn action_question(rng: &mut ChaCha8Rng, scene: &Scene) -> Option<Choice> {
     repeatable.shuffle(rng);
     let distractors = repeatable.iter().map(|a| a.name().to_string()).collect();
     let question = format!("What does the {} do {n} times ?", name(o));
-    shuffle_in(rng, question, answer.name().to_string(), distractors)
+    let topic = Topic::Action { colour: o.colour, shape: o.shape, n };
+    shuffle_in(rng, question, answer.name().to_string(), distractors, topic)
 }
 
 /// "What does the X do after/before Ying ?": Y occurs once in X's timeline and has a neighbour
@@ -192,11 +204,12 @@ fn transition_question(rng: &mut ChaCha8Rng, scene: &Scene) -> Option<Choice> {
     let distractors = pool.iter().take(4).map(|a| a.name().to_string()).collect();
     let word = if after { "after" } else { "before" };
     let question = format!("What does the {} do {word} {} ?", name(o), anchor.gerund());
-    shuffle_in(rng, question, answer.name().to_string(), distractors)
+    let topic = Topic::Transition { colour: o.colour, shape: o.shape, anchor, after };
+    shuffle_in(rng, question, answer.name().to_string(), distractors, topic)
 }
 
 /// "How many times does the X Y ?": Y repeatable and occurring in one segment only.
-fn count_question(rng: &mut ChaCha8Rng, scene: &Scene) -> Option<(String, u32)> {
+fn count_question(rng: &mut ChaCha8Rng, scene: &Scene) -> Option<(String, u32, Topic)> {
     let mut options = Vec::new();
     for (oi, o) in scene.objects.iter().enumerate() {
         for s in &o.segments {
@@ -206,8 +219,9 @@ fn count_question(rng: &mut ChaCha8Rng, scene: &Scene) -> Option<(String, u32)> 
         }
     }
     let (oi, (action, n)) = pick(rng, &options)?;
-    let question = format!("How many times does the {} {} ?", name(&scene.objects[oi]), action.name());
-    Some((question, n))
+    let o = &scene.objects[oi];
+    let question = format!("How many times does the {} {} ?", name(o), action.name());
+    Some((question, n, Topic::Count { colour: o.colour, shape: o.shape, action }))
 }
 
 /// The contract's 3x3 location rule for a centre `(x, y)` on a `w` px canvas.
@@ -282,23 +296,25 @@ fn frameqa_questions(rng: &mut ChaCha8Rng, scene: &Scene) -> Vec<FrameQa> {
             0 => {
                 let o = &objs[rng.random_range(0..objs.len())];
                 let question = format!("What shape is the {} object ?", o.colour.name());
-                FrameQa { question, answer: o.shape.name().into(), kind }
+                FrameQa { question, answer: o.shape.name().into(), kind, topic: Topic::Shape { colour: o.colour } }
             }
             1 => FrameQa {
                 question: "How many objects are there ?".into(),
                 answer: number_word(objs.len()).into(),
                 kind,
+                topic: Topic::Number,
             },
             2 => {
                 let o = &objs[unique_shape[rng.random_range(0..unique_shape.len())]];
                 let question = format!("What color is the {} ?", o.shape.name());
-                FrameQa { question, answer: o.colour.name().into(), kind }
+                FrameQa { question, answer: o.colour.name().into(), kind, topic: Topic::Colour { shape: o.shape } }
             }
             _ => {
                 let o = &objs[located[rng.random_range(0..located.len())]];
                 let s = o.track[o.track.len() - 1];
                 let question = format!("Where is the {} at the end ?", name(o));
-                FrameQa { question, answer: location(s.x, s.y, w).into(), kind }
+                let topic = Topic::Location { colour: o.colour, shape: o.shape };
+                FrameQa { question, answer: location(s.x, s.y, w).into(), kind, topic }
             }
         })
         .collect()
@@ -395,13 +411,19 @@ fn caption_question(rng: &mut ChaCha8Rng, scene: &Scene) -> Option<(Choice, Stri
     let first = scene.objects.first()?;
     let truth = Caption::of(first);
     let text = truth.text();
+    // Each candidate's content by its text, so the choices can be written again in other words.
+    let mut contents: Vec<(String, Caption)> = vec![(text.clone(), truth.clone())];
     let mut groups: Vec<Vec<String>> = caption_variants(rng, &truth)
         .into_iter()
         .map(|g| {
             let mut texts: Vec<String> = g
                 .into_iter()
                 .filter(|c| !scene.objects.iter().any(|o| c.true_of(o)))
-                .map(|c| c.text())
+                .map(|c| {
+                    let t = c.text();
+                    contents.push((t.clone(), c));
+                    t
+                })
                 .filter(|t| *t != text)
                 .collect();
             texts.shuffle(rng);
@@ -430,7 +452,14 @@ fn caption_question(rng: &mut ChaCha8Rng, scene: &Scene) -> Option<(Choice, Stri
         }
     }
     picked.shuffle(rng);
-    Some((shuffle_in(rng, String::new(), text.clone(), picked)?, text))
+    let mut choice = shuffle_in(rng, String::new(), text.clone(), picked, Topic::Captions(Vec::new()))?;
+    let captions = choice
+        .choices
+        .iter()
+        .map(|t| contents.iter().find(|(u, _)| u == t).map(|(_, c)| c.clone()))
+        .collect::<Option<Vec<Caption>>>()?;
+    choice.topic = Topic::Captions(captions);
+    Some((choice, text))
 }
 
 /// All questions of a scene.
@@ -527,7 +556,7 @@ mod tests {
                 assert!(Action::ALL.iter().any(|a| a.gerund() == gerund));
                 assert!(gerund.split(' ').next().unwrap().ends_with("ing"));
             }
-            for (c, n) in &q.count {
+            for (c, n, _) in &q.count {
                 let rest = c.strip_prefix("How many times does the ").unwrap().strip_suffix(" ?").unwrap();
                 let mut words: Vec<&str> = rest.splitn(3, ' ').collect();
                 let action = words.pop().unwrap();
@@ -601,7 +630,7 @@ mod tests {
                     assert_eq!(action_named(c) == right, i == t.answer);
                 }
             }
-            for (c, n) in &q.count {
+            for (c, n, _) in &q.count {
                 let o = object_named(&scene, c);
                 let action = Action::ALL.iter().find(|a| c.ends_with(&format!(" {} ?", a.name()))).unwrap();
                 let segs: Vec<_> = o.segments.iter().filter(|s| s.action == *action).collect();
