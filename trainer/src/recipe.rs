@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::files::{read_folder, write_atomically, write_folder_atomically};
-use crate::generate::{GenerateOptions, generate};
+use crate::generate::{GenerateOptions, Wording, generate};
 use crate::train::{EpochRecord, STATE_FILE, TrainOptions, TrainState};
 
 /// The recipe of the page's model, built in (`--recipe demo`).
@@ -70,6 +70,10 @@ pub struct DataRecipe {
     pub seed: u64,
     /// `trainer generate --gifs`.
     pub gifs: usize,
+    /// `trainer generate --wording`: `templates` (the default) or `seen`, the training pool of
+    /// phrasings. `unseen` is refused: those phrasings are held out for measuring.
+    #[serde(default)]
+    pub wording: Wording,
 }
 
 /// One stage: a `trainer train` run from the previous stage's weights.
@@ -128,6 +132,11 @@ impl Recipe {
     /// options parse as `trainer train`'s.
     fn check(&self) -> Result<()> {
         ensure!(!self.stages.is_empty(), "recipe {} has no stages", self.name);
+        ensure!(
+            self.data.wording != Wording::Unseen,
+            "recipe {}: data.wording \"unseen\" names the held-out phrasings, which no training may see; use \"seen\"",
+            self.name
+        );
         for stage in &self.stages {
             ensure!(stage.epochs > 0, "stage {} has no epochs", stage.name);
             ensure!(
@@ -287,13 +296,16 @@ fn generated_data(recipe: &Recipe, work: &Path) -> Result<PathBuf> {
     if dir.exists() {
         return Ok(dir);
     }
-    eprintln!("recipe {}: generating {} GIFs (seed {})", recipe.name, recipe.data.gifs, recipe.data.seed);
+    eprintln!(
+        "recipe {}: generating {} GIFs (seed {}, {:?} wording)",
+        recipe.name, recipe.data.gifs, recipe.data.seed, recipe.data.wording
+    );
     let bar = crate::progress::progress(recipe.data.gifs as u64, "generating GIFs");
     let options = GenerateOptions {
         out: dir.clone(),
         seed: recipe.data.seed,
         gifs: recipe.data.gifs,
-        wording: Default::default(),
+        wording: recipe.data.wording,
     };
     generate(&options, &|| bar.inc(1))?;
     bar.finish_and_clear();
@@ -363,5 +375,16 @@ mod tests {
         assert!(error(with(r#"{"name":"a b","epochs":1}"#)).contains("letters, digits"));
         assert!(error(r#"{"name":"t","data":{"seed":1,"gifs":3},"stages":[]}"#.into()).contains("no stages"));
         assert!(error(r#"{"recipe":null}"#.into()).contains("plain `trainer train`"));
+        let worded = |wording: &str| {
+            format!(
+                r#"{{"name":"t","data":{{"seed":1,"gifs":3,"wording":"{wording}"}},"stages":[{{"name":"a","epochs":1}}]}}"#
+            )
+        };
+        assert!(error(worded("unseen")).contains("held-out phrasings"));
+        assert!(error(worded("shouted")).contains("shouted"));
+        let seen = Recipe::parse(worded("seen").as_bytes()).unwrap();
+        assert_eq!(seen.data.wording, Wording::Seen);
+        let plain = Recipe::parse(with(r#"{"name":"a","epochs":1}"#).as_bytes()).unwrap();
+        assert_eq!(plain.data.wording, Wording::Templates);
     }
 }

@@ -24,7 +24,8 @@ use super::questions::{Caption, Questions};
 use super::world::{Action, Colour, Shape};
 
 /// How questions and captions are worded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Wording {
     /// The contract's templates, exactly (byte-identical to what generate always wrote).
     #[default]
