@@ -11,7 +11,7 @@ fn generated_gifs_decode_to_their_annotations() {
     let tmp = TempDir::new("benchmark");
     let out = tmp.0.join("data");
     let summary = trainer::generate::generate(
-        &trainer::generate::GenerateOptions { out: out.clone(), seed: 3, gifs: 40 },
+        &trainer::generate::GenerateOptions { out: out.clone(), seed: 3, gifs: 40, renderer: Default::default() },
         &|| {},
     )
     .unwrap();
@@ -71,8 +71,11 @@ fn count_targets_mark_the_repetitions_the_frames_show() {
 
     let tmp = TempDir::new("count-targets");
     let out = tmp.0.join("data");
-    trainer::generate::generate(&trainer::generate::GenerateOptions { out: out.clone(), seed: 5, gifs: 60 }, &|| {})
-        .unwrap();
+    trainer::generate::generate(
+        &trainer::generate::GenerateOptions { out: out.clone(), seed: 5, gifs: 60, renderer: Default::default() },
+        &|| {},
+    )
+    .unwrap();
     let size = 64;
     let split = trainer::data::load(&out, "Train", &PreprocessConfig::new(size), None).unwrap();
     let annotations = ObjectAnnotations::load(&out, "Train").unwrap();

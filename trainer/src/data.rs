@@ -395,7 +395,8 @@ mod tests {
     fn generated(name: &str, gifs: usize) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gifqa-data-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let options = crate::generate::GenerateOptions { out: dir.clone(), seed: 11, gifs };
+        let options =
+            crate::generate::GenerateOptions { out: dir.clone(), seed: 11, gifs, renderer: Default::default() };
         crate::generate::generate(&options, &|| {}).unwrap();
         dir
     }

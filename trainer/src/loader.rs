@@ -101,8 +101,11 @@ mod tests {
     fn prefetched_batches_equal_the_sequential_ones() {
         let dir = std::env::temp_dir().join(format!("gifqa-loader-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        crate::generate::generate(&crate::generate::GenerateOptions { out: dir.clone(), seed: 4, gifs: 12 }, &|| {})
-            .unwrap();
+        crate::generate::generate(
+            &crate::generate::GenerateOptions { out: dir.clone(), seed: 4, gifs: 12, renderer: Default::default() },
+            &|| {},
+        )
+        .unwrap();
         let preprocess = shared_model::preprocess::PreprocessConfig::new(16);
         let split =
             crate::data::load_with(&dir, "Train", Dataset::TgifQa, &preprocess, None, &MissingGifs::default()).unwrap();

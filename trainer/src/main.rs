@@ -33,6 +33,10 @@ enum Command {
         /// Number of GIFs (split 80/10/10 into Train/Val/Test).
         #[arg(long, default_value_t = 10_000)]
         gifs: usize,
+        /// Which renderer draws the GIFs (same world and questions): `second` makes GIFs that no
+        /// model trains on, for choosing models on a look they never saw.
+        #[arg(long, value_enum, default_value_t = generate::Renderer::Primary)]
+        renderer: generate::Renderer,
     },
     /// Train a model (checkpoint per epoch; --resume continues; --init starts from pre-trained weights).
     Train(train::TrainOptions),
@@ -247,10 +251,10 @@ fn run(cli: Cli) -> Result<()> {
     }
     trainer::data::set_frame_cache(!cli.no_frame_cache);
     match cli.command {
-        Command::Generate { out, seed, gifs } => {
+        Command::Generate { out, seed, gifs, renderer } => {
             let bar = progress::progress(gifs as u64, "generating GIFs");
-            let summary =
-                generate::generate(&generate::GenerateOptions { out: out.clone(), seed, gifs }, &|| bar.inc(1))?;
+            let options = generate::GenerateOptions { out: out.clone(), seed, gifs, renderer };
+            let summary = generate::generate(&options, &|| bar.inc(1))?;
             bar.finish_and_clear();
             let splits: Vec<String> = summary.gifs_per_split.iter().map(|(s, n)| format!("{s} {n}")).collect();
             let types: Vec<String> = summary.questions_per_type.iter().map(|(t, n)| format!("{t} {n}")).collect();

@@ -289,7 +289,12 @@ fn generated_data(recipe: &Recipe, work: &Path) -> Result<PathBuf> {
     }
     eprintln!("recipe {}: generating {} GIFs (seed {})", recipe.name, recipe.data.gifs, recipe.data.seed);
     let bar = crate::progress::progress(recipe.data.gifs as u64, "generating GIFs");
-    let options = GenerateOptions { out: dir.clone(), seed: recipe.data.seed, gifs: recipe.data.gifs };
+    let options = GenerateOptions {
+        out: dir.clone(),
+        seed: recipe.data.seed,
+        gifs: recipe.data.gifs,
+        renderer: Default::default(),
+    };
     generate(&options, &|| bar.inc(1))?;
     bar.finish_and_clear();
     Ok(dir)
