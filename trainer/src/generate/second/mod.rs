@@ -81,7 +81,8 @@ pub(crate) fn make_sample(seed: u64, key: usize, on_frame: &mut dyn FnMut(&[u8],
     let rendered: Vec<Vec<u8>> = (0..scene.frames()).map(|f| canvas.draw(&scene, f, &shapes)).collect();
 
     let shades: Vec<[u8; 3]> = scene.objects.iter().map(|o| o.rgb).collect();
-    let quantised = quantise::quantise(&rendered, &shades, style.palette_size, style.global_palette, style.dither);
+    let quantised =
+        quantise::quantise(&rendered, size, &shades, style.palette_size, style.global_palette, style.dither);
     for (f, q) in quantised.iter().enumerate() {
         on_frame(&rendered[f], &q.shown());
     }

@@ -145,11 +145,14 @@ impl Palette {
 
 /// Quantises every frame (RGB, `width` px wide): one palette learnt from all frames, or one per
 /// frame. `entries` counts the reserved shades.
-pub fn quantise(frames: &[Vec<u8>], shades: &[[u8; 3]], entries: usize, global: bool, dither: bool) -> Vec<Quantised> {
-    let Some(first) = frames.first() else {
-        return Vec::new();
-    };
-    let width = ((first.len() / 3) as f64).sqrt().round() as usize;
+pub fn quantise(
+    frames: &[Vec<u8>],
+    width: usize,
+    shades: &[[u8; 3]],
+    entries: usize,
+    global: bool,
+    dither: bool,
+) -> Vec<Quantised> {
     if global {
         let all: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
         let mut palette = Palette::learn(&all, shades, entries, GLOBAL_SAMPLES);
@@ -192,7 +195,7 @@ mod tests {
         let (rgb, size, shade) = picture();
         for entries in [64, 128, 255] {
             for dither in [false, true] {
-                let q = quantise(std::slice::from_ref(&rgb), &[shade], entries, true, dither);
+                let q = quantise(std::slice::from_ref(&rgb), size, &[shade], entries, true, dither);
                 assert!(q[0].palette.len() <= entries.max(33));
                 let shown = q[0].shown();
                 let at = (31 * size + 31) * 3;
@@ -233,9 +236,9 @@ mod tests {
 
     #[test]
     fn local_palettes_are_learnt_per_frame() {
-        let (a, _, shade) = picture();
+        let (a, size, shade) = picture();
         let b: Vec<u8> = a.iter().map(|&v| 255 - v).collect();
-        let q = quantise(&[a, b], &[shade], 128, false, false);
+        let q = quantise(&[a, b], size, &[shade], 128, false, false);
         assert_ne!(q[0].palette, q[1].palette);
         assert_eq!(q[0].palette[0], shade);
         assert_eq!(q[1].palette[0], shade);
