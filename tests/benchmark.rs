@@ -11,7 +11,13 @@ fn generated_gifs_decode_to_their_annotations() {
     let tmp = TempDir::new("benchmark");
     let out = tmp.0.join("data");
     let summary = trainer::generate::generate(
-        &trainer::generate::GenerateOptions { out: out.clone(), seed: 3, gifs: 40, wording: Default::default() },
+        &trainer::generate::GenerateOptions {
+            out: out.clone(),
+            seed: 3,
+            gifs: 40,
+            wording: Default::default(),
+            renderer: Default::default(),
+        },
         &|| {},
     )
     .unwrap();
@@ -72,7 +78,13 @@ fn count_targets_mark_the_repetitions_the_frames_show() {
     let tmp = TempDir::new("count-targets");
     let out = tmp.0.join("data");
     trainer::generate::generate(
-        &trainer::generate::GenerateOptions { out: out.clone(), seed: 5, gifs: 60, wording: Default::default() },
+        &trainer::generate::GenerateOptions {
+            out: out.clone(),
+            seed: 5,
+            gifs: 60,
+            wording: Default::default(),
+            renderer: Default::default(),
+        },
         &|| {},
     )
     .unwrap();

@@ -295,6 +295,14 @@ fn frames_writes_what_the_model_sees() {
 }
 
 #[test]
+fn generate_help_names_the_renderers() {
+    let output = run(&["generate", "--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--renderer") && help.contains("primary") && help.contains("second"), "{help}");
+}
+
+#[test]
 fn bad_input_gives_one_clear_line() {
     let f = fixture();
     let (model, gif) = (f.model.to_str().unwrap(), f.gif.to_str().unwrap());

@@ -49,7 +49,17 @@ struct Setup {
 fn setup() -> Setup {
     let dir = TempDir::new("data-parallel");
     let data = dir.0.join("data");
-    generate(&GenerateOptions { out: data.clone(), seed: 11, gifs: 20, wording: Default::default() }, &|| {}).unwrap();
+    generate(
+        &GenerateOptions {
+            out: data.clone(),
+            seed: 11,
+            gifs: 20,
+            wording: Default::default(),
+            renderer: Default::default(),
+        },
+        &|| {},
+    )
+    .unwrap();
     let preprocess = PreprocessConfig::new(IMAGE_SIZE);
     let train = load(&data, "Train", &preprocess, Some(BATCH_GIFS * STEPS - 1)).unwrap();
     let tokenizer = build_tokenizer(&train.items).unwrap();

@@ -173,8 +173,13 @@ pub mod generated {
     /// The first 8 Train GIFs of a benchmark of `gifs` GIFs generated from `seed` into `dir`, at
     /// `bundle`'s input size.
     pub fn split(bundle: &ModelBundle<burn::backend::Flex>, dir: &TempDir, seed: u64, gifs: usize) -> Split {
-        let options =
-            trainer::generate::GenerateOptions { out: dir.0.clone(), seed, gifs, wording: Default::default() };
+        let options = trainer::generate::GenerateOptions {
+            out: dir.0.clone(),
+            seed,
+            gifs,
+            wording: Default::default(),
+            renderer: Default::default(),
+        };
         trainer::generate::generate(&options, &|| {}).expect("generates");
         trainer::data::load(&dir.0, "Train", &bundle.config.preprocess, Some(8)).expect("loads")
     }

@@ -342,7 +342,13 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
     let data = TempDir::new("fresh-benchmark");
     let out = data.0.join("bench");
     trainer::generate::generate(
-        &trainer::generate::GenerateOptions { out: out.clone(), seed: 90_210, gifs: 60, wording: Default::default() },
+        &trainer::generate::GenerateOptions {
+            out: out.clone(),
+            seed: 90_210,
+            gifs: 60,
+            wording: Default::default(),
+            renderer: Default::default(),
+        },
         &|| {},
     )
     .unwrap();
@@ -403,7 +409,13 @@ fn shipped_model_shows_where_it_looked() {
     let data = TempDir::new("where-it-looked");
     let out = data.0.join("bench");
     trainer::generate::generate(
-        &trainer::generate::GenerateOptions { out: out.clone(), seed: 4_242, gifs: 30, wording: Default::default() },
+        &trainer::generate::GenerateOptions {
+            out: out.clone(),
+            seed: 4_242,
+            gifs: 30,
+            wording: Default::default(),
+            renderer: Default::default(),
+        },
         &|| {},
     )
     .unwrap();
@@ -494,7 +506,13 @@ fn shipped_model_flags_real_gifs_and_not_its_own_world() {
     let data = TempDir::new("in-world");
     let out = data.0.join("bench");
     trainer::generate::generate(
-        &trainer::generate::GenerateOptions { out: out.clone(), seed: 31_337, gifs: 30, wording: Default::default() },
+        &trainer::generate::GenerateOptions {
+            out: out.clone(),
+            seed: 31_337,
+            gifs: 30,
+            wording: Default::default(),
+            renderer: Default::default(),
+        },
         &|| {},
     )
     .unwrap();

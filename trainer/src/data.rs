@@ -395,8 +395,13 @@ mod tests {
     fn generated(name: &str, gifs: usize) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gifqa-data-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let options =
-            crate::generate::GenerateOptions { out: dir.clone(), seed: 11, gifs, wording: Default::default() };
+        let options = crate::generate::GenerateOptions {
+            out: dir.clone(),
+            seed: 11,
+            gifs,
+            wording: Default::default(),
+            renderer: Default::default(),
+        };
         crate::generate::generate(&options, &|| {}).unwrap();
         dir
     }

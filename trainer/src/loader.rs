@@ -102,7 +102,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gifqa-loader-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         crate::generate::generate(
-            &crate::generate::GenerateOptions { out: dir.clone(), seed: 4, gifs: 12, wording: Default::default() },
+            &crate::generate::GenerateOptions {
+                out: dir.clone(),
+                seed: 4,
+                gifs: 12,
+                wording: Default::default(),
+                renderer: Default::default(),
+            },
             &|| {},
         )
         .unwrap();

@@ -36,6 +36,10 @@ enum Command {
         /// How questions and captions are worded (the GIFs and answers are the same in all).
         #[arg(long, value_enum, default_value_t = generate::Wording::Templates)]
         wording: generate::Wording,
+        /// Which renderer draws the GIFs (same world and questions): `second` makes GIFs that no
+        /// model trains on, for choosing models on a look they never saw.
+        #[arg(long, value_enum, default_value_t = generate::Renderer::Primary)]
+        renderer: generate::Renderer,
     },
     /// Train a model (checkpoint per epoch; --resume continues; --init starts from pre-trained weights).
     Train(train::TrainOptions),
@@ -251,9 +255,9 @@ fn run(cli: Cli) -> Result<()> {
     }
     trainer::data::set_frame_cache(!cli.no_frame_cache);
     match cli.command {
-        Command::Generate { out, seed, gifs, wording } => {
+        Command::Generate { out, seed, gifs, wording, renderer } => {
             let bar = progress::progress(gifs as u64, "generating GIFs");
-            let options = generate::GenerateOptions { out: out.clone(), seed, gifs, wording };
+            let options = generate::GenerateOptions { out: out.clone(), seed, gifs, wording, renderer };
             let summary = generate::generate(&options, &|| bar.inc(1))?;
             bar.finish_and_clear();
             let splits: Vec<String> = summary.gifs_per_split.iter().map(|(s, n)| format!("{s} {n}")).collect();

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::files::{read_folder, write_atomically, write_folder_atomically};
-use crate::generate::{GenerateOptions, Wording, generate};
+use crate::generate::{GenerateOptions, Renderer, Wording, generate};
 use crate::train::{EpochRecord, STATE_FILE, TrainOptions, TrainState};
 
 /// The recipe of the page's model, built in (`--recipe demo`).
@@ -306,6 +306,7 @@ fn generated_data(recipe: &Recipe, work: &Path) -> Result<PathBuf> {
         seed: recipe.data.seed,
         gifs: recipe.data.gifs,
         wording: recipe.data.wording,
+        renderer: Renderer::Primary,
     };
     generate(&options, &|| bar.inc(1))?;
     bar.finish_and_clear();

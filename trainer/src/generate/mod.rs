@@ -8,6 +8,7 @@
 mod encode;
 mod questions;
 mod render;
+mod second;
 pub mod wording;
 mod world;
 
@@ -32,6 +33,20 @@ pub struct GenerateOptions {
     pub gifs: usize,
     /// How questions and captions are worded; the GIFs and answers do not depend on it.
     pub wording: Wording,
+    /// Which code draws the GIFs; the questions and answers do not depend on it either.
+    pub renderer: Renderer,
+}
+
+/// Which code draws and encodes the GIFs; the world, the questions and the answers are the same.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Renderer {
+    /// The project's own renderer: signed-distance shapes, an exact palette, the training data.
+    #[default]
+    Primary,
+    /// A renderer written apart from the first (tiny-skia paths, backgrounds of its own, NeuQuant
+    /// palettes with or without dithering, other frame layouts and disposals): GIFs no model trains
+    /// on, to check that it learnt the world and not one renderer's look.
+    Second,
 }
 
 pub struct GenerateSummary {
@@ -136,7 +151,10 @@ fn write_all(
         .into_par_iter()
         .map(|key| {
             let split = SPLITS[split_of(key, sizes)];
-            let mut sample = make_sample(opts.seed, key, &mut |_| {})?;
+            let mut sample = match opts.renderer {
+                Renderer::Primary => make_sample(opts.seed, key, &mut |_| {})?,
+                Renderer::Second => second::make_sample(opts.seed, key, &mut |_, _| {})?,
+            };
             wording::apply(&mut sample.questions, opts.wording, opts.seed, key);
             let name = gif_name(key);
             let path = dir.join(split).join("gifs").join(format!("{name}.gif"));
@@ -192,6 +210,8 @@ pub(crate) struct Sample {
     pub gif: Vec<u8>,
     pub gif_frames: usize,
     pub palette_colours: usize,
+    /// The second renderer's own choices; `None` for the primary renderer.
+    pub second: Option<second::Style>,
 }
 
 /// Generates GIF `key`; `on_frame` sees every rendered RGB frame (tests and debugging).
@@ -217,7 +237,7 @@ pub(crate) fn make_sample(seed: u64, key: usize, on_frame: &mut dyn FnMut(&[u8])
     let (gif, gif_frames) = encode::write_gif(size, quant.palette(), &frames, &scene.delays_cs, style)
         .with_context(|| format!("encoding {}", gif_name(key)))?;
     let palette_colours = quant.palette().len();
-    Ok(Sample { scene, style, questions, gif, gif_frames, palette_colours })
+    Ok(Sample { scene, style, questions, gif, gif_frames, palette_colours, second: None })
 }
 
 #[derive(Serialize)]
@@ -271,6 +291,13 @@ struct Annotation<'a> {
     delays_ms: Vec<u32>,
     objects: Vec<ObjectNote>,
     caption: &'a str,
+    /// Only written for the second renderer, so the primary renderer's files stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renderer: Option<&'static str>,
+    /// The second renderer's background, palette and frame choices (its background differs from
+    /// `background`, which is the scene's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    second_style: Option<&'a second::Style>,
 }
 
 fn round1(v: f32) -> f32 {
@@ -330,6 +357,8 @@ fn annotation(sample: &Sample, name: &str, key: usize, split: &str) -> Result<St
         delays_ms: scene.delays_cs.iter().map(|&d| u32::from(d) * 10).collect(),
         objects,
         caption: &sample.questions.true_caption,
+        renderer: sample.second.is_some().then_some("second"),
+        second_style: sample.second.as_ref(),
     };
     serde_json::to_string(&note).context("serialising an annotation")
 }
@@ -369,7 +398,7 @@ mod tests {
 
     fn run_worded(out: &Path, seed: u64, gifs: usize, threads: usize, wording: Wording) -> GenerateSummary {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording };
+        let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording, renderer: Renderer::Primary };
         pool.install(|| generate(&opts, &|| {})).unwrap()
     }
 
@@ -487,11 +516,23 @@ mod tests {
         let out = dir.join("full");
         fs::create_dir_all(&out).unwrap();
         fs::write(out.join("keep.txt"), "x").unwrap();
-        let opts = GenerateOptions { out: out.clone(), seed: 1, gifs: 5, wording: Wording::Templates };
+        let opts = GenerateOptions {
+            out: out.clone(),
+            seed: 1,
+            gifs: 5,
+            wording: Wording::Templates,
+            renderer: Renderer::Primary,
+        };
         let err = generate(&opts, &|| {}).err().unwrap();
         assert!(err.to_string().contains("not empty"));
         assert_eq!(fs::read(out.join("keep.txt")).unwrap(), b"x");
-        let opts = GenerateOptions { out: dir.join("small"), seed: 1, gifs: 2, wording: Wording::Templates };
+        let opts = GenerateOptions {
+            out: dir.join("small"),
+            seed: 1,
+            gifs: 2,
+            wording: Wording::Templates,
+            renderer: Renderer::Primary,
+        };
         assert!(generate(&opts, &|| {}).is_err());
         assert!(!dir.join("small").exists());
         fs::remove_dir_all(&dir).unwrap();
