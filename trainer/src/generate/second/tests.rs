@@ -35,7 +35,7 @@ fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn run(out: &Path, seed: u64, gifs: usize, threads: usize, renderer: Renderer) {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, renderer };
+    let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording: Default::default(), renderer };
     pool.install(|| generate(&opts, &|| {})).unwrap();
 }
 
