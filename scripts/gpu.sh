@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # One prepared run for a borrowed GPU machine (about 15 minutes of device time in all): build the
 # CUDA trainer, measure training and evaluation throughput for 60 s each with the GPU's memory and
-# utilisation sampled, then train the demo recipe in the time left and evaluate it on Val. Every
-# figure lands in $OUT (or ./gpu-run), which the device tool copies back.
+# utilisation sampled, then train the demo recipe in the time left and evaluate it on the Val sets
+# models are chosen on: the own renderer's templates and held-out phrasings, and the second
+# renderer's. Every figure lands in $OUT (or ./gpu-run), which the device tool copies back.
 #
 #   bash scripts/gpu.sh [MINUTES_FOR_THE_RECIPE]   (default 7)
+#
+# The machine cannot download: the demo recipe's MiniLM vocabulary must travel with the tree.
+# Before the call, run `bash scripts/minilm-embeddings.sh` here (writes .minilm, 46 MB) and name
+# `.minilm` in the device tool's carry list. TRAINER=path skips the CUDA build (about 8 minutes
+# cold) when a CUDA trainer built here is carried instead (it builds without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-7}"
 out="${OUT:-gpu-run}"
 mkdir -p "$out"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+if [ -d .minilm ]; then export GIFQA_MINILM_DIR="$PWD/.minilm"; fi
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$out/steps.log"; }
 
-log "build (cuda)"
-cargo build --release -p trainer --features cuda 2>&1 | tail -3 | tee -a "$out/steps.log"
-T="$CARGO_TARGET_DIR/release/trainer"
+if [ -n "${TRAINER:-}" ]; then
+  T="$TRAINER"
+else
+  log "build (cuda)"
+  cargo build --release -p trainer --features cuda 2>&1 | tail -3 | tee -a "$out/steps.log"
+  T="$CARGO_TARGET_DIR/release/trainer"
+fi
 
 # GPU memory and utilisation once a second while the rest runs.
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used,memory.total --format=csv -l 1 \
@@ -41,6 +52,15 @@ log "evaluation throughput"
 
 log "recipe demo in $minutes minutes"
 "$T" train --recipe demo --out "$out/demo" --minutes "$minutes" 2>&1 | tail -20 | tee "$out/recipe.txt"
-log "evaluation of the recipe's model on Val"
-"$T" eval --model "$out/demo" --data "$out/demo-work/data" --split Val --report "$out/demo-val.json" 2>&1 | tee "$out/demo-val.txt" | tail -25
+log "Val sets: seed 4242, own renderer (templates, held-out phrasings) and the second renderer"
+for set in "primary templates" "primary unseen" "second templates" "second unseen"; do
+  read -r renderer wording <<<"$set"
+  "$T" generate --out "$out/val-$renderer-$wording" --seed 4242 --gifs 2000 --renderer "$renderer" \
+    --wording "$wording" >/dev/null
+done
+for set in primary-templates primary-unseen second-templates second-unseen; do
+  log "evaluation of the recipe's model on $set Val (200 GIFs)"
+  "$T" eval --model "$out/demo" --data "$out/val-$set" --split Val --report "$out/demo-val-$set.json" \
+    2>&1 | tee "$out/demo-val-$set.txt" | tail -12
+done
 log "done"
