@@ -790,18 +790,10 @@ fn training_on_two_cpu_devices_writes_a_model() {
     assert!(out.join("model.safetensors").is_file());
 }
 
-/// The all-MiniLM-L6-v2 folder (`$GIFQA_MINILM_DIR` or `~/.cache/gifqa/all-MiniLM-L6-v2`), or
-/// `None` (the test is skipped) when scripts/fetch-minilm.sh has not fetched it.
+/// The all-MiniLM-L6-v2 folder where `--vocab minilm` looks for it, or `None` (the test is
+/// skipped, saying why) when scripts/fetch-minilm.sh has not fetched it.
 fn minilm_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("GIFQA_MINILM_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/gifqa/all-MiniLM-L6-v2")
-    });
-    if ["tokenizer.json", "config.json", "model.safetensors"].iter().all(|f| dir.join(f).is_file()) {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no all-MiniLM-L6-v2 in {} (run scripts/fetch-minilm.sh)", dir.display());
-        None
-    }
+    trainer::vocab::minilm_dir(None).map_err(|error| eprintln!("SKIPPED: {error:#}")).ok()
 }
 
 #[test]

@@ -368,14 +368,16 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn scratch(name: &str) -> PathBuf {
+    /// An empty scratch folder for one test (shared with the second renderer's tests).
+    pub(super) fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gen-test-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
     }
 
-    fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    /// Every file under `root`, by relative path.
+    pub(super) fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
         let mut out = BTreeMap::new();
         let mut stack = vec![root.to_path_buf()];
         while let Some(d) = stack.pop() {
@@ -397,8 +399,20 @@ mod tests {
     }
 
     fn run_worded(out: &Path, seed: u64, gifs: usize, threads: usize, wording: Wording) -> GenerateSummary {
+        run_with(out, seed, gifs, threads, wording, Renderer::Primary)
+    }
+
+    /// `generate` on a pool of `threads` threads.
+    pub(super) fn run_with(
+        out: &Path,
+        seed: u64,
+        gifs: usize,
+        threads: usize,
+        wording: Wording,
+        renderer: Renderer,
+    ) -> GenerateSummary {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording, renderer: Renderer::Primary };
+        let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording, renderer };
         pool.install(|| generate(&opts, &|| {})).unwrap()
     }
 

@@ -1,47 +1,23 @@
 //! The second renderer end to end: determinism, every style decoding back to what was drawn,
 //! objects keeping their colours, and a drawing that really differs from the primary renderer's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use shared_model::gif_decode::{DecodeLimits, decode_gif};
 
 use super::*;
-use crate::generate::{GenerateOptions, Renderer, generate};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gen-second-test-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+use crate::generate::tests::{read_tree, run_with, scratch};
+use crate::generate::{Renderer, Wording};
 
 fn run(out: &Path, seed: u64, gifs: usize, threads: usize, renderer: Renderer) {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording: Default::default(), renderer };
-    pool.install(|| generate(&opts, &|| {})).unwrap();
+    run_with(out, seed, gifs, threads, Wording::Templates, renderer);
 }
 
 #[test]
 fn second_renderer_is_deterministic_whatever_the_threads() {
-    let dir = scratch("determinism");
+    let dir = scratch("second-determinism");
     run(&dir.join("a"), 7, 24, 1, Renderer::Second);
     run(&dir.join("b"), 7, 24, 3, Renderer::Second);
     run(&dir.join("p"), 7, 24, 2, Renderer::Primary);
