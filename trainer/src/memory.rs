@@ -2,7 +2,7 @@
 //! large tensors (tens of MB) every step; with glibc's defaults those blocks go back to the kernel
 //! when freed (trimmed heap tops, per-thread heaps shrunk), so every step paid the page faults and
 //! the zeroing of fresh pages again. On the 2-core CPU, 64 GIFs of the demo architecture took
-//! 10.6 s of system time with the defaults and 2.4 s with these settings (user time unchanged),
+//! 10.6 s of system time with the defaults and 2.0 s with these settings (user time unchanged),
 //! for about 0.8 GB more resident memory.
 
 /// Largest block served from the heap instead of its own mapping: glibc's upper limit (32 MiB on
