@@ -109,18 +109,10 @@ impl Client {
                 return Err(WebError::Browser("the model worker did not start".into()));
             }
         }
-        let json = serde_json::to_string(request)?;
-        let transfer = Array::new();
-        let attached = match buffer {
-            Some(buffer) => {
-                transfer.push(&buffer);
-                buffer.into()
-            }
-            None => JsValue::UNDEFINED,
-        };
+        let (message, transfer) = web_common::message_with_transfer(&serde_json::to_string(request)?, buffer);
         let replied = self.next_reply();
         if let Some(running) = self.running.borrow().as_ref() {
-            running.worker.post_message_with_transfer(&Array::of2(&JsValue::from_str(&json), &attached), &transfer)?;
+            running.worker.post_message_with_transfer(&message, &transfer)?;
         }
         self.reply(replied).await
     }

@@ -3,7 +3,7 @@
 //! JavaScript errors the same way. Relative URLs resolve against the page (the worker's script
 //! sits beside index.html), so the site works from any sub-path.
 
-use js_sys::Promise;
+use js_sys::{Array, ArrayBuffer, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCache, RequestInit, Response, Window, WorkerGlobalScope};
@@ -64,4 +64,19 @@ pub async fn fetch_text(url: &str) -> Result<String, FetchError> {
     let promise = response.text().map_err(|e| failed(js_error_text(&e)))?;
     let text = JsFuture::from(promise).await.map_err(|e| failed(js_error_text(&e)))?;
     text.as_string().ok_or_else(|| failed("not text".into()))
+}
+
+/// The message the page and its worker exchange: `[json, buffer]` (the buffer `undefined` when
+/// there is none), and the transfer list that moves the buffer instead of copying it. Post both
+/// with `post_message_with_transfer`.
+pub fn message_with_transfer(json: &str, buffer: Option<ArrayBuffer>) -> (Array, Array) {
+    let transfer = Array::new();
+    let attached = match buffer {
+        Some(buffer) => {
+            transfer.push(&buffer);
+            buffer.into()
+        }
+        None => JsValue::UNDEFINED,
+    };
+    (Array::of2(&JsValue::from_str(json), &attached), transfer)
 }

@@ -69,15 +69,7 @@ pub fn listen() {
 fn post(reply: &Reply, buffer: Option<ArrayBuffer>) {
     let json = serde_json::to_string(reply)
         .unwrap_or_else(|e| format!(r#"{{"Failed":{{"error":"the worker could not encode its reply: {e}"}}}}"#));
-    let transfer = Array::new();
-    let attached = match buffer {
-        Some(buffer) => {
-            transfer.push(&buffer);
-            buffer.into()
-        }
-        None => JsValue::UNDEFINED,
-    };
-    let message = Array::of2(&JsValue::from_str(&json), &attached);
+    let (message, transfer) = web_common::message_with_transfer(&json, buffer);
     if let Err(error) = scope().post_message_with_transfer(&message, &transfer) {
         web_sys::console::error_2(&JsValue::from_str("gifqa worker: postMessage failed"), &error);
     }
