@@ -71,7 +71,7 @@ fn pillow_refusals_are_errors() {
         return;
     };
     let mut failures = Vec::new();
-    for (name, entry) in reference.iter() {
+    for (name, entry) in &reference {
         let Some(pillow_error) = entry.get("error").and_then(Value::as_str) else {
             continue;
         };
@@ -79,7 +79,7 @@ fn pillow_refusals_are_errors() {
         match decode_with_deadline(read(&data, name)) {
             Ok(Err(err)) => println!("{name}: {err} (Pillow: {pillow_error}) in {:.2?}", started.elapsed()),
             Ok(Ok(gif)) => {
-                failures.push(format!("{name}: decoded {} frames, Pillow: {pillow_error}", gif.frames.len()))
+                failures.push(format!("{name}: decoded {} frames, Pillow: {pillow_error}", gif.frames.len()));
             }
             Err(why) => failures.push(format!("{name}: {why}")),
         }

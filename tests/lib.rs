@@ -268,8 +268,11 @@ pub mod checkpoint {
 
     /// One tensor of a checkpoint.
     pub struct Owned {
+        /// Key in the safetensors file.
         pub name: String,
+        /// Element type.
         pub dtype: Dtype,
+        /// Dimensions.
         pub shape: Vec<usize>,
         /// Little-endian bytes.
         pub data: Vec<u8>,

@@ -21,7 +21,7 @@ fn every_real_tgif_row_parses() {
             assert!(!item.gif_name.is_empty() && !item.question.is_empty(), "{name}: {item:?}");
             match (&item.answer, qtype) {
                 (Answer::Choice(c), QuestionType::Action | QuestionType::Transition) => {
-                    assert!(*c < 5 && item.candidates.len() == 5)
+                    assert!(*c < 5 && item.candidates.len() == 5);
                 }
                 (Answer::Count(n), QuestionType::Count) => assert!(*n <= 10),
                 (Answer::Word(w), QuestionType::FrameQa) => assert!(!w.is_empty()),

@@ -95,6 +95,8 @@ pub struct ModelBundle<B: Backend> {
 
 /// Errors loading or saving a model folder.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum BundleError {
     /// A file could not be read or written.
     #[error("{path}: {source}")]

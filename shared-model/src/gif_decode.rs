@@ -57,14 +57,20 @@ pub struct GifFrame {
 /// A decoded animation: the logical screen size and every composited frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedGif {
+    /// Logical screen width, in pixels.
     pub width: u32,
+    /// Logical screen height, in pixels.
     pub height: u32,
+    /// Every frame composited onto the screen, in display order.
     pub frames: Vec<GifFrame>,
 }
 
 /// Why a GIF could not be decoded; `Display` gives a one-line message for users.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum GifError {
+    /// The file does not start with a GIF signature.
     #[error("not a GIF file (bad signature)")]
     NotAGif,
     /// The file, or one image's pixel data, ends early (Pillow refuses such files too).
@@ -82,6 +88,7 @@ pub enum GifError {
     /// A `DecodeLimits` bound was exceeded: `what` names the item, `actual` and `limit` are in `unit`.
     #[error("{what} exceeds the limit of {limit} {unit}")]
     TooLarge { what: String, limit: u64, actual: u64, unit: &'static str },
+    /// A valid GIF stream without a single image.
     #[error("GIF contains no frames")]
     NoFrames,
 }

@@ -75,6 +75,8 @@ pub fn out_of_world_note(score: &InWorldScore) -> Option<String> {
 
 /// Errors of fitting or scoring.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum InWorldError {
     /// A feature vector's length differs from the statistics'.
     #[error("a GIF feature has {found} values, the in-world statistics {expected}")]

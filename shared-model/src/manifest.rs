@@ -28,6 +28,8 @@ pub struct Manifest {
 
 /// A file that does not match the manifest.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum ManifestError {
     /// The manifest does not list the file.
     #[error("manifest.json does not list {0}")]

@@ -71,6 +71,8 @@ pub enum AnswerKind {
 
 /// Bad user input, reported as one line.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum InputError {
     /// Empty question.
     #[error("the question is empty")]

@@ -96,6 +96,8 @@ pub struct QaItem {
 
 /// Errors reading question files.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum DatasetError {
     /// File could not be read.
     #[error("cannot read {path}: {source}")]

@@ -41,24 +41,49 @@ pub const fn clipcut_pool(k: usize) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SamplingStrategy {
     /// K frames at evenly spaced times.
-    Uniform { frames: usize },
+    Uniform {
+        /// Frames read.
+        frames: usize,
+    },
     /// ClipBERT: `clips` clips of `frames` consecutive frames at random offsets.
-    Sparse { clips: usize, frames: usize },
+    Sparse {
+        /// Clips read.
+        clips: usize,
+        /// Consecutive frames a clip.
+        frames: usize,
+    },
     /// `clips` uniform clips of `frames` times each, clip c shifted by (c + ½)/clips − ½ of the
     /// spacing: together they see `clips` times as many moments at the density the model was
     /// trained on (one clip is `uniform`).
-    Staggered { clips: usize, frames: usize },
+    Staggered {
+        /// Clips read.
+        clips: usize,
+        /// Times a clip.
+        frames: usize,
+    },
     /// First, middle and last frame.
     Keyframes,
     /// K random times, later times favoured (density rising linearly from 1 to 3).
-    Weighted { frames: usize },
+    Weighted {
+        /// Frames read.
+        frames: usize,
+    },
     /// Drop 30% of the frames at random, then K evenly spaced times over the rest.
-    Dropout { frames: usize },
+    Dropout {
+        /// Frames read.
+        frames: usize,
+    },
     /// The pixel-mean of all frames, repeated K times (a no-motion baseline).
-    Mean { frames: usize },
+    Mean {
+        /// Copies of the mean frame.
+        frames: usize,
+    },
     /// CLIP-Cut: a pool of [`clipcut_pool`]`(K)` evenly spaced frames is encoded, and each
     /// question reads only the K pool frames most similar to it (chosen in `clipcut.rs`).
-    ClipCut { frames: usize },
+    ClipCut {
+        /// Frames each question reads.
+        frames: usize,
+    },
 }
 
 /// Errors from parsing a strategy name.

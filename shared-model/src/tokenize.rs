@@ -4,6 +4,8 @@ use tokenizers::Tokenizer;
 
 /// Errors from loading or running a tokenizer.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum TokenizeError {
     /// The JSON is not a tokenizer.
     #[error("tokenizer.json is not a valid tokenizer: {0}")]

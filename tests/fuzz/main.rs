@@ -78,7 +78,7 @@ fn main() -> Result<()> {
             let seconds = started.elapsed().as_secs_f64();
             match outcome {
                 Ok(accepted) => {
-                    println!("{}: no problem (input {}, {seconds:.3} s)", target.name(), accepted_word(accepted))
+                    println!("{}: no problem (input {}, {seconds:.3} s)", target.name(), accepted_word(accepted));
                 }
                 Err(problem) => println!("{}: {problem}", target.name()),
             }

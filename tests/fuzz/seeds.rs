@@ -14,6 +14,8 @@ use super::targets::corpus_dir;
 
 /// Why seeds could not be made or written.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum SeedError {
     /// The `gif` crate refused a hand-built GIF.
     #[error("encoding {name}: {source}")]

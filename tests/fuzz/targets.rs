@@ -18,6 +18,8 @@ use crate::repo_root;
 
 /// Why the targets could not be set up.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum TargetError {
     /// A file a target needs (the shipped model's config or tokenizer) could not be read.
     #[error("cannot read {path}: {source}")]

@@ -84,6 +84,7 @@ pub fn devices(list: Option<&str>) -> anyhow::Result<Vec<Device>> {
 pub fn ensure_available() -> anyhow::Result<()> {
     // SAFETY: loading the driver library runs only its own initialisers, as the CUDA backend does
     // itself at its first tensor; no symbol of it is called here, and it is closed again on drop.
+    #[allow(unsafe_code)]
     let loads = |name: &str| unsafe { libloading::Library::new(name) }.is_ok();
     anyhow::ensure!(
         loads("libcuda.so.1") || loads("libcuda.so"),

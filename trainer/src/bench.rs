@@ -71,6 +71,7 @@ pub struct BenchOptions {
     pub epochs: usize,
 }
 
+/// Runs `trainer bench`.
 pub fn run(options: BenchOptions) -> Result<()> {
     if options.loader {
         return run_loader(&options);

@@ -25,6 +25,7 @@ pub struct DemoOptions {
     pub samples: PathBuf,
 }
 
+/// Runs `trainer demo`.
 pub fn run(options: DemoOptions) -> Result<()> {
     let device = backend::device();
     let bundle = backend::load_model(&options.model, options.no_verify)?;

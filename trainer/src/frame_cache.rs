@@ -244,6 +244,7 @@ pub fn open(path: &Path, frame_bytes: usize) -> Result<Option<Vec<Entry>>> {
     // SAFETY: the map is read-only and the file is never modified in place: writers create a new
     // file and rename it over this name, which leaves this inode (and the map) unchanged. Only an
     // outside process truncating it could fault a read, as with any cache file.
+    #[allow(unsafe_code)]
     let map = Arc::new(unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", path.display()))?);
     parse(map, path, frame_bytes).map(Some)
 }

@@ -42,6 +42,7 @@ pub struct FramesOptions {
 /// One PNG to write: pixels, width, height, colour type.
 type Image = (Vec<u8>, usize, usize, png::ColorType);
 
+/// Runs `trainer frames`.
 pub fn run(options: FramesOptions) -> Result<()> {
     if options.out.exists() && std::fs::read_dir(&options.out)?.next().is_some() {
         anyhow::bail!("{} exists and is not empty", options.out.display());

@@ -15,6 +15,7 @@ const TOP_PAD: i32 = 1 << 30;
 /// Call first thing in `main`, before other threads start.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
     // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
     // exists, and every value is within glibc's documented range.
     unsafe {

@@ -58,7 +58,7 @@ pub fn add_order_drills(split: &mut Split, drills: Drills, rng: &mut ChaCha8Rng)
         }
     }
     let mut counts = DrillCounts::default();
-    for gif in split.gifs.iter_mut() {
+    for gif in &mut split.gifs {
         let captions: Vec<usize> =
             gif.items.iter().copied().filter(|&i| split.items[i].qtype == QuestionType::Caption).collect();
         for i in captions {

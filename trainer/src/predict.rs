@@ -52,6 +52,7 @@ pub fn read_gif(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// Runs `trainer predict`.
 pub fn run(options: PredictOptions) -> Result<()> {
     let candidates: Vec<String> = match &options.candidates {
         Some(list) => list.split('|').map(str::to_string).collect(),

@@ -32,6 +32,7 @@ thread_local! {
     static CLIENT: Rc<Client> = Client::new();
 }
 
+/// Starts the page once the wasm module loads.
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();

@@ -31,6 +31,8 @@ pub use clip::{
 
 /// Errors loading a pretrained tower.
 #[derive(Debug, thiserror::Error)]
+// Each variant's fields are named in its #[error] message and its doc line.
+#[allow(missing_docs)]
 pub enum PretrainedError {
     // The wrapping variants print their cause in their own message and do not also report it as
     // `source()`: a `{:#}` chain (anyhow) would print it twice.

@@ -27,9 +27,13 @@ use world::{Background, Scene};
 
 pub use wording::Wording;
 
+/// What `trainer generate` writes.
 pub struct GenerateOptions {
+    /// Dataset folder (created; must not hold a dataset already).
     pub out: PathBuf,
+    /// Seed of every random choice: the same seed gives the same files.
     pub seed: u64,
+    /// GIFs over all three splits.
     pub gifs: usize,
     /// How questions and captions are worded; the GIFs and answers do not depend on it.
     pub wording: Wording,
@@ -49,11 +53,15 @@ pub enum Renderer {
     Second,
 }
 
+/// What `trainer generate` wrote.
 pub struct GenerateSummary {
+    /// GIFs of each split.
     pub gifs_per_split: [(String /*split*/, usize); 3],
+    /// Questions of each type, over all splits.
     pub questions_per_type: Vec<(String /*type*/, usize)>,
 }
 
+/// The dataset's splits, in the order they are written.
 pub const SPLITS: [&str; 3] = ["Train", "Val", "Test"];
 
 /// The colour words of the benchmark's world, as its questions and captions write them.
@@ -86,6 +94,7 @@ fn split_of(key: usize, sizes: [usize; 3]) -> usize {
     }
 }
 
+/// The file stem of the GIF with this key.
 pub fn gif_name(key: usize) -> String {
     format!("syn_{key:06}")
 }

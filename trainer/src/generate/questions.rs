@@ -435,7 +435,7 @@ fn caption_question(rng: &mut ChaCha8Rng, scene: &Scene) -> Option<(Choice, Stri
     let mut picked: Vec<String> = Vec::with_capacity(4);
     'outer: loop {
         let mut progressed = false;
-        for g in groups.iter_mut() {
+        for g in &mut groups {
             while let Some(t) = g.pop() {
                 if !picked.contains(&t) {
                     picked.push(t);

@@ -39,6 +39,8 @@ pub enum Wording {
 }
 
 /// What a question asks, enough to write it again in other words.
+// Each variant's fields fill the slots its doc line's template names.
+#[allow(missing_docs)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Topic {
     /// "What does the {colour} {shape} do {n} times ?"
@@ -72,6 +74,7 @@ pub struct Phrasings {
     pub held_out: &'static [&'static str],
 }
 
+/// Repetition-action questions.
 pub const ACTION: Phrasings = Phrasings {
     template: "What does the {obj} do {n} times ?",
     train: &[
@@ -94,6 +97,7 @@ pub const ACTION: Phrasings = Phrasings {
     ],
 };
 
+/// Transition questions.
 pub const TRANSITION: Phrasings = Phrasings {
     template: "What does the {obj} do {when} {acting} ?",
     train: &[
@@ -116,6 +120,7 @@ pub const TRANSITION: Phrasings = Phrasings {
     ],
 };
 
+/// Count questions.
 pub const COUNT: Phrasings = Phrasings {
     template: "How many times does the {obj} {act} ?",
     train: &[
@@ -244,9 +249,13 @@ pub const KINDS: [(&str, &Phrasings); 7] = [
 /// One way to say an action, in the four forms the patterns use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verb {
+    /// "jump"
     pub base: &'static str,
+    /// "jumps"
     pub third: &'static str,
+    /// "jumping"
     pub gerund: &'static str,
+    /// "jumped"
     pub past: &'static str,
 }
 
@@ -396,10 +405,10 @@ pub fn apply(questions: &mut Questions, wording: Wording, seed: u64, key: usize)
     for c in questions.action.iter_mut().chain(questions.transition.iter_mut()) {
         reword(&mut rng, wording, &c.topic, &mut c.question);
     }
-    for (question, _, topic) in questions.count.iter_mut() {
+    for (question, _, topic) in &mut questions.count {
         reword(&mut rng, wording, topic, question);
     }
-    for f in questions.frameqa.iter_mut() {
+    for f in &mut questions.frameqa {
         reword(&mut rng, wording, &f.topic, &mut f.question);
     }
     if let Some(c) = questions.caption.as_mut()

@@ -43,6 +43,8 @@ impl BackendKind {
 /// What the main thread asks of the worker; one at a time, each answered by exactly one final
 /// [`Reply`] (after any number of [`Reply::Progress`] and [`Reply::Status`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+// Each variant's fields are described by its doc line.
+#[allow(missing_docs)]
 pub enum Request {
     /// Get the model files (Cache API or network, checked against the manifest) and build the
     /// model on the CPU and, when there is an adapter, on WebGPU. With `warm_up`, time a question
@@ -59,6 +61,8 @@ pub enum Request {
 
 /// What the worker sends back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+// Each variant's fields are described by its doc line.
+#[allow(missing_docs)]
 pub enum Reply {
     /// The worker listens: sent once, when its wasm has started. Messages posted to a worker
     /// before its handler exists are dropped, so the page waits for this one.
