@@ -170,12 +170,13 @@ fn train(setup: &Setup, initial: &QaModel<Training>, replicas: usize) -> Run {
     let mut model = initial.clone();
     let (mut first_grads, mut losses, mut questions) = (Vec::new(), Vec::new(), 0);
     for step in 0..STEPS {
-        let StepGradients { grads, loss, tally, .. } = gradients(setup, &model, replicas, step);
-        questions += tally.values().map(|(_, n)| n).sum::<usize>();
+        let StepGradients { grads, metrics, .. } = gradients(setup, &model, replicas, step);
+        let figures = metrics.read(&device()).unwrap();
+        questions += figures.tally.values().map(|(_, n)| n).sum::<usize>();
         if step == 0 {
             first_grads = flatten(&model, Some(&grads));
         }
-        losses.push(loss);
+        losses.push(figures.loss_sum);
         model = optimizer.step(LR, model, grads);
     }
     Run { first_grads, losses, questions, weights: flatten(&model, None) }
@@ -189,9 +190,9 @@ fn replicas_train_exactly_like_one_device() {
     // A fresh model's parameters are drawn on first use; the replicas must start from the weights
     // that the main model gets, not from draws of their own.
     let fresh = setup.config.model.init::<Training>(&device());
-    let replicated = gradients(&setup, &fresh, 2, 0);
-    let reference = gradients(&setup, &fresh, 1, 0);
-    assert!((replicated.loss - reference.loss).abs() <= 1e-5 * reference.loss, "replicas of a fresh model differ");
+    let loss = |replicas| gradients(&setup, &fresh, replicas, 0).metrics.read(&device()).unwrap().loss_sum;
+    let (replicated, reference) = (loss(2), loss(1));
+    assert!((replicated - reference).abs() <= 1e-5 * reference, "replicas of a fresh model differ");
 
     let initial = setup.config.model.init::<Training>(&device());
     // Reading the weights draws them, before `train` clones the model for each run.

@@ -31,6 +31,7 @@ pub mod recipe;
 pub mod samples;
 pub mod schedule;
 pub mod soup;
+pub mod step_metrics;
 pub mod text_cache;
 pub mod timeline_features;
 pub mod train;

@@ -24,13 +24,11 @@ use shared_model::questions::{Answer, QuestionType};
 use crate::attention_targets::{AttentionTargets, ObjectAnnotations};
 use crate::backend::{Device, Training};
 use crate::batch::{
-    BatchQuestion, HeadKind, HeadOutput, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
+    BatchQuestion, HeadKind, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
     targeted_rows,
 };
+use crate::step_metrics::StepMetrics;
 use crate::text_cache::Texts;
-
-/// Right answers and questions per type, tallied during training.
-pub type Tally = BTreeMap<QuestionType, (usize, usize)>;
 
 /// What a model needs besides its weights to run a training batch.
 pub struct StepContext<'a> {
@@ -163,32 +161,10 @@ pub struct StepGradients {
     pub text_tower_grads: Option<GradientsParams>,
     /// The same for a pretrained vision tower.
     pub vision_tower_grads: Option<GradientsParams>,
-    /// The whole batch's loss (sum over heads of each head's mean cross-entropy, plus the
-    /// weighted attention loss when supervised).
-    pub loss: f64,
-    /// Right answers per question type (training mode, so with dropout).
-    pub tally: Tally,
-    /// The object probe's hits (zeros when not supervised).
-    pub probe: ProbeTally,
-}
-
-/// How often the object probe named an object's shape and colour right (training mode).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ProbeTally {
-    /// Objects (in frames) whose shape it named.
-    pub shapes_right: usize,
-    /// Objects whose colour it named.
-    pub colours_right: usize,
-    /// Objects it read.
-    pub objects: usize,
-}
-
-impl std::ops::AddAssign for ProbeTally {
-    fn add_assign(&mut self, other: Self) {
-        self.shapes_right += other.shapes_right;
-        self.colours_right += other.colours_right;
-        self.objects += other.objects;
-    }
+    /// The batch's figures, not read yet: its loss (sum over heads of each head's mean
+    /// cross-entropy, plus the weighted auxiliary losses when supervised), its right answers per
+    /// question type (training mode, so with dropout) and the object probe's hits.
+    pub metrics: StepMetrics,
 }
 
 /// The devices a model trains on; the first is the main one (model, optimizer, validation).
@@ -201,9 +177,7 @@ struct ShareOutput {
     grads: GradientsParams,
     text_tower_grads: Option<GradientsParams>,
     vision_tower_grads: Option<GradientsParams>,
-    loss: f64,
-    tally: Tally,
-    probe: ProbeTally,
+    metrics: StepMetrics,
 }
 
 impl DataParallel {
@@ -279,7 +253,7 @@ impl DataParallel {
         let mut accumulator = GradientsAccumulator::<QaModel<Training>>::new();
         let mut text_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
         let mut vision_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
-        let (mut loss, mut tally, mut probe) = (0.0, Tally::new(), ProbeTally::default());
+        let mut metrics = StepMetrics::default();
         for output in outputs.into_iter().flatten() {
             accumulator.accumulate(model, output.grads.to_device(self.main_device(), model));
             for (tower_grads, tower_accumulator) in
@@ -291,21 +265,13 @@ impl DataParallel {
                         .accumulate(model, tower_grads.to_device(self.main_device(), model));
                 }
             }
-            loss += output.loss;
-            probe += output.probe;
-            for (qtype, (right, n)) in output.tally {
-                let entry = tally.entry(qtype).or_default();
-                entry.0 += right;
-                entry.1 += n;
-            }
+            metrics.append(output.metrics);
         }
         Ok(Some(StepGradients {
             grads: accumulator.grads(),
             text_tower_grads: text_accumulator.map(|mut a| a.grads()),
             vision_tower_grads: vision_accumulator.map(|mut a| a.grads()),
-            loss,
-            tally,
-            probe,
+            metrics,
         }))
     }
 }
@@ -379,13 +345,15 @@ fn share_gradients(
     let output =
         forward(model, context.config, context.texts, context.answer_index, clips, questions, context.top_k, device)?;
     let mut loss: Option<Tensor<Training, 1>> = None;
-    let mut tally = Tally::new();
+    // Figures stay on the device until the loop reads them (`step_metrics`).
+    let mut metrics = StepMetrics::default();
     for head in output.choice.iter().chain(output.word.iter()).chain(output.count.iter()) {
         let rows = divisors.rows.get(&head.kind).copied().unwrap_or(0);
         if let Some(head_loss) = cross_entropy_over(head, rows, device) {
             add_loss(&mut loss, head_loss);
         }
-        count_right(head, questions, &mut tally);
+        let qtypes = head.questions.iter().map(|&q| questions[q].item.qtype).collect();
+        metrics.answers(&head.logits, head.targets.clone(), qtypes);
     }
     if let Some(supervision) = context.attention {
         // The frame encoder's grid is square (row-major cells).
@@ -395,7 +363,6 @@ fn share_gradients(
             add_loss(&mut loss, attention.mul_scalar(supervision.weight));
         }
     }
-    let mut probe = ProbeTally::default();
     if let Some(supervision) = context.objects {
         let [videos, frames, cells, d_model] = output.video.tokens.dims();
         let grid = (cells as f64).sqrt().round() as usize; // the grid is square (row-major cells)
@@ -410,15 +377,7 @@ fn share_gradients(
             let weights = Tensor::from_data(TensorData::new(rows.weights, [objects, cells]), device);
             // Invariant: `train` gives the model a probe whenever it sets `context.objects`.
             if let Some(logits) = model.probe_objects(tokens, weights) {
-                let right = |logits: &Tensor<Training, 2>, classes: &[usize]| {
-                    let predicted = logits.clone().argmax(1).into_data().iter::<i64>().collect::<Vec<_>>();
-                    classes.iter().zip(predicted).filter(|&(&class, p)| class as i64 == p).count()
-                };
-                probe = ProbeTally {
-                    shapes_right: right(&logits.shape, &rows.shapes),
-                    colours_right: right(&logits.colour, &rows.colours),
-                    objects,
-                };
+                metrics.probe(&logits.shape, &rows.shapes, &logits.colour, &rows.colours);
                 let probe_loss = (summed_cross_entropy(logits.shape, &rows.shapes, device)
                     + summed_cross_entropy(logits.colour, &rows.colours, device))
                 .div_scalar(divisors.objects.max(1) as f32)
@@ -443,14 +402,14 @@ fn share_gradients(
         }
     }
     let Some(loss) = loss else { return Ok(None) };
-    let value = f64::from(loss.clone().into_scalar());
+    metrics.loss(&loss);
     let mut grads = loss.backward();
     // Pretrained towers' gradients are kept apart (their own learning rates); a frozen tower has
     // none, so they are then empty.
     let text_tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
     let vision_tower_grads = model.vision_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.clip()));
     let grads = GradientsParams::from_grads(grads, model);
-    Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, loss: value, tally, probe }))
+    Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, metrics }))
 }
 
 /// Adds `term` to the running loss (`None` until the first term).
@@ -459,16 +418,6 @@ fn add_loss(loss: &mut Option<Tensor<Training, 1>>, term: Tensor<Training, 1>) {
         Some(total) => total + term,
         None => term,
     });
-}
-
-/// Adds a head's right answers (argmax = target) to `tally`.
-fn count_right<B: Backend>(head: &HeadOutput<B>, questions: &[BatchQuestion<'_>], tally: &mut Tally) {
-    let predicted: Vec<i64> = head.logits.clone().argmax(1).into_data().iter::<i64>().collect();
-    for ((&q, target), p) in head.questions.iter().zip(&head.targets).zip(predicted) {
-        let entry = tally.entry(questions[q].item.qtype).or_default();
-        entry.1 += 1;
-        entry.0 += usize::from(*target == Some(p as usize));
-    }
 }
 
 #[cfg(test)]

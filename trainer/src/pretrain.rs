@@ -36,7 +36,8 @@ use crate::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss
 use crate::data::{self, Split};
 use crate::progress::progress;
 use crate::schedule::{budget_spent, warmup_cosine};
-use crate::train::{ModelShape, NewModel, Towers, jittered_uniform, new_config};
+use crate::step_metrics::read_losses;
+use crate::train::{ModelShape, NewModel, READ_EVERY, Towers, jittered_uniform, new_config};
 
 /// File in the model folder that records pre-training (options, losses, metrics).
 pub const PRETRAIN_FILE: &str = "pretrain.json";
@@ -240,7 +241,9 @@ pub fn run(options: PretrainOptions) -> Result<()> {
         let mut order: Vec<usize> = (0..train_pairs.pairs.len()).collect();
         order.shuffle(&mut rng);
         let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", options.epochs));
-        let mut losses = Vec::new();
+        // Each step's loss stays on the device until the loop reads them (`step_metrics`).
+        let (mut losses, mut pending) = (Vec::new(), Vec::new());
+        let mut last_read = Instant::now();
         let mut seen = 0;
         let mut out_of_time = false;
         for batch in order.chunks(options.batch_gifs).filter(|b| b.len() >= 2) {
@@ -254,20 +257,25 @@ pub fn run(options: PretrainOptions) -> Result<()> {
             let captions: Vec<&str> = batch.iter().map(|&p| train_pairs.pairs[p].1.as_str()).collect();
             let sim = similarities(&model, &config, &tokenizer, &clips, &captions, &device)?;
             let loss = contrastive_loss(sim, &captions, &loss_fn, options.temperature)?;
-            losses.push(f64::from(loss.clone().into_scalar()));
+            pending.push(loss.clone().inner());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let spent = budget_spent(options.minutes, started.elapsed());
             model = optimizer.step(warmup_cosine(options.lr, options.warmup, step, total_steps, spent), model, grads);
             step += 1;
             seen += batch.len();
             bar.inc(1);
-            bar.set_prefix(format!("loss {:.3}", losses.iter().sum::<f64>() / losses.len() as f64));
+            if last_read.elapsed() >= READ_EVERY {
+                losses.extend(read_losses(std::mem::take(&mut pending), &device)?);
+                bar.set_prefix(format!("loss {:.3}", losses.iter().sum::<f64>() / losses.len().max(1) as f64));
+                last_read = Instant::now();
+            }
             if budget_spent(options.minutes, started.elapsed()).is_some_and(|spent| spent >= 1.0) {
                 out_of_time = true;
                 break;
             }
         }
         bar.finish_and_clear();
+        losses.extend(read_losses(pending, &device)?);
         let seconds = epoch_start.elapsed().as_secs_f64();
         let val = measure(&model)?;
         let record = PretrainEpoch {

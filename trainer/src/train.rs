@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use burn::grad_clipping::GradientClippingConfig;
@@ -34,11 +34,10 @@ use crate::eval::{Evaluator, Report};
 use crate::files::{clean_leftovers, pause_point, write_folder_atomically};
 use crate::loader::{Batch, Prefetch};
 use crate::order_drills::{Drills, add_order_drills};
-use crate::parallel::{
-    AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext,
-};
+use crate::parallel::{AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, StepContext};
 use crate::progress::progress;
 use crate::schedule::{budget_spent, warmup_cosine};
+use crate::step_metrics::MetricsAccumulator;
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::{
     DEFAULT_MINILM_FREQUENT, DEFAULT_MINILM_NEIGHBOURS, PruneRule, VocabKind, answer_vocabulary, build_minilm_vocab,
@@ -47,6 +46,10 @@ use crate::vocab::{
 
 /// Longest question or answer in tokens (the synthetic questions are far shorter).
 const DEFAULT_MAX_TEXT_LEN: usize = 40;
+
+/// How often the loop reads the steps' figures back from the device for the progress bar (and
+/// at each epoch's end); in between the steps read nothing (`step_metrics`).
+pub const READ_EVERY: Duration = Duration::from_secs(2);
 
 /// File in the model folder that records training progress (for `--resume` and learning curves).
 pub const STATE_FILE: &str = "training.json";
@@ -580,9 +583,9 @@ pub fn run(options: TrainOptions) -> Result<()> {
         let epoch_start = Instant::now();
         let mut batches = Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), rng);
         let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", opts.epochs));
-        let (mut loss_sum, mut loss_n, mut seen_questions, mut seen_gifs) = (0.0, 0usize, 0usize, 0usize);
-        let mut right: BTreeMap<QuestionType, (usize, usize)> = BTreeMap::new();
-        let mut probe = ProbeTally::default();
+        let (mut seen_questions, mut seen_gifs) = (0usize, 0usize);
+        let mut metrics = MetricsAccumulator::new(&device);
+        let mut last_read = Instant::now();
         let mut out_of_time = false;
         for Batch { gifs: batch, clips } in batches.by_ref() {
             let questions: Vec<BatchQuestion> = batch
@@ -594,14 +597,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .collect();
             let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
             let Some(gradients) = parallel.gradients(&model, &step_context, &clip_refs, &questions)? else { continue };
-            for (qtype, (r, n)) in gradients.tally {
-                let entry = right.entry(qtype).or_default();
-                entry.0 += r;
-                entry.1 += n;
-            }
-            probe += gradients.probe;
-            loss_sum += gradients.loss;
-            loss_n += 1;
+            metrics.push(gradients.metrics);
             let lr =
                 warmup_cosine(opts.lr, opts.warmup, step, total_steps, budget_spent(opts.minutes, started.elapsed()));
             model = optimizer.step(lr, model, gradients.grads);
@@ -616,7 +612,10 @@ pub fn run(options: TrainOptions) -> Result<()> {
             seen_questions += questions.len();
             seen_gifs += batch.len();
             bar.inc(1);
-            bar.set_prefix(format!("loss {:.3}", loss_sum / loss_n.max(1) as f64));
+            if last_read.elapsed() >= READ_EVERY {
+                bar.set_prefix(format!("loss {:.3}", metrics.read()?.mean_loss()));
+                last_read = Instant::now();
+            }
             if budget_spent(opts.minutes, started.elapsed()).is_some_and(|spent| spent >= 1.0) {
                 out_of_time = true;
                 break;
@@ -624,6 +623,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
         }
         rng = batches.finish()?;
         bar.finish_and_clear();
+        let figures = metrics.read()?.clone();
         let seconds = epoch_start.elapsed().as_secs_f64();
         let val_report = match &val {
             Some(val) => validate(&model, &config, &tokenizer, val, strategy, &device)?,
@@ -632,15 +632,16 @@ pub fn run(options: TrainOptions) -> Result<()> {
         let record = EpochRecord {
             epoch,
             step,
-            train_loss: loss_sum / loss_n.max(1) as f64,
-            train_accuracy: right
+            train_loss: figures.mean_loss(),
+            train_accuracy: figures
+                .tally
                 .iter()
                 .map(|(t, (r, n))| (t.tag().to_string(), *r as f64 / (*n).max(1) as f64))
                 .collect(),
             val_accuracy: val_report.iter().map(|(t, r)| (t.clone(), r.accuracy)).collect(),
-            object_probe: (probe.objects > 0).then(|| ObjectProbeAccuracy {
-                shape: probe.shapes_right as f64 / probe.objects as f64,
-                colour: probe.colours_right as f64 / probe.objects as f64,
+            object_probe: (figures.probe.objects > 0).then(|| ObjectProbeAccuracy {
+                shape: figures.probe.shapes_right as f64 / figures.probe.objects as f64,
+                colour: figures.probe.colours_right as f64 / figures.probe.objects as f64,
             }),
             seconds,
             questions_per_second: seen_questions as f64 / seconds,
