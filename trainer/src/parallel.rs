@@ -24,13 +24,17 @@ use shared_model::questions::{Answer, QuestionType};
 use crate::attention_targets::{AttentionTargets, ObjectAnnotations};
 use crate::backend::{Device, Training};
 use crate::batch::{
-    BatchQuestion, HeadKind, HeadOutput, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
-    targeted_rows,
+    BatchQuestion, HeadKind, HeadOutput, Routing, attention_loss, cross_entropy_over, event_loss, forward,
+    summed_cross_entropy, targeted_rows,
 };
 use crate::text_cache::Texts;
 
 /// Right answers and questions per type, tallied during training.
 pub type Tally = BTreeMap<QuestionType, (usize, usize)>;
+
+/// Weight of the kind head's cross-entropy (`--kind-head`) beside the answer losses, which have
+/// weight 1 each.
+pub const KIND_LOSS_WEIGHT: f32 = 1.0;
 
 /// What a model needs besides its weights to run a training batch.
 pub struct StepContext<'a> {
@@ -170,6 +174,8 @@ pub struct StepGradients {
     pub tally: Tally,
     /// The object probe's hits (zeros when not supervised).
     pub probe: ProbeTally,
+    /// The kind head's right types and questions (zeros without the head).
+    pub kinds: (usize, usize),
 }
 
 /// How often the object probe named an object's shape and colour right (training mode).
@@ -204,6 +210,7 @@ struct ShareOutput {
     loss: f64,
     tally: Tally,
     probe: ProbeTally,
+    kinds: (usize, usize),
 }
 
 impl DataParallel {
@@ -248,7 +255,13 @@ impl DataParallel {
             context.objects.map_or(0, |supervision| supervision.rows(context, clips, questions, 1).shapes.len());
         let count_questions =
             context.counts.map_or(0, |supervision| supervision.shares(clips, questions).iter().flatten().count());
-        let divisors = Divisors { rows: &batch_rows, attention_frames, objects: batch_objects, count_questions };
+        let divisors = Divisors {
+            rows: &batch_rows,
+            attention_frames,
+            objects: batch_objects,
+            count_questions,
+            questions: questions.len(),
+        };
         let shares = split_shares(clips.len(), self.devices.len());
         let outputs: Vec<Option<ShareOutput>> = if self.devices.len() == 1 {
             // One device: the model itself, no replica and no thread (the single-device loop).
@@ -279,7 +292,7 @@ impl DataParallel {
         let mut accumulator = GradientsAccumulator::<QaModel<Training>>::new();
         let mut text_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
         let mut vision_accumulator: Option<GradientsAccumulator<QaModel<Training>>> = None;
-        let (mut loss, mut tally, mut probe) = (0.0, Tally::new(), ProbeTally::default());
+        let (mut loss, mut tally, mut probe, mut kinds) = (0.0, Tally::new(), ProbeTally::default(), (0, 0));
         for output in outputs.into_iter().flatten() {
             accumulator.accumulate(model, output.grads.to_device(self.main_device(), model));
             for (tower_grads, tower_accumulator) in
@@ -293,6 +306,8 @@ impl DataParallel {
             }
             loss += output.loss;
             probe += output.probe;
+            kinds.0 += output.kinds.0;
+            kinds.1 += output.kinds.1;
             for (qtype, (right, n)) in output.tally {
                 let entry = tally.entry(qtype).or_default();
                 entry.0 += right;
@@ -306,6 +321,7 @@ impl DataParallel {
             loss,
             tally,
             probe,
+            kinds,
         }))
     }
 }
@@ -362,6 +378,8 @@ struct Divisors<'a> {
     objects: usize,
     /// Count questions with event targets.
     count_questions: usize,
+    /// Questions (each has a kind target).
+    questions: usize,
 }
 
 /// Forward and backward of one share on `device`; `None` when the share has no targeted question.
@@ -376,8 +394,17 @@ fn share_gradients(
     if questions.is_empty() {
         return Ok(None);
     }
-    let output =
-        forward(model, context.config, context.texts, context.answer_index, clips, questions, context.top_k, device)?;
+    let output = forward(
+        model,
+        context.config,
+        context.texts,
+        context.answer_index,
+        clips,
+        questions,
+        context.top_k,
+        Routing::ByType,
+        device,
+    )?;
     let mut loss: Option<Tensor<Training, 1>> = None;
     let mut tally = Tally::new();
     for head in output.choice.iter().chain(output.word.iter()).chain(output.count.iter()) {
@@ -394,6 +421,15 @@ fn share_gradients(
         if let Some(attention) = attention_loss(output.attention, &targets, divisors.attention_frames, device) {
             add_loss(&mut loss, attention.mul_scalar(supervision.weight));
         }
+    }
+    let mut kinds = (0, 0);
+    if let Some(kind) = &output.kinds {
+        let predicted: Vec<i64> = kind.logits.clone().argmax(1).into_data().iter::<i64>().collect();
+        kinds = (kind.targets.iter().zip(&predicted).filter(|&(&t, &p)| t as i64 == p).count(), kind.targets.len());
+        let kind_loss = summed_cross_entropy(kind.logits.clone(), &kind.targets, device)
+            .div_scalar(divisors.questions.max(1) as f32)
+            .mul_scalar(KIND_LOSS_WEIGHT);
+        add_loss(&mut loss, kind_loss);
     }
     let mut probe = ProbeTally::default();
     if let Some(supervision) = context.objects {
@@ -450,7 +486,7 @@ fn share_gradients(
     let text_tower_grads = model.text_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.bert()));
     let vision_tower_grads = model.vision_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.clip()));
     let grads = GradientsParams::from_grads(grads, model);
-    Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, loss: value, tally, probe }))
+    Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, loss: value, tally, probe, kinds }))
 }
 
 /// Adds `term` to the running loss (`None` until the first term).
