@@ -790,6 +790,59 @@ fn training_on_two_cpu_devices_writes_a_model() {
     assert!(out.join("model.safetensors").is_file());
 }
 
+#[test]
+fn the_kind_head_learns_question_types_and_eval_reports_them_on_held_out_questions() {
+    let f = fixture();
+    let out = f.root.join("kind-head");
+    let args = [
+        "train",
+        "--data",
+        f.data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--kind-head",
+        "--epochs",
+        "40",
+        "--lr",
+        "0.01",
+        "--warmup",
+        "2",
+        "--val-gifs",
+        "3",
+        "--image-size",
+        "16",
+        "--d-model",
+        "16",
+        "--frames",
+        "2",
+        "--batch-gifs",
+        "6",
+    ];
+    let output = run(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("kind head train"), "{}", stderr(&output));
+    let report = f.root.join("kind-head-report.json");
+    let eval = run(&[
+        "eval",
+        "--data",
+        f.data.to_str().unwrap(),
+        "--model",
+        out.to_str().unwrap(),
+        "--split",
+        "Val",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("kind head"));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    // Val's questions are not Train's; their types are told from the words alone.
+    for qtype in ["action", "transition", "count", "frameqa", "caption"] {
+        let accuracy = json[qtype]["kind_accuracy"].as_f64().unwrap();
+        assert!(accuracy >= 0.9, "{qtype}: {json}");
+    }
+}
+
 /// The all-MiniLM-L6-v2 folder where `--vocab minilm` looks for it, or `None` (the test is
 /// skipped, saying why) when scripts/fetch-minilm.sh has not fetched it.
 fn minilm_dir() -> Option<PathBuf> {

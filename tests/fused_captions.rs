@@ -12,7 +12,7 @@ use shared_model::model::QaModelConfig;
 use shared_model::pipeline::softmax;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
-use trainer::batch::{BatchQuestion, forward};
+use trainer::batch::{BatchQuestion, Routing, forward};
 use trainer::eval::Evaluator;
 use trainer::text_cache::Texts;
 
@@ -40,9 +40,19 @@ fn caption_item(gif: &str, candidates: Vec<String>) -> QaItem {
 fn batch_logits(bundle: &ModelBundle<B>, clip: &PreparedClip, item: &QaItem) -> Vec<f32> {
     let texts = Texts { tokenizer: &bundle.tokenizer, cache: None };
     let questions = [BatchQuestion { video: 0, item }];
-    let output =
-        forward(&bundle.model, &bundle.config, texts, &HashMap::new(), &[clip], &questions, None, &Default::default())
-            .expect("forward");
+    let answers = HashMap::new();
+    let output = forward(
+        &bundle.model,
+        &bundle.config,
+        texts,
+        &answers,
+        &[clip],
+        &questions,
+        None,
+        Routing::ByType,
+        &Default::default(),
+    )
+    .expect("forward");
     assert_eq!(output.choice.len(), 1);
     output.choice[0].logits.clone().into_data().to_vec::<f32>().expect("floats")
 }

@@ -12,11 +12,11 @@ use crate::clipcut::fuse_selected;
 use crate::count_check::{CountCheck, Repeated};
 use crate::gif_decode::DecodedGif;
 use crate::in_world::{InWorldScore, clip_features, gif_feature};
-use crate::model::{QaModelConfig, VideoEncoding};
+use crate::model::{QaModel, QaModelConfig, TextEncoding, VideoEncoding, kinds_of};
 use crate::object_check::ObjectCheck;
 use crate::order_check::OrderCheck;
 use crate::preprocess::{PreparedClip, prepare_clip};
-use crate::questions::CAPTION_PROMPT;
+use crate::questions::{CAPTION_PROMPT, QuestionType};
 use crate::sampling::{SamplingStrategy, Timeline};
 use crate::segment_count_check::SegmentCountCheck;
 use crate::timeline_check::TimelineCheck;
@@ -279,7 +279,80 @@ pub fn check_token_window(
     Ok(())
 }
 
-/// Which open-ended head a question goes to: TGIF-QA's Count questions all start this way.
+/// Which head answers a question, and how stage 1 reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Multiple choice; `fused`: stage 1 reads the GIF once per candidate, with the candidate as
+    /// its question text (a caption question of a model with fused captions).
+    Choice {
+        /// Whether the candidates are fused as questions.
+        fused: bool,
+    },
+    /// The FrameQA word head.
+    Word,
+    /// The Count head.
+    Count,
+}
+
+impl Route {
+    /// The head that answers.
+    pub fn answer_kind(self) -> AnswerKind {
+        match self {
+            Route::Choice { .. } => AnswerKind::Choice,
+            Route::Word => AnswerKind::Word,
+            Route::Count => AnswerKind::Count,
+        }
+    }
+
+    /// Whether the candidates are fused as questions.
+    pub fn fused(self) -> bool {
+        self == Route::Choice { fused: true }
+    }
+}
+
+/// The route of a question of type `kind`: with candidates, the choice head, or fused captions when
+/// the model fuses them and `kind` is a caption question; without, the Count head for a count
+/// question and the word head for any other. Answering passes the kind head's prediction
+/// ([`question_kinds`]); training passes the data's type.
+pub fn route_of_kind(config: &QaModelConfig, kind: QuestionType, has_candidates: bool) -> Route {
+    match (has_candidates, kind) {
+        (true, kind) => Route::Choice { fused: config.fuses_captions() && kind == QuestionType::Caption },
+        (false, QuestionType::Count) => Route::Count,
+        (false, _) => Route::Word,
+    }
+}
+
+/// The route of one question: by the kind the model's kind head predicted (`kind`, from
+/// [`question_kinds`]), or, for a model without the head (`kind` `None`), by the legacy rules on
+/// its words ([`open_kind`], [`fuses_candidates`]).
+pub fn route(config: &QaModelConfig, kind: Option<QuestionType>, question: &str, candidates: &[String]) -> Route {
+    match kind {
+        Some(kind) => route_of_kind(config, kind, !candidates.is_empty()),
+        None if !candidates.is_empty() => Route::Choice { fused: fuses_candidates(config, question, candidates) },
+        None => match open_kind(question) {
+            AnswerKind::Count => Route::Count,
+            _ => Route::Word,
+        },
+    }
+}
+
+/// The question types the model's kind head predicts for questions from their text encoding alone
+/// (no video); `None` for a model without the head. `trainer eval` and [`answer_encoded`] both
+/// route by it ([`route`]).
+///
+/// # Shapes
+/// - `questions.pooled`: `[questions, d_model]`; the output has one type per question
+pub async fn question_kinds<B: Backend>(
+    model: &QaModel<B>,
+    questions: &TextEncoding<B>,
+) -> Result<Option<Vec<QuestionType>>, InputError> {
+    let Some(logits) = model.kind_logits(questions.pooled.clone()) else { return Ok(None) };
+    Ok(Some(kinds_of(&read_floats(logits).await?)))
+}
+
+/// Legacy rule for models without a kind head (see [`route`]): which open-ended head a question
+/// goes to, by its opening words (TGIF-QA's Count questions all start this way). It goes when the
+/// models without the head are retired.
 pub fn open_kind(question: &str) -> AnswerKind {
     if question.trim_start().to_lowercase().starts_with("how many times") {
         AnswerKind::Count
@@ -288,20 +361,18 @@ pub fn open_kind(question: &str) -> AnswerKind {
     }
 }
 
-/// Whether stage 1 reads `question` once per candidate, with the candidate as its question text:
-/// caption questions (the fixed [`CAPTION_PROMPT`]) of a model with fused captions.
+/// Legacy rule for models without a kind head (see [`route`]): whether stage 1 reads `question`
+/// once per candidate, with the candidate as its question text: caption questions (the fixed
+/// [`CAPTION_PROMPT`]) of a model with fused captions. It goes when the models without the head
+/// are retired.
 pub fn fuses_candidates(config: &QaModelConfig, question: &str, candidates: &[String]) -> bool {
     config.fuses_captions() && !candidates.is_empty() && question.trim().eq_ignore_ascii_case(CAPTION_PROMPT)
 }
 
-/// The texts stage 1 fuses with the video for one question: the question, or each candidate when
-/// they are fused ([`fuses_candidates`]).
-pub fn stage_one_texts<'a>(config: &QaModelConfig, question: &'a str, candidates: &'a [String]) -> Vec<&'a str> {
-    if fuses_candidates(config, question, candidates) {
-        candidates.iter().map(String::as_str).collect()
-    } else {
-        vec![question]
-    }
+/// The texts stage 1 fuses with the video for one question answered by `route`: the question, or
+/// each candidate when they are fused.
+pub fn stage_one_texts<'a>(route: Route, question: &'a str, candidates: &'a [String]) -> Vec<&'a str> {
+    if route.fused() { candidates.iter().map(String::as_str).collect() } else { vec![question] }
 }
 
 /// Samples and preprocesses the clips of one GIF (the CPU part of answering).
@@ -378,9 +449,10 @@ pub async fn answer_encoded<B: Backend>(
     let max_len = config.model.max_text_len;
     check_token_window(&bundle.tokenizer, question, &candidates, max_len)?;
     let n_clips = clips.len();
+    let route = answer_route(bundle, question, &candidates, device).await?;
     // Stage 1 reads each clip with the question, or with each candidate when they are fused.
-    let per_clip = stage_one_texts(&config.model, question, &candidates);
-    let fused_choices = fuses_candidates(&config.model, question, &candidates);
+    let per_clip = stage_one_texts(route, question, &candidates);
+    let fused_choices = route.fused();
     let rows: Vec<String> = (0..n_clips).flat_map(|_| per_clip.iter().map(|t| t.to_string())).collect();
     let video_index: Vec<usize> = (0..n_clips).flat_map(|k| std::iter::repeat_n(k, per_clip.len())).collect();
     let question_tokens = bundle.tokenizer.encode_batch(&rows, max_len)?;
@@ -391,22 +463,23 @@ pub async fn answer_encoded<B: Backend>(
         .map_err(|e| InputError::Device(e.0))?;
     let context = fused.context;
 
-    let (kind, labels, logits) = if candidates.is_empty() {
-        match open_kind(question) {
-            AnswerKind::Count => {
-                let labels = (0..config.model.count_classes).map(|c| c.to_string()).collect();
-                (AnswerKind::Count, labels, bundle.model.count_logits(&context))
-            }
-            _ => (AnswerKind::Word, config.answers.clone(), bundle.model.answer_logits(&context)),
+    let kind = route.answer_kind();
+    let (labels, logits) = match route {
+        Route::Count => {
+            let labels = (0..config.model.count_classes).map(|c| c.to_string()).collect();
+            (labels, bundle.model.count_logits(&context))
         }
-    } else if fused_choices {
-        let logits = bundle.model.fused_choice_logits(&context, question_encoding.pooled, candidates.len());
-        (AnswerKind::Choice, candidates.clone(), logits)
-    } else {
-        let repeated: Vec<String> = (0..n_clips).flat_map(|_| candidates.iter().cloned()).collect();
-        let candidate_tokens = bundle.tokenizer.encode_batch(&repeated, max_len)?;
-        let candidate_encoding = encode_tokens(&bundle.model, &candidate_tokens, device);
-        (AnswerKind::Choice, candidates.clone(), bundle.model.choice_logits(&context, candidate_encoding.pooled))
+        Route::Word => (config.answers.clone(), bundle.model.answer_logits(&context)),
+        Route::Choice { fused: true } => {
+            let logits = bundle.model.fused_choice_logits(&context, question_encoding.pooled, candidates.len());
+            (candidates.clone(), logits)
+        }
+        Route::Choice { fused: false } => {
+            let repeated: Vec<String> = (0..n_clips).flat_map(|_| candidates.iter().cloned()).collect();
+            let candidate_tokens = bundle.tokenizer.encode_batch(&repeated, max_len)?;
+            let candidate_encoding = encode_tokens(&bundle.model, &candidate_tokens, device);
+            (candidates.clone(), bundle.model.choice_logits(&context, candidate_encoding.pooled))
+        }
     };
     let mut logits = read_floats(logits).await?;
     let weight = config.model.count_check_weight();
@@ -519,6 +592,24 @@ pub async fn answer_encoded<B: Backend>(
     }
     let in_world = in_world_score(bundle, video).await?;
     Ok(Prediction { kind, ranked, frames, unsure_below: config.unsure_below(), unknown_words, in_world })
+}
+
+/// How `answer_encoded` answers `question`: by the kind the model's kind head predicts from the
+/// question's text, or by the legacy rules for a model without the head (see [`route`]).
+pub async fn answer_route<B: Backend>(
+    bundle: &ModelBundle<B>,
+    question: &str,
+    candidates: &[String],
+    device: &B::Device,
+) -> Result<Route, InputError> {
+    let kind = if bundle.config.model.has_kind_head() {
+        let tokens = bundle.tokenizer.encode_batch(&[question.to_string()], bundle.config.model.max_text_len)?;
+        let encoding = encode_tokens(&bundle.model, &tokens, device);
+        question_kinds(&bundle.model, &encoding).await?.and_then(|kinds| kinds.first().copied())
+    } else {
+        None
+    };
+    Ok(route(&bundle.config.model, kind, question, candidates))
 }
 
 /// The GIF's in-world score from its encoding (`None` when the model has no in-world statistics).

@@ -215,6 +215,7 @@ pub fn training_json() -> Result<Vec<u8>, SeedError> {
         train_accuracy: accuracy(0.5),
         val_accuracy: accuracy(0.4),
         object_probe: (epoch == 2).then_some(ObjectProbeAccuracy { shape: 0.9, colour: 0.8 }),
+        kind_head: None,
         seconds: 60.5,
         questions_per_second: 17.7,
         gifs_per_second: 3.1,

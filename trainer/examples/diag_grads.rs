@@ -82,6 +82,7 @@ fn main() -> Result<()> {
         &refs,
         &questions,
         strategy.top_k(),
+        trainer::batch::Routing::ByType,
         &device,
     )?;
     let mut loss: Option<Tensor<Training, 1>> = None;

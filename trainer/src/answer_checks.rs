@@ -14,9 +14,8 @@ use shared_model::count_check::{CountCheck, Repeated};
 use shared_model::model::{QaModel, VideoEncoding};
 use shared_model::object_check::ObjectCheck;
 use shared_model::order_check::OrderCheck;
-use shared_model::pipeline::{fuses_candidates, read_floats};
+use shared_model::pipeline::{AnswerKind, Route, read_floats};
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::QuestionType;
 use shared_model::segment_count_check::SegmentCountCheck;
 use shared_model::timeline_check::TimelineCheck;
 use shared_model::zoom::closer_looks;
@@ -84,20 +83,23 @@ pub struct CheckInputs<'a, B: Backend> {
 }
 
 impl<B: Backend> CheckInputs<'_, B> {
-    /// The gains of `questions`' candidates; `wanted` says which checks to compute.
-    pub fn gains(&self, questions: &[BatchQuestion<'_>], wanted: CheckWeights) -> Result<CheckGains> {
+    /// The gains of `questions`' candidates, each answered by its `routes` entry (the checks that
+    /// apply follow the head, as in `pipeline::answer_encoded`); `wanted` says which checks to
+    /// compute.
+    pub fn gains(&self, questions: &[BatchQuestion<'_>], routes: &[Route], wanted: CheckWeights) -> Result<CheckGains> {
         let model = &self.config.model;
-        let fused = |q: &BatchQuestion<'_>| fuses_candidates(model, &q.item.question, &q.item.candidates);
+        let fused = |i: usize| routes[i].fused();
+        let choice = |i: usize| routes[i].answer_kind() == AnswerKind::Choice;
         let mut gains = CheckGains::default();
         if wanted.count > 0.0 {
             let checks: Vec<(usize, CountCheck)> = questions
                 .iter()
                 .enumerate()
-                .filter(|(_, q)| q.item.qtype.is_multiple_choice())
+                .filter(|&(i, _)| choice(i))
                 .map(|(i, q)| {
                     let repeated =
-                        if fused(q) && self.model.counts_by_segment() { Repeated::BySegment } else { Repeated::Totals };
-                    (i, CountCheck::with_repeated(&q.item.question, &q.item.candidates, fused(q), repeated))
+                        if fused(i) && self.model.counts_by_segment() { Repeated::BySegment } else { Repeated::Totals };
+                    (i, CountCheck::with_repeated(&q.item.question, &q.item.candidates, fused(i), repeated))
                 })
                 .filter(|(_, check)| !check.is_empty())
                 .collect();
@@ -116,13 +118,13 @@ impl<B: Backend> CheckInputs<'_, B> {
             }
         }
         if wanted.count > 0.0 && self.model.counts_by_segment() {
-            self.segment_counts(questions, &mut gains)?;
+            self.segment_counts(questions, routes, &mut gains)?;
         }
         if wanted.order > 0.0 {
             let checks: Vec<(usize, OrderCheck)> = questions
                 .iter()
                 .enumerate()
-                .filter(|(_, q)| fused(q))
+                .filter(|&(i, _)| fused(i))
                 .map(|(i, q)| (i, OrderCheck::new(&q.item.candidates)))
                 .filter(|(_, check)| !check.is_empty())
                 .collect();
@@ -152,8 +154,8 @@ impl<B: Backend> CheckInputs<'_, B> {
             let checks: Vec<(usize, TimelineCheck)> = questions
                 .iter()
                 .enumerate()
-                .filter(|(_, q)| q.item.qtype.is_multiple_choice())
-                .map(|(i, q)| (i, TimelineCheck::new(&q.item.question, &q.item.candidates, fused(q))))
+                .filter(|&(i, _)| choice(i))
+                .map(|(i, q)| (i, TimelineCheck::new(&q.item.question, &q.item.candidates, fused(i))))
                 .filter(|(_, check)| !check.is_empty())
                 .collect();
             let asked: Vec<(usize, Vec<String>)> =
@@ -178,9 +180,9 @@ impl<B: Backend> CheckInputs<'_, B> {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, q)| {
-                    let check = if fused(q) {
+                    let check = if fused(i) {
                         ObjectCheck::new(&q.item.candidates, true, answers)
-                    } else if q.item.qtype == QuestionType::FrameQa {
+                    } else if routes[i] == Route::Word {
                         let question = &q.item.question;
                         ObjectCheck::colour_answers(question, answers).or_else(|| {
                             ObjectCheck::shape_answers(question, answers).filter(|_| model.object_zoom().is_some())
@@ -267,12 +269,12 @@ impl<B: Backend> CheckInputs<'_, B> {
 
     /// Adds to the count check's gains those of the fused caption questions' segment counts
     /// (`segment_count_check`), at weight 1.
-    fn segment_counts(&self, questions: &[BatchQuestion<'_>], gains: &mut CheckGains) -> Result<()> {
+    fn segment_counts(&self, questions: &[BatchQuestion<'_>], routes: &[Route], gains: &mut CheckGains) -> Result<()> {
         let model = &self.config.model;
         let checks: Vec<(usize, SegmentCountCheck, Vec<String>)> = questions
             .iter()
             .enumerate()
-            .filter(|(_, q)| fuses_candidates(model, &q.item.question, &q.item.candidates))
+            .filter(|&(i, _)| routes[i].fused())
             .map(|(i, q)| {
                 let check = SegmentCountCheck::new(&q.item.candidates, true);
                 let asked = check.questions();

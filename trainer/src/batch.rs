@@ -11,8 +11,8 @@ use burn::tensor::activation::log_softmax;
 use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::clipcut::fuse_selected;
-use shared_model::model::{CountOutput, EventCount, QaModel, VideoEncoding};
-use shared_model::pipeline::{fuses_candidates, stage_one_texts};
+use shared_model::model::{CountOutput, EventCount, QaModel, TextEncoding, VideoEncoding, kind_index};
+use shared_model::pipeline::{Route, question_kinds, route_of_kind, stage_one_texts};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QaItem, QuestionType};
 
@@ -51,6 +51,24 @@ impl HeadKind {
     }
 }
 
+/// How [`forward`] picks each question's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// By the data's question type (training: every head learns its own questions).
+    ByType,
+    /// As answering does: by the model's kind head when it has one (a wrongly predicted kind sends
+    /// the question to a head that cannot answer it right), else by the data's type.
+    ByModel,
+}
+
+/// The kind head's logits for every question of a batch, with the data's types as targets.
+pub struct KindOutput<B: Backend> {
+    /// `[questions, kinds]`, kinds in `QuestionType::ALL`'s order.
+    pub logits: Tensor<B, 2>,
+    /// Each question's type, as a column of `logits`.
+    pub targets: Vec<usize>,
+}
+
 /// Logits of one head for some of the batch's questions.
 pub struct HeadOutput<B: Backend> {
     /// The head.
@@ -78,6 +96,10 @@ pub struct BatchOutput<B: Backend> {
     pub attention: Tensor<B, 3>,
     /// The encoded videos (grid tokens `[videos, frames, cells, d_model]`), for further questions.
     pub video: VideoEncoding<B>,
+    /// How each question was answered (see [`Routing`]).
+    pub routes: Vec<Route>,
+    /// The kind head's output (`None` for a model without the head).
+    pub kinds: Option<KindOutput<B>>,
 }
 
 /// Runs the model on `clips` and `questions`; with `top_k` (CLIP-Cut's K) each question reads
@@ -91,29 +113,56 @@ pub fn forward<B: Backend>(
     clips: &[&PreparedClip],
     questions: &[BatchQuestion<'_>],
     top_k: Option<usize>,
+    routing: Routing,
     device: &B::Device,
 ) -> Result<BatchOutput<B>> {
     let max_len = config.model.max_text_len;
     let (frames, times) = video_tensors::<B>(clips, &config.preprocess, config.model.time_positions, device);
     let video = model.encode_video(frames, times);
+    // The kind head reads each question's own text (a fused caption question's too).
+    let asked: Option<TextEncoding<B>> = if config.model.has_kind_head() {
+        let question_texts: Vec<&str> = questions.iter().map(|q| q.item.question.as_str()).collect();
+        Some(texts.encode(model, &question_texts, max_len, device)?)
+    } else {
+        None
+    };
+    let by_type = |q: &BatchQuestion<'_>| route_of_kind(&config.model, q.item.qtype, !q.item.candidates.is_empty());
+    let routes: Vec<Route> = match (&asked, routing) {
+        (Some(asked), Routing::ByModel) => match crate::backend::block_on(question_kinds(model, asked))? {
+            Some(kinds) => questions
+                .iter()
+                .zip(kinds)
+                .map(|(q, kind)| route_of_kind(&config.model, kind, !q.item.candidates.is_empty()))
+                .collect(),
+            None => questions.iter().map(by_type).collect(),
+        },
+        _ => questions.iter().map(by_type).collect(),
+    };
+    let kinds = asked
+        .as_ref()
+        .and_then(|asked| model.kind_logits(asked.pooled.clone()))
+        .map(|logits| KindOutput { logits, targets: questions.iter().map(|q| kind_index(q.item.qtype)).collect() });
     // Stage-1 rows: one per question, or one per candidate for fused candidates
     // (`pipeline::stage_one_texts`, the rule the page and `predict` follow).
     let mut row_texts: Vec<&str> = Vec::new();
     let mut video_index: Vec<usize> = Vec::new();
     let mut first_row = Vec::with_capacity(questions.len());
-    for q in questions {
+    for (q, &route) in questions.iter().zip(&routes) {
         first_row.push(row_texts.len());
-        for text in stage_one_texts(&config.model, &q.item.question, &q.item.candidates) {
+        for text in stage_one_texts(route, &q.item.question, &q.item.candidates) {
             row_texts.push(text);
             video_index.push(q.video);
         }
     }
-    let question_encoding = texts.encode(model, &row_texts, max_len, device)?;
+    // Without fused rows, stage 1 reads exactly the questions the kind head read.
+    let question_encoding = match asked {
+        Some(asked) if row_texts.len() == questions.len() => asked,
+        _ => texts.encode(model, &row_texts, max_len, device)?,
+    };
     let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
     let rows_context =
         crate::backend::block_on(fuse_selected(model, &video, &video_index, &question_encoding, &sources, top_k))?
             .context;
-    let fused = |item: &QaItem| fuses_candidates(&config.model, &item.question, &item.candidates);
     // One row per question for the other heads and the attention supervision (a fused question
     // is represented by its first candidate's row).
     let context = if row_texts.len() == questions.len() {
@@ -122,22 +171,24 @@ pub fn forward<B: Backend>(
         rows_context.select(index_tensor(&first_row, device))
     };
 
-    let positions = |keep: &dyn Fn(&QaItem) -> bool| -> Vec<usize> {
-        questions.iter().enumerate().filter(|(_, q)| keep(q.item)).map(|(i, _)| i).collect()
+    let positions = |keep: &dyn Fn(&QaItem, Route) -> bool| -> Vec<usize> {
+        (0..questions.len()).filter(|&i| keep(questions[i].item, routes[i])).collect()
     };
 
     let mut choice = Vec::new();
     let mut groups: Vec<(usize, bool)> = questions
         .iter()
-        .filter(|q| q.item.qtype.is_multiple_choice())
-        .map(|q| (q.item.candidates.len(), fused(q.item)))
+        .zip(&routes)
+        .filter_map(|(q, route)| match route {
+            Route::Choice { fused } => Some((q.item.candidates.len(), *fused)),
+            _ => None,
+        })
         .collect();
     groups.sort_unstable();
     groups.dedup();
     for (count, fused_group) in groups {
-        let picked = positions(&|item| {
-            item.qtype.is_multiple_choice() && item.candidates.len() == count && fused(item) == fused_group
-        });
+        let picked =
+            positions(&|item, route| route == Route::Choice { fused: fused_group } && item.candidates.len() == count);
         let logits = if fused_group {
             // Each candidate's own stage-1 row, scored with the candidate's encoding (the same
             // text stage 1 read as its question).
@@ -154,35 +205,40 @@ pub fn forward<B: Backend>(
             let candidate_encoding = texts.encode(model, &candidates, max_len, device)?;
             model.choice_logits(&context.select(index_tensor(&picked, device)), candidate_encoding.pooled)
         };
-        let targets = picked.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
-        choice.push(HeadOutput { kind: HeadKind::Choice(count), questions: picked, logits, targets });
+        let kind = HeadKind::Choice(count);
+        let targets = picked.iter().map(|&i| target(questions[i].item, kind, config, answer_index)).collect();
+        choice.push(HeadOutput { kind, questions: picked, logits, targets });
     }
 
-    let word_positions = positions(&|item| item.qtype == QuestionType::FrameQa);
+    let word_positions = positions(&|_, route| route == Route::Word);
     let word = (!word_positions.is_empty()).then(|| {
         let logits = model.answer_logits(&context.select(index_tensor(&word_positions, device)));
-        let targets = word_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
+        let targets =
+            word_positions.iter().map(|&i| target(questions[i].item, HeadKind::Word, config, answer_index)).collect();
         HeadOutput { kind: HeadKind::Word, questions: word_positions, logits, targets }
     });
 
-    let count_positions = positions(&|item| item.qtype == QuestionType::Count);
+    let count_positions = positions(&|_, route| route == Route::Count);
     let (count, count_events) = if count_positions.is_empty() {
         (None, None)
     } else {
         let CountOutput { logits, events } = model.count(&context.select(index_tensor(&count_positions, device)));
-        let targets = count_positions.iter().map(|&i| target(questions[i].item, config, answer_index)).collect();
+        let targets =
+            count_positions.iter().map(|&i| target(questions[i].item, HeadKind::Count, config, answer_index)).collect();
         (Some(HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }), events)
     };
-    Ok(BatchOutput { choice, word, count, count_events, attention: context.attention, video })
+    Ok(BatchOutput { choice, word, count, count_events, attention: context.attention, video, routes, kinds })
 }
 
-/// The class `item`'s head should predict (`None` when the answer is outside the head's classes).
+/// The class `head` should predict for `item` (`None` when the answer is not one of the head's
+/// classes, as for a question sent to another type's head).
 fn target(
     item: &QaItem,
+    head: HeadKind,
     config: &BundleConfig,
     answer_index: &std::collections::HashMap<String, usize>,
 ) -> Option<usize> {
-    match (HeadKind::of(item), &item.answer) {
+    match (head, &item.answer) {
         (HeadKind::Choice(_), Answer::Choice(c)) => Some(*c),
         (HeadKind::Word, Answer::Word(w)) => answer_index.get(&normalise_answer(w)).copied(),
         (HeadKind::Count, Answer::Count(n)) => Some((*n as usize).min(config.model.count_classes - 1)),
@@ -198,7 +254,7 @@ pub fn targeted_rows(
     answer_index: &std::collections::HashMap<String, usize>,
 ) -> BTreeMap<HeadKind, usize> {
     let mut rows = BTreeMap::new();
-    for q in questions.iter().filter(|q| target(q.item, config, answer_index).is_some()) {
+    for q in questions.iter().filter(|q| target(q.item, HeadKind::of(q.item), config, answer_index).is_some()) {
         *rows.entry(HeadKind::of(q.item)).or_default() += 1;
     }
     rows

@@ -11,7 +11,7 @@ use shared_model::batch::{encode_prepared, index_tensor};
 use shared_model::bundle::BundleConfig;
 use shared_model::calibration::softmax_with_temperature;
 use shared_model::clipcut::fuse_selected;
-use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding};
+use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding, kinds_of};
 use shared_model::pipeline::{ClipAggregation, aggregate, read_floats};
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
@@ -20,7 +20,7 @@ use shared_model::tokenize::TextTokenizer;
 
 use crate::answer_checks::{CheckGains, CheckInputs, CheckWeights};
 use crate::attention_targets::ObjectAnnotations;
-use crate::batch::{BatchQuestion, HeadOutput, forward};
+use crate::batch::{BatchQuestion, HeadKind, HeadOutput, Routing, forward};
 use crate::data::Split;
 use crate::generate::{colour_words, shape_words};
 use crate::in_world::{InWorldReport, gif_features};
@@ -70,6 +70,10 @@ pub struct TypeReport {
     /// The same for the object check's weight ([`Evaluator::object_check_sweep`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_check: Option<BTreeMap<String, f64>>,
+    /// For a model with a kind head: how often it named this type (each question once); a
+    /// question whose type it missed went to another head (see `batch::Routing::ByModel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind_accuracy: Option<f64>,
     /// Expected calibration error of this type's answers and the temperature that would fit them.
     pub calibration: CalibrationReport,
     /// Caption only: GIFs (and captions) the retrieval ranked among.
@@ -303,6 +307,8 @@ struct Tally {
     swept_object: Vec<usize>,
     /// The event counter's own counts: right, questions, summed absolute error.
     evidence: (usize, usize, f64),
+    /// The kind head's right types and questions.
+    kinds: (usize, usize),
     /// Each question's answer.
     answers: Vec<AnsweredQuestion>,
 }
@@ -377,8 +383,19 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 &clip_refs,
                 &questions,
                 self.strategy.top_k(),
+                Routing::ByModel,
                 &self.device,
             )?;
+            if let Some(kinds) = &output.kinds {
+                let logits = crate::backend::block_on(read_floats(kinds.logits.clone())).context("reading kinds")?;
+                // Each question once, though it is asked of each of its GIF's clips.
+                for (q, predicted) in kinds_of(&logits).into_iter().enumerate().step_by(clips_per_gif.max(1)) {
+                    let item = questions[q].item;
+                    let tally = &mut tallies.entry(item.qtype).or_default().kinds;
+                    tally.0 += usize::from(predicted == item.qtype);
+                    tally.1 += 1;
+                }
+            }
             if let Some(statistics) = &self.config.in_world {
                 for feature in gif_features(&output.video, clips_per_gif)? {
                     distances.push(statistics.distance(&feature)?);
@@ -403,7 +420,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 timeline: if self.timeline_check_sweep.is_empty() { own.timeline } else { 1.0 },
                 object: if self.object_check_sweep.is_empty() { own.object } else { 1.0 },
             };
-            let gains = inputs.gains(&questions, wanted)?;
+            let gains = inputs.gains(&questions, &output.routes, wanted)?;
             if let (Some(events), Some(count)) = (output.count_events, &output.count) {
                 self.score_evidence(events.expected, count, &questions, clips_per_gif, &mut tallies)?;
             }
@@ -445,6 +462,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                     order_check: sweep(&self.order_check_sweep, &tally.swept_order, n),
                     timeline_check: sweep(&self.timeline_check_sweep, &tally.swept_timeline, n),
                     object_check: sweep(&self.object_check_sweep, &tally.swept_object, n),
+                    kind_accuracy: (tally.kinds.1 > 0).then(|| tally.kinds.0 as f64 / tally.kinds.1 as f64),
                     calibration,
                     ..TypeReport::default()
                 },
@@ -529,13 +547,26 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             let predicted = argmax(&combined);
             let item = questions[head.questions[start]].item;
             let tally = tallies.entry(item.qtype).or_default();
-            // The sweeps cover the answers the checks can move: choices and words (colour answers).
-            let truth = match &item.answer {
-                Answer::Choice(c) => Some(*c),
-                Answer::Word(w) => self.config.answers.iter().position(|a| *a == normalise_answer(w)),
-                Answer::Count(_) => None,
+            // Answers are read in the classes of the head that answered, which is another type's
+            // when the kind head named the type wrong (then the truth is seldom among them).
+            let label = |index: usize| match head.kind {
+                HeadKind::Choice(_) => item.candidates.get(index).cloned().unwrap_or_default(),
+                HeadKind::Count => index.to_string(),
+                HeadKind::Word => self.config.answers.get(index).cloned().unwrap_or_default(),
             };
-            if let Some(truth) = truth {
+            let answer = match &item.answer {
+                Answer::Choice(c) => item.candidates.get(*c).cloned().unwrap_or_default(),
+                Answer::Count(n) => n.to_string(),
+                Answer::Word(w) => normalise_answer(w),
+            };
+            let truth = match (head.kind, &item.answer) {
+                (HeadKind::Choice(_), Answer::Choice(c)) => Some(*c),
+                (HeadKind::Count, Answer::Count(n)) => Some(*n as usize),
+                (HeadKind::Choice(_), _) | (_, Answer::Choice(_)) => None,
+                _ => (0..classes).find(|&i| label(i) == answer),
+            };
+            // The sweeps cover the answers the checks can move: choices and words (colour answers).
+            if let Some(truth) = truth.filter(|_| !matches!(item.answer, Answer::Count(_))) {
                 let right_at = |weights| usize::from(argmax(&combined_at(start, weights)) == truth);
                 tally.swept_count.resize(self.count_check_sweep.len(), 0);
                 for (k, &count) in self.count_check_sweep.iter().enumerate() {
@@ -555,43 +586,31 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 }
             }
             tally.n += 1;
-            let right = match &item.answer {
-                Answer::Choice(c) => predicted == *c,
-                Answer::Count(n) => {
-                    tally.abs_error += (predicted as f64 - f64::from(*n)).abs();
-                    predicted == *n as usize
-                }
-                Answer::Word(w) => self.config.answers.get(predicted).is_some_and(|a| *a == normalise_answer(w)),
-            };
+            let right = truth == Some(predicted);
+            if let Answer::Count(n) = &item.answer {
+                // A count read from another head's answer: its number, or 0 for a word.
+                let said = label(predicted).parse::<f64>().unwrap_or(0.0);
+                tally.abs_error += (said - f64::from(*n)).abs();
+            }
             tally.right += usize::from(right);
-            let word = |index: usize| match &item.answer {
-                Answer::Choice(_) => item.candidates.get(index).cloned().unwrap_or_default(),
-                Answer::Count(_) => index.to_string(),
-                Answer::Word(_) => self.config.answers.get(index).cloned().unwrap_or_default(),
-            };
             tally.answers.push(AnsweredQuestion {
                 gif: item.gif_name.clone(),
                 qtype: item.qtype.tag(),
                 question: item.question.clone(),
                 candidates: item.candidates.clone(),
-                answer: match &item.answer {
-                    Answer::Choice(c) => word(*c),
-                    Answer::Count(n) => n.to_string(),
-                    Answer::Word(w) => normalise_answer(w),
-                },
-                predicted: word(predicted),
+                answer,
+                predicted: label(predicted),
                 right,
                 probability: softmax_with_temperature(&combined, self.config.temperature())
                     .get(predicted)
                     .copied()
                     .unwrap_or(0.0),
                 logits: combined.clone(),
-                truth: match &item.answer {
-                    Answer::Count(n) => Some(*n as usize),
-                    _ => truth,
-                },
+                truth,
             });
-            if let (QuestionType::Caption, Answer::Choice(truth)) = (item.qtype, &item.answer) {
+            if let (QuestionType::Caption, Answer::Choice(truth), HeadKind::Choice(_)) =
+                (item.qtype, &item.answer, head.kind)
+            {
                 tally_caption_pairs(&item.candidates, *truth, &combined, &mut tally.forms);
             }
             if let Some(form) = question_form(item.qtype, &item.question) {
@@ -836,6 +855,9 @@ pub fn table(report: &Report) -> String {
                     out +=
                         &format!("  {:<16} {:>6} {:>8.1}%\n", format!("{check} check ×{weight}"), "", 100.0 * accuracy);
                 }
+            }
+            if let Some(accuracy) = r.kind_accuracy {
+                out += &format!("  {:<16} {:>6} {:>8.1}%\n", "kind head", "", 100.0 * accuracy);
             }
             if let (Some(pointing), Some(chance)) = (r.pointing, r.pointing_chance) {
                 out += &format!(

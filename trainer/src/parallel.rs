@@ -24,11 +24,15 @@ use shared_model::questions::{Answer, QuestionType};
 use crate::attention_targets::{AttentionTargets, ObjectAnnotations};
 use crate::backend::{Device, Training};
 use crate::batch::{
-    BatchQuestion, HeadKind, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
+    BatchQuestion, HeadKind, Routing, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
     targeted_rows,
 };
 use crate::step_metrics::StepMetrics;
 use crate::text_cache::Texts;
+
+/// Weight of the kind head's cross-entropy (`--kind-head`) beside the answer losses, which have
+/// weight 1 each.
+pub const KIND_LOSS_WEIGHT: f32 = 1.0;
 
 /// What a model needs besides its weights to run a training batch.
 pub struct StepContext<'a> {
@@ -222,7 +226,13 @@ impl DataParallel {
             context.objects.map_or(0, |supervision| supervision.rows(context, clips, questions, 1).shapes.len());
         let count_questions =
             context.counts.map_or(0, |supervision| supervision.shares(clips, questions).iter().flatten().count());
-        let divisors = Divisors { rows: &batch_rows, attention_frames, objects: batch_objects, count_questions };
+        let divisors = Divisors {
+            rows: &batch_rows,
+            attention_frames,
+            objects: batch_objects,
+            count_questions,
+            questions: questions.len(),
+        };
         let shares = split_shares(clips.len(), self.devices.len());
         let outputs: Vec<Option<ShareOutput>> = if self.devices.len() == 1 {
             // One device: the model itself, no replica and no thread (the single-device loop).
@@ -328,6 +338,8 @@ struct Divisors<'a> {
     objects: usize,
     /// Count questions with event targets.
     count_questions: usize,
+    /// Questions (each has a kind target).
+    questions: usize,
 }
 
 /// Forward and backward of one share on `device`; `None` when the share has no targeted question.
@@ -342,8 +354,17 @@ fn share_gradients(
     if questions.is_empty() {
         return Ok(None);
     }
-    let output =
-        forward(model, context.config, context.texts, context.answer_index, clips, questions, context.top_k, device)?;
+    let output = forward(
+        model,
+        context.config,
+        context.texts,
+        context.answer_index,
+        clips,
+        questions,
+        context.top_k,
+        Routing::ByType,
+        device,
+    )?;
     let mut loss: Option<Tensor<Training, 1>> = None;
     // Figures stay on the device until the loop reads them (`step_metrics`).
     let mut metrics = StepMetrics::default();
@@ -362,6 +383,13 @@ fn share_gradients(
         if let Some(attention) = attention_loss(output.attention, &targets, divisors.attention_frames, device) {
             add_loss(&mut loss, attention.mul_scalar(supervision.weight));
         }
+    }
+    if let Some(kind) = &output.kinds {
+        metrics.kinds(&kind.logits, &kind.targets);
+        let kind_loss = summed_cross_entropy(kind.logits.clone(), &kind.targets, device)
+            .div_scalar(divisors.questions.max(1) as f32)
+            .mul_scalar(KIND_LOSS_WEIGHT);
+        add_loss(&mut loss, kind_loss);
     }
     if let Some(supervision) = context.objects {
         let [videos, frames, cells, d_model] = output.video.tokens.dims();

@@ -43,6 +43,8 @@ enum Tallied {
     ProbeShapes,
     /// The object probe's colours.
     ProbeColours,
+    /// The kind head's question types.
+    Kinds,
 }
 
 /// One head's (or probe's) predictions of one share, still on its device.
@@ -97,6 +99,11 @@ impl StepMetrics {
         }
     }
 
+    /// Records the kind head's predictions: `[questions, types]` logits and each question's type.
+    pub fn kinds(&mut self, logits: &Tensor<Training, 2>, targets: &[usize]) {
+        self.predict(logits, targets.iter().copied().map(Some).collect(), Tallied::Kinds);
+    }
+
     /// Adds another share's figures (shares are added in device order).
     pub fn append(&mut self, other: StepMetrics) {
         self.losses.extend(other.losses);
@@ -122,6 +129,8 @@ pub struct Figures {
     pub tally: Tally,
     /// The object probe's hits.
     pub probe: ProbeTally,
+    /// The kind head's right types and questions (`--kind-head`).
+    pub kinds: (usize, usize),
 }
 
 impl Figures {
@@ -192,6 +201,10 @@ impl MetricsAccumulator {
                         self.figures.probe.objects += 1;
                     }
                     Tallied::ProbeColours => self.figures.probe.colours_right += right,
+                    Tallied::Kinds => {
+                        self.figures.kinds.0 += right;
+                        self.figures.kinds.1 += 1;
+                    }
                 }
             }
         }

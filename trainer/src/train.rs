@@ -272,6 +272,12 @@ pub struct ModelShape {
     #[arg(long)]
     #[serde(default)]
     pub fused_captions: bool,
+    /// Add a question-kind head that predicts each question's type from its text, trained with a
+    /// cross-entropy on every training question's type; answering and evaluation then send each
+    /// question to the head it picks instead of going by the question's words (new models only).
+    #[arg(long)]
+    #[serde(default)]
+    pub kind_head: bool,
     /// Tokenizer of a new model: `built` (the training questions' words, letters and ##letters)
     /// or `minilm` (all-MiniLM-L6-v2's English WordPiece, pruned, its token embedding started from
     /// MiniLM's reduced by PCA; the folder from --minilm, $GIFQA_MINILM_DIR or
@@ -341,6 +347,9 @@ pub struct EpochRecord {
     /// Training accuracy of the object probe (with `--object-supervision`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_probe: Option<ObjectProbeAccuracy>,
+    /// How often the kind head named the question's type (with `--kind-head`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind_head: Option<KindHeadAccuracy>,
     /// Wall-clock seconds of the epoch.
     pub seconds: f64,
     /// Questions per second.
@@ -356,6 +365,16 @@ pub struct ObjectProbeAccuracy {
     pub shape: f64,
     /// Share whose colour it named.
     pub colour: f64,
+}
+
+/// How often the kind head named a question's type during an epoch, in training (on the fly, with
+/// dropout) and on Val (`None` without a Val split).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct KindHeadAccuracy {
+    /// Share of training questions.
+    pub train: f64,
+    /// Share of validation questions.
+    pub val: Option<f64>,
 }
 
 /// Largest `training.json` read by `--resume`, in bytes (an epoch's record is about 1 kB).
@@ -643,6 +662,10 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 shape: figures.probe.shapes_right as f64 / figures.probe.objects as f64,
                 colour: figures.probe.colours_right as f64 / figures.probe.objects as f64,
             }),
+            kind_head: (figures.kinds.1 > 0).then(|| KindHeadAccuracy {
+                train: figures.kinds.0 as f64 / figures.kinds.1 as f64,
+                val: kind_accuracy(&val_report),
+            }),
             seconds,
             questions_per_second: seen_questions as f64 / seconds,
             gifs_per_second: seen_gifs as f64 / seconds,
@@ -847,7 +870,8 @@ pub fn new_config(
         .with_count_head(Some(count_head))
         .with_count_temporal_kernel((options.count_temporal_kernel > 0).then_some(options.count_temporal_kernel))
         .with_dropout(Some(options.dropout))
-        .with_fused_captions(options.fused_captions.then_some(true));
+        .with_fused_captions(options.fused_captions.then_some(true))
+        .with_kind_head(options.kind_head.then_some(true));
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         calibration: None,
@@ -897,6 +921,15 @@ fn validate(
     evaluator.evaluate(val, false, true)
 }
 
+/// The kind head's accuracy over every question of `report` (`None` without the head or questions).
+pub fn kind_accuracy(report: &Report) -> Option<f64> {
+    let (right, n) = report
+        .values()
+        .filter_map(|r| r.kind_accuracy.map(|a| (a * r.n as f64, r.n)))
+        .fold((0.0, 0), |(right, n), (r, k)| (right + r, n + k));
+    (n > 0).then(|| right / n as f64)
+}
+
 /// The missing-GIF list of a split in the model folder.
 fn missing_list_name(split: &str) -> &'static str {
     if split == "Val" { "missing-gifs-Val.txt" } else { "missing-gifs-Train.txt" }
@@ -932,8 +965,12 @@ pub fn describe(record: &EpochRecord) -> String {
     let probe = record.object_probe.map_or(String::new(), |p| {
         format!(" | object probe shape {:.1}%, colour {:.1}%", 100.0 * p.shape, 100.0 * p.colour)
     });
+    let kind = record.kind_head.map_or(String::new(), |k| {
+        let val = k.val.map_or(String::new(), |v| format!(", val {:.1}%", 100.0 * v));
+        format!(" | kind head train {:.1}%{val}", 100.0 * k.train)
+    });
     format!(
-        "epoch {} (step {}): loss {:.3} | train {} | val {}{probe} | {:.0}s, {:.1} questions/s",
+        "epoch {} (step {}): loss {:.3} | train {} | val {}{probe}{kind} | {:.0}s, {:.1} questions/s",
         record.epoch,
         record.step,
         record.train_loss,

@@ -10,6 +10,7 @@ pub mod frame_encoder;
 pub mod fusion;
 pub mod grid_attention;
 pub mod heads;
+pub mod kind_head;
 pub mod object_probe;
 pub mod qa_model;
 pub mod segment_tagger;
@@ -21,6 +22,7 @@ pub mod vision_tower;
 
 pub use event_counter::{EventCount, EventCounter, EventCounterConfig};
 pub use fusion::{QuestionContext, TemporalMode};
+pub use kind_head::{KindHead, KindHeadConfig, kind_index, kinds_of};
 pub use object_probe::ObjectProbeLogits;
 pub use qa_model::{CountHead, CountOutput, QaModel, QaModelConfig, VideoEmbeddings, VideoEncoding};
 pub use segment_tagger::{SegmentTagger, SegmentTaggerConfig};

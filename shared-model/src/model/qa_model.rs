@@ -14,6 +14,7 @@ use super::event_counter::{EventCount, EventCounter, EventCounterConfig};
 use super::frame_encoder::{FrameEncoder, FrameEncoderConfig};
 use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode, unit_rows};
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
+use super::kind_head::{KindHead, KindHeadConfig};
 use super::object_probe::{ObjectProbe, ObjectProbeConfig, ObjectProbeLogits};
 use super::segment_tagger::{SegmentTagger, SegmentTaggerConfig};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
@@ -119,6 +120,10 @@ pub struct QaModelConfig {
     /// `zoom`): fused captions' shape questions are also asked of the clip cropped around where
     /// they looked; `None` (configs written before this option) or 0 means not.
     pub object_zoom: Option<f64>,
+    /// Add a [`KindHead`] that predicts each question's type from its text, and answer through the
+    /// head it picks (see `pipeline::route`); `None` (configs written before this option) means
+    /// no: open questions and fused captions are then told apart by their words (the legacy rule).
+    pub kind_head: Option<bool>,
 }
 
 /// How the Count head reads the stage-1 output.
@@ -160,6 +165,8 @@ pub struct QaModel<B: Backend> {
     object_probe: Option<ObjectProbe<B>>,
     /// Present when [`QaModelConfig::segment_tagger`] is set.
     segment_tagger: Option<SegmentTagger<B>>,
+    /// Present when [`QaModelConfig::kind_head`] is set.
+    kind_head: Option<KindHead<B>>,
 }
 
 /// What [`QaModel::count`] returns.
@@ -320,6 +327,12 @@ impl QaModelConfig {
         self.object_zoom.map(|w| w as f32).filter(|&w| w > 0.0 && self.object_check_weight() > 0.0)
     }
 
+    /// Whether the model predicts each question's type with a [`KindHead`] (no for configs
+    /// written before the option).
+    pub fn has_kind_head(&self) -> bool {
+        self.kind_head == Some(true)
+    }
+
     /// The segment tagger's configuration (see [`QaModelConfig::segment_tagger`]).
     pub fn segment_tagger_config(&self) -> SegmentTaggerConfig {
         let tokens_per_frame = self.slots + usize::from(self.grid_max_token == Some(true));
@@ -387,6 +400,7 @@ impl QaModelConfig {
             object_probe: (self.object_probe == Some(true))
                 .then(|| ObjectProbeConfig::new(d, self.answer_classes).init(device)),
             segment_tagger: (self.segment_tagger == Some(true)).then(|| self.segment_tagger_config().init(device)),
+            kind_head: self.has_kind_head().then(|| KindHeadConfig::new(d).init(device)),
         }
     }
 }
@@ -598,6 +612,16 @@ impl<B: Backend> QaModel<B> {
     /// - output: `[objects, answer_classes]` each
     pub fn probe_objects(&self, tokens: Tensor<B, 3>, weights: Tensor<B, 2>) -> Option<ObjectProbeLogits<B>> {
         self.object_probe.as_ref().map(|probe| probe.forward(tokens, weights))
+    }
+
+    /// Logits over the question types ([`crate::questions::QuestionType::ALL`]'s order) from the
+    /// question text alone; `None` for a model without the kind head.
+    ///
+    /// # Shapes
+    /// - `pooled`: pooled question encodings ([`TextEncoding::pooled`]), `[questions, d_model]`
+    /// - output: `[questions, kinds]`
+    pub fn kind_logits(&self, pooled: Tensor<B, 2>) -> Option<Tensor<B, 2>> {
+        self.kind_head.as_ref().map(|head| head.forward(pooled))
     }
 
     /// Frames and whole videos in the joint frame/text space: frame vector =
