@@ -51,9 +51,9 @@ fn device_at(_index: usize) -> Device {
 }
 
 /// Parses `--devices` (`cpu:0,cpu:1`, `cuda:0,cuda:1`, `wgpu:0`): the devices of a data-parallel
-/// run, main device first. `None` gives the default device alone.
+/// run, main device first. `None` gives [`default_devices`].
 pub fn devices(list: Option<&str>) -> anyhow::Result<Vec<Device>> {
-    let Some(list) = list else { return Ok(vec![device()]) };
+    let Some(list) = list else { return Ok(default_devices()) };
     let mut seen: Vec<(&str, usize)> = Vec::new();
     for entry in list.split(',').map(str::trim) {
         let (kind, index) = entry
@@ -76,6 +76,23 @@ pub fn devices(list: Option<&str>) -> anyhow::Result<Vec<Device>> {
     }
     Ok(seen.iter().map(|&(_, index)| device_at(index)).collect())
 }
+
+/// Where training runs without `--devices`: a GPU backend's default device; on the CPU backend one
+/// replica per core, up to [`MAX_CPU_REPLICAS`]. Flex runs most of this model's kernels on the
+/// calling thread, so one device keeps one core busy; a replica per core splits each batch's GIFs
+/// between threads (the result equals one-device training up to float rounding, see `parallel`).
+pub fn default_devices() -> Vec<Device> {
+    if DEVICE_KIND == "cpu" {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        vec![device(); cores.clamp(1, MAX_CPU_REPLICAS)]
+    } else {
+        vec![device()]
+    }
+}
+
+/// Most CPU replicas [`default_devices`] starts: a 16-GIF batch then still gives each at least 4
+/// GIFs (two were measured, on 2 cores: docs/training-speed.md).
+pub const MAX_CPU_REPLICAS: usize = 4;
 
 /// Fails with one clear line when the compiled-in backend cannot start on this machine. A CUDA
 /// build needs the NVIDIA driver's `libcuda.so.1`; without it the backend would panic in its device
@@ -151,4 +168,23 @@ pub fn strategy_for(
     use shared_model::sampling::SamplingStrategy;
     let frames = SamplingStrategy::parse(&config.sampling, 16)?.frames_read();
     Ok(SamplingStrategy::parse(requested.unwrap_or(&config.sampling), frames)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_uses_the_cores_on_the_cpu_and_one_gpu() {
+        let default = default_devices();
+        if DEVICE_KIND == "cpu" {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            assert_eq!(default.len(), cores.clamp(1, MAX_CPU_REPLICAS));
+        } else {
+            assert_eq!(default.len(), 1);
+        }
+        assert_eq!(devices(None).map(|d| d.len()).ok(), Some(default.len()));
+        let one = format!("{DEVICE_KIND}:0");
+        assert_eq!(devices(Some(&one)).map(|d| d.len()).ok(), Some(1));
+    }
 }

@@ -193,7 +193,8 @@ pub struct TrainOptions {
     pub vision_encoder_lr_scale: f64,
     /// Train data-parallel on these devices, main device first: `cpu:0,cpu:1` (replicas on the
     /// CPU backend), `cuda:0,cuda:1` (--features cuda), `wgpu:0,wgpu:1` (--features wgpu).
-    /// Each step's GIFs are split across them; the result equals one-device training.
+    /// Each step's GIFs are split across them; the result equals one-device training. Default:
+    /// the GPU's default device, or on the CPU one replica per core (up to 4); `cpu:0` for one.
     #[arg(long)]
     #[serde(skip)]
     pub devices: Option<String>,
@@ -555,7 +556,10 @@ pub fn run(options: TrainOptions) -> Result<()> {
         "training on {} GIFs / {questions} questions ({} backend, {}), validating on {} GIFs; {} parameters",
         train.gifs.len(),
         backend::name(),
-        options.devices.as_deref().map_or("default device".to_string(), |list| format!("devices {list}")),
+        options.devices.as_deref().map_or_else(
+            || format!("default: {} device{}", parallel.len(), if parallel.len() == 1 { "" } else { "s" }),
+            |list| format!("devices {list}")
+        ),
         val.as_ref().map_or(0, |v| v.gifs.len()),
         model.num_params()
     );
