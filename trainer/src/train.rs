@@ -32,7 +32,7 @@ use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
 use crate::files::{clean_leftovers, pause_point, write_folder_atomically};
-use crate::loader::{Batch, Prefetch};
+use crate::loader::Prefetch;
 use crate::order_drills::{Drills, add_order_drills};
 use crate::parallel::{
     AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, ProbeTally, StepContext,
@@ -153,6 +153,13 @@ pub struct TrainOptions {
     #[arg(long, value_enum)]
     #[serde(default)]
     pub order_drills: Option<Drills>,
+    /// Augment the training clips (never validation's): per clip a brightness and contrast
+    /// jitter, sometimes a slight blur, pixel noise or fewer levels per channel, drawn from the
+    /// run's random generator (see `augment.rs`). The auxiliary losses still find objects in the
+    /// clips as drawn.
+    #[arg(long)]
+    #[serde(default)]
+    pub augment: bool,
     /// Fail when question rows reference GIFs that are not in the folder (default: report them,
     /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
     #[arg(long)]
@@ -578,13 +585,15 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let train = Arc::new(train);
     for epoch in state.history.len() + 1..=opts.epochs {
         let epoch_start = Instant::now();
-        let mut batches = Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), rng);
+        let mut batches =
+            Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), opts.augment, rng);
         let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", opts.epochs));
         let (mut loss_sum, mut loss_n, mut seen_questions, mut seen_gifs) = (0.0, 0usize, 0usize, 0usize);
         let mut right: BTreeMap<QuestionType, (usize, usize)> = BTreeMap::new();
         let mut probe = ProbeTally::default();
         let mut out_of_time = false;
-        for Batch { gifs: batch, clips } in batches.by_ref() {
+        for prepared in batches.by_ref() {
+            let batch = &prepared.gifs;
             let questions: Vec<BatchQuestion> = batch
                 .iter()
                 .enumerate()
@@ -592,8 +601,13 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .map(|(video, i)| BatchQuestion { video, item: &train.items[i] })
                 .filter(|q| step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
-            let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let Some(gradients) = parallel.gradients(&model, &step_context, &clip_refs, &questions)? else { continue };
+            let clip_refs: Vec<&PreparedClip> = prepared.clips.iter().collect();
+            let seen_refs: Vec<&PreparedClip> = prepared.seen().iter().collect();
+            let Some(gradients) =
+                parallel.gradients_seeing(&model, &step_context, &seen_refs, &clip_refs, &questions)?
+            else {
+                continue;
+            };
             for (qtype, (r, n)) in gradients.tally {
                 let entry = right.entry(qtype).or_default();
                 entry.0 += r;
