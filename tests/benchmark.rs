@@ -17,6 +17,7 @@ fn generated_gifs_decode_to_their_annotations() {
             gifs: 40,
             wording: Default::default(),
             renderer: Default::default(),
+            drawing: Default::default(),
         },
         &|| {},
     )
@@ -84,6 +85,7 @@ fn count_targets_mark_the_repetitions_the_frames_show() {
             gifs: 60,
             wording: Default::default(),
             renderer: Default::default(),
+            drawing: Default::default(),
         },
         &|| {},
     )

@@ -56,6 +56,7 @@ fn setup() -> Setup {
             gifs: 20,
             wording: Default::default(),
             renderer: Default::default(),
+            drawing: Default::default(),
         },
         &|| {},
     )

@@ -179,6 +179,7 @@ pub mod generated {
             gifs,
             wording: Default::default(),
             renderer: Default::default(),
+            drawing: Default::default(),
         };
         trainer::generate::generate(&options, &|| {}).expect("generates");
         trainer::data::load(&dir.0, "Train", &bundle.config.preprocess, Some(8)).expect("loads")

@@ -348,6 +348,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
             gifs: 60,
             wording: Default::default(),
             renderer: Default::default(),
+            drawing: Default::default(),
         },
         &|| {},
     )
@@ -415,6 +416,7 @@ fn shipped_model_shows_where_it_looked() {
             gifs: 30,
             wording: Default::default(),
             renderer: Default::default(),
+            drawing: Default::default(),
         },
         &|| {},
     )
@@ -512,6 +514,7 @@ fn shipped_model_flags_real_gifs_and_not_its_own_world() {
             gifs: 30,
             wording: Default::default(),
             renderer: Default::default(),
+            drawing: Default::default(),
         },
         &|| {},
     )

@@ -69,6 +69,9 @@ pub struct BenchOptions {
     /// Epochs of batches to prepare (with --loader).
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
+    /// Augment the clips as `train --augment` does (with --loader).
+    #[arg(long)]
+    pub augment: bool,
 }
 
 /// Runs `trainer bench`.
@@ -147,7 +150,8 @@ fn run_loader(options: &BenchOptions) -> Result<()> {
     let (mut questions, mut gifs, mut bytes) = (0usize, 0usize, 0usize);
     let started = Instant::now();
     for _ in 0..options.epochs {
-        let mut batches = crate::loader::Prefetch::epoch(split.clone(), options.batch_gifs, options.frames, rng);
+        let mut batches =
+            crate::loader::Prefetch::epoch(split.clone(), options.batch_gifs, options.frames, options.augment, rng);
         for batch in batches.by_ref() {
             questions += batch.gifs.iter().map(|&g| split.gifs[g].items.len()).sum::<usize>();
             gifs += batch.gifs.len();
@@ -157,10 +161,11 @@ fn run_loader(options: &BenchOptions) -> Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     println!(
-        "loader alone ({} epochs, {} GIFs a batch, {} frames a clip, 1 producer thread): {:.0} questions/s, {:.0} GIFs/s, {:.0} MB/s of clips",
+        "loader alone ({} epochs, {} GIFs a batch, {} frames a clip{}, 1 producer thread): {:.0} questions/s, {:.0} GIFs/s, {:.0} MB/s of clips",
         options.epochs,
         options.batch_gifs,
         options.frames,
+        if options.augment { ", augmented" } else { "" },
         questions as f64 / seconds,
         gifs as f64 / seconds,
         bytes as f64 / seconds / 1e6

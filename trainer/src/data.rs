@@ -401,6 +401,7 @@ mod tests {
             gifs,
             wording: Default::default(),
             renderer: Default::default(),
+            drawing: Default::default(),
         };
         crate::generate::generate(&options, &|| {}).unwrap();
         dir

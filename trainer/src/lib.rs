@@ -4,6 +4,7 @@
 pub mod alignment;
 pub mod answer_checks;
 pub mod attention_targets;
+pub mod augment;
 pub mod backend;
 pub mod batch;
 pub mod bench;

@@ -3,6 +3,8 @@
 //! bounded channel. The producer draws from the run's random generator in exactly the order the
 //! loop did when it built batches itself (shuffle, then each batch's jitter in turn), so a seed
 //! gives the same batches as before, and the generator comes back at the end of the epoch.
+//! With augmentation (`train --augment`) each batch also carries its clips augmented, drawn
+//! from the same generator after the batch's jitter.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -26,6 +28,16 @@ pub struct Batch {
     pub gifs: Vec<usize>,
     /// One jitter-sampled clip per GIF.
     pub clips: Vec<PreparedClip>,
+    /// The same clips augmented (what the model reads) when training augments; the auxiliary
+    /// losses still find objects in `clips`.
+    pub augmented: Option<Vec<PreparedClip>>,
+}
+
+impl Batch {
+    /// The clips the model reads: augmented when the batch has them.
+    pub fn seen(&self) -> &[PreparedClip] {
+        self.augmented.as_deref().unwrap_or(&self.clips)
+    }
 }
 
 /// One epoch of batches, produced on a background thread; iterate it, then [`Prefetch::finish`].
@@ -37,14 +49,14 @@ pub struct Prefetch {
 
 impl Prefetch {
     /// Starts the epoch: shuffles the GIF order with `rng` and prepares batches of `batch_gifs`
-    /// GIFs, `frames` jitter-sampled frames per clip.
-    pub fn epoch(split: Arc<Split>, batch_gifs: usize, frames: usize, mut rng: ChaCha8Rng) -> Prefetch {
+    /// GIFs, `frames` jitter-sampled frames per clip, augmented too when `augment`.
+    pub fn epoch(split: Arc<Split>, batch_gifs: usize, frames: usize, augment: bool, mut rng: ChaCha8Rng) -> Prefetch {
         let (sender, batches) = sync_channel(AHEAD);
         let producer = std::thread::spawn(move || {
             let mut order: Vec<usize> = (0..split.gifs.len()).collect();
             order.shuffle(&mut rng);
             for chunk in order.chunks(batch_gifs.max(1)) {
-                if sender.send(prepare(&split, chunk, frames, &mut rng)).is_err() {
+                if sender.send(prepare(&split, chunk, frames, augment, &mut rng)).is_err() {
                     break; // the loop stopped early (time budget, error): nobody reads on
                 }
             }
@@ -76,16 +88,22 @@ impl Iterator for Prefetch {
     }
 }
 
-/// Samples and gathers the clips of the GIFs `chunk` (the loop's former per-step work).
-pub fn prepare(split: &Split, chunk: &[usize], frames: usize, rng: &mut ChaCha8Rng) -> Batch {
-    let clips = chunk
+/// Samples and gathers the clips of the GIFs `chunk` (the loop's former per-step work), and
+/// augments a copy of them when `augment`.
+pub fn prepare(split: &Split, chunk: &[usize], frames: usize, augment: bool, rng: &mut ChaCha8Rng) -> Batch {
+    let clips: Vec<PreparedClip> = chunk
         .iter()
         .map(|&g| {
             let gif = &split.gifs[g];
             gif.clip(&jittered_uniform(&gif.timeline, frames, rng), split.size)
         })
         .collect();
-    Batch { gifs: chunk.to_vec(), clips }
+    let augmented = augment.then(|| {
+        let mut seen = clips.clone();
+        crate::augment::augment_all(&mut seen, split.size, rng);
+        seen
+    });
+    Batch { gifs: chunk.to_vec(), clips, augmented }
 }
 
 #[cfg(test)]
@@ -108,6 +126,7 @@ mod tests {
                 gifs: 12,
                 wording: Default::default(),
                 renderer: Default::default(),
+                drawing: Default::default(),
             },
             &|| {},
         )
@@ -121,8 +140,8 @@ mod tests {
         for _ in 0..2 {
             let mut order: Vec<usize> = (0..split.gifs.len()).collect();
             order.shuffle(&mut reference);
-            let expected: Vec<Batch> = order.chunks(3).map(|c| prepare(&split, c, 5, &mut reference)).collect();
-            let mut batches = Prefetch::epoch(split.clone(), 3, 5, rng);
+            let expected: Vec<Batch> = order.chunks(3).map(|c| prepare(&split, c, 5, false, &mut reference)).collect();
+            let mut batches = Prefetch::epoch(split.clone(), 3, 5, false, rng);
             let got: Vec<Batch> = batches.by_ref().collect();
             rng = batches.finish().unwrap();
             assert_eq!(got.len(), expected.len());
@@ -131,9 +150,26 @@ mod tests {
             }
         }
         assert_eq!(rand::Rng::random::<u64>(&mut rng), rand::Rng::random::<u64>(&mut reference));
-        let mut cut = Prefetch::epoch(split.clone(), 1, 5, rng);
+        let mut cut = Prefetch::epoch(split.clone(), 1, 5, false, rng);
         assert!(cut.next().is_some());
         cut.finish().unwrap();
+        // Augmentation: the clips as drawn are the unaugmented ones, the seen ones differ from
+        // them, and a seed gives the same augmented batches.
+        let batch = |augment: bool| {
+            let mut batches = Prefetch::epoch(split.clone(), 4, 5, augment, ChaCha8Rng::seed_from_u64(11));
+            let got: Vec<Batch> = batches.by_ref().collect();
+            batches.finish().unwrap();
+            got
+        };
+        let (plain, augmented, again) = (batch(false), batch(true), batch(true));
+        assert_eq!(plain[0].gifs, augmented[0].gifs);
+        assert_eq!(plain[0].clips, augmented[0].clips);
+        assert!(plain[0].augmented.is_none() && plain[0].seen() == plain[0].clips.as_slice());
+        for (a, b) in augmented.iter().zip(&again) {
+            assert_eq!((&a.clips, &a.augmented), (&b.clips, &b.augmented));
+            let seen = a.augmented.as_ref().unwrap();
+            assert!(seen.iter().zip(&a.clips).all(|(s, c)| s.pixels != c.pixels && s.times == c.times));
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -40,6 +40,11 @@ enum Command {
         /// model trains on, for choosing models on a look they never saw.
         #[arg(long, value_enum, default_value_t = generate::Renderer::Primary)]
         renderer: generate::Renderer,
+        /// How the primary renderer draws (same world and questions): `plain`, one look, or
+        /// `varied`, many looks within the benchmark's contract (backgrounds, anti-aliasing and
+        /// resampling filters, fills, palette quantisers, dithering, disposal methods).
+        #[arg(long, value_enum, default_value_t = generate::Drawing::Plain)]
+        drawing: generate::Drawing,
     },
     /// Train a model (checkpoint per epoch; --resume continues; --init starts from pre-trained weights).
     Train(train::TrainOptions),
@@ -255,9 +260,9 @@ fn run(cli: Cli) -> Result<()> {
     }
     trainer::data::set_frame_cache(!cli.no_frame_cache);
     match cli.command {
-        Command::Generate { out, seed, gifs, wording, renderer } => {
+        Command::Generate { out, seed, gifs, wording, renderer, drawing } => {
             let bar = progress::progress(gifs as u64, "generating GIFs");
-            let options = generate::GenerateOptions { out: out.clone(), seed, gifs, wording, renderer };
+            let options = generate::GenerateOptions { out: out.clone(), seed, gifs, wording, renderer, drawing };
             let summary = generate::generate(&options, &|| bar.inc(1))?;
             bar.finish_and_clear();
             let splits: Vec<String> = summary.gifs_per_split.iter().map(|(s, n)| format!("{s} {n}")).collect();

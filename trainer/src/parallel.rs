@@ -216,6 +216,20 @@ impl DataParallel {
         clips: &[&PreparedClip],
         questions: &[BatchQuestion<'_>],
     ) -> Result<Option<StepGradients>> {
+        self.gradients_seeing(model, context, clips, clips, questions)
+    }
+
+    /// [`Self::gradients`] where the model reads `seen` (the clips augmented, `train --augment`)
+    /// while the auxiliary losses find the objects, by colour, in `clips` (the same clips as
+    /// drawn); both in the same order.
+    pub fn gradients_seeing(
+        &self,
+        model: &QaModel<Training>,
+        context: &StepContext<'_>,
+        seen: &[&PreparedClip],
+        clips: &[&PreparedClip],
+        questions: &[BatchQuestion<'_>],
+    ) -> Result<Option<StepGradients>> {
         let batch_rows = targeted_rows(questions, context.config, context.answer_index);
         if batch_rows.is_empty() {
             return Ok(None);
@@ -236,7 +250,7 @@ impl DataParallel {
         let shares = split_shares(clips.len(), self.devices.len());
         let outputs: Vec<Option<ShareOutput>> = if self.devices.len() == 1 {
             // One device: the model itself, no replica and no thread (the single-device loop).
-            vec![share_gradients(model, self.main_device(), context, clips, questions, &divisors)?]
+            vec![share_gradients(model, self.main_device(), context, Inputs { seen, clips }, questions, &divisors)?]
         } else {
             model.visit(&mut Materialise);
             std::thread::scope(|scope| {
@@ -244,12 +258,12 @@ impl DataParallel {
                     .iter()
                     .zip(&self.devices)
                     .map(|(range, device)| {
-                        let share_clips = &clips[range.clone()];
+                        let inputs = Inputs { seen: &seen[range.clone()], clips: &clips[range.clone()] };
                         let share_questions = questions_of(questions, range.clone());
                         let divisors = &divisors;
                         scope.spawn(move || {
                             let replica = model.clone().fork(device);
-                            share_gradients(&replica, device, context, share_clips, &share_questions, divisors)
+                            share_gradients(&replica, device, context, inputs, &share_questions, divisors)
                         })
                     })
                     .collect();
@@ -342,12 +356,20 @@ struct Divisors<'a> {
     questions: usize,
 }
 
+/// A share's clips: what the model reads and, in the same order, the clips as drawn (where the
+/// auxiliary losses find objects by colour).
+#[derive(Clone, Copy)]
+struct Inputs<'a> {
+    seen: &'a [&'a PreparedClip],
+    clips: &'a [&'a PreparedClip],
+}
+
 /// Forward and backward of one share on `device`; `None` when the share has no targeted question.
 fn share_gradients(
     model: &QaModel<Training>,
     device: &Device,
     context: &StepContext<'_>,
-    clips: &[&PreparedClip],
+    Inputs { seen, clips }: Inputs<'_>,
     questions: &[BatchQuestion<'_>],
     divisors: &Divisors<'_>,
 ) -> Result<Option<ShareOutput>> {
@@ -359,7 +381,7 @@ fn share_gradients(
         context.config,
         context.texts,
         context.answer_index,
-        clips,
+        seen,
         questions,
         context.top_k,
         Routing::ByType,

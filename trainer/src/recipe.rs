@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::files::{read_folder, write_atomically, write_folder_atomically};
-use crate::generate::{GenerateOptions, Renderer, Wording, generate};
+use crate::generate::{Drawing, GenerateOptions, Renderer, Wording, generate};
 use crate::train::{EpochRecord, STATE_FILE, TrainOptions, TrainState};
 
 /// The recipe of the page's model, built in (`--recipe demo`).
@@ -74,6 +74,10 @@ pub struct DataRecipe {
     /// phrasings. `unseen` is refused: those phrasings are held out for measuring.
     #[serde(default)]
     pub wording: Wording,
+    /// `trainer generate --drawing`: `plain` (the default) or `varied`, the primary renderer's
+    /// many looks.
+    #[serde(default)]
+    pub drawing: Drawing,
 }
 
 /// One stage: a `trainer train` run from the previous stage's weights.
@@ -297,8 +301,8 @@ fn generated_data(recipe: &Recipe, work: &Path) -> Result<PathBuf> {
         return Ok(dir);
     }
     eprintln!(
-        "recipe {}: generating {} GIFs (seed {}, {:?} wording)",
-        recipe.name, recipe.data.gifs, recipe.data.seed, recipe.data.wording
+        "recipe {}: generating {} GIFs (seed {}, {:?} wording, {:?} drawing)",
+        recipe.name, recipe.data.gifs, recipe.data.seed, recipe.data.wording, recipe.data.drawing
     );
     let bar = crate::progress::progress(recipe.data.gifs as u64, "generating GIFs");
     let options = GenerateOptions {
@@ -307,6 +311,7 @@ fn generated_data(recipe: &Recipe, work: &Path) -> Result<PathBuf> {
         gifs: recipe.data.gifs,
         wording: recipe.data.wording,
         renderer: Renderer::Primary,
+        drawing: recipe.data.drawing,
     };
     generate(&options, &|| bar.inc(1))?;
     bar.finish_and_clear();
@@ -384,6 +389,9 @@ mod tests {
         assert!(error(worded("unseen")).contains("held-out phrasings"));
         assert!(error(worded("shouted")).contains("shouted"));
         let seen = Recipe::parse(worded("seen").as_bytes()).unwrap();
+        assert_eq!(seen.data.drawing, Drawing::Plain);
+        let varied = r#"{"name":"t","data":{"seed":1,"gifs":3,"drawing":"varied"},"stages":[{"name":"a","epochs":1}]}"#;
+        assert_eq!(Recipe::parse(varied.as_bytes()).unwrap().data.drawing, Drawing::Varied);
         assert_eq!(seen.data.wording, Wording::Seen);
         let plain = Recipe::parse(with(r#"{"name":"a","epochs":1}"#).as_bytes()).unwrap();
         assert_eq!(plain.data.wording, Wording::Templates);

@@ -32,7 +32,7 @@ use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
 use crate::files::{clean_leftovers, pause_point, write_folder_atomically};
-use crate::loader::{Batch, Prefetch};
+use crate::loader::Prefetch;
 use crate::order_drills::{Drills, add_order_drills};
 use crate::parallel::{AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, StepContext};
 use crate::progress::progress;
@@ -156,6 +156,13 @@ pub struct TrainOptions {
     #[arg(long, value_enum)]
     #[serde(default)]
     pub order_drills: Option<Drills>,
+    /// Augment the training clips (never validation's): per clip a brightness and contrast
+    /// jitter, sometimes a slight blur, pixel noise or fewer levels per channel, drawn from the
+    /// run's random generator (see `augment.rs`). The auxiliary losses still find objects in the
+    /// clips as drawn.
+    #[arg(long)]
+    #[serde(default)]
+    pub augment: bool,
     /// Fail when question rows reference GIFs that are not in the folder (default: report them,
     /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
     #[arg(long)]
@@ -604,13 +611,15 @@ pub fn run(options: TrainOptions) -> Result<()> {
     let train = Arc::new(train);
     for epoch in state.history.len() + 1..=opts.epochs {
         let epoch_start = Instant::now();
-        let mut batches = Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), rng);
+        let mut batches =
+            Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), opts.augment, rng);
         let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", opts.epochs));
         let (mut seen_questions, mut seen_gifs) = (0usize, 0usize);
         let mut metrics = MetricsAccumulator::new(&device);
         let mut last_read = Instant::now();
         let mut out_of_time = false;
-        for Batch { gifs: batch, clips } in batches.by_ref() {
+        for prepared in batches.by_ref() {
+            let batch = &prepared.gifs;
             let questions: Vec<BatchQuestion> = batch
                 .iter()
                 .enumerate()
@@ -618,8 +627,13 @@ pub fn run(options: TrainOptions) -> Result<()> {
                 .map(|(video, i)| BatchQuestion { video, item: &train.items[i] })
                 .filter(|q| step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
-            let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let Some(gradients) = parallel.gradients(&model, &step_context, &clip_refs, &questions)? else { continue };
+            let clip_refs: Vec<&PreparedClip> = prepared.clips.iter().collect();
+            let seen_refs: Vec<&PreparedClip> = prepared.seen().iter().collect();
+            let Some(gradients) =
+                parallel.gradients_seeing(&model, &step_context, &seen_refs, &clip_refs, &questions)?
+            else {
+                continue;
+            };
             metrics.push(gradients.metrics);
             let lr =
                 warmup_cosine(opts.lr, opts.warmup, step, total_steps, budget_spent(opts.minutes, started.elapsed()));

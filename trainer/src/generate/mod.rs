@@ -9,6 +9,7 @@ mod encode;
 mod questions;
 mod render;
 mod second;
+mod varied;
 pub mod wording;
 mod world;
 
@@ -39,6 +40,23 @@ pub struct GenerateOptions {
     pub wording: Wording,
     /// Which code draws the GIFs; the questions and answers do not depend on it either.
     pub renderer: Renderer,
+    /// How the primary renderer draws: its plain look, or many looks; the questions and answers do
+    /// not depend on it.
+    pub drawing: Drawing,
+}
+
+/// How the primary renderer draws and encodes the GIFs (the second renderer has its own look).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Drawing {
+    /// One look: signed-distance shapes with 4x4 supersampled edges or none, the plain
+    /// backgrounds, an exact palette, Keep disposal.
+    #[default]
+    Plain,
+    /// Many looks within the contract: gradient and noise backgrounds of several kinds and
+    /// scales, several anti-aliasing methods and resampling filters, shaded or flickering fills,
+    /// three palette quantisers with or without ordered dithering, every disposal method.
+    Varied,
 }
 
 /// Which code draws and encodes the GIFs; the world, the questions and the answers are the same.
@@ -102,6 +120,9 @@ pub fn gif_name(key: usize) -> String {
 /// `progress` is called once per finished GIF (from worker threads).
 pub fn generate(opts: &GenerateOptions, progress: &(dyn Fn() + Sync)) -> anyhow::Result<GenerateSummary> {
     let sizes = split_sizes(opts.gifs)?;
+    if opts.renderer == Renderer::Second && opts.drawing != Drawing::Plain {
+        bail!("--drawing varied is the primary renderer's; the second renderer has a look of its own");
+    }
     let out = &opts.out;
     if out.exists() {
         let mut entries = fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
@@ -160,9 +181,10 @@ fn write_all(
         .into_par_iter()
         .map(|key| {
             let split = SPLITS[split_of(key, sizes)];
-            let mut sample = match opts.renderer {
-                Renderer::Primary => make_sample(opts.seed, key, &mut |_| {})?,
-                Renderer::Second => second::make_sample(opts.seed, key, &mut |_, _| {})?,
+            let mut sample = match (opts.renderer, opts.drawing) {
+                (Renderer::Primary, Drawing::Plain) => make_sample(opts.seed, key, &mut |_| {})?,
+                (Renderer::Primary, Drawing::Varied) => varied::make_sample(opts.seed, key, &mut |_, _| {})?,
+                (Renderer::Second, _) => second::make_sample(opts.seed, key, &mut |_, _| {})?,
             };
             wording::apply(&mut sample.questions, opts.wording, opts.seed, key);
             let name = gif_name(key);
@@ -221,6 +243,8 @@ pub(crate) struct Sample {
     pub palette_colours: usize,
     /// The second renderer's own choices; `None` for the primary renderer.
     pub second: Option<second::Style>,
+    /// The varied drawing's choices; `None` for the plain drawing and the second renderer.
+    pub varied: Option<varied::Style>,
 }
 
 /// Generates GIF `key`; `on_frame` sees every rendered RGB frame (tests and debugging).
@@ -246,7 +270,7 @@ pub(crate) fn make_sample(seed: u64, key: usize, on_frame: &mut dyn FnMut(&[u8])
     let (gif, gif_frames) = encode::write_gif(size, quant.palette(), &frames, &scene.delays_cs, style)
         .with_context(|| format!("encoding {}", gif_name(key)))?;
     let palette_colours = quant.palette().len();
-    Ok(Sample { scene, style, questions, gif, gif_frames, palette_colours, second: None })
+    Ok(Sample { scene, style, questions, gif, gif_frames, palette_colours, second: None, varied: None })
 }
 
 #[derive(Serialize)]
@@ -307,6 +331,10 @@ struct Annotation<'a> {
     /// `background`, which is the scene's).
     #[serde(skip_serializing_if = "Option::is_none")]
     second_style: Option<&'a second::Style>,
+    /// The varied drawing's background, edges, fill, palette and frame choices (only written for
+    /// it, so the plain drawing's files stay as they were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drawing_style: Option<&'a varied::Style>,
 }
 
 fn round1(v: f32) -> f32 {
@@ -368,6 +396,7 @@ fn annotation(sample: &Sample, name: &str, key: usize, split: &str) -> Result<St
         caption: &sample.questions.true_caption,
         renderer: sample.second.is_some().then_some("second"),
         second_style: sample.second.as_ref(),
+        drawing_style: sample.varied.as_ref(),
     };
     serde_json::to_string(&note).context("serialising an annotation")
 }
@@ -411,6 +440,20 @@ mod tests {
         run_with(out, seed, gifs, threads, wording, Renderer::Primary)
     }
 
+    /// `generate` with the primary renderer and `drawing` on a pool of `threads` threads.
+    pub(super) fn run_drawn(out: &Path, seed: u64, gifs: usize, threads: usize, drawing: Drawing) -> GenerateSummary {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let opts = GenerateOptions {
+            out: out.to_path_buf(),
+            seed,
+            gifs,
+            wording: Wording::Templates,
+            renderer: Renderer::Primary,
+            drawing,
+        };
+        pool.install(|| generate(&opts, &|| {})).unwrap()
+    }
+
     /// `generate` on a pool of `threads` threads.
     pub(super) fn run_with(
         out: &Path,
@@ -421,7 +464,7 @@ mod tests {
         renderer: Renderer,
     ) -> GenerateSummary {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording, renderer };
+        let opts = GenerateOptions { out: out.to_path_buf(), seed, gifs, wording, renderer, drawing: Drawing::Plain };
         pool.install(|| generate(&opts, &|| {})).unwrap()
     }
 
@@ -545,6 +588,7 @@ mod tests {
             gifs: 5,
             wording: Wording::Templates,
             renderer: Renderer::Primary,
+            drawing: Drawing::Plain,
         };
         let err = generate(&opts, &|| {}).err().unwrap();
         assert!(err.to_string().contains("not empty"));
@@ -555,6 +599,7 @@ mod tests {
             gifs: 2,
             wording: Wording::Templates,
             renderer: Renderer::Primary,
+            drawing: Drawing::Plain,
         };
         assert!(generate(&opts, &|| {}).is_err());
         assert!(!dir.join("small").exists());

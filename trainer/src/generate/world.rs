@@ -23,7 +23,7 @@ const SEG_SOFT_MAX_FRAMES: usize = 14;
 /// Gap kept between an object's extent and the canvas border, in px.
 const BORDER: f32 = 1.0;
 /// Jitter of object shades around the CSS colour, per channel.
-const COLOUR_JITTER: i32 = 24;
+pub const COLOUR_JITTER: i32 = 24;
 /// Least RGB distance between an object shade and any background colour, so objects never blend
 /// into the background (a white object on a pale tint, a black one on dark grey).
 const MIN_CONTRAST: f32 = 100.0;

@@ -104,6 +104,7 @@ pub(crate) fn make_sample(seed: u64, key: usize, on_frame: &mut dyn FnMut(&[u8],
         gif_frames: encoded.frames,
         palette_colours,
         second: Some(style),
+        varied: None,
     })
 }
 
