@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, Optimizer};
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,7 +28,7 @@ use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 use shared_model::tokenize::TextTokenizer;
 
 use crate::attention_targets::ObjectAnnotations;
-use crate::backend::{self, Training};
+use crate::backend::{self, Device, Training};
 use crate::batch::BatchQuestion;
 use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, Report};
@@ -37,7 +38,7 @@ use crate::order_drills::{Drills, add_order_drills};
 use crate::parallel::{AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, StepContext};
 use crate::progress::progress;
 use crate::schedule::{budget_spent, warmup_cosine};
-use crate::step_metrics::MetricsAccumulator;
+use crate::step_metrics::{Figures, MetricsAccumulator};
 use crate::text_cache::{Texts, TowerStateCache};
 use crate::vocab::{
     DEFAULT_MINILM_FREQUENT, DEFAULT_MINILM_NEIGHBOURS, PruneRule, VocabKind, answer_vocabulary, build_minilm_vocab,
@@ -423,81 +424,176 @@ pub fn run(options: TrainOptions) -> Result<()> {
         eprintln!("note: removed {}, left by an interrupted run", leftover.display());
     }
     let verify = backend::verify(options.no_verify);
-    let (mut model, config, tokenizer, mut state) = if options.resume {
-        let bundle = ModelBundle::<Training>::load_dir_with(&options.out, verify, &device).with_context(|| {
-            format!(
-                "--resume: cannot load the checkpoint in {} (--no-verify skips the manifest check)",
-                options.out.display()
-            )
-        })?;
-        let state_path = options.out.join(STATE_FILE);
-        let state_bytes = std::fs::metadata(&state_path)
-            .with_context(|| format!("--resume: no {STATE_FILE} in {}", options.out.display()))?
-            .len();
-        anyhow::ensure!(
-            state_bytes <= MAX_STATE_BYTES,
-            "--resume: {} is {state_bytes} bytes, over the limit of {MAX_STATE_BYTES}",
-            state_path.display()
-        );
-        let text = std::fs::read_to_string(&state_path)
-            .with_context(|| format!("--resume: no {STATE_FILE} in {}", options.out.display()))?;
-        let mut state: TrainState = serde_json::from_str(&text).context("--resume: training.json is invalid")?;
-        state.options.epochs = options.epochs;
-        state.options.minutes = options.minutes;
-        // The folder and data as given now (a copied or moved run resumes where it is); every
-        // other option stays the recorded run's.
-        if state.options.data != options.data {
-            eprintln!(
-                "note: training.json recorded --data {}; using {}",
-                state.options.data.display(),
-                options.data.display()
-            );
-        }
-        state.options.out = options.out.clone();
-        state.options.data = options.data.clone();
-        eprintln!("resuming after epoch {} (step {})", state.history.len(), state.history.last().map_or(0, |h| h.step));
-        let model = bundle.model.freeze_towers(&bundle.config.model);
-        (model, bundle.config, bundle.tokenizer, state)
-    } else {
-        anyhow::ensure!(
-            !options.out.join(WEIGHTS_FILE).exists(),
-            "{} already holds a model: pass --resume to continue it, or choose another --out",
-            options.out.display()
-        );
-        let towers = Towers {
-            text: options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder)),
-            vision: options.vision_encoder.as_deref().map(|dir| (dir, options.freeze_vision_encoder)),
-        };
-        let NewModel { mut config, tokenizer, text_bert, vision_clip, token_embeddings } =
-            new_config(&options.data, &options.shape, &towers, &device)?;
-        // The probe exists only for its loss (`None` otherwise, as in configs written before it).
-        config.model.object_probe = (options.object_supervision > 0.0).then_some(true);
-        let model = match &options.init {
-            Some(dir) => init_from(dir, verify, &mut config, &tokenizer, &device)?,
-            None => {
-                let mut model = config.model.init::<Training>(&device);
-                if let Some(table) = token_embeddings {
-                    model = model.with_token_embeddings(table, &device).context("--vocab minilm")?;
-                    eprintln!("token embedding: MiniLM's vectors reduced to {} by PCA", config.model.d_model);
-                }
-                if let Some(bert) = text_bert {
-                    model = model.with_text_bert(bert).context("the model has no text tower for --text-encoder")?;
-                }
-                if let Some(clip) = vision_clip {
-                    model =
-                        model.with_clip_vision(clip).context("the model has no vision tower for --vision-encoder")?;
-                }
-                model
-            }
-        };
-        let model = model.freeze_towers(&config.model);
-        let state =
-            TrainState { options: options.clone(), backend: backend::name().into(), history: Vec::new(), recipe: None };
-        (model, config, tokenizer, state)
-    };
+    let Start { model, config, tokenizer, state } =
+        if options.resume { resume(&options, verify, &device)? } else { start(&options, verify, &device)? };
     let opts = state.options.clone();
     let strategy = SamplingStrategy::parse(&config.sampling, opts.shape.frames)?;
     // Checked and read before the GIFs are decoded, so a bad option fails in a second.
+    let annotations = supervision_annotations(&opts, &config, strategy)?;
+    let splits = load_splits(&opts, &config)?;
+    data::note_truncated(&splits.train.items, &tokenizer, config.model.max_text_len, "Train");
+    eprintln!(
+        "training on {} GIFs / {} questions ({} backend, {}), validating on {} GIFs; {} parameters",
+        splits.train.gifs.len(),
+        splits.train.items.len(),
+        backend::name(),
+        options.devices.as_deref().map_or_else(
+            || format!("default: {} device{}", parallel.len(), if parallel.len() == 1 { "" } else { "s" }),
+            |list| format!("devices {list}")
+        ),
+        splits.val.as_ref().map_or(0, |v| v.gifs.len()),
+        model.num_params()
+    );
+
+    let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
+    // A frozen text tower gives each text the same states all run long: computed once per text.
+    let tower_cache = config
+        .model
+        .text_tower
+        .as_ref()
+        .filter(|tower| tower.frozen)
+        .map(|tower| TowerStateCache::new(tower.bert.hidden_size));
+    let supervised = |weight: f32| annotations.as_ref().filter(|_| weight > 0.0);
+    let step_context = StepContext {
+        config: &config,
+        texts: Texts { tokenizer: &tokenizer, cache: tower_cache.as_ref() },
+        answer_index: &answer_index,
+        top_k: strategy.top_k(),
+        attention: supervised(opts.attention_supervision)
+            .map(|annotations| AttentionSupervision { annotations, weight: opts.attention_supervision }),
+        objects: supervised(opts.object_supervision)
+            .map(|annotations| ObjectSupervision { annotations, weight: opts.object_supervision }),
+        counts: supervised(opts.count_supervision)
+            .map(|annotations| CountSupervision { annotations, weight: opts.count_supervision }),
+    };
+    let mut run = Run {
+        opts: &opts,
+        parallel: &parallel,
+        context: &step_context,
+        optimizers: Optimizers::new(),
+        total_steps: splits.train.gifs.len().div_ceil(opts.batch_gifs) * opts.epochs,
+        step: state.history.last().map_or(0, |h| h.step),
+        started: Instant::now(),
+    };
+    let Splits { train, val, missing_lists } = splits;
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (state.history.len() as u64).wrapping_mul(0x9e37_79b9));
+    let (mut model, mut state) = (model, state);
+    // Shared with the batch producer thread.
+    let train = Arc::new(train);
+    for epoch in state.history.len() + 1..=opts.epochs {
+        let epoch_start = Instant::now();
+        let batches = Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), opts.augment, rng);
+        let trained = run.epoch(model, &train, batches, epoch)?;
+        (model, rng) = (trained.model, trained.rng);
+        let seconds = epoch_start.elapsed().as_secs_f64();
+        let val_report = match &val {
+            Some(val) => validate(&model, &config, &tokenizer, val, strategy, &device)?,
+            None => Report::new(),
+        };
+        let record = epoch_record(epoch, run.step, &trained.figures, &val_report, seconds, trained.seen);
+        eprintln!("{}", describe(&record));
+        state.history.push(record);
+        save_checkpoint(&opts.out, &model, &config, &tokenizer, &state, &missing_lists)?;
+        if trained.out_of_time {
+            eprintln!("stopping: the --minutes budget is spent");
+            break;
+        }
+    }
+    eprintln!("model written to {}", opts.out.display());
+    Ok(())
+}
+
+/// Where a run starts: the model, its folder's configuration and tokenizer, and the run's state.
+struct Start {
+    model: QaModel<Training>,
+    config: BundleConfig,
+    tokenizer: TextTokenizer,
+    state: TrainState,
+}
+
+/// The checkpoint in `--out` and its recorded options (`--resume`); the folder, data, epochs and
+/// minutes are taken from this command line, every other option stays the recorded run's.
+fn resume(options: &TrainOptions, verify: Verify, device: &Device) -> Result<Start> {
+    let bundle = ModelBundle::<Training>::load_dir_with(&options.out, verify, device).with_context(|| {
+        format!(
+            "--resume: cannot load the checkpoint in {} (--no-verify skips the manifest check)",
+            options.out.display()
+        )
+    })?;
+    let state_path = options.out.join(STATE_FILE);
+    let state_bytes = std::fs::metadata(&state_path)
+        .with_context(|| format!("--resume: no {STATE_FILE} in {}", options.out.display()))?
+        .len();
+    anyhow::ensure!(
+        state_bytes <= MAX_STATE_BYTES,
+        "--resume: {} is {state_bytes} bytes, over the limit of {MAX_STATE_BYTES}",
+        state_path.display()
+    );
+    let text = std::fs::read_to_string(&state_path)
+        .with_context(|| format!("--resume: no {STATE_FILE} in {}", options.out.display()))?;
+    let mut state: TrainState = serde_json::from_str(&text).context("--resume: training.json is invalid")?;
+    state.options.epochs = options.epochs;
+    state.options.minutes = options.minutes;
+    // The folder and data as given now (a copied or moved run resumes where it is).
+    if state.options.data != options.data {
+        eprintln!(
+            "note: training.json recorded --data {}; using {}",
+            state.options.data.display(),
+            options.data.display()
+        );
+    }
+    state.options.out = options.out.clone();
+    state.options.data = options.data.clone();
+    eprintln!("resuming after epoch {} (step {})", state.history.len(), state.history.last().map_or(0, |h| h.step));
+    let model = bundle.model.freeze_towers(&bundle.config.model);
+    Ok(Start { model, config: bundle.config, tokenizer: bundle.tokenizer, state })
+}
+
+/// A new model for `options` (or `--init`'s weights), in an `--out` that holds none yet.
+fn start(options: &TrainOptions, verify: Verify, device: &Device) -> Result<Start> {
+    anyhow::ensure!(
+        !options.out.join(WEIGHTS_FILE).exists(),
+        "{} already holds a model: pass --resume to continue it, or choose another --out",
+        options.out.display()
+    );
+    let towers = Towers {
+        text: options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder)),
+        vision: options.vision_encoder.as_deref().map(|dir| (dir, options.freeze_vision_encoder)),
+    };
+    let NewModel { mut config, tokenizer, text_bert, vision_clip, token_embeddings } =
+        new_config(&options.data, &options.shape, &towers, device)?;
+    // The probe exists only for its loss (`None` otherwise, as in configs written before it).
+    config.model.object_probe = (options.object_supervision > 0.0).then_some(true);
+    let model = match &options.init {
+        Some(dir) => init_from(dir, verify, &mut config, &tokenizer, device)?,
+        None => {
+            let mut model = config.model.init::<Training>(device);
+            if let Some(table) = token_embeddings {
+                model = model.with_token_embeddings(table, device).context("--vocab minilm")?;
+                eprintln!("token embedding: MiniLM's vectors reduced to {} by PCA", config.model.d_model);
+            }
+            if let Some(bert) = text_bert {
+                model = model.with_text_bert(bert).context("the model has no text tower for --text-encoder")?;
+            }
+            if let Some(clip) = vision_clip {
+                model = model.with_clip_vision(clip).context("the model has no vision tower for --vision-encoder")?;
+            }
+            model
+        }
+    };
+    let model = model.freeze_towers(&config.model);
+    let state =
+        TrainState { options: options.clone(), backend: backend::name().into(), history: Vec::new(), recipe: None };
+    Ok(Start { model, config, tokenizer, state })
+}
+
+/// Checks the auxiliary losses' weights against the model and its sampling, and loads the Train
+/// annotations they all read (`None` when every one is off).
+fn supervision_annotations(
+    opts: &TrainOptions,
+    config: &BundleConfig,
+    strategy: SamplingStrategy,
+) -> Result<Option<ObjectAnnotations>> {
     let supervisions = [
         ("--attention-supervision", opts.attention_supervision),
         ("--object-supervision", opts.object_supervision),
@@ -519,13 +615,23 @@ pub fn run(options: TrainOptions) -> Result<()> {
         "--count-supervision trains an event counter, and the model's count head is pooled alone \
          (use --count-head frame-evidence or pooled-and-evidence)"
     );
-    // All supervisions read the same annotations: loaded once.
-    let annotations = if supervisions.iter().any(|&(_, weight)| weight > 0.0) {
-        Some(ObjectAnnotations::load(&opts.data, "Train")?)
+    if supervisions.iter().any(|&(_, weight)| weight > 0.0) {
+        Ok(Some(ObjectAnnotations::load(&opts.data, "Train")?))
     } else {
-        None
-    };
+        Ok(None)
+    }
+}
 
+/// The splits a run reads, and the lists of the GIFs they lack.
+struct Splits {
+    train: Split,
+    val: Option<Split>,
+    /// `(file name, contents)`, kept in the model folder beside the weights.
+    missing_lists: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// Loads Train (with `--order-drills`) and Val (when the data has it).
+fn load_splits(opts: &TrainOptions, config: &BundleConfig) -> Result<Splits> {
     let missing =
         |split: &str| MissingGifs { strict: opts.strict, list_file: Some(opts.out.join(missing_list_name(split))) };
     let mut train =
@@ -538,166 +644,153 @@ pub fn run(options: TrainOptions) -> Result<()> {
         );
     }
     let val = if has_split(&opts.data, "Val") {
-        Some(data::load_with(
-            &opts.data,
-            "Val",
-            Dataset::TgifQa,
-            &config.preprocess,
-            Some(opts.val_gifs),
-            &missing("Val"),
-        )?)
+        let val_gifs = Some(opts.val_gifs);
+        Some(data::load_with(&opts.data, "Val", Dataset::TgifQa, &config.preprocess, val_gifs, &missing("Val"))?)
     } else {
         eprintln!("note: {} has no Val question files: per-epoch validation is skipped", opts.data.display());
         None
     };
-    // Kept in the model folder beside the weights (each checkpoint replaces the folder).
-    let mut missing_lists: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    let mut missing_lists = Vec::new();
     for (split, loaded) in [("Train", Some(&train)), ("Val", val.as_ref())] {
         if let Some(list) = loaded.and_then(|l| l.missing_list.as_ref()) {
             missing_lists.push((missing_list_name(split), list.clone().into_bytes()));
         }
     }
-    data::note_truncated(&train.items, &tokenizer, config.model.max_text_len, "Train");
-    let questions: usize = train.items.len();
-    eprintln!(
-        "training on {} GIFs / {questions} questions ({} backend, {}), validating on {} GIFs; {} parameters",
-        train.gifs.len(),
-        backend::name(),
-        options.devices.as_deref().map_or_else(
-            || format!("default: {} device{}", parallel.len(), if parallel.len() == 1 { "" } else { "s" }),
-            |list| format!("devices {list}")
-        ),
-        val.as_ref().map_or(0, |v| v.gifs.len()),
-        model.num_params()
-    );
+    Ok(Splits { train, val, missing_lists })
+}
 
-    let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
-    // A frozen text tower gives each text the same states all run long: computed once per text.
-    let tower_cache = config
-        .model
-        .text_tower
-        .as_ref()
-        .filter(|tower| tower.frozen)
-        .map(|tower| TowerStateCache::new(tower.bert.hidden_size));
-    let step_context = StepContext {
-        config: &config,
-        texts: Texts { tokenizer: &tokenizer, cache: tower_cache.as_ref() },
-        answer_index: &answer_index,
-        top_k: strategy.top_k(),
-        attention: annotations
-            .as_ref()
-            .filter(|_| opts.attention_supervision > 0.0)
-            .map(|annotations| AttentionSupervision { annotations, weight: opts.attention_supervision }),
-        objects: annotations
-            .as_ref()
-            .filter(|_| opts.object_supervision > 0.0)
-            .map(|annotations| ObjectSupervision { annotations, weight: opts.object_supervision }),
-        counts: annotations
-            .as_ref()
-            .filter(|_| opts.count_supervision > 0.0)
-            .map(|annotations| CountSupervision { annotations, weight: opts.count_supervision }),
-    };
-    let mut optimizer = optimizer_config().init::<Training, QaModel<Training>>();
-    // A second optimiser for a fine-tuned text tower, so that it learns at its own (lower) rate.
-    let mut tower_optimizer = optimizer_config().init::<Training, QaModel<Training>>();
-    let mut vision_optimizer = optimizer_config().init::<Training, QaModel<Training>>();
-    let steps_per_epoch = train.gifs.len().div_ceil(opts.batch_gifs);
-    let total_steps = steps_per_epoch * opts.epochs;
-    let mut step = state.history.last().map_or(0, |h| h.step);
-    let started = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (state.history.len() as u64).wrapping_mul(0x9e37_79b9));
+/// The optimisers of a run: the model's, and one each for fine-tuned pretrained towers, so that
+/// they learn at their own (lower) rates.
+struct Optimizers {
+    model: OptimizerAdaptor<AdamW, QaModel<Training>, Training>,
+    text_tower: OptimizerAdaptor<AdamW, QaModel<Training>, Training>,
+    vision_tower: OptimizerAdaptor<AdamW, QaModel<Training>, Training>,
+}
 
-    // Shared with the batch producer thread.
-    let train = Arc::new(train);
-    for epoch in state.history.len() + 1..=opts.epochs {
-        let epoch_start = Instant::now();
-        let mut batches =
-            Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), opts.augment, rng);
-        let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", opts.epochs));
-        let (mut seen_questions, mut seen_gifs) = (0usize, 0usize);
-        let mut metrics = MetricsAccumulator::new(&device);
+impl Optimizers {
+    fn new() -> Self {
+        Self {
+            model: optimizer_config().init(),
+            text_tower: optimizer_config().init(),
+            vision_tower: optimizer_config().init(),
+        }
+    }
+}
+
+/// What the epochs of a run share.
+struct Run<'a> {
+    opts: &'a TrainOptions,
+    parallel: &'a DataParallel,
+    context: &'a StepContext<'a>,
+    optimizers: Optimizers,
+    total_steps: usize,
+    /// Steps taken so far, over every epoch (and the resumed run's).
+    step: usize,
+    /// When this process started training (the `--minutes` budget counts from here).
+    started: Instant,
+}
+
+/// What an epoch of training left.
+struct Epoch {
+    model: QaModel<Training>,
+    /// The generator after the epoch's batches (the next epoch continues it).
+    rng: ChaCha8Rng,
+    figures: Figures,
+    /// GIFs and questions trained on.
+    seen: Seen,
+    /// Whether the `--minutes` budget ran out during the epoch.
+    out_of_time: bool,
+}
+
+/// GIFs and questions an epoch trained on.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    gifs: usize,
+    questions: usize,
+}
+
+impl Run<'_> {
+    /// Trains `model` on the epoch's `batches` of `train`.
+    fn epoch(
+        &mut self,
+        mut model: QaModel<Training>,
+        train: &Split,
+        mut batches: Prefetch,
+        epoch: usize,
+    ) -> Result<Epoch> {
+        let opts = self.opts;
+        let steps = train.gifs.len().div_ceil(opts.batch_gifs);
+        let bar = progress(steps as u64, &format!("epoch {epoch}/{}", opts.epochs));
+        let mut seen = Seen::default();
+        let mut metrics = MetricsAccumulator::new(self.parallel.main_device());
         let mut last_read = Instant::now();
         let mut out_of_time = false;
         for prepared in batches.by_ref() {
-            let batch = &prepared.gifs;
-            let questions: Vec<BatchQuestion> = batch
+            let questions: Vec<BatchQuestion> = prepared
+                .gifs
                 .iter()
                 .enumerate()
                 .flat_map(|(v, &g)| train.gifs[g].items.iter().map(move |&i| (v, i)))
                 .map(|(video, i)| BatchQuestion { video, item: &train.items[i] })
-                .filter(|q| step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
+                .filter(|q| self.step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
             let clip_refs: Vec<&PreparedClip> = prepared.clips.iter().collect();
             let seen_refs: Vec<&PreparedClip> = prepared.seen().iter().collect();
             let Some(gradients) =
-                parallel.gradients_seeing(&model, &step_context, &seen_refs, &clip_refs, &questions)?
+                self.parallel.gradients_seeing(&model, self.context, &seen_refs, &clip_refs, &questions)?
             else {
                 continue;
             };
             metrics.push(gradients.metrics);
-            let lr =
-                warmup_cosine(opts.lr, opts.warmup, step, total_steps, budget_spent(opts.minutes, started.elapsed()));
-            model = optimizer.step(lr, model, gradients.grads);
+            let spent = budget_spent(opts.minutes, self.started.elapsed());
+            let lr = warmup_cosine(opts.lr, opts.warmup, self.step, self.total_steps, spent);
+            model = self.optimizers.model.step(lr, model, gradients.grads);
             if let Some(tower_grads) = gradients.text_tower_grads.filter(|g| !g.is_empty()) {
-                model = tower_optimizer.step(lr * opts.text_encoder_lr_scale, model, tower_grads);
+                model = self.optimizers.text_tower.step(lr * opts.text_encoder_lr_scale, model, tower_grads);
             }
             if let Some(tower_grads) = gradients.vision_tower_grads.filter(|g| !g.is_empty()) {
-                model = vision_optimizer.step(lr * opts.vision_encoder_lr_scale, model, tower_grads);
+                model = self.optimizers.vision_tower.step(lr * opts.vision_encoder_lr_scale, model, tower_grads);
             }
-            step += 1;
+            self.step += 1;
             pause_point("train-step");
-            seen_questions += questions.len();
-            seen_gifs += batch.len();
+            seen.questions += questions.len();
+            seen.gifs += prepared.gifs.len();
             bar.inc(1);
             if last_read.elapsed() >= READ_EVERY {
                 bar.set_prefix(format!("loss {:.3}", metrics.read()?.mean_loss()));
                 last_read = Instant::now();
             }
-            if budget_spent(opts.minutes, started.elapsed()).is_some_and(|spent| spent >= 1.0) {
+            if budget_spent(opts.minutes, self.started.elapsed()).is_some_and(|spent| spent >= 1.0) {
                 out_of_time = true;
                 break;
             }
         }
-        rng = batches.finish()?;
+        let rng = batches.finish()?;
         bar.finish_and_clear();
         let figures = metrics.read()?.clone();
-        let seconds = epoch_start.elapsed().as_secs_f64();
-        let val_report = match &val {
-            Some(val) => validate(&model, &config, &tokenizer, val, strategy, &device)?,
-            None => Report::new(),
-        };
-        let record = EpochRecord {
-            epoch,
-            step,
-            train_loss: figures.mean_loss(),
-            train_accuracy: figures
-                .tally
-                .iter()
-                .map(|(t, (r, n))| (t.tag().to_string(), *r as f64 / (*n).max(1) as f64))
-                .collect(),
-            val_accuracy: val_report.iter().map(|(t, r)| (t.clone(), r.accuracy)).collect(),
-            object_probe: (figures.probe.objects > 0).then(|| ObjectProbeAccuracy {
-                shape: figures.probe.shapes_right as f64 / figures.probe.objects as f64,
-                colour: figures.probe.colours_right as f64 / figures.probe.objects as f64,
-            }),
-            kind_head: (figures.kinds.1 > 0).then(|| KindHeadAccuracy {
-                train: figures.kinds.0 as f64 / figures.kinds.1 as f64,
-                val: kind_accuracy(&val_report),
-            }),
-            seconds,
-            questions_per_second: seen_questions as f64 / seconds,
-            gifs_per_second: seen_gifs as f64 / seconds,
-        };
-        eprintln!("{}", describe(&record));
-        state.history.push(record);
-        save_checkpoint(&opts.out, &model, &config, &tokenizer, &state, &missing_lists)?;
-        if out_of_time {
-            eprintln!("stopping: the --minutes budget is spent");
-            break;
-        }
+        Ok(Epoch { model, rng, figures, seen, out_of_time })
     }
-    eprintln!("model written to {}", opts.out.display());
-    Ok(())
+}
+
+/// The record of an epoch: its training figures, and the Val report.
+fn epoch_record(epoch: usize, step: usize, figures: &Figures, val: &Report, seconds: f64, seen: Seen) -> EpochRecord {
+    let share = |right: usize, n: usize| right as f64 / n.max(1) as f64;
+    EpochRecord {
+        epoch,
+        step,
+        train_loss: figures.mean_loss(),
+        train_accuracy: figures.tally.iter().map(|(t, (r, n))| (t.tag().to_string(), share(*r, *n))).collect(),
+        val_accuracy: val.iter().map(|(t, r)| (t.clone(), r.accuracy)).collect(),
+        object_probe: (figures.probe.objects > 0).then(|| ObjectProbeAccuracy {
+            shape: share(figures.probe.shapes_right, figures.probe.objects),
+            colour: share(figures.probe.colours_right, figures.probe.objects),
+        }),
+        kind_head: (figures.kinds.1 > 0)
+            .then(|| KindHeadAccuracy { train: share(figures.kinds.0, figures.kinds.1), val: kind_accuracy(val) }),
+        seconds,
+        questions_per_second: seen.questions as f64 / seconds,
+        gifs_per_second: seen.gifs as f64 / seconds,
+    }
 }
 
 /// The weights of the model folder `dir`, checked to have exactly the configuration and tokenizer
