@@ -20,7 +20,7 @@ use crate::questions::{CAPTION_PROMPT, QuestionType};
 use crate::sampling::{SamplingStrategy, Timeline};
 use crate::segment_count_check::SegmentCountCheck;
 use crate::timeline_check::TimelineCheck;
-use crate::tokenize::TokenizeError;
+use crate::tokenize::{TextTokenizer, TokenizeError};
 
 /// Fewest and most candidate answers accepted.
 pub const CANDIDATES: std::ops::RangeInclusive<usize> = 2..=10;
@@ -430,6 +430,81 @@ pub async fn settle<B: Backend>(video: &VideoEncoding<B>) -> Result<(), InputErr
     Ok(())
 }
 
+/// Adds the answer checks' gains to `logits` (`[clips, labels]`, row-major), for models whose
+/// config.json weights them (`QaModelConfig::count_check_weight` and the others: the model
+/// shipped before the kind head). These read the benchmark's grammar in the question and
+/// candidates; a model without those weights (every one `train --recipe` makes) skips them all.
+#[allow(clippy::too_many_arguments)]
+async fn add_check_gains<B: Backend>(
+    bundle: &ModelBundle<B>,
+    video: &VideoEncoding<B>,
+    clips: &[PreparedClip],
+    strategy: SamplingStrategy,
+    question: &str,
+    candidates: &[String],
+    route: Route,
+    logits: &mut [f32],
+    device: &B::Device,
+) -> Result<(), InputError> {
+    let config = &bundle.config;
+    let kind = route.answer_kind();
+    let fused_choices = route.fused();
+    let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
+    let weight = config.model.count_check_weight();
+    if kind == AnswerKind::Choice && weight > 0.0 {
+        let by_segment = fused_choices && bundle.model.counts_by_segment();
+        let repeated = if by_segment { Repeated::BySegment } else { Repeated::Totals };
+        let check = CountCheck::with_repeated(question, candidates, fused_choices, repeated);
+        let gains = check_counts(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+        if by_segment {
+            let check = SegmentCountCheck::new(candidates, true);
+            let gains = check_segment_counts(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+            for (logit, gain) in logits.iter_mut().zip(gains) {
+                *logit += gain;
+            }
+        }
+    }
+    let weight = config.model.order_check_weight();
+    if fused_choices && weight > 0.0 {
+        let check = OrderCheck::new(candidates);
+        let gains = check_order(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+    }
+    let weight = config.model.timeline_check_weight();
+    if kind == AnswerKind::Choice && weight > 0.0 {
+        let check = TimelineCheck::new(question, candidates, fused_choices);
+        let gains = check_timeline(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+    }
+    let weight = config.model.object_check_weight();
+    if kind == AnswerKind::Word
+        && weight > 0.0
+        && let Some(check) = ObjectCheck::colour_answers(question, &config.answers).or_else(|| {
+            ObjectCheck::shape_answers(question, &config.answers).filter(|_| config.model.object_zoom().is_some())
+        })
+    {
+        let gains = check_objects(bundle, video, clips, strategy.top_k(), &check, weight, device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+    }
+    if fused_choices && weight > 0.0 {
+        let check = ObjectCheck::new(candidates, true, &config.answers);
+        let gains = check_objects(bundle, video, clips, strategy.top_k(), &check, weight, device).await?;
+        for (logit, gain) in logits.iter_mut().zip(gains) {
+            *logit += gain;
+        }
+    }
+    Ok(())
+}
+
 /// Answers one question from an encoded GIF and ranks the answers; `clips` are the ones encoded,
 /// sampled by `strategy`. With `clipcut:K` the question reads only its K most relevant frames of
 /// the encoded pool (see `clipcut.rs`), and `Prediction::frames` lists those.
@@ -482,58 +557,7 @@ pub async fn answer_encoded<B: Backend>(
         }
     };
     let mut logits = read_floats(logits).await?;
-    let weight = config.model.count_check_weight();
-    if kind == AnswerKind::Choice && weight > 0.0 {
-        let by_segment = fused_choices && bundle.model.counts_by_segment();
-        let repeated = if by_segment { Repeated::BySegment } else { Repeated::Totals };
-        let check = CountCheck::with_repeated(question, &candidates, fused_choices, repeated);
-        let gains = check_counts(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
-        for (logit, gain) in logits.iter_mut().zip(gains) {
-            *logit += gain;
-        }
-        if by_segment {
-            let check = SegmentCountCheck::new(&candidates, true);
-            let gains = check_segment_counts(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
-            for (logit, gain) in logits.iter_mut().zip(gains) {
-                *logit += gain;
-            }
-        }
-    }
-    let weight = config.model.order_check_weight();
-    if fused_choices && weight > 0.0 {
-        let check = OrderCheck::new(&candidates);
-        let gains = check_order(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
-        for (logit, gain) in logits.iter_mut().zip(gains) {
-            *logit += gain;
-        }
-    }
-    let weight = config.model.timeline_check_weight();
-    if kind == AnswerKind::Choice && weight > 0.0 {
-        let check = TimelineCheck::new(question, &candidates, fused_choices);
-        let gains = check_timeline(bundle, video, &sources, strategy.top_k(), &check, weight, device).await?;
-        for (logit, gain) in logits.iter_mut().zip(gains) {
-            *logit += gain;
-        }
-    }
-    let weight = config.model.object_check_weight();
-    if kind == AnswerKind::Word
-        && weight > 0.0
-        && let Some(check) = ObjectCheck::colour_answers(question, &config.answers).or_else(|| {
-            ObjectCheck::shape_answers(question, &config.answers).filter(|_| config.model.object_zoom().is_some())
-        })
-    {
-        let gains = check_objects(bundle, video, clips, strategy.top_k(), &check, weight, device).await?;
-        for (logit, gain) in logits.iter_mut().zip(gains) {
-            *logit += gain;
-        }
-    }
-    if fused_choices && weight > 0.0 {
-        let check = ObjectCheck::new(&candidates, true, &config.answers);
-        let gains = check_objects(bundle, video, clips, strategy.top_k(), &check, weight, device).await?;
-        for (logit, gain) in logits.iter_mut().zip(gains) {
-            *logit += gain;
-        }
-    }
+    add_check_gains(bundle, video, clips, strategy, question, &candidates, route, &mut logits, device).await?;
     let probabilities = softmax_with_temperature(&aggregate(&logits, n_clips, aggregation), config.temperature());
     if probabilities.iter().any(|p| !p.is_finite()) {
         return Err(InputError::NonFinite);
@@ -553,15 +577,7 @@ pub async fn answer_encoded<B: Backend>(
     let attention = read_floats(attention).await?;
     let cells = attention.len() / relevance.len().max(1); // [clips, frames read, cells], row-major
 
-    let mut ranked: Vec<RankedAnswer> = labels
-        .into_iter()
-        .zip(probabilities)
-        .map(|(answer, probability)| RankedAnswer { answer, probability })
-        .collect();
-    ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-    if kind != AnswerKind::Choice {
-        ranked.truncate(10);
-    }
+    let ranked = rank(labels, probabilities, kind);
     // The frames each clip's question read: CLIP-Cut's picks, or all of them.
     let read: Vec<(Option<usize>, f32)> = match &fused.picks {
         Some(picks) => clips
@@ -582,16 +598,40 @@ pub async fn answer_encoded<B: Backend>(
             attention: attention.to_vec(),
         })
         .collect();
+    let unknown_words = unknown_words_of(&bundle.tokenizer, question, &candidates)?;
+    let in_world = in_world_score(bundle, video).await?;
+    Ok(Prediction { kind, ranked, frames, unsure_below: config.unsure_below(), unknown_words, in_world })
+}
+
+/// `labels` with their probabilities, most probable first; open answers keep their top 10.
+fn rank(labels: Vec<String>, probabilities: Vec<f32>, kind: AnswerKind) -> Vec<RankedAnswer> {
+    let mut ranked: Vec<RankedAnswer> = labels
+        .into_iter()
+        .zip(probabilities)
+        .map(|(answer, probability)| RankedAnswer { answer, probability })
+        .collect();
+    ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    if kind != AnswerKind::Choice {
+        ranked.truncate(10);
+    }
+    ranked
+}
+
+/// The words of the question and candidates that the tokenizer does not know, each once.
+fn unknown_words_of(
+    tokenizer: &TextTokenizer,
+    question: &str,
+    candidates: &[String],
+) -> Result<Vec<String>, InputError> {
     let mut unknown_words: Vec<String> = Vec::new();
     for text in std::iter::once(question).chain(candidates.iter().map(String::as_str)) {
-        for word in bundle.tokenizer.unknown_words(text)? {
+        for word in tokenizer.unknown_words(text)? {
             if !unknown_words.contains(&word) {
                 unknown_words.push(word);
             }
         }
     }
-    let in_world = in_world_score(bundle, video).await?;
-    Ok(Prediction { kind, ranked, frames, unsure_below: config.unsure_below(), unknown_words, in_world })
+    Ok(unknown_words)
 }
 
 /// How `answer_encoded` answers `question`: by the kind the model's kind head predicts from the
