@@ -6,6 +6,8 @@ use anyhow::{Context, Result};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use gif::DisposalMethod::Keep;
+
 use super::render::{BackgroundImage, Rect};
 use super::world::Background;
 
@@ -169,20 +171,22 @@ fn changed_rect(prev: &[u8], cur: &[u8], size: usize) -> Option<Rect> {
     r
 }
 
-/// One frame to write: the pixels (global indices) of `rect`, `None` meaning "unchanged".
-struct Pending {
-    rect: Rect,
-    pixels: Vec<Option<u8>>,
-    delay: u16,
+/// One frame to write: the pixels (palette indices) of `rect`, `None` meaning transparent
+/// (here: unchanged), and how it is disposed of.
+pub(crate) struct PlannedFrame {
+    pub rect: Rect,
+    pub pixels: Vec<Option<u8>>,
+    pub delay: u16,
+    pub dispose: gif::DisposalMethod,
 }
 
-fn plan_frames(frames: &[Vec<u8>], delays: &[u16], size: usize, style: Style) -> Vec<Pending> {
+fn plan_frames(frames: &[Vec<u8>], delays: &[u16], size: usize, style: Style) -> Vec<PlannedFrame> {
     let full = Rect { x0: 0, y0: 0, x1: size, y1: size };
-    let mut out: Vec<Pending> = Vec::with_capacity(frames.len());
+    let mut out: Vec<PlannedFrame> = Vec::with_capacity(frames.len());
     let mut prev: Option<&Vec<u8>> = None;
     for (cur, &delay) in frames.iter().zip(delays) {
         let Some(p) = prev else {
-            out.push(Pending { rect: full, pixels: cur.iter().map(|&v| Some(v)).collect(), delay });
+            out.push(PlannedFrame { rect: full, pixels: cur.iter().map(|&v| Some(v)).collect(), delay, dispose: Keep });
             prev = Some(cur);
             continue;
         };
@@ -203,9 +207,9 @@ fn plan_frames(frames: &[Vec<u8>], delays: &[u16], size: usize, style: Style) ->
                     pixels.push((cur[i] != p[i]).then_some(cur[i]));
                 }
             }
-            Pending { rect, pixels, delay }
+            PlannedFrame { rect, pixels, delay, dispose: Keep }
         } else {
-            Pending { rect: full, pixels: cur.iter().map(|&v| Some(v)).collect(), delay }
+            PlannedFrame { rect: full, pixels: cur.iter().map(|&v| Some(v)).collect(), delay, dispose: Keep }
         };
         out.push(pending);
         prev = Some(cur);
@@ -226,12 +230,24 @@ pub fn write_gif(
     delays: &[u16],
     style: Style,
 ) -> Result<(Vec<u8>, usize)> {
+    let plan = plan_frames(frames, delays, size, style);
+    Ok((write_planned(size, palette, style.global_palette, &plan)?, plan.len()))
+}
+
+/// Writes `plan` as a looping GIF: with a global palette (`palette` plus an entry for
+/// transparency), or with a local palette per frame (its colours in order of first use, plus a
+/// transparent entry when the frame has transparent pixels).
+pub(crate) fn write_planned(
+    size: usize,
+    palette: &[[u8; 3]],
+    global_palette: bool,
+    plan: &[PlannedFrame],
+) -> Result<Vec<u8>> {
     let side = u16::try_from(size).context("canvas too large for a GIF")?;
     let transparent = u8::try_from(palette.len()).context("palette has more than 255 colours")?;
-    let plan = plan_frames(frames, delays, size, style);
     let mut bytes = Vec::new();
     {
-        let global = if style.global_palette {
+        let global = if global_palette {
             // The transparent index needs an entry of its own.
             flat(palette.iter().copied().chain([[0, 0, 0]]))
         } else {
@@ -239,14 +255,14 @@ pub fn write_gif(
         };
         let mut enc = gif::Encoder::new(&mut bytes, side, side, &global)?;
         enc.set_repeat(gif::Repeat::Infinite)?;
-        for p in &plan {
+        for p in plan {
             let has_transparent = p.pixels.iter().any(Option::is_none);
-            let (buffer, local, trns) = if style.global_palette {
+            let (buffer, local, trns) = if global_palette {
                 let buf: Vec<u8> = p.pixels.iter().map(|v| v.unwrap_or(transparent)).collect();
                 (buf, None, has_transparent.then_some(transparent))
             } else {
                 // Local palette: only this frame's colours, in order of first use.
-                let mut remap = [u8::MAX; 256];
+                let mut remap = [u16::MAX; 256];
                 let mut local: Vec<[u8; 3]> = Vec::new();
                 let mut buf = Vec::with_capacity(p.pixels.len());
                 for v in &p.pixels {
@@ -254,11 +270,11 @@ pub fn write_gif(
                         buf.push(u8::MAX); // patched below once the local size is known
                         continue;
                     };
-                    if remap[usize::from(g)] == u8::MAX {
-                        remap[usize::from(g)] = local.len() as u8;
+                    if remap[usize::from(g)] == u16::MAX {
+                        remap[usize::from(g)] = local.len() as u16;
                         local.push(palette[usize::from(g)]);
                     }
-                    buf.push(remap[usize::from(g)]);
+                    buf.push(remap[usize::from(g)] as u8);
                 }
                 let t = local.len() as u8;
                 if has_transparent {
@@ -273,7 +289,7 @@ pub fn write_gif(
             };
             let frame = gif::Frame {
                 delay: p.delay,
-                dispose: gif::DisposalMethod::Keep,
+                dispose: p.dispose,
                 transparent: trns,
                 left: p.rect.x0 as u16,
                 top: p.rect.y0 as u16,
@@ -286,7 +302,7 @@ pub fn write_gif(
             enc.write_frame(&frame)?;
         }
     }
-    Ok((bytes, plan.len()))
+    Ok(bytes)
 }
 
 #[cfg(test)]

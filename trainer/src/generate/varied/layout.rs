@@ -7,12 +7,13 @@
 //! the background colour), and writes, for every frame, the bounding box of the pixels the canvas
 //! gets wrong, so each frame decodes exactly to what was drawn.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gif::DisposalMethod;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::generate::encode::{PlannedFrame, write_planned};
 use crate::generate::render::Rect;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -60,14 +61,6 @@ impl Layout {
     }
 }
 
-/// One frame to write: the pixels (palette indices) of `rect`, `None` meaning transparent.
-struct Planned {
-    rect: Rect,
-    pixels: Vec<Option<u8>>,
-    delay: u16,
-    dispose: DisposalMethod,
-}
-
 /// Merges identical consecutive frames (summing their delays) when asked.
 fn merged<'a>(frames: &'a [Vec<u8>], delays: &[u16], merge: bool) -> Vec<(&'a Vec<u8>, u16)> {
     let mut out: Vec<(&Vec<u8>, u16)> = Vec::with_capacity(frames.len());
@@ -80,7 +73,7 @@ fn merged<'a>(frames: &'a [Vec<u8>], delays: &[u16], merge: bool) -> Vec<(&'a Ve
     out
 }
 
-fn plan(frames: &[(&Vec<u8>, u16)], size: usize, layout: Layout) -> Vec<Planned> {
+fn plan(frames: &[(&Vec<u8>, u16)], size: usize, layout: Layout) -> Vec<PlannedFrame> {
     let full = Rect { x0: 0, y0: 0, x1: size, y1: size };
     // What the decoder's canvas shows before the next frame; `None` where disposal cleared it.
     let mut canvas: Vec<Option<u8>> = vec![None; size * size];
@@ -131,13 +124,9 @@ fn plan(frames: &[(&Vec<u8>, u16)], size: usize, layout: Layout) -> Vec<Planned>
             }
             DisposalMethod::Any | DisposalMethod::Keep => {}
         }
-        out.push(Planned { rect, pixels, delay, dispose });
+        out.push(PlannedFrame { rect, pixels, delay, dispose });
     }
     out
-}
-
-fn flat(colours: impl IntoIterator<Item = [u8; 3]>) -> Vec<u8> {
-    colours.into_iter().flatten().collect()
 }
 
 /// Encodes index frames (one per rendered frame) into GIF bytes; returns the bytes and the number
@@ -151,62 +140,8 @@ pub fn write_gif(
     global_palette: bool,
     merge: bool,
 ) -> Result<(Vec<u8>, usize)> {
-    let side = u16::try_from(size).context("canvas too large for a GIF")?;
-    let transparent = u8::try_from(palette.len()).context("palette has more than 255 colours")?;
     let planned = plan(&merged(frames, delays, merge), size, layout);
-    let mut bytes = Vec::new();
-    {
-        let global = if global_palette { flat(palette.iter().copied().chain([[0, 0, 0]])) } else { Vec::new() };
-        let mut enc = gif::Encoder::new(&mut bytes, side, side, &global)?;
-        enc.set_repeat(gif::Repeat::Infinite)?;
-        for p in &planned {
-            let has_transparent = p.pixels.iter().any(Option::is_none);
-            let (buffer, local, trns) = if global_palette {
-                let buf: Vec<u8> = p.pixels.iter().map(|v| v.unwrap_or(transparent)).collect();
-                (buf, None, has_transparent.then_some(transparent))
-            } else {
-                // Local palette: this frame's colours in order of first use.
-                let mut remap = [u16::MAX; 256];
-                let mut local: Vec<[u8; 3]> = Vec::new();
-                let mut buf = Vec::with_capacity(p.pixels.len());
-                for v in &p.pixels {
-                    let Some(g) = *v else {
-                        buf.push(u8::MAX); // set below once the local size is known
-                        continue;
-                    };
-                    if remap[usize::from(g)] == u16::MAX {
-                        remap[usize::from(g)] = local.len() as u16;
-                        local.push(palette[usize::from(g)]);
-                    }
-                    buf.push(remap[usize::from(g)] as u8);
-                }
-                let t = local.len() as u8;
-                if has_transparent {
-                    local.push([0, 0, 0]);
-                    for (b, v) in buf.iter_mut().zip(&p.pixels) {
-                        if v.is_none() {
-                            *b = t;
-                        }
-                    }
-                }
-                (buf, Some(flat(local)), has_transparent.then_some(t))
-            };
-            let frame = gif::Frame {
-                delay: p.delay,
-                dispose: p.dispose,
-                transparent: trns,
-                left: p.rect.x0 as u16,
-                top: p.rect.y0 as u16,
-                width: (p.rect.x1 - p.rect.x0) as u16,
-                height: (p.rect.y1 - p.rect.y0) as u16,
-                palette: local,
-                buffer: std::borrow::Cow::Owned(buffer),
-                ..gif::Frame::default()
-            };
-            enc.write_frame(&frame)?;
-        }
-    }
-    Ok((bytes, planned.len()))
+    Ok((write_planned(size, palette, global_palette, &planned)?, planned.len()))
 }
 
 #[cfg(test)]
