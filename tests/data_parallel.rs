@@ -1,5 +1,5 @@
 //! Data-parallel training equals single-device training: on a tiny generated benchmark, the
-//! trainer's own step (`trainer::parallel::DataParallel`) on 1, 2 and 3 CPU replicas gives the
+//! trainer's own step (`trainer::train::parallel::DataParallel`) on 1, 2 and 3 CPU replicas gives the
 //! same gradients, losses and, after three AdamW steps, the same weights, up to float rounding.
 //! The loss includes the slot-attention, object-probe and event-counter supervisions
 //! (`--attention-supervision`, `--object-supervision`, `--count-supervision`), whose sums are also
@@ -23,7 +23,7 @@ use trainer::backend::{Compute, Training, device};
 use trainer::batch::BatchQuestion;
 use trainer::data::{Split, load};
 use trainer::generate::{GenerateOptions, generate};
-use trainer::parallel::{
+use trainer::train::parallel::{
     AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, StepContext, StepGradients,
 };
 use trainer::text_cache::Texts;

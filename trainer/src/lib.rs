@@ -1,10 +1,9 @@
 //! The native side of GIF-QA as a library: benchmark generation, data loading, training glue
-//! (batches, losses, the loop), evaluation and the command implementations. `main.rs` is the CLI.
+//! (batches, losses, the loop), evaluation and the command implementations. `main.rs` and `cli/` are the command line.
 
 pub mod alignment;
 pub mod answer_checks;
 pub mod attention_targets;
-pub mod augment;
 pub mod backend;
 pub mod batch;
 pub mod bench;
@@ -23,16 +22,12 @@ pub mod in_world;
 pub mod loader;
 pub mod memory;
 pub mod order_drills;
-pub mod parallel;
 pub mod pca;
 pub mod predict;
 pub mod pretrain;
 pub mod progress;
-pub mod recipe;
 pub mod samples;
-pub mod schedule;
 pub mod soup;
-pub mod step_metrics;
 pub mod text_cache;
 pub mod timeline_features;
 pub mod train;

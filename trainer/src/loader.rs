@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use shared_model::preprocess::PreparedClip;
 
 use crate::data::Split;
-use crate::train::jittered_uniform;
+use crate::train::augment::jittered_uniform;
 
 /// Batches ready ahead of the model: enough to hide a slow batch, few enough that the clips
 /// waiting in memory stay small (16 GIFs × 48 frames × 64² × 3 bytes is 9 MB a batch).
@@ -100,7 +100,7 @@ pub fn prepare(split: &Split, chunk: &[usize], frames: usize, augment: bool, rng
         .collect();
     let augmented = augment.then(|| {
         let mut seen = clips.clone();
-        crate::augment::augment_all(&mut seen, split.size, rng);
+        crate::train::augment::augment_all(&mut seen, split.size, rng);
         seen
     });
     Batch { gifs: chunk.to_vec(), clips, augmented }

@@ -35,8 +35,8 @@ use crate::backend::{self, Compute, Training};
 use crate::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss};
 use crate::data::{self, Split};
 use crate::progress::progress;
-use crate::schedule::{budget_spent, warmup_cosine};
-use crate::step_metrics::read_losses;
+use crate::train::schedule::{budget_spent, warmup_cosine};
+use crate::train::step_metrics::read_losses;
 use crate::train::{ModelShape, NewModel, READ_EVERY, Towers, jittered_uniform, new_config};
 
 /// File in the model folder that records pre-training (options, losses, metrics).

@@ -21,13 +21,13 @@ use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QuestionType};
 
+use super::step_metrics::StepMetrics;
 use crate::attention_targets::{AttentionTargets, ObjectAnnotations};
 use crate::backend::{Device, Training};
 use crate::batch::{
     BatchQuestion, HeadKind, Routing, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
     targeted_rows,
 };
-use crate::step_metrics::StepMetrics;
 use crate::text_cache::Texts;
 
 /// Weight of the kind head's cross-entropy (`--kind-head`) beside the answer losses, which have

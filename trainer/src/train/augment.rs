@@ -1,14 +1,15 @@
-//! Training-time augmentation of clips (`train --augment`): per clip, a brightness and contrast
-//! jitter, sometimes a slight blur, sometimes pixel noise, sometimes fewer levels per channel
-//! (a re-quantisation). Mild enough to stay within the benchmark's contract: shades move by a few
+//! Training-time augmentation: the jitter of every training clip's frame times, and with
+//! `train --augment`, per clip, a brightness and contrast jitter, sometimes a slight blur,
+//! sometimes pixel noise, sometimes fewer levels per channel (a re-quantisation). Mild enough to stay within the benchmark's contract: shades move by a few
 //! units, edges by less than a pixel, and every frame of a clip gets the same look.
 //!
-//! Only the training loader calls it, never validation, evaluation or prediction. Its randomness
+//! Only training calls it (the loader, and pretraining's time jitter), never validation, evaluation or prediction. Its randomness
 //! comes from the run's generator (one draw per clip), so a seed gives the same clips.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared_model::preprocess::PreparedClip;
+use shared_model::sampling::{FrameSource, SampledFrame, Timeline};
 
 /// Largest brightness offset, channel units.
 const BRIGHTNESS: f32 = 14.0;
@@ -22,6 +23,16 @@ const NOISE_SHARE: f64 = 0.5;
 const NOISE_MAX: f32 = 6.0;
 /// Share of clips re-quantised to 32 or 64 levels per channel.
 const REQUANTISE_SHARE: f64 = 0.15;
+
+/// Training-time sampling: one random time inside each of K equal segments (TSN-style jitter).
+pub fn jittered_uniform(timeline: &Timeline, frames: usize, rng: &mut ChaCha8Rng) -> Vec<SampledFrame> {
+    (0..frames)
+        .map(|i| {
+            let t = (i as f64 + rng.random::<f64>()) / frames as f64;
+            SampledFrame { source: FrameSource::Index(timeline.frame_at(t)), time: t as f32 }
+        })
+        .collect()
+}
 
 /// The look drawn for one clip.
 #[derive(Clone, Copy, Debug, PartialEq)]

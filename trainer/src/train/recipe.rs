@@ -15,12 +15,14 @@ use clap::{Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::checkpoint::{STATE_FILE, TrainState};
+use super::options::TrainOptions;
+use super::records::{EpochRecord, describe};
 use crate::files::{read_folder, write_atomically, write_folder_atomically};
 use crate::generate::{Drawing, GenerateOptions, Renderer, Wording, generate};
-use crate::train::{EpochRecord, STATE_FILE, TrainOptions, TrainState};
 
 /// The recipe of the page's model, built in (`--recipe demo`).
-const DEMO: &str = include_str!("../recipes/demo.json");
+const DEMO: &str = include_str!("../../recipes/demo.json");
 
 /// Largest recipe file read, in bytes.
 pub const MAX_RECIPE_BYTES: u64 = 16 << 20;
@@ -212,7 +214,7 @@ pub fn run(recipe: &Recipe, out: &Path, data: Option<&Path>, run: &RunOptions) -
     let work = work_dir(out);
     if !resume {
         ensure!(
-            !out.join(crate::train::STATE_FILE).exists() && !work.exists(),
+            !out.join(STATE_FILE).exists() && !work.exists(),
             "{} or {} already holds a run: pass --resume to continue it, or choose another --out",
             out.display(),
             work.display()
@@ -245,7 +247,7 @@ pub fn run(recipe: &Recipe, out: &Path, data: Option<&Path>, run: &RunOptions) -
                 budget.map_or(String::new(), |m| format!(", {m:.1} minutes")),
                 if options.resume { ", resumed" } else { "" }
             );
-            crate::train::run(options)?;
+            super::fit::fit(options)?;
             write_atomically(&done, "finished\n")?;
         }
         records.push((stage.name.clone(), read_state(&dir)?.history));
@@ -261,7 +263,7 @@ pub fn run(recipe: &Recipe, out: &Path, data: Option<&Path>, run: &RunOptions) -
     files.push((STATE_FILE.to_string(), serde_json::to_vec_pretty(&state)?));
     let borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     write_folder_atomically(out, &borrowed)?;
-    let val = state.history.last().map(crate::train::describe).unwrap_or_default();
+    let val = state.history.last().map(describe).unwrap_or_default();
     eprintln!(
         "recipe {} finished in {:.1} min: {} (work files in {})\nlast epoch: {val}",
         recipe.name,
@@ -336,7 +338,7 @@ mod tests {
         let learn = recipe.stage_options(&recipe.stages[0], Path::new("d"), Path::new("o"), Some(12.0)).unwrap();
         assert_eq!((learn.epochs, learn.shape.frames, learn.minutes), (10, 48, Some(12.0)));
         assert!(learn.shape.slot_coordinates && learn.shape.fused_captions && learn.shape.kind_head);
-        assert_eq!(learn.shape.count_head, "pooled-and-evidence");
+        assert_eq!(learn.shape.count_head, crate::train::CountHeadKind::PooledAndEvidence);
         let settle = recipe.stage_options(&recipe.stages[1], Path::new("d"), Path::new("o"), None).unwrap();
         assert_eq!((settle.lr, settle.shape.frames, settle.frameqa_warmup), (0.0003, 48, 0));
     }
