@@ -390,10 +390,15 @@ fn bad_input_gives_one_clear_line() {
     }
     // The count supervision teaches an event counter, which the default (pooled) head lacks.
     train_with("count-supervision", "1", "--count-supervision trains an event counter");
-    train_with(
-        "count-head",
-        "bogus",
-        "unknown --count-head 'bogus' (expected pooled, frame-evidence or pooled-and-evidence)",
+    // A choice outside an option's values is refused by the parser, which lists the values.
+    let bogus = ["train", "--data", f.data.to_str().unwrap(), "--out", fresh.to_str().unwrap(), "--count-head=bogus"];
+    let output = run(&bogus);
+    let err = stderr(&output);
+    assert!(!output.status.success(), "--count-head=bogus should fail");
+    assert!(
+        err.contains("invalid value 'bogus' for '--count-head")
+            && err.contains("[possible values: pooled, frame-evidence, pooled-and-evidence]"),
+        "{err}"
     );
     assert!(!fresh.exists(), "nothing half-written");
     // A tokenizer.json whose vocabulary is not config.json's vocab_size: both sizes named.

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, GradientsParams, Optimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -37,7 +37,7 @@ use crate::data::{self, Split};
 use crate::progress::progress;
 use crate::train::schedule::{budget_spent, warmup_cosine};
 use crate::train::step_metrics::read_losses;
-use crate::train::{ModelShape, NewModel, READ_EVERY, Towers, jittered_uniform, new_config};
+use crate::train::{ModelShape, NewModel, READ_EVERY, Towers, jittered_uniform, new_config, optimizer_config};
 
 /// File in the model folder that records pre-training (options, losses, metrics).
 pub const PRETRAIN_FILE: &str = "pretrain.json";
@@ -180,23 +180,9 @@ impl<'a> Pairs<'a> {
 
 /// Runs `trainer pretrain`.
 pub fn run(options: PretrainOptions) -> Result<()> {
-    anyhow::ensure!(
-        !options.out.join(WEIGHTS_FILE).exists(),
-        "{} already holds a model: choose another --out",
-        options.out.display()
-    );
-    anyhow::ensure!(options.temperature > 0.0, "--temperature must be positive");
-    anyhow::ensure!(options.batch_gifs >= 2, "--batch-gifs must be at least 2 (negatives come from the batch)");
+    check(&options)?;
     let device = backend::device();
-    let NewModel { config, tokenizer, token_embeddings, .. } =
-        new_config(&options.data, &options.shape, &Towers::default(), &device)?;
-    <Training as Backend>::seed(&device, options.seed);
-    let mut model = config.model.init::<Training>(&device);
-    if let Some(table) = token_embeddings {
-        model = model.with_token_embeddings(table, &device).context("--vocab minilm")?;
-    }
-    let loss_fn = options.contrastive_loss();
-
+    let Fresh { mut model, config, tokenizer } = fresh_model(&options, &device)?;
     let train = data::load(&options.data, "Train", &config.preprocess, options.max_gifs)?;
     let val = data::load(&options.data, "Val", &config.preprocess, Some(options.val_gifs))?;
     let (train_pairs, val_pairs) = (Pairs::of(&train), Pairs::of(&val));
@@ -218,87 +204,24 @@ pub fn run(options: PretrainOptions) -> Result<()> {
     eprintln!("before: {}", describe(&before));
     let mut state = PretrainState {
         options: options.clone(),
-        loss: loss_fn.clone(),
+        loss: options.contrastive_loss(),
         backend: backend::name().into(),
         train_pairs: train_pairs.pairs.len(),
         before,
         history: Vec::new(),
         after: None,
     };
-
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(0.01)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
-        .init::<Training, QaModel<Training>>();
-    let frames = options.clip_frames.unwrap_or(options.shape.frames).max(1);
-    let steps_per_epoch = train_pairs.pairs.len().div_ceil(options.batch_gifs);
-    let total_steps = steps_per_epoch * options.epochs;
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let started = Instant::now();
-    let mut step = 0;
+    let mut pretrainer = Pretrainer::new(&options, &config, &tokenizer, &train_pairs, &device);
     for epoch in 1..=options.epochs {
         let epoch_start = Instant::now();
-        let mut order: Vec<usize> = (0..train_pairs.pairs.len()).collect();
-        order.shuffle(&mut rng);
-        let bar = progress(steps_per_epoch as u64, &format!("epoch {epoch}/{}", options.epochs));
-        // Each step's loss stays on the device until the loop reads them (`step_metrics`).
-        let (mut losses, mut pending) = (Vec::new(), Vec::new());
-        let mut last_read = Instant::now();
-        let mut seen = 0;
-        let mut out_of_time = false;
-        for batch in order.chunks(options.batch_gifs).filter(|b| b.len() >= 2) {
-            let clips: Vec<PreparedClip> = batch
-                .iter()
-                .map(|&p| {
-                    let gif = &train.gifs[train_pairs.pairs[p].0];
-                    gif.clip(&jittered_uniform(&gif.timeline, frames, &mut rng), train.size)
-                })
-                .collect();
-            let captions: Vec<&str> = batch.iter().map(|&p| train_pairs.pairs[p].1.as_str()).collect();
-            let sim = similarities(&model, &config, &tokenizer, &clips, &captions, &device)?;
-            let loss = contrastive_loss(sim, &captions, &loss_fn, options.temperature)?;
-            pending.push(loss.clone().inner());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let spent = budget_spent(options.minutes, started.elapsed());
-            model = optimizer.step(warmup_cosine(options.lr, options.warmup, step, total_steps, spent), model, grads);
-            step += 1;
-            seen += batch.len();
-            bar.inc(1);
-            if last_read.elapsed() >= READ_EVERY {
-                losses.extend(read_losses(std::mem::take(&mut pending), &device)?);
-                bar.set_prefix(format!("loss {:.3}", losses.iter().sum::<f64>() / losses.len().max(1) as f64));
-                last_read = Instant::now();
-            }
-            if budget_spent(options.minutes, started.elapsed()).is_some_and(|spent| spent >= 1.0) {
-                out_of_time = true;
-                break;
-            }
-        }
-        bar.finish_and_clear();
-        losses.extend(read_losses(pending, &device)?);
+        let trained = pretrainer.epoch(model, epoch)?;
+        model = trained.model;
         let seconds = epoch_start.elapsed().as_secs_f64();
-        let val = measure(&model)?;
-        let record = PretrainEpoch {
-            epoch,
-            step,
-            loss: losses.iter().sum::<f64>() / losses.len().max(1) as f64,
-            first_step_loss: losses.first().copied().unwrap_or(f64::NAN),
-            last_step_loss: losses.last().copied().unwrap_or(f64::NAN),
-            val,
-            seconds,
-            gifs_per_second: seen as f64 / seconds,
-        };
-        eprintln!(
-            "epoch {epoch} (step {step}): loss {:.3} | val {} | {:.0}s, {:.1} GIFs/s",
-            record.loss,
-            describe(&record.val),
-            seconds,
-            record.gifs_per_second
-        );
+        let record = epoch_record(epoch, pretrainer.step, &trained.losses, measure(&model)?, seconds, trained.seen);
         state.after = Some(record.val.clone());
         state.history.push(record);
         save(&options.out, &model, &config, &tokenizer, &state)?;
-        if out_of_time {
+        if trained.out_of_time {
             eprintln!("stopping: the --minutes budget is spent");
             break;
         }
@@ -308,6 +231,179 @@ pub fn run(options: PretrainOptions) -> Result<()> {
     }
     eprintln!("model written to {}", options.out.display());
     Ok(())
+}
+
+/// Refuses an `--out` that holds a model, and options that cannot train.
+fn check(options: &PretrainOptions) -> Result<()> {
+    anyhow::ensure!(
+        !options.out.join(WEIGHTS_FILE).exists(),
+        "{} already holds a model: choose another --out",
+        options.out.display()
+    );
+    anyhow::ensure!(options.temperature > 0.0, "--temperature must be positive");
+    anyhow::ensure!(options.batch_gifs >= 2, "--batch-gifs must be at least 2 (negatives come from the batch)");
+    Ok(())
+}
+
+/// A new model, as `trainer train` would build it from the same options.
+struct Fresh {
+    model: QaModel<Training>,
+    config: BundleConfig,
+    tokenizer: TextTokenizer,
+}
+
+/// The new model of `options`: its configuration and tokenizer from the Train questions, its
+/// weights drawn from `--seed` (and MiniLM's token embedding with `--vocab minilm`).
+fn fresh_model(options: &PretrainOptions, device: &backend::Device) -> Result<Fresh> {
+    let NewModel { config, tokenizer, token_embeddings, .. } =
+        new_config(&options.data, &options.shape, &Towers::default(), device)?;
+    <Training as Backend>::seed(device, options.seed);
+    let mut model = config.model.init::<Training>(device);
+    if let Some(table) = token_embeddings {
+        model = model.with_token_embeddings(table, device).context("--vocab minilm")?;
+    }
+    Ok(Fresh { model, config, tokenizer })
+}
+
+/// The record of an epoch from its steps' `losses`, logged as it is made.
+fn epoch_record(
+    epoch: usize,
+    step: usize,
+    losses: &[f64],
+    val: AlignmentMetrics,
+    seconds: f64,
+    seen: usize,
+) -> PretrainEpoch {
+    let record = PretrainEpoch {
+        epoch,
+        step,
+        loss: mean(losses),
+        first_step_loss: losses.first().copied().unwrap_or(f64::NAN),
+        last_step_loss: losses.last().copied().unwrap_or(f64::NAN),
+        val,
+        seconds,
+        gifs_per_second: seen as f64 / seconds,
+    };
+    eprintln!(
+        "epoch {epoch} (step {step}): loss {:.3} | val {} | {:.0}s, {:.1} GIFs/s",
+        record.loss,
+        describe(&record.val),
+        seconds,
+        record.gifs_per_second
+    );
+    record
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// What the epochs of a pre-training run share.
+struct Pretrainer<'a> {
+    options: &'a PretrainOptions,
+    config: &'a BundleConfig,
+    tokenizer: &'a TextTokenizer,
+    train: &'a Pairs<'a>,
+    device: &'a backend::Device,
+    loss: ContrastiveLoss,
+    optimizer: OptimizerAdaptor<AdamW, QaModel<Training>, Training>,
+    /// Frames sampled per training GIF.
+    frames: usize,
+    total_steps: usize,
+    /// Steps taken so far, over every epoch.
+    step: usize,
+    /// Draws the batch order and the frame times.
+    rng: ChaCha8Rng,
+    /// When training started (the `--minutes` budget counts from here).
+    started: Instant,
+}
+
+/// What an epoch of pre-training left.
+struct PretrainedEpoch {
+    model: QaModel<Training>,
+    /// Every step's loss.
+    losses: Vec<f64>,
+    /// Training pairs seen.
+    seen: usize,
+    /// Whether the `--minutes` budget ran out during the epoch.
+    out_of_time: bool,
+}
+
+impl<'a> Pretrainer<'a> {
+    fn new(
+        options: &'a PretrainOptions,
+        config: &'a BundleConfig,
+        tokenizer: &'a TextTokenizer,
+        train: &'a Pairs<'a>,
+        device: &'a backend::Device,
+    ) -> Self {
+        Self {
+            options,
+            config,
+            tokenizer,
+            train,
+            device,
+            loss: options.contrastive_loss(),
+            optimizer: optimizer_config().init(),
+            frames: options.clip_frames.unwrap_or(options.shape.frames).max(1),
+            total_steps: train.pairs.len().div_ceil(options.batch_gifs) * options.epochs,
+            step: 0,
+            rng: ChaCha8Rng::seed_from_u64(options.seed),
+            started: Instant::now(),
+        }
+    }
+
+    /// Trains `model` on one shuffled pass over the pairs, in batches of `--batch-gifs` (a last
+    /// batch of one pair, which has no negative, is left out).
+    fn epoch(&mut self, mut model: QaModel<Training>, epoch: usize) -> Result<PretrainedEpoch> {
+        let options = self.options;
+        let mut order: Vec<usize> = (0..self.train.pairs.len()).collect();
+        order.shuffle(&mut self.rng);
+        let steps = self.train.pairs.len().div_ceil(options.batch_gifs);
+        let bar = progress(steps as u64, &format!("epoch {epoch}/{}", options.epochs));
+        // Each step's loss stays on the device until the loop reads them (`step_metrics`).
+        let (mut losses, mut pending) = (Vec::new(), Vec::new());
+        let mut last_read = Instant::now();
+        let (mut seen, mut out_of_time) = (0, false);
+        for batch in order.chunks(options.batch_gifs).filter(|b| b.len() >= 2) {
+            let loss = self.batch_loss(&model, batch)?;
+            pending.push(loss.clone().inner());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let spent = budget_spent(options.minutes, self.started.elapsed());
+            let lr = warmup_cosine(options.lr, options.warmup, self.step, self.total_steps, spent);
+            model = self.optimizer.step(lr, model, grads);
+            self.step += 1;
+            seen += batch.len();
+            bar.inc(1);
+            if last_read.elapsed() >= READ_EVERY {
+                losses.extend(read_losses(std::mem::take(&mut pending), self.device)?);
+                bar.set_prefix(format!("loss {:.3}", mean(&losses)));
+                last_read = Instant::now();
+            }
+            if budget_spent(options.minutes, self.started.elapsed()).is_some_and(|spent| spent >= 1.0) {
+                out_of_time = true;
+                break;
+            }
+        }
+        bar.finish_and_clear();
+        losses.extend(read_losses(pending, self.device)?);
+        Ok(PretrainedEpoch { model, losses, seen, out_of_time })
+    }
+
+    /// The contrastive loss of the pairs `batch` (indices into the pairs), their frames jittered.
+    fn batch_loss(&mut self, model: &QaModel<Training>, batch: &[usize]) -> Result<Tensor<Training, 1>> {
+        let (pairs, split) = (&self.train.pairs, self.train.split);
+        let clips: Vec<PreparedClip> = batch
+            .iter()
+            .map(|&p| {
+                let gif = &split.gifs[pairs[p].0];
+                gif.clip(&jittered_uniform(&gif.timeline, self.frames, &mut self.rng), split.size)
+            })
+            .collect();
+        let captions: Vec<&str> = batch.iter().map(|&p| pairs[p].1.as_str()).collect();
+        let sim = similarities(model, self.config, self.tokenizer, &clips, &captions, self.device)?;
+        contrastive_loss(sim, &captions, &self.loss, self.options.temperature)
+    }
 }
 
 /// Cosine similarities of every caption with every clip.

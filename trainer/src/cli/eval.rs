@@ -1,5 +1,5 @@
 //! `trainer eval`: a model on a split, per question type, with calibration and the in-world share.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -80,6 +80,7 @@ pub struct EvalOptions {
     pub object_check_sweep: Vec<f32>,
 }
 
+/// Runs `trainer eval`.
 pub fn run(options: EvalOptions) -> Result<()> {
     let device = backend::device();
     let bundle = backend::load_model(&options.model, options.no_verify)?;
@@ -124,7 +125,7 @@ pub fn run(options: EvalOptions) -> Result<()> {
         timeline_check_sweep: options.timeline_check_sweep,
         object_check_sweep: options.object_check_sweep,
     };
-    let Evaluation { report, answers, in_world } = evaluator.evaluate_with_answers(&split, true, true)?;
+    let evaluation = evaluator.evaluate_with_answers(&split, true, true)?;
     println!(
         "{split_name} split of {} ({} GIFs), sampling {strategy}, {} in {:.1}s",
         options.data.display(),
@@ -132,16 +133,23 @@ pub fn run(options: EvalOptions) -> Result<()> {
         backend::name(),
         started.elapsed().as_secs_f64()
     );
-    print!("{}", table(&report));
-    let all = trainer::eval::calibration_report(&answers.iter().collect::<Vec<_>>(), bundle.config.temperature());
+    print!("{}", table(&evaluation.report));
+    print_calibration(&evaluation, bundle.config.temperature());
+    write_outputs(&evaluation, options.report.as_deref(), options.answers.as_deref())?;
+    Ok(())
+}
+
+/// How well the shown probabilities match (at the model's `temperature`), and the split's
+/// in-world share when the model has the statistics.
+fn print_calibration(evaluation: &Evaluation, temperature: f32) {
+    let all = trainer::eval::calibration_report(&evaluation.answers.iter().collect::<Vec<_>>(), temperature);
     println!(
-        "calibration: ECE {:.2}% at temperature {:.3}; {:.3} would fit this split (ECE {:.2}%)",
+        "calibration: ECE {:.2}% at temperature {temperature:.3}; {:.3} would fit this split (ECE {:.2}%)",
         100.0 * all.ece,
-        bundle.config.temperature(),
         all.fitted_temperature,
         100.0 * all.ece_fitted
     );
-    if let Some(world) = &in_world {
+    if let Some(world) = &evaluation.in_world {
         println!(
             "in world: {} of {} GIFs out of world ({:.1}%; median distance {:.2}, threshold {:.2})",
             world.out_of_world,
@@ -151,21 +159,25 @@ pub fn run(options: EvalOptions) -> Result<()> {
             world.threshold
         );
     }
-    if let Some(path) = options.report {
-        // The types' metrics, and beside them the split's in-world share when the model has one.
-        let mut json = serde_json::to_value(&report)?;
-        if let (Some(world), Some(object)) = (&in_world, json.as_object_mut()) {
+}
+
+/// `--report` (the types' metrics, and beside them the in-world share when the model has one)
+/// and `--answers` (one JSON line per question).
+fn write_outputs(evaluation: &Evaluation, report: Option<&Path>, answers: Option<&Path>) -> Result<()> {
+    if let Some(path) = report {
+        let mut json = serde_json::to_value(&evaluation.report)?;
+        if let (Some(world), Some(object)) = (&evaluation.in_world, json.as_object_mut()) {
             object.insert("in_world".into(), serde_json::to_value(world)?);
         }
-        write_atomically(&path, serde_json::to_string_pretty(&json)?)?;
+        write_atomically(path, serde_json::to_string_pretty(&json)?)?;
     }
-    if let Some(path) = options.answers {
+    if let Some(path) = answers {
         let mut lines = String::new();
-        for answer in &answers {
+        for answer in &evaluation.answers {
             lines.push_str(&serde_json::to_string(answer)?);
             lines.push('\n');
         }
-        write_atomically(&path, lines)?;
+        write_atomically(path, lines)?;
     }
     Ok(())
 }

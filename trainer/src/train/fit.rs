@@ -21,6 +21,7 @@ use super::options::TrainOptions;
 use super::parallel::{AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, StepContext};
 use super::records::{describe, epoch_record};
 use super::splits::{Splits, load_splits, supervision_annotations};
+use crate::attention_targets::ObjectAnnotations;
 use crate::backend::{self, Training};
 use crate::data::{self, Split};
 use crate::eval::{Evaluator, Report};
@@ -47,40 +48,11 @@ pub fn fit(options: TrainOptions) -> Result<()> {
     let annotations = supervision_annotations(&opts, &config, strategy)?;
     let splits = load_splits(&opts, &config)?;
     data::note_truncated(&splits.train.items, &tokenizer, config.model.max_text_len, "Train");
-    eprintln!(
-        "training on {} GIFs / {} questions ({} backend, {}), validating on {} GIFs; {} parameters",
-        splits.train.gifs.len(),
-        splits.train.items.len(),
-        backend::name(),
-        options.devices.as_deref().map_or_else(
-            || format!("default: {} device{}", parallel.len(), if parallel.len() == 1 { "" } else { "s" }),
-            |list| format!("devices {list}")
-        ),
-        splits.val.as_ref().map_or(0, |v| v.gifs.len()),
-        model.num_params()
-    );
-
+    announce(&splits, options.devices.as_deref(), &parallel, model.num_params());
     let answer_index: HashMap<String, usize> = config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
-    // A frozen text tower gives each text the same states all run long: computed once per text.
-    let tower_cache = config
-        .model
-        .text_tower
-        .as_ref()
-        .filter(|tower| tower.frozen)
-        .map(|tower| TowerStateCache::new(tower.bert.hidden_size));
-    let supervised = |weight: f32| annotations.as_ref().filter(|_| weight > 0.0);
-    let step_context = StepContext {
-        config: &config,
-        texts: Texts { tokenizer: &tokenizer, cache: tower_cache.as_ref() },
-        answer_index: &answer_index,
-        top_k: strategy.top_k(),
-        attention: supervised(opts.attention_supervision)
-            .map(|annotations| AttentionSupervision { annotations, weight: opts.attention_supervision }),
-        objects: supervised(opts.object_supervision)
-            .map(|annotations| ObjectSupervision { annotations, weight: opts.object_supervision }),
-        counts: supervised(opts.count_supervision)
-            .map(|annotations| CountSupervision { annotations, weight: opts.count_supervision }),
-    };
+    let tower_cache = frozen_tower_cache(&config);
+    let texts = Texts { tokenizer: &tokenizer, cache: tower_cache.as_ref() };
+    let step_context = step_context(&opts, &config, texts, &answer_index, strategy, annotations.as_ref());
     let mut run = Run {
         opts: &opts,
         parallel: &parallel,
@@ -118,7 +90,54 @@ pub fn fit(options: TrainOptions) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn validate(
+/// The run's first line: what it trains and validates on, where, and how big the model is.
+fn announce(splits: &Splits, devices: Option<&str>, parallel: &DataParallel, parameters: usize) {
+    eprintln!(
+        "training on {} GIFs / {} questions ({} backend, {}), validating on {} GIFs; {parameters} parameters",
+        splits.train.gifs.len(),
+        splits.train.items.len(),
+        backend::name(),
+        devices.map_or_else(
+            || format!("default: {} device{}", parallel.len(), if parallel.len() == 1 { "" } else { "s" }),
+            |list| format!("devices {list}")
+        ),
+        splits.val.as_ref().map_or(0, |v| v.gifs.len()),
+    );
+}
+
+/// A frozen text tower gives each text the same states all run long: computed once per text.
+fn frozen_tower_cache(config: &BundleConfig) -> Option<TowerStateCache> {
+    let tower = config.model.text_tower.as_ref().filter(|tower| tower.frozen)?;
+    Some(TowerStateCache::new(tower.bert.hidden_size))
+}
+
+/// What every step of the run reads besides the model: the auxiliary losses that `opts` turns
+/// on read the Train `annotations`.
+fn step_context<'a>(
+    opts: &TrainOptions,
+    config: &'a BundleConfig,
+    texts: Texts<'a>,
+    answer_index: &'a HashMap<String, usize>,
+    strategy: SamplingStrategy,
+    annotations: Option<&'a ObjectAnnotations>,
+) -> StepContext<'a> {
+    let supervised = |weight: f32| annotations.filter(|_| weight > 0.0);
+    StepContext {
+        config,
+        texts,
+        answer_index,
+        top_k: strategy.top_k(),
+        attention: supervised(opts.attention_supervision)
+            .map(|annotations| AttentionSupervision { annotations, weight: opts.attention_supervision }),
+        objects: supervised(opts.object_supervision)
+            .map(|annotations| ObjectSupervision { annotations, weight: opts.object_supervision }),
+        counts: supervised(opts.count_supervision)
+            .map(|annotations| CountSupervision { annotations, weight: opts.count_supervision }),
+    }
+}
+
+/// The Val report of `model` (in inference mode), its clips sampled by `strategy`.
+fn validate(
     model: &QaModel<Training>,
     config: &BundleConfig,
     tokenizer: &TextTokenizer,

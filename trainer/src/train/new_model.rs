@@ -11,7 +11,7 @@ use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisi
 use shared_model::model::{PretrainedTextConfig, PretrainedVisionConfig, QaModel, QaModelConfig};
 use shared_model::preprocess::PreprocessConfig;
 use shared_model::pretrained::{load_bert_dir_with_tokenizer, load_clip_vision_dir};
-use shared_model::questions::load_split;
+use shared_model::questions::{QaItem, load_split};
 use shared_model::sampling::SamplingStrategy;
 use shared_model::tokenize::TextTokenizer;
 
@@ -60,80 +60,118 @@ pub fn new_config(
     device: &backend::Device,
 ) -> Result<NewModel> {
     let items = load_split(data, "Train").with_context(|| format!("reading {}", data.display()))?;
-    let (vision_tower, vision_clip) = match towers.vision {
-        Some((dir, frozen)) => {
-            let pretrained = load_clip_vision_dir::<Training>(dir, device)
-                .with_context(|| format!("--vision-encoder: cannot load {}", dir.display()))?;
-            (Some(PretrainedVisionConfig::new(pretrained.config).with_frozen(frozen)), Some(pretrained.model))
-        }
-        None => (None, None),
-    };
-    let preprocess = match &vision_tower {
-        Some(tower) => PreprocessConfig {
-            image_size: tower.clip.image_size,
-            mean: CLIP_IMAGE_MEAN,
-            std: CLIP_IMAGE_STD,
-            ..PreprocessConfig::new(tower.clip.image_size)
-        },
-        None => PreprocessConfig::new(options.image_size),
-    };
-    anyhow::ensure!(
-        towers.text.is_none() || options.vocab == VocabKind::Built,
-        "--vocab minilm is for the small text encoder; --text-encoder brings its own tokenizer"
-    );
-    let mut token_embeddings = None;
-    let (tokenizer, text_tower, text_bert) = match towers.text {
-        Some((dir, frozen)) => {
-            let pretrained = load_bert_dir_with_tokenizer::<Training>(dir, device)
-                .with_context(|| format!("--text-encoder: cannot load {}", dir.display()))?;
-            let tower = PretrainedTextConfig::new(pretrained.config).with_frozen(frozen);
-            (pretrained.tokenizer, Some(tower), Some(pretrained.model))
-        }
-        None if options.vocab == VocabKind::Minilm => {
-            let dir = minilm_dir(options.minilm.as_deref())?;
-            let rule = PruneRule { frequent: options.minilm_frequent, neighbours: options.minilm_neighbours };
-            let vocab = build_minilm_vocab(&dir, &items, rule)
-                .with_context(|| format!("--vocab minilm: cannot build the vocabulary from {}", dir.display()))?;
-            token_embeddings = Some(minilm_token_embeddings(&vocab.embeddings, &vocab.original_ids, options.d_model)?);
-            eprintln!("vocabulary: {} of MiniLM's {} tokens", vocab.original_ids.len(), vocab.embeddings.rows);
-            (vocab.tokenizer, None, None)
-        }
-        None => (build_tokenizer(&items)?, None, None),
-    };
+    let vision = vision_side(towers.vision, options.image_size, device)?;
+    let text = text_side(towers.text, options, &items, device)?;
     let max_text_len =
-        text_tower.as_ref().map_or(DEFAULT_MAX_TEXT_LEN, |t| DEFAULT_MAX_TEXT_LEN.min(t.bert.max_position_embeddings));
+        text.tower.as_ref().map_or(DEFAULT_MAX_TEXT_LEN, |t| DEFAULT_MAX_TEXT_LEN.min(t.bert.max_position_embeddings));
     let answers = answer_vocabulary(&items);
-    let model = QaModelConfig::new(tokenizer.vocab_size(), answers.len().max(1))
-        .with_d_model(options.d_model)
-        .with_image_size(preprocess.image_size)
-        .with_temporal_layers(options.temporal_layers)
-        .with_temporal(options.temporal.into())
-        .with_grid_max_token(Some(options.grid_max_token))
-        .with_slot_logit_scale(Some(options.slot_logit_scale))
-        .with_slot_coordinates(Some(options.slot_coordinates))
-        .with_grid_attention_layers((options.grid_attention_layers > 0).then_some(options.grid_attention_layers))
+    let model = model_config(options, text.tokenizer.vocab_size(), answers.len().max(1))
+        .with_image_size(vision.preprocess.image_size)
         .with_max_text_len(max_text_len)
-        .with_text_tower(text_tower)
-        .with_vision_tower(vision_tower)
-        .with_count_head(Some(options.count_head.into()))
-        .with_count_temporal_kernel((options.count_temporal_kernel > 0).then_some(options.count_temporal_kernel))
-        .with_dropout(Some(options.dropout))
-        .with_fused_captions(options.fused_captions.then_some(true))
-        .with_kind_head(options.kind_head.then_some(true));
+        .with_text_tower(text.tower)
+        .with_vision_tower(vision.tower);
     model.check().map_err(|why| anyhow::anyhow!("bad model options: {why}"))?;
     let config = BundleConfig {
         calibration: None,
         in_world: None,
         format: FORMAT_VERSION,
         model,
-        preprocess,
+        preprocess: vision.preprocess,
         sampling: match &options.sample {
             Some(text) => SamplingStrategy::parse(text, options.frames)?.to_string(),
             None => SamplingStrategy::Uniform { frames: options.frames }.to_string(),
         },
         answers,
     };
-    Ok(NewModel { config, tokenizer, text_bert, vision_clip, token_embeddings })
+    let (tokenizer, text_bert, token_embeddings) = (text.tokenizer, text.bert, text.token_embeddings);
+    Ok(NewModel { config, tokenizer, text_bert, vision_clip: vision.clip, token_embeddings })
+}
+
+/// The architecture `options` choose, for `vocab_size` tokens and `answers` open-ended answers
+/// (the input size, text length and towers are set from the data and towers).
+fn model_config(options: &ModelShape, vocab_size: usize, answers: usize) -> QaModelConfig {
+    let positive = |n: usize| (n > 0).then_some(n);
+    QaModelConfig::new(vocab_size, answers)
+        .with_d_model(options.d_model)
+        .with_temporal_layers(options.temporal_layers)
+        .with_temporal(options.temporal.into())
+        .with_grid_max_token(Some(options.grid_max_token))
+        .with_slot_logit_scale(Some(options.slot_logit_scale))
+        .with_slot_coordinates(Some(options.slot_coordinates))
+        .with_grid_attention_layers(positive(options.grid_attention_layers))
+        .with_count_head(Some(options.count_head.into()))
+        .with_count_temporal_kernel(positive(options.count_temporal_kernel))
+        .with_dropout(Some(options.dropout))
+        .with_fused_captions(options.fused_captions.then_some(true))
+        .with_kind_head(options.kind_head.then_some(true))
+}
+
+/// The input side of a new model: a pretrained vision tower, if any, and the preprocessing.
+struct VisionSide {
+    tower: Option<PretrainedVisionConfig>,
+    clip: Option<ClipVisionModel<Training>>,
+    /// The tower's input size and CLIP's normalisation, or `--image-size`.
+    preprocess: PreprocessConfig,
+}
+
+/// Loads the `--vision-encoder` tower (folder, frozen) when there is one.
+fn vision_side(tower: Option<(&Path, bool)>, image_size: usize, device: &Device) -> Result<VisionSide> {
+    let Some((dir, frozen)) = tower else {
+        return Ok(VisionSide { tower: None, clip: None, preprocess: PreprocessConfig::new(image_size) });
+    };
+    let pretrained = load_clip_vision_dir::<Training>(dir, device)
+        .with_context(|| format!("--vision-encoder: cannot load {}", dir.display()))?;
+    let tower = PretrainedVisionConfig::new(pretrained.config).with_frozen(frozen);
+    let size = tower.clip.image_size;
+    let preprocess = PreprocessConfig {
+        image_size: size,
+        mean: CLIP_IMAGE_MEAN,
+        std: CLIP_IMAGE_STD,
+        ..PreprocessConfig::new(size)
+    };
+    Ok(VisionSide { tower: Some(tower), clip: Some(pretrained.model), preprocess })
+}
+
+/// The text side of a new model: its tokenizer, and a pretrained tower or token embedding.
+struct TextSide {
+    tokenizer: TextTokenizer,
+    tower: Option<PretrainedTextConfig>,
+    bert: Option<BertModel<Training>>,
+    /// MiniLM's token embedding reduced to the model width (`--vocab minilm`).
+    token_embeddings: Option<Vec<f32>>,
+}
+
+/// The `--text-encoder` tower's tokenizer and weights, or a tokenizer from the Train `items`
+/// (built from their words, or MiniLM's pruned to them).
+fn text_side(
+    tower: Option<(&Path, bool)>,
+    options: &ModelShape,
+    items: &[QaItem],
+    device: &Device,
+) -> Result<TextSide> {
+    anyhow::ensure!(
+        tower.is_none() || options.vocab == VocabKind::Built,
+        "--vocab minilm is for the small text encoder; --text-encoder brings its own tokenizer"
+    );
+    let none = |tokenizer| TextSide { tokenizer, tower: None, bert: None, token_embeddings: None };
+    match tower {
+        Some((dir, frozen)) => {
+            let pretrained = load_bert_dir_with_tokenizer::<Training>(dir, device)
+                .with_context(|| format!("--text-encoder: cannot load {}", dir.display()))?;
+            let tower = PretrainedTextConfig::new(pretrained.config).with_frozen(frozen);
+            Ok(TextSide { tower: Some(tower), bert: Some(pretrained.model), ..none(pretrained.tokenizer) })
+        }
+        None if options.vocab == VocabKind::Minilm => {
+            let dir = minilm_dir(options.minilm.as_deref())?;
+            let rule = PruneRule { frequent: options.minilm_frequent, neighbours: options.minilm_neighbours };
+            let vocab = build_minilm_vocab(&dir, items, rule)
+                .with_context(|| format!("--vocab minilm: cannot build the vocabulary from {}", dir.display()))?;
+            let table = minilm_token_embeddings(&vocab.embeddings, &vocab.original_ids, options.d_model)?;
+            eprintln!("vocabulary: {} of MiniLM's {} tokens", vocab.original_ids.len(), vocab.embeddings.rows);
+            Ok(TextSide { token_embeddings: Some(table), ..none(vocab.tokenizer) })
+        }
+        None => Ok(none(build_tokenizer(items)?)),
+    }
 }
 
 /// A new model for `options` (or `--init`'s weights), in an `--out` that holds none yet.

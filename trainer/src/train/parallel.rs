@@ -25,8 +25,8 @@ use super::step_metrics::StepMetrics;
 use crate::attention_targets::{AttentionTargets, ObjectAnnotations};
 use crate::backend::{Device, Training};
 use crate::batch::{
-    BatchQuestion, HeadKind, Routing, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
-    targeted_rows,
+    BatchOutput, BatchQuestion, HeadKind, Routing, attention_loss, cross_entropy_over, event_loss, forward,
+    summed_cross_entropy, targeted_rows,
 };
 use crate::text_cache::Texts;
 
@@ -387,71 +387,19 @@ fn share_gradients(
         Routing::ByType,
         device,
     )?;
-    let mut loss: Option<Tensor<Training, 1>> = None;
     // Figures stay on the device until the loop reads them (`step_metrics`).
     let mut metrics = StepMetrics::default();
-    for head in output.choice.iter().chain(output.word.iter()).chain(output.count.iter()) {
-        let rows = divisors.rows.get(&head.kind).copied().unwrap_or(0);
-        if let Some(head_loss) = cross_entropy_over(head, rows, device) {
-            add_loss(&mut loss, head_loss);
-        }
-        let qtypes = head.questions.iter().map(|&q| questions[q].item.qtype).collect();
-        metrics.answers(&head.logits, head.targets.clone(), qtypes);
-    }
-    if let Some(supervision) = context.attention {
-        // The frame encoder's grid is square (row-major cells).
-        let grid = (output.attention.dims()[2] as f64).sqrt().round() as usize;
-        let targets = supervision.targets(context.config, clips, questions, grid);
-        if let Some(attention) = attention_loss(output.attention, &targets, divisors.attention_frames, device) {
-            add_loss(&mut loss, attention.mul_scalar(supervision.weight));
-        }
-    }
-    if let Some(kind) = &output.kinds {
-        metrics.kinds(&kind.logits, &kind.targets);
-        let kind_loss = summed_cross_entropy(kind.logits.clone(), &kind.targets, device)
-            .div_scalar(divisors.questions.max(1) as f32)
-            .mul_scalar(KIND_LOSS_WEIGHT);
-        add_loss(&mut loss, kind_loss);
-    }
-    if let Some(supervision) = context.objects {
-        let [videos, frames, cells, d_model] = output.video.tokens.dims();
-        let grid = (cells as f64).sqrt().round() as usize; // the grid is square (row-major cells)
-        let rows = supervision.rows(context, clips, questions, grid);
-        let objects = rows.shapes.len();
-        if objects > 0 {
-            let tokens = output
-                .video
-                .tokens
-                .reshape([videos * frames, cells, d_model])
-                .select(0, index_tensor(&rows.frame_rows, device)); // [objects, cells, d_model]
-            let weights = Tensor::from_data(TensorData::new(rows.weights, [objects, cells]), device);
-            // Invariant: `train` gives the model a probe whenever it sets `context.objects`.
-            if let Some(logits) = model.probe_objects(tokens, weights) {
-                metrics.probe(&logits.shape, &rows.shapes, &logits.colour, &rows.colours);
-                let probe_loss = (summed_cross_entropy(logits.shape, &rows.shapes, device)
-                    + summed_cross_entropy(logits.colour, &rows.colours, device))
-                .div_scalar(divisors.objects.max(1) as f32)
-                .mul_scalar(supervision.weight);
-                add_loss(&mut loss, probe_loss);
-            }
-        }
-    }
-    if let (Some(supervision), Some(events), Some(head)) = (context.counts, &output.count_events, &output.count) {
-        let shares = supervision.shares(clips, questions);
-        // Rows of the count head (and of the evidence) with targets, and their targets.
-        let (rows, targets): (Vec<usize>, Vec<Vec<f32>>) =
-            head.questions.iter().enumerate().filter_map(|(row, &q)| Some((row, shares[q].clone()?))).unzip();
-        if !rows.is_empty() {
-            let frames = events.evidence.dims()[1];
-            let targets = Tensor::from_data(TensorData::new(targets.concat(), [rows.len(), frames]), device);
-            let picked = events.evidence.clone().select(0, index_tensor(&rows, device)); // [rows, frames]
-            let count_loss = event_loss(picked, targets)
-                .div_scalar((divisors.count_questions * frames).max(1) as f32)
-                .mul_scalar(supervision.weight);
-            add_loss(&mut loss, count_loss);
-        }
-    }
-    let Some(loss) = loss else { return Ok(None) };
+    let share = Share { context, clips, questions, divisors, device };
+    // Added in this order, the order single-device training has always summed them in.
+    let terms = [
+        share.answer_term(&output, &mut metrics),
+        share.attention_term(&output),
+        share.kind_term(&output, &mut metrics),
+        share.object_term(model, &output, &mut metrics),
+        share.count_term(&output),
+    ];
+    drop(output);
+    let Some(loss) = terms.into_iter().flatten().reduce(|total, term| total + term) else { return Ok(None) };
     metrics.loss(&loss);
     let mut grads = loss.backward();
     // Pretrained towers' gradients are kept apart (their own learning rates); a frozen tower has
@@ -460,6 +408,103 @@ fn share_gradients(
     let vision_tower_grads = model.vision_tower().map(|tower| GradientsParams::from_module(&mut grads, tower.clip()));
     let grads = GradientsParams::from_grads(grads, model);
     Ok(Some(ShareOutput { grads, text_tower_grads, vision_tower_grads, metrics }))
+}
+
+/// What one share's loss terms read besides the forward pass: each term is divided by the
+/// whole batch's count (`divisors`), so the shares' terms add up to the batch's.
+struct Share<'s, 'a> {
+    context: &'s StepContext<'a>,
+    /// The share's clips as drawn (the auxiliary losses find objects in them by colour).
+    clips: &'s [&'s PreparedClip],
+    questions: &'s [BatchQuestion<'a>],
+    divisors: &'s Divisors<'s>,
+    device: &'s Device,
+}
+
+/// A loss term of a share.
+type Term = Option<Tensor<Training, 1>>;
+
+impl Share<'_, '_> {
+    /// The answer heads' cross-entropies (weight 1 each), and their figures.
+    fn answer_term(&self, output: &BatchOutput<Training>, metrics: &mut StepMetrics) -> Term {
+        let mut loss = None;
+        for head in output.choice.iter().chain(output.word.iter()).chain(output.count.iter()) {
+            let rows = self.divisors.rows.get(&head.kind).copied().unwrap_or(0);
+            if let Some(head_loss) = cross_entropy_over(head, rows, self.device) {
+                add_loss(&mut loss, head_loss);
+            }
+            let qtypes = head.questions.iter().map(|&q| self.questions[q].item.qtype).collect();
+            metrics.answers(&head.logits, head.targets.clone(), qtypes);
+        }
+        loss
+    }
+
+    /// `--attention-supervision`: the slot attention against the named object's cells.
+    fn attention_term(&self, output: &BatchOutput<Training>) -> Term {
+        let supervision = self.context.attention?;
+        // The frame encoder's grid is square (row-major cells).
+        let grid = (output.attention.dims()[2] as f64).sqrt().round() as usize;
+        let targets = supervision.targets(self.context.config, self.clips, self.questions, grid);
+        let loss = attention_loss(output.attention.clone(), &targets, self.divisors.attention_frames, self.device)?;
+        Some(loss.mul_scalar(supervision.weight))
+    }
+
+    /// The kind head's cross-entropy on every question's type, and its figures.
+    fn kind_term(&self, output: &BatchOutput<Training>, metrics: &mut StepMetrics) -> Term {
+        let kind = output.kinds.as_ref()?;
+        metrics.kinds(&kind.logits, &kind.targets);
+        let loss = summed_cross_entropy(kind.logits.clone(), &kind.targets, self.device);
+        Some(loss.div_scalar(self.divisors.questions.max(1) as f32).mul_scalar(KIND_LOSS_WEIGHT))
+    }
+
+    /// `--object-supervision`: the object probe on the grid tokens under every visible object.
+    fn object_term(
+        &self,
+        model: &QaModel<Training>,
+        output: &BatchOutput<Training>,
+        metrics: &mut StepMetrics,
+    ) -> Term {
+        let supervision = self.context.objects?;
+        let [videos, frames, cells, d_model] = output.video.tokens.dims();
+        let grid = (cells as f64).sqrt().round() as usize; // the grid is square (row-major cells)
+        let rows = supervision.rows(self.context, self.clips, self.questions, grid);
+        let objects = rows.shapes.len();
+        if objects == 0 {
+            return None;
+        }
+        let tokens = output
+            .video
+            .tokens
+            .clone()
+            .reshape([videos * frames, cells, d_model])
+            .select(0, index_tensor(&rows.frame_rows, self.device)); // [objects, cells, d_model]
+        let weights = Tensor::from_data(TensorData::new(rows.weights, [objects, cells]), self.device);
+        // Invariant: `train` gives the model a probe whenever it sets `context.objects`.
+        let logits = model.probe_objects(tokens, weights)?;
+        metrics.probe(&logits.shape, &rows.shapes, &logits.colour, &rows.colours);
+        let loss = summed_cross_entropy(logits.shape, &rows.shapes, self.device)
+            + summed_cross_entropy(logits.colour, &rows.colours, self.device);
+        Some(loss.div_scalar(self.divisors.objects.max(1) as f32).mul_scalar(supervision.weight))
+    }
+
+    /// `--count-supervision`: the event counter's per-frame evidence against where the counted
+    /// repetitions are.
+    fn count_term(&self, output: &BatchOutput<Training>) -> Term {
+        let supervision = self.context.counts?;
+        let (events, head) = (output.count_events.as_ref()?, output.count.as_ref()?);
+        let shares = supervision.shares(self.clips, self.questions);
+        // Rows of the count head (and of the evidence) with targets, and their targets.
+        let (rows, targets): (Vec<usize>, Vec<Vec<f32>>) =
+            head.questions.iter().enumerate().filter_map(|(row, &q)| Some((row, shares[q].clone()?))).unzip();
+        if rows.is_empty() {
+            return None;
+        }
+        let frames = events.evidence.dims()[1];
+        let targets = Tensor::from_data(TensorData::new(targets.concat(), [rows.len(), frames]), self.device);
+        let picked = events.evidence.clone().select(0, index_tensor(&rows, self.device)); // [rows, frames]
+        let loss = event_loss(picked, targets).div_scalar((self.divisors.count_questions * frames).max(1) as f32);
+        Some(loss.mul_scalar(supervision.weight))
+    }
 }
 
 /// Adds `term` to the running loss (`None` until the first term).
