@@ -65,8 +65,8 @@ pub(super) fn resume(options: &TrainOptions, verify: Verify, device: &Device) ->
     let text = std::fs::read_to_string(&state_path)
         .with_context(|| format!("--resume: no {STATE_FILE} in {}", options.out.display()))?;
     let mut state: TrainState = serde_json::from_str(&text).context("--resume: training.json is invalid")?;
-    state.options.epochs = options.epochs;
-    state.options.minutes = options.minutes;
+    state.options.schedule.epochs = options.schedule.epochs;
+    state.options.schedule.minutes = options.schedule.minutes;
     // The folder and data as given now (a copied or moved run resumes where it is).
     if state.options.data != options.data {
         eprintln!(

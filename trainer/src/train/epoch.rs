@@ -87,8 +87,8 @@ impl Run<'_> {
         epoch: usize,
     ) -> Result<Epoch> {
         let opts = self.opts;
-        let steps = train.gifs.len().div_ceil(opts.batch_gifs);
-        let bar = progress(steps as u64, &format!("epoch {epoch}/{}", opts.epochs));
+        let steps = train.gifs.len().div_ceil(opts.schedule.batch_gifs);
+        let bar = progress(steps as u64, &format!("epoch {epoch}/{}", opts.schedule.epochs));
         let mut seen = Seen::default();
         let mut metrics = MetricsAccumulator::new(self.parallel.main_device());
         let mut last_read = Instant::now();
@@ -100,7 +100,7 @@ impl Run<'_> {
                 .enumerate()
                 .flat_map(|(v, &g)| train.gifs[g].items.iter().map(move |&i| (v, i)))
                 .map(|(video, i)| BatchQuestion { video, item: &train.items[i] })
-                .filter(|q| self.step >= opts.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
+                .filter(|q| self.step >= opts.schedule.frameqa_warmup || q.item.qtype == QuestionType::FrameQa)
                 .collect();
             let clip_refs: Vec<&PreparedClip> = prepared.clips.iter().collect();
             let seen_refs: Vec<&PreparedClip> = prepared.seen().iter().collect();
@@ -110,14 +110,14 @@ impl Run<'_> {
                 continue;
             };
             metrics.push(gradients.metrics);
-            let spent = budget_spent(opts.minutes, self.started.elapsed());
-            let lr = warmup_cosine(opts.lr, opts.warmup, self.step, self.total_steps, spent);
+            let spent = budget_spent(opts.schedule.minutes, self.started.elapsed());
+            let lr = warmup_cosine(opts.schedule.lr, opts.schedule.warmup, self.step, self.total_steps, spent);
             model = self.optimizers.model.step(lr, model, gradients.grads);
             if let Some(tower_grads) = gradients.text_tower_grads.filter(|g| !g.is_empty()) {
-                model = self.optimizers.text_tower.step(lr * opts.text_encoder_lr_scale, model, tower_grads);
+                model = self.optimizers.text_tower.step(lr * opts.towers.text_encoder_lr_scale, model, tower_grads);
             }
             if let Some(tower_grads) = gradients.vision_tower_grads.filter(|g| !g.is_empty()) {
-                model = self.optimizers.vision_tower.step(lr * opts.vision_encoder_lr_scale, model, tower_grads);
+                model = self.optimizers.vision_tower.step(lr * opts.towers.vision_encoder_lr_scale, model, tower_grads);
             }
             self.step += 1;
             pause_point("train-step");
@@ -128,7 +128,7 @@ impl Run<'_> {
                 bar.set_prefix(format!("loss {:.3}", metrics.read()?.mean_loss()));
                 last_read = Instant::now();
             }
-            if budget_spent(opts.minutes, self.started.elapsed()).is_some_and(|spent| spent >= 1.0) {
+            if budget_spent(opts.schedule.minutes, self.started.elapsed()).is_some_and(|spent| spent >= 1.0) {
                 out_of_time = true;
                 break;
             }

@@ -58,7 +58,7 @@ pub fn fit(options: TrainOptions) -> Result<()> {
         parallel: &parallel,
         context: &step_context,
         optimizers: Optimizers::new(),
-        total_steps: splits.train.gifs.len().div_ceil(opts.batch_gifs) * opts.epochs,
+        total_steps: splits.train.gifs.len().div_ceil(opts.schedule.batch_gifs) * opts.schedule.epochs,
         step: state.history.last().map_or(0, |h| h.step),
         started: Instant::now(),
     };
@@ -67,9 +67,15 @@ pub fn fit(options: TrainOptions) -> Result<()> {
     let (mut model, mut state) = (model, state);
     // Shared with the batch producer thread.
     let train = Arc::new(train);
-    for epoch in state.history.len() + 1..=opts.epochs {
+    for epoch in state.history.len() + 1..=opts.schedule.epochs {
         let epoch_start = Instant::now();
-        let batches = Prefetch::epoch(train.clone(), opts.batch_gifs, strategy.frames_per_clip(), opts.augment, rng);
+        let batches = Prefetch::epoch(
+            train.clone(),
+            opts.schedule.batch_gifs,
+            strategy.frames_per_clip(),
+            opts.inputs.augment,
+            rng,
+        );
         let trained = run.epoch(model, &train, batches, epoch)?;
         (model, rng) = (trained.model, trained.rng);
         let seconds = epoch_start.elapsed().as_secs_f64();
@@ -127,12 +133,12 @@ fn step_context<'a>(
         texts,
         answer_index,
         top_k: strategy.top_k(),
-        attention: supervised(opts.attention_supervision)
-            .map(|annotations| AttentionSupervision { annotations, weight: opts.attention_supervision }),
-        objects: supervised(opts.object_supervision)
-            .map(|annotations| ObjectSupervision { annotations, weight: opts.object_supervision }),
-        counts: supervised(opts.count_supervision)
-            .map(|annotations| CountSupervision { annotations, weight: opts.count_supervision }),
+        attention: supervised(opts.losses.attention_supervision)
+            .map(|annotations| AttentionSupervision { annotations, weight: opts.losses.attention_supervision }),
+        objects: supervised(opts.losses.object_supervision)
+            .map(|annotations| ObjectSupervision { annotations, weight: opts.losses.object_supervision }),
+        counts: supervised(opts.losses.count_supervision)
+            .map(|annotations| CountSupervision { annotations, weight: opts.losses.count_supervision }),
     }
 }
 

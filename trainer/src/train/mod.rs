@@ -34,7 +34,7 @@ pub fn run(options: TrainOptions) -> Result<()> {
             let recipe = recipe::Recipe::load(recipe)?;
             let data = Some(options.data.as_path()).filter(|d| !d.as_os_str().is_empty());
             let run = recipe::RunOptions {
-                minutes: options.minutes,
+                minutes: options.schedule.minutes,
                 resume: options.resume,
                 devices: options.devices.clone(),
             };

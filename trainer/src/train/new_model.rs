@@ -182,13 +182,13 @@ pub(super) fn start(options: &TrainOptions, verify: Verify, device: &Device) -> 
         options.out.display()
     );
     let towers = Towers {
-        text: options.text_encoder.as_deref().map(|dir| (dir, options.freeze_text_encoder)),
-        vision: options.vision_encoder.as_deref().map(|dir| (dir, options.freeze_vision_encoder)),
+        text: options.towers.text_encoder.as_deref().map(|dir| (dir, options.towers.freeze_text_encoder)),
+        vision: options.towers.vision_encoder.as_deref().map(|dir| (dir, options.towers.freeze_vision_encoder)),
     };
     let NewModel { mut config, tokenizer, text_bert, vision_clip, token_embeddings } =
         new_config(&options.data, &options.shape, &towers, device)?;
     // The probe exists only for its loss (`None` otherwise, as in configs written before it).
-    config.model.object_probe = (options.object_supervision > 0.0).then_some(true);
+    config.model.object_probe = (options.losses.object_supervision > 0.0).then_some(true);
     let model = match &options.init {
         Some(dir) => init_from(dir, verify, &mut config, &tokenizer, device)?,
         None => {

@@ -58,7 +58,8 @@ fn any_path(value: &str) -> Result<PathBuf, std::convert::Infallible> {
     Ok(PathBuf::from(value))
 }
 
-/// Options of `trainer train`.
+/// Options of `trainer train`: what `training.json` records of a run (its groups are flattened,
+/// so the flags and the recorded keys are the options' own names).
 #[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 pub struct TrainOptions {
     /// Dataset folder (from `trainer generate`, or laid out like TGIF-QA: `Train_{type}_question.csv`
@@ -92,6 +93,42 @@ pub struct TrainOptions {
     #[arg(long)]
     #[serde(skip)]
     pub no_verify: bool,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Train data-parallel on these devices, main device first: `cpu:0,cpu:1` (replicas on the
+    /// CPU backend), `cuda:0,cuda:1` (--features cuda), `wgpu:0,wgpu:1` (--features wgpu).
+    /// Each step's GIFs are split across them; the result equals one-device training. Default:
+    /// the GPU's default device, or on the CPU one replica per core (up to 4); `cpu:0` for one.
+    #[arg(long)]
+    #[serde(skip)]
+    pub devices: Option<String>,
+    /// How long, in which steps and at which learning rate the run trains.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub schedule: ScheduleOptions,
+    /// Which examples the run reads, and how it changes them.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub inputs: InputOptions,
+    /// The auxiliary losses' weights.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub losses: LossWeights,
+    /// Pretrained towers of a new model.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub towers: TowerOptions,
+    /// The new model's architecture, input and default sampling (ignored with --resume).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shape: ModelShape,
+}
+
+/// How long a run trains, in which steps, at which learning rate.
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
+#[command(next_help_heading = "Schedule")]
+pub struct ScheduleOptions {
     /// Epochs in total (a resumed run continues up to this many).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -109,23 +146,47 @@ pub struct TrainOptions {
     /// Warm-up steps.
     #[arg(long, default_value_t = 200)]
     pub warmup: usize,
-    /// The new model's architecture, input and default sampling (ignored with --resume).
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub shape: ModelShape,
+    /// Curriculum: train only on single-frame (FrameQA) questions for this many first steps.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub frameqa_warmup: usize,
+}
+
+/// Which training examples a run reads, and how it changes them.
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
+#[command(next_help_heading = "Inputs")]
+pub struct InputOptions {
     /// Use at most this many training GIFs.
     #[arg(long)]
     pub max_gifs: Option<usize>,
     /// Validate on at most this many GIFs after each epoch.
     #[arg(long, default_value_t = 300)]
     pub val_gifs: usize,
-    /// Random seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Curriculum: train only on single-frame (FrameQA) questions for this many first steps.
-    #[arg(long, default_value_t = 0)]
+    /// Add order drills to the Train questions (`order_drills`), made from each GIF's true
+    /// caption: `transitions` (Transition questions whose distractors include later or earlier
+    /// actions than the next), `captions` (caption questions whose distractors are reorderings of
+    /// the true caption) or `both`.
+    #[arg(long, value_enum)]
     #[serde(default)]
-    pub frameqa_warmup: usize,
+    pub order_drills: Option<Drills>,
+    /// Augment the training clips (never validation's): per clip a brightness and contrast
+    /// jitter, sometimes a slight blur, pixel noise or fewer levels per channel, drawn from the
+    /// run's random generator (see `augment.rs`). The auxiliary losses still find objects in the
+    /// clips as drawn.
+    #[arg(long)]
+    #[serde(default)]
+    pub augment: bool,
+    /// Fail when question rows reference GIFs that are not in the folder (default: report them,
+    /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
+    #[arg(long)]
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// The auxiliary losses beside the answer losses (each of weight 1): their weights, 0 for off.
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
+#[command(next_help_heading = "Auxiliary losses")]
+pub struct LossWeights {
     /// Weight of an auxiliary loss that teaches the slot attention where the question's object
     /// is: per sampled frame, the cross-entropy between the attention over the grid cells and the
     /// object's pixels found by colour (needs the generator's `{Split}_annotations.jsonl`; 0 = off).
@@ -148,25 +209,12 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub count_supervision: f32,
-    /// Add order drills to the Train questions (`order_drills`), made from each GIF's true
-    /// caption: `transitions` (Transition questions whose distractors include later or earlier
-    /// actions than the next), `captions` (caption questions whose distractors are reorderings of
-    /// the true caption) or `both`.
-    #[arg(long, value_enum)]
-    #[serde(default)]
-    pub order_drills: Option<Drills>,
-    /// Augment the training clips (never validation's): per clip a brightness and contrast
-    /// jitter, sometimes a slight blur, pixel noise or fewer levels per channel, drawn from the
-    /// run's random generator (see `augment.rs`). The auxiliary losses still find objects in the
-    /// clips as drawn.
-    #[arg(long)]
-    #[serde(default)]
-    pub augment: bool,
-    /// Fail when question rows reference GIFs that are not in the folder (default: report them,
-    /// list them in OUT/missing-gifs-{Split}.txt, and train on the rest).
-    #[arg(long)]
-    #[serde(default)]
-    pub strict: bool,
+}
+
+/// Pretrained towers a new model is built on, and how they learn.
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
+#[command(next_help_heading = "Pretrained towers")]
+pub struct TowerOptions {
     /// Build the model on a pretrained BERT-family text tower: a Hugging Face folder with
     /// config.json, model.safetensors and tokenizer.json (e.g. all-MiniLM-L6-v2); its tokenizer
     /// replaces the one built from the data (new models only).
@@ -197,13 +245,6 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = 0.05)]
     #[serde(default = "default_tower_lr_scale")]
     pub vision_encoder_lr_scale: f64,
-    /// Train data-parallel on these devices, main device first: `cpu:0,cpu:1` (replicas on the
-    /// CPU backend), `cuda:0,cuda:1` (--features cuda), `wgpu:0,wgpu:1` (--features wgpu).
-    /// Each step's GIFs are split across them; the result equals one-device training. Default:
-    /// the GPU's default device, or on the CPU one replica per core (up to 4); `cpu:0` for one.
-    #[arg(long)]
-    #[serde(skip)]
-    pub devices: Option<String>,
 }
 
 fn default_slot_logit_scale() -> f32 {
@@ -213,6 +254,7 @@ fn default_slot_logit_scale() -> f32 {
 /// The options that decide a new model's architecture, input and tokenizer (shared by `train`
 /// and `pretrain`, so that a pre-trained folder fits a training run given the same options).
 #[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
+#[command(next_help_heading = "Model")]
 pub struct ModelShape {
     /// Frames sampled per GIF.
     #[arg(long, default_value_t = 16)]
@@ -332,4 +374,55 @@ fn default_tower_lr_scale() -> f64 {
 
 fn default_dropout() -> f64 {
     0.1
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, FromArgMatches};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> TrainOptions {
+        let argv = ["train", "--data", "d", "--out", "o"].iter().chain(args);
+        let matches = TrainOptions::augment_args(clap::Command::new("train")).get_matches_from(argv);
+        TrainOptions::from_arg_matches(&matches).unwrap()
+    }
+
+    #[test]
+    fn training_json_records_the_groups_under_the_options_own_names() {
+        let options = parse(&[
+            "--lr=0.01",
+            "--count-head=frame-evidence",
+            "--temporal=mean",
+            "--object-supervision=0.5",
+            "--augment",
+            "--text-encoder-lr-scale=0.1",
+        ]);
+        let json = serde_json::to_value(&options).unwrap();
+        assert_eq!((json["lr"].as_f64(), json["object_supervision"].as_f64()), (Some(0.01), Some(0.5)));
+        assert_eq!((json["count_head"].as_str(), json["temporal"].as_str()), (Some("frame-evidence"), Some("mean")));
+        assert_eq!((json["augment"].as_bool(), json["text_encoder_lr_scale"].as_f64()), (Some(true), Some(0.1)));
+        for group in ["schedule", "inputs", "losses", "towers", "shape"] {
+            assert!(json.get(group).is_none(), "{group} in {json}");
+        }
+        let back: TrainOptions = serde_json::from_value(json).unwrap();
+        assert_eq!((back.shape.count_head, back.shape.temporal), (CountHeadKind::FrameEvidence, TemporalKind::Mean));
+        assert_eq!((back.schedule.lr, back.losses.object_supervision, back.inputs.augment), (0.01, 0.5, true));
+    }
+
+    #[test]
+    fn a_training_json_from_before_the_later_options_still_reads() {
+        let early = r#"{"data":"d","out":"o","epochs":3,"minutes":null,"batch_gifs":16,"lr":0.002,"warmup":200,
+            "frames":16,"image_size":64,"d_model":64,"temporal_layers":2,"temporal":"transformer",
+            "max_gifs":null,"val_gifs":300,"seed":0}"#;
+        let options: TrainOptions = serde_json::from_str(early).unwrap();
+        assert_eq!(
+            (options.shape.count_head, options.shape.temporal),
+            (CountHeadKind::Pooled, TemporalKind::Transformer)
+        );
+        assert_eq!((options.towers.text_encoder_lr_scale, options.shape.slot_logit_scale), (1.0, 1.0));
+        assert_eq!((options.schedule.epochs, options.inputs.val_gifs, options.losses.count_supervision), (3, 300, 0.0));
+        let count_head: CountHead = options.shape.count_head.into();
+        assert_eq!(count_head, CountHead::Pooled);
+    }
 }

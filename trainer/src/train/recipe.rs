@@ -336,11 +336,11 @@ mod tests {
         let recipe = Recipe::load("demo").unwrap();
         assert_eq!(recipe.stages.len(), 2);
         let learn = recipe.stage_options(&recipe.stages[0], Path::new("d"), Path::new("o"), Some(12.0)).unwrap();
-        assert_eq!((learn.epochs, learn.shape.frames, learn.minutes), (10, 48, Some(12.0)));
+        assert_eq!((learn.schedule.epochs, learn.shape.frames, learn.schedule.minutes), (10, 48, Some(12.0)));
         assert!(learn.shape.slot_coordinates && learn.shape.fused_captions && learn.shape.kind_head);
         assert_eq!(learn.shape.count_head, crate::train::CountHeadKind::PooledAndEvidence);
         let settle = recipe.stage_options(&recipe.stages[1], Path::new("d"), Path::new("o"), None).unwrap();
-        assert_eq!((settle.lr, settle.shape.frames, settle.frameqa_warmup), (0.0003, 48, 0));
+        assert_eq!((settle.schedule.lr, settle.shape.frames, settle.schedule.frameqa_warmup), (0.0003, 48, 0));
     }
 
     #[test]

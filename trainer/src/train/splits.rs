@@ -23,9 +23,9 @@ pub(super) fn supervision_annotations(
     strategy: SamplingStrategy,
 ) -> Result<Option<ObjectAnnotations>> {
     let supervisions = [
-        ("--attention-supervision", opts.attention_supervision),
-        ("--object-supervision", opts.object_supervision),
-        ("--count-supervision", opts.count_supervision),
+        ("--attention-supervision", opts.losses.attention_supervision),
+        ("--object-supervision", opts.losses.object_supervision),
+        ("--count-supervision", opts.losses.count_supervision),
     ];
     for (flag, weight) in supervisions {
         anyhow::ensure!(
@@ -39,7 +39,7 @@ pub(super) fn supervision_annotations(
         );
     }
     anyhow::ensure!(
-        opts.count_supervision == 0.0 || config.model.count_head() != CountHead::Pooled,
+        opts.losses.count_supervision == 0.0 || config.model.count_head() != CountHead::Pooled,
         "--count-supervision trains an event counter, and the model's count head is pooled alone \
          (use --count-head frame-evidence or pooled-and-evidence)"
     );
@@ -60,11 +60,19 @@ pub(super) struct Splits {
 
 /// Loads Train (with `--order-drills`) and Val (when the data has it).
 pub(super) fn load_splits(opts: &TrainOptions, config: &BundleConfig) -> Result<Splits> {
-    let missing =
-        |split: &str| MissingGifs { strict: opts.strict, list_file: Some(opts.out.join(missing_list_name(split))) };
-    let mut train =
-        data::load_with(&opts.data, "Train", Dataset::TgifQa, &config.preprocess, opts.max_gifs, &missing("Train"))?;
-    if let Some(drills) = opts.order_drills {
+    let missing = |split: &str| MissingGifs {
+        strict: opts.inputs.strict,
+        list_file: Some(opts.out.join(missing_list_name(split))),
+    };
+    let mut train = data::load_with(
+        &opts.data,
+        "Train",
+        Dataset::TgifQa,
+        &config.preprocess,
+        opts.inputs.max_gifs,
+        &missing("Train"),
+    )?;
+    if let Some(drills) = opts.inputs.order_drills {
         let counts = add_order_drills(&mut train, drills, &mut ChaCha8Rng::seed_from_u64(opts.seed ^ 0x0d71_11e5));
         eprintln!(
             "order drills: {} Transition and {} caption questions added to Train",
@@ -72,7 +80,7 @@ pub(super) fn load_splits(opts: &TrainOptions, config: &BundleConfig) -> Result<
         );
     }
     let val = if has_split(&opts.data, "Val") {
-        let val_gifs = Some(opts.val_gifs);
+        let val_gifs = Some(opts.inputs.val_gifs);
         Some(data::load_with(&opts.data, "Val", Dataset::TgifQa, &config.preprocess, val_gifs, &missing("Val"))?)
     } else {
         eprintln!("note: {} has no Val question files: per-epoch validation is skipped", opts.data.display());
