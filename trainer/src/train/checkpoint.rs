@@ -11,13 +11,24 @@ use shared_model::model::QaModel;
 use shared_model::tokenize::TextTokenizer;
 
 use super::options::TrainOptions;
-use super::recipe::RecipeRun;
+use super::recipe::Recipe;
 use super::records::EpochRecord;
 use crate::backend::{Device, Training};
 use crate::files::write_folder_atomically;
 
 /// File in the model folder that records training progress (for `--resume` and learning curves).
 pub const STATE_FILE: &str = "training.json";
+
+/// What a model folder's `training.json` records of the recipe that made it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecipeRun {
+    /// The recipe.
+    pub recipe: Recipe,
+    /// `--minutes` of the run, if the schedule was scaled to a budget.
+    pub minutes: Option<f64>,
+    /// Each stage's per-epoch records, in order.
+    pub stages: Vec<(String, Vec<EpochRecord>)>,
+}
 
 /// Largest `training.json` read by `--resume`, in bytes (an epoch's record is about 1 kB).
 pub const MAX_STATE_BYTES: u64 = 16 << 20;

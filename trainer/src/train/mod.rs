@@ -3,10 +3,11 @@
 //! epoch after epoch (`epoch`, each step data-parallel in `parallel`, its learning rate from
 //! `schedule`, its figures kept on the device by `step_metrics`, its clips jittered and augmented by
 //! `augment`), validates and saves a checkpoint per epoch (`fit`, `records`). A recipe (`recipe`)
-//! chains such runs from generated data to a calibrated model folder.
+//! chains such runs from generated data to a calibrated model folder (`cook`).
 
 pub mod augment;
 mod checkpoint;
+pub mod cook;
 mod epoch;
 mod fit;
 mod new_model;
@@ -33,12 +34,12 @@ pub fn run(options: TrainOptions) -> Result<()> {
         Some(recipe) => {
             let recipe = recipe::Recipe::load(recipe)?;
             let data = Some(options.data.as_path()).filter(|d| !d.as_os_str().is_empty());
-            let run = recipe::RunOptions {
+            let run = cook::RunOptions {
                 minutes: options.schedule.minutes,
                 resume: options.resume,
                 devices: options.devices.clone(),
             };
-            recipe::run(&recipe, &options.out, data, &run)
+            cook::run(&recipe, &options.out, data, &run)
         }
         None => fit::fit(options),
     }
