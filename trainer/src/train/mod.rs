@@ -22,10 +22,12 @@ pub mod step_metrics;
 use anyhow::Result;
 
 pub use augment::jittered_uniform;
-pub use checkpoint::{MAX_STATE_BYTES, STATE_FILE, TrainState};
+pub use checkpoint::{MAX_STATE_BYTES, RecipeRun, STATE_FILE, TrainState};
 pub use epoch::{READ_EVERY, optimizer_config};
 pub use new_model::{NewModel, Towers, new_config};
-pub use options::{CountHeadKind, ModelShape, TemporalKind, TrainOptions};
+pub use options::{
+    CountHeadKind, InputOptions, LossWeights, ModelShape, ScheduleOptions, TemporalKind, TowerOptions, TrainOptions,
+};
 pub use records::{EpochRecord, KindHeadAccuracy, ObjectProbeAccuracy, describe, kind_accuracy};
 
 /// Runs `trainer train`: a recipe (`--recipe`), or one training run.

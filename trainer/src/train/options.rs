@@ -171,7 +171,7 @@ pub struct InputOptions {
     pub order_drills: Option<Drills>,
     /// Augment the training clips (never validation's): per clip a brightness and contrast
     /// jitter, sometimes a slight blur, pixel noise or fewer levels per channel, drawn from the
-    /// run's random generator (see `augment.rs`). The auxiliary losses still find objects in the
+    /// run's random generator (see `train/augment.rs`). The auxiliary losses still find objects in the
     /// clips as drawn.
     #[arg(long)]
     #[serde(default)]
