@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::slot_reader::{QuestionLayout, SlotReader, SlotReaderConfig};
 use super::text_encoder::TextEncoding;
 use super::transformer::{Transformer, TransformerConfig};
-use crate::batch::index_tensor;
+use super::input::index_tensor;
 
 /// How frames are combined over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

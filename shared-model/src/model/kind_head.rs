@@ -12,7 +12,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
-use crate::questions::QuestionType;
+use crate::text::questions::QuestionType;
 
 /// Configuration of [`KindHead`].
 #[derive(Config, Debug)]

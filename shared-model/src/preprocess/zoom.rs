@@ -9,7 +9,7 @@
 //! 545 objects of 250 GIFs of another seed).
 
 use crate::count_check::log_softmax;
-use crate::preprocess::{PreparedClip, resize_rgba};
+use super::prepare::{PreparedClip, resize_rgba};
 
 /// Centre of the most-attended cell of a square grid, as (x, y) fractions of the frame's width and
 /// height; `None` unless `attention` is a non-empty square grid (row-major).

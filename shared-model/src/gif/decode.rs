@@ -26,7 +26,7 @@
 
 use std::num::NonZeroU64;
 
-use gif::{ColorOutput, DecodeOptions, DecodingError, DisposalMethod, MemoryLimit};
+use ::gif::{ColorOutput, DecodeOptions, DecodingError, DisposalMethod, MemoryLimit};
 
 /// Hard limits checked before anything large is allocated.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -3,17 +3,17 @@
 //! Radford et al., 2021).
 //!
 //! Patch embedding without bias, the class token prepended, learned position embeddings added,
-//! `pre_layrnorm`, pre-LN layers ([`crate::model::clip_layer`]). `last_hidden_state` is the last
+//! `pre_layrnorm`, pre-LN layers ([`crate::model::clip::ClipEncoderLayer`]). `last_hidden_state` is the last
 //! layer's output *without* `post_layernorm`; `pooler_output = post_layernorm(last_hidden_state[:, 0])`;
 //! `image_embeds = visual_projection(pooler_output)` when the checkpoint has the projection.
-//! Weights are loaded by [`crate::pretrained::load_clip_vision_dir`]; [`ClipVisionConfig::init`]
+//! Weights are loaded by [`crate::model::clip::load_clip_vision_dir`]; [`ClipVisionConfig::init`]
 //! alone gives random weights.
 
 use burn::module::Param;
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::model::clip_layer::{ClipActivation, ClipEncoderLayer, ClipLayerShape, run_layers};
+use super::layer::{ClipActivation, ClipEncoderLayer, ClipLayerShape, run_layers};
 
 /// CLIP's per-channel RGB mean for pixels scaled to `[0, 1]` (OpenAI's `clip/clip.py` `_transform`,
 /// and `OPENAI_CLIP_MEAN` in transformers' image processor). Input = (pixel - mean) / std.
@@ -22,7 +22,7 @@ pub const CLIP_IMAGE_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 pub const CLIP_IMAGE_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
 /// Configuration of [`ClipVisionModel`] (the fields of Hugging Face's `CLIPVisionConfig`;
-/// [`crate::pretrained::parse_clip_vision_config`] reads them from a `config.json`).
+/// [`crate::model::clip::parse_clip_vision_config`] reads them from a `config.json`).
 #[derive(Config, Debug)]
 pub struct ClipVisionConfig {
     /// Width of every token vector.
@@ -105,7 +105,7 @@ impl ClipVisionConfig {
 
     /// Builds the tower with freshly initialised (random) weights and no projection.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ClipVisionModel<B> {
-        // Invariant: `crate::pretrained` rejects such configurations before any module is built.
+        // Invariant: `loader.rs` rejects such configurations before any module is built.
         assert!(self.problem().is_none(), "{}", self.problem().unwrap_or_default());
         let h = self.hidden_size;
         let shape = ClipLayerShape {

@@ -29,10 +29,10 @@ use safetensors::SafeTensors;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{PretrainedError, Target, in_file, load_map, read_file};
-use crate::model::clip_layer::{ClipActivation, ClipEncoderLayer};
-use crate::model::clip_text::{ClipTextConfig, ClipTextModel};
-use crate::model::clip_vision::{ClipVisionConfig, ClipVisionModel};
+use crate::model::pretrained::{PretrainedError, Target, in_file, load_map, read_file};
+use super::layer::{ClipActivation, ClipEncoderLayer};
+use super::text::{ClipTextConfig, ClipTextModel};
+use super::vision::{ClipVisionConfig, ClipVisionModel};
 
 /// Weight or bias of a Linear or LayerNorm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
