@@ -20,30 +20,18 @@
 //! 6. Pixels whose index is past the end of the palette are black.
 //! 7. A frame whose data ends early, or whose rectangle is empty, is an error.
 //!
+//! `canvas.rs` composites by these rules; `limits.rs` bounds what a file may make us allocate.
+//!
 //! Known differences: Pillow grows the canvas when a frame reaches outside the logical screen;
 //! we clip to the screen. A frame without a graphic control extension keeps the previous disposal
 //! in Pillow, but the `gif` crate reports it as "keep" (method 1).
 
 use std::num::NonZeroU64;
 
-use ::gif::{ColorOutput, DecodeOptions, DecodingError, DisposalMethod, MemoryLimit};
+use ::gif::{ColorOutput, DecodeOptions, DecodingError, MemoryLimit};
 
-/// Hard limits checked before anything large is allocated.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DecodeLimits {
-    /// Largest logical screen (and largest single frame rectangle), in pixels.
-    pub max_canvas_pixels: u64,
-    /// Largest number of frames.
-    pub max_frames: usize,
-    /// Largest total size of the decoded RGBA frames, in bytes.
-    pub max_total_bytes: u64,
-}
-
-impl Default for DecodeLimits {
-    fn default() -> Self {
-        Self { max_canvas_pixels: 4096 * 4096, max_frames: 4000, max_total_bytes: 1 << 30 }
-    }
-}
+use super::canvas::{Canvas, FrameInfo};
+use super::limits::{DecodeLimits, check};
 
 /// One fully composited frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,31 +92,7 @@ impl From<DecodingError> for GifError {
 
 /// Decodes every frame of a GIF into composited RGBA canvases, as Pillow shows them.
 pub fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedGif, GifError> {
-    if !(bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a")) {
-        return Err(GifError::NotAGif);
-    }
-    // Read the logical screen descriptor ourselves so the canvas is checked before the gif
-    // crate (or we) allocate anything.
-    let Some(&[w0, w1, h0, h1, flags, background]) = bytes.get(6..12).map(<&[u8; 6]>::try_from).and_then(Result::ok)
-    else {
-        return Err(GifError::Truncated);
-    };
-    let (width, height) = (u16::from_le_bytes([w0, w1]), u16::from_le_bytes([h0, h1]));
-    let pixels = u64::from(width) * u64::from(height);
-    let what = || format!("GIF canvas {width}x{height}");
-    if pixels == 0 {
-        return Err(GifError::Empty { what: what() });
-    }
-    check(what, pixels, limits.max_canvas_pixels, "pixels")?;
-    // Pillow uses the raw background byte when there is a global palette, else index 0.
-    let has_palette = flags & 0x80 != 0;
-    let background = if has_palette { background } else { 0 };
-    // gif 0.14 misreads a trailer right after the global palette as a cut-off file.
-    let palette_len = if has_palette { 3 << ((flags & 7) + 1) } else { 0 };
-    if bytes.get(13 + palette_len) == Some(&b';') {
-        return Err(GifError::NoFrames);
-    }
-
+    let screen = Screen::read(bytes, limits)?;
     let mut options = DecodeOptions::new();
     options.set_color_output(ColorOutput::Indexed);
     // Pillow skips extensions it does not know; the crate rejects them unless told otherwise.
@@ -141,7 +105,8 @@ pub fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedGif, Gif
     let mut decoder = options.read_info(bytes)?;
     let global_palette = decoder.global_palette().map(<[u8]>::to_vec).unwrap_or_default();
 
-    let mut canvas = Canvas::new(usize::from(width), usize::from(height), background);
+    let (width, height) = (screen.width, screen.height);
+    let mut canvas = Canvas::new(usize::from(width), usize::from(height), screen.background);
     let mut frames: Vec<GifFrame> = Vec::new();
     let mut indices = Vec::new();
     // Every pass reads at least one block from `bytes`, and every frame is counted against
@@ -154,26 +119,10 @@ pub fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedGif, Gif
             Err(DecodingError::UnexpectedEof) if !frames.is_empty() => break,
             Err(err) => return Err(err.into()),
         };
-        let count = frames.len() + 1;
-        check(|| format!("GIF animation of {count} frames"), count as u64, limits.max_frames as u64, "frames")?;
-        let total = (count as u64).saturating_mul(pixels * 4);
-        check(
-            || format!("decoded GIF ({count} RGBA frames of {width}x{height})"),
-            total,
-            limits.max_total_bytes,
-            "bytes",
-        )?;
-        let area = (info.width * info.height) as u64;
-        let frame_what =
-            || format!("GIF frame {} ({}x{} at {},{})", count - 1, info.width, info.height, info.left, info.top);
-        if area == 0 {
-            return Err(GifError::Empty { what: frame_what() });
-        }
-        check(frame_what, area, limits.max_canvas_pixels, "pixels")?;
-
+        let area = screen.check_frame(limits, frames.len(), &info)?;
         // Frame-sized index buffer (bounded by the check above), reused across frames.
         indices.clear();
-        indices.resize(area as usize, 0);
+        indices.resize(area, 0);
         // `Decoder::read_into_buffer` would deinterlace, but gif 0.14.2 reports interlaced
         // frames of odd width as truncated; reading the frame in one piece and deinterlacing
         // in `draw` works for every width.
@@ -181,7 +130,7 @@ pub fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedGif, Gif
             return Err(GifError::Truncated); // rule 7
         }
         canvas.draw(&info, &indices);
-        frames.push(GifFrame { rgba: canvas.rgba.clone(), delay_ms: info.delay_ms });
+        frames.push(GifFrame { rgba: canvas.rgba().to_vec(), delay_ms: info.delay_ms });
     }
     if frames.is_empty() {
         return Err(GifError::NoFrames);
@@ -189,202 +138,60 @@ pub fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedGif, Gif
     Ok(DecodedGif { width: u32::from(width), height: u32::from(height), frames })
 }
 
-/// `Err(TooLarge)` when `actual > limit`; `what` is only formatted on failure.
-fn check(what: impl FnOnce() -> String, actual: u64, limit: u64, unit: &'static str) -> Result<(), GifError> {
-    if actual > limit {
-        return Err(GifError::TooLarge { what: what(), limit, actual, unit });
-    }
-    Ok(())
-}
-
-/// What compositing needs from one frame's descriptor, copied out of the decoder.
-struct FrameInfo {
-    left: usize,
-    top: usize,
-    width: usize,
-    height: usize,
-    transparent: Option<u8>,
-    interlaced: bool,
-    dispose: DisposalMethod,
-    delay_ms: u32,
-    /// The frame's palette (local, else global) as RGB.
-    palette: Vec<u8>,
-}
-
-impl FrameInfo {
-    fn new(frame: &gif::Frame<'_>, global_palette: &[u8]) -> Self {
-        Self {
-            left: usize::from(frame.left),
-            top: usize::from(frame.top),
-            width: usize::from(frame.width),
-            height: usize::from(frame.height),
-            transparent: frame.transparent,
-            interlaced: frame.interlaced,
-            dispose: frame.dispose,
-            delay_ms: u32::from(frame.delay) * 10,
-            palette: frame.palette.clone().unwrap_or_else(|| global_palette.to_vec()),
-        }
-    }
-
-    /// Colour of `index` as Pillow's palette image shows it: black past the palette's end.
-    fn colour(&self, index: u8) -> [u8; 3] {
-        let at = usize::from(index) * 3;
-        match self.palette.get(at..at + 3) {
-            Some(&[r, g, b]) => [r, g, b],
-            _ => [0, 0, 0],
-        }
-    }
-
-    /// Pillow's `_rgb()`, used for disposal fills once the image is RGB: palette entry 0
-    /// stands in for an index past the palette's end.
-    fn colour_or_first(&self, index: u8) -> [u8; 3] {
-        if usize::from(index) * 3 + 3 <= self.palette.len() { self.colour(index) } else { self.colour(0) }
-    }
-
-    /// Frame rows in the order they are stored: interlaced GIFs store every 8th row from 0,
-    /// then every 8th from 4, every 4th from 2, and every 2nd from 1.
-    fn row_order(&self) -> impl Iterator<Item = usize> + '_ {
-        let passes: &[(usize, usize)] = if self.interlaced { &[(0, 8), (4, 8), (2, 4), (1, 2)] } else { &[(0, 1)] };
-        passes.iter().flat_map(move |&(start, step)| (start..self.height).step_by(step))
-    }
-}
-
-/// A rectangle clipped to the canvas, `x0..x1` by `y0..y1`.
-#[derive(Clone, Copy)]
-struct Rect {
-    x0: usize,
-    y0: usize,
-    x1: usize,
-    y1: usize,
-}
-
-/// What a frame's disposal puts back over its rectangle before the next frame.
-enum Restore {
-    Fill([u8; 4]),
-    /// The rectangle's pixels before the frame was drawn, row-major.
-    Pixels(Vec<u8>),
-}
-
-/// The composited canvas, carried from frame to frame.
-struct Canvas {
-    width: usize,
-    height: usize,
-    /// Screen background index (Pillow's `info["background"]`).
+/// The logical screen descriptor, read by us so that the canvas is checked before the `gif`
+/// crate (or we) allocate anything.
+struct Screen {
+    width: u16,
+    height: u16,
+    /// Pillow's background index: the raw byte when there is a global palette, else 0.
     background: u8,
-    /// RGBA, empty until frame 0 is drawn.
-    rgba: Vec<u8>,
-    /// Pillow's RGB mode (frame 0 had no transparent index): alpha is always 255.
-    opaque: bool,
-    /// Pillow's sticky `disposal_method`.
-    disposal: u8,
-    pending: Option<(Rect, Restore)>,
 }
 
-impl Canvas {
-    fn new(width: usize, height: usize, background: u8) -> Self {
-        Self { width, height, background, rgba: Vec::new(), opaque: true, disposal: 0, pending: None }
-    }
-
-    /// Applies the previous frame's disposal, then draws this frame from its palette
-    /// `indices` (`info.width * info.height`, rows in the order they were stored).
-    fn draw(&mut self, info: &FrameInfo, indices: &[u8]) {
-        let first = self.rgba.is_empty();
-        if first {
-            // Rule 1: the canvas starts as the transparent index, else index 0.
-            let fill = info.transparent.unwrap_or(0);
-            let [r, g, b] = info.colour(fill);
-            let alpha = if info.transparent.is_some() { 0 } else { 255 };
-            self.opaque = info.transparent.is_none();
-            self.rgba = [r, g, b, alpha].repeat(self.width * self.height);
-        } else if let Some((rect, restore)) = self.pending.take() {
-            self.restore(rect, &restore);
+impl Screen {
+    /// Reads the signature and the screen descriptor, and checks the canvas against `limits`.
+    fn read(bytes: &[u8], limits: &DecodeLimits) -> Result<Screen, GifError> {
+        if !(bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a")) {
+            return Err(GifError::NotAGif);
         }
-
-        self.disposal = match info.dispose {
-            DisposalMethod::Any => self.disposal, // rule 3
-            DisposalMethod::Keep => 1,
-            DisposalMethod::Background => 2,
-            DisposalMethod::Previous => 3,
+        let Some(&[w0, w1, h0, h1, flags, background]) =
+            bytes.get(6..12).map(<&[u8; 6]>::try_from).and_then(Result::ok)
+        else {
+            return Err(GifError::Truncated);
         };
-        let rect = Rect {
-            x0: info.left.min(self.width),
-            y0: info.top.min(self.height),
-            x1: (info.left + info.width).min(self.width),
-            y1: (info.top + info.height).min(self.height),
-        };
-        let fill = |[r, g, b]: [u8; 3], alpha| Restore::Fill([r, g, b, alpha]);
-        self.pending = match (self.disposal, info.transparent, first) {
-            (0 | 1, _, _) => None,
-            // Rule 4; on frame 0 Pillow fills palette indices, later RGB(A) colours.
-            (2, Some(t), true) => Some(fill(info.colour(t), 0)),
-            (2, None, true) => Some(fill(info.colour(self.background), 255)),
-            (2, Some(t), false) => Some(fill(info.colour_or_first(t), 0)),
-            (2, None, false) => Some(fill(info.colour_or_first(self.background), 255)),
-            // Rule 5: before frame 0 there is nothing to go back to.
-            (_, Some(t), true) => Some(fill(info.colour(t), 0)),
-            (_, None, true) => None,
-            (_, _, false) => Some(Restore::Pixels(self.copy(rect))),
+        let (width, height) = (u16::from_le_bytes([w0, w1]), u16::from_le_bytes([h0, h1]));
+        let screen = Screen { width, height, background: 0 };
+        let what = || format!("GIF canvas {width}x{height}");
+        if screen.pixels() == 0 {
+            return Err(GifError::Empty { what: what() });
         }
-        .map(|restore| (rect, restore));
-
-        // Drawn pixels are always opaque, in RGB and RGBA mode alike.
-        let lut: [[u8; 4]; 256] = std::array::from_fn(|i| {
-            let [r, g, b] = info.colour(i as u8);
-            [r, g, b, 255]
-        });
-        // Only the part of the frame inside the canvas is drawn (Pillow would grow the canvas).
-        let span = (rect.x1 - rect.x0) * 4;
-        for (y, row) in info.row_order().zip(indices.chunks_exact(info.width)) {
-            let cy = info.top + y;
-            if cy >= self.height {
-                continue; // checked first so the offset below stays within the canvas (and `usize`)
-            }
-            let start = (cy * self.width + rect.x0) * 4;
-            let Some(dst) = self.rgba.get_mut(start..start + span) else { continue };
-            for (px, &index) in dst.chunks_exact_mut(4).zip(row) {
-                // Transparent pixels leave the canvas alone. On frame 0 the canvas already
-                // holds the transparent index, so this is the same as Pillow's raw copy.
-                if Some(index) != info.transparent {
-                    px.copy_from_slice(&lut[usize::from(index)]);
-                }
-            }
+        check(what, screen.pixels(), limits.max_canvas_pixels, "pixels")?;
+        let has_palette = flags & 0x80 != 0;
+        // gif 0.14 misreads a trailer right after the global palette as a cut-off file.
+        let palette_len = if has_palette { 3 << ((flags & 7) + 1) } else { 0 };
+        if bytes.get(13 + palette_len) == Some(&b';') {
+            return Err(GifError::NoFrames);
         }
+        Ok(Screen { background: if has_palette { background } else { 0 }, ..screen })
     }
 
-    /// Writes one pixel at byte offset `at`; alpha is forced opaque in RGB mode (rule 2).
-    fn put(&mut self, at: usize, [r, g, b, a]: [u8; 4]) {
-        let alpha = if self.opaque { 255 } else { a };
-        if let Some(px) = self.rgba.get_mut(at..at + 4) {
-            px.copy_from_slice(&[r, g, b, alpha]);
-        }
+    fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
     }
 
-    fn copy(&self, rect: Rect) -> Vec<u8> {
-        let mut out = Vec::with_capacity((rect.x1 - rect.x0) * (rect.y1 - rect.y0) * 4);
-        for y in rect.y0..rect.y1 {
-            let start = (y * self.width + rect.x0) * 4;
-            out.extend_from_slice(self.rgba.get(start..start + (rect.x1 - rect.x0) * 4).unwrap_or_default());
+    /// Checks frame number `index` (`info`) and the animation up to it against `limits`;
+    /// returns the frame's area in pixels.
+    fn check_frame(&self, limits: &DecodeLimits, index: usize, info: &FrameInfo) -> Result<usize, GifError> {
+        let (count, (width, height)) = (index + 1, (self.width, self.height));
+        check(|| format!("GIF animation of {count} frames"), count as u64, limits.max_frames as u64, "frames")?;
+        let total = (count as u64).saturating_mul(self.pixels() * 4);
+        let what = || format!("decoded GIF ({count} RGBA frames of {width}x{height})");
+        check(what, total, limits.max_total_bytes, "bytes")?;
+        let area = (info.width * info.height) as u64;
+        let frame_what = || format!("GIF frame {index} ({}x{} at {},{})", info.width, info.height, info.left, info.top);
+        if area == 0 {
+            return Err(GifError::Empty { what: frame_what() });
         }
-        out
-    }
-
-    fn restore(&mut self, rect: Rect, restore: &Restore) {
-        let row_bytes = (rect.x1 - rect.x0) * 4;
-        for (i, y) in (rect.y0..rect.y1).enumerate() {
-            let start = (y * self.width + rect.x0) * 4;
-            match restore {
-                Restore::Fill(colour) => {
-                    for x in 0..rect.x1 - rect.x0 {
-                        self.put(start + x * 4, *colour);
-                    }
-                }
-                Restore::Pixels(saved) => {
-                    let src = saved.get(i * row_bytes..(i + 1) * row_bytes);
-                    if let (Some(dst), Some(src)) = (self.rgba.get_mut(start..start + row_bytes), src) {
-                        dst.copy_from_slice(src);
-                    }
-                }
-            }
-        }
+        check(frame_what, area, limits.max_canvas_pixels, "pixels")?;
+        Ok(area as usize)
     }
 }

@@ -1,6 +1,9 @@
-//! GIF files: decoding into composited RGBA frames as Pillow shows them ([`decode`]), within
-//! limits a caller sets ([`DecodeLimits`]).
+//! GIF files: decoding into composited RGBA frames as Pillow shows them ([`decode_gif`];
+//! `canvas.rs` composites), within limits a caller sets ([`DecodeLimits`], `limits.rs`).
 
+mod canvas;
 mod decode;
+mod limits;
 
-pub use decode::{DecodeLimits, DecodedGif, GifError, GifFrame, decode_gif};
+pub use decode::{DecodedGif, GifError, GifFrame, decode_gif};
+pub use limits::DecodeLimits;

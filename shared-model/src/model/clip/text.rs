@@ -14,8 +14,8 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::model::attention::{causal_mask, padding_pair_mask};
 use super::layer::{ClipActivation, ClipEncoderLayer, ClipLayerShape, run_layers};
+use crate::model::attention::{causal_mask, padding_pair_mask};
 
 /// The `eos_token_id` that OpenAI's CLIP configs carry by mistake; transformers pools those
 /// checkpoints at the largest id instead (where CLIP's end-of-text token, the last id, sits).
@@ -91,30 +91,18 @@ impl ClipTextConfig {
         }
     }
 
-    /// Why this configuration cannot be built, if it cannot.
-    pub fn problem(&self) -> Option<String> {
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            Some(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ))
-        } else {
-            None
-        }
+    /// The shape of every encoder layer.
+    pub fn layer_shape(&self) -> ClipLayerShape {
+        let (hidden_size, intermediate_size, activation) = (self.hidden_size, self.intermediate_size, self.hidden_act);
+        let (num_attention_heads, layer_norm_eps) = (self.num_attention_heads, self.layer_norm_eps);
+        ClipLayerShape { hidden_size, intermediate_size, num_attention_heads, layer_norm_eps, activation }
     }
 
     /// Builds the tower with freshly initialised (random) weights and no projection.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ClipTextModel<B> {
         // Invariant: `loader.rs` rejects such configurations before any module is built.
-        assert!(self.problem().is_none(), "{}", self.problem().unwrap_or_default());
-        let h = self.hidden_size;
-        let shape = ClipLayerShape {
-            hidden_size: h,
-            intermediate_size: self.intermediate_size,
-            num_attention_heads: self.num_attention_heads,
-            layer_norm_eps: self.layer_norm_eps,
-            activation: self.hidden_act,
-        };
+        let (h, shape) = (self.hidden_size, self.layer_shape());
+        assert!(shape.problem().is_none(), "{}", shape.problem().unwrap_or_default());
         ClipTextModel {
             token_embedding: EmbeddingConfig::new(self.vocab_size, h).init(device),
             position_embedding: EmbeddingConfig::new(self.max_position_embeddings, h).init(device),

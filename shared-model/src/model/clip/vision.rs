@@ -89,32 +89,26 @@ impl ClipVisionConfig {
         self.grid_size() * self.grid_size()
     }
 
+    /// The shape of every encoder layer.
+    pub fn layer_shape(&self) -> ClipLayerShape {
+        let (hidden_size, intermediate_size, activation) = (self.hidden_size, self.intermediate_size, self.hidden_act);
+        let (num_attention_heads, layer_norm_eps) = (self.num_attention_heads, self.layer_norm_eps);
+        ClipLayerShape { hidden_size, intermediate_size, num_attention_heads, layer_norm_eps, activation }
+    }
+
     /// Why this configuration cannot be built, if it cannot.
     pub fn problem(&self) -> Option<String> {
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            Some(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ))
-        } else if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
-            Some(format!("image_size {} is not a multiple of patch_size {}", self.image_size, self.patch_size))
-        } else {
-            None
-        }
+        self.layer_shape().problem().or_else(|| {
+            (self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size))
+                .then(|| format!("image_size {} is not a multiple of patch_size {}", self.image_size, self.patch_size))
+        })
     }
 
     /// Builds the tower with freshly initialised (random) weights and no projection.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ClipVisionModel<B> {
         // Invariant: `loader.rs` rejects such configurations before any module is built.
         assert!(self.problem().is_none(), "{}", self.problem().unwrap_or_default());
-        let h = self.hidden_size;
-        let shape = ClipLayerShape {
-            hidden_size: h,
-            intermediate_size: self.intermediate_size,
-            num_attention_heads: self.num_attention_heads,
-            layer_norm_eps: self.layer_norm_eps,
-            activation: self.hidden_act,
-        };
+        let (h, shape) = (self.hidden_size, self.layer_shape());
         let norm = || LayerNormConfig::new(h).with_epsilon(self.layer_norm_eps).init(device);
         let embedding = Initializer::Normal { mean: 0.0, std: 0.02 };
         let patch_inputs = self.num_channels * self.patch_size * self.patch_size;
