@@ -1,6 +1,6 @@
 //! Bounds on what a GIF file may make the decoder allocate.
 
-use super::decode::GifError;
+use super::error::GifError;
 
 /// Hard limits checked before anything large is allocated.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -3,7 +3,9 @@
 
 mod canvas;
 mod decode;
+mod error;
 mod limits;
 
-pub use decode::{DecodedGif, GifError, GifFrame, decode_gif};
+pub use decode::{DecodedGif, GifFrame, decode_gif};
+pub use error::GifError;
 pub use limits::DecodeLimits;

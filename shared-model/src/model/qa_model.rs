@@ -16,11 +16,11 @@ use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, Temporal
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
 use super::kind_head::{KindHead, KindHeadConfig};
 use super::object_probe::{ObjectProbe, ObjectProbeConfig, ObjectProbeLogits};
+use super::pretrained::PretrainedError;
 use super::segment_tagger::{SegmentTagger, SegmentTaggerConfig};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
 use super::text_tower::{PretrainedTextConfig, PretrainedTextTower};
 use super::vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};
-use super::pretrained::PretrainedError;
 
 /// Configuration of [`QaModel`]; saved as part of a model folder's `config.json`.
 #[derive(Config, Debug)]

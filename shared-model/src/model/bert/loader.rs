@@ -11,8 +11,8 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use safetensors::SafeTensors;
 
-use crate::model::pretrained::{PretrainedError, Target, in_file, load_map, read_f32, read_file};
 use super::tower::{BertConfig, BertModel};
+use crate::model::pretrained::{PretrainedError, Target, in_file, load_map, read_f32, read_file};
 use crate::text::tokenize::TextTokenizer;
 
 /// Checkpoint tensors that are not weights and are ignored (MiniLM stores its position ids).
