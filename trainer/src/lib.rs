@@ -1,5 +1,6 @@
 //! The native side of GIF-QA as a library: benchmark generation, data loading, training glue
-//! (batches, losses, the loop), evaluation and the command implementations. `main.rs` and `cli/` are the command line.
+//! (batches, losses, the loop), evaluation and the command implementations. `main.rs` and `cli/`
+//! are the command line.
 
 pub mod alignment;
 pub mod answer_checks;
@@ -9,7 +10,6 @@ pub mod batch;
 pub mod bench;
 pub mod calibrate;
 pub mod contrastive;
-pub mod count_features;
 pub mod count_targets;
 pub mod data;
 pub mod demo;
@@ -27,8 +27,6 @@ pub mod predict;
 pub mod pretrain;
 pub mod progress;
 pub mod samples;
-pub mod soup;
 pub mod text_cache;
-pub mod timeline_features;
 pub mod train;
 pub mod vocab;

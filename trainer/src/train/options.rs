@@ -196,8 +196,7 @@ pub struct LossWeights {
     /// Weight of an auxiliary loss that teaches the frame encoder what objects look like: a
     /// linear probe of the grid tokens under every visible object (pooled by its pixels, found by
     /// colour) must tell the object's shape and colour (needs the generator's annotations; adds
-    /// the probe to a new model; with --init the model must have one, see `--example
-    /// extend_model`; 0 = off).
+    /// the probe to a new model; with --init the model must have one; 0 = off).
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub object_supervision: f32,
@@ -285,8 +284,7 @@ pub struct ModelShape {
     #[serde(default)]
     pub slot_coordinates: bool,
     /// Self-attention layers among each frame's grid tokens, after the frame encoder (gated, off
-    /// at the start; new models only, or add one to a trained model with `--example
-    /// extend_model … grid-attention`).
+    /// at the start; new models only).
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub grid_attention_layers: usize,
@@ -299,14 +297,12 @@ pub struct ModelShape {
     pub sample: Option<String>,
     /// Count head: `pooled` (a classifier on the question-video summary), `frame-evidence`
     /// (per-frame event evidence, summed over the sampled frames into a count) or
-    /// `pooled-and-evidence` (both, logits added; new models only, or add the evidence to a
-    /// trained model with `--example extend_model … evidence-count`).
+    /// `pooled-and-evidence` (both, logits added; new models only).
     #[arg(long, value_enum, default_value_t = CountHeadKind::Pooled)]
     #[serde(default)]
     pub count_head: CountHeadKind,
     /// Kernel (odd) of two convolutions over time inside the event counter, which then reads
-    /// each frame's tokens side by side; 0: each frame alone, from their mean (new models only, or
-    /// give a trained model such a counter with `--example fit_event_counter`).
+    /// each frame's tokens side by side; 0: each frame alone, from their mean (new models only).
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub count_temporal_kernel: usize,
@@ -316,8 +312,7 @@ pub struct ModelShape {
     pub dropout: f64,
     /// Caption questions read the GIF once per candidate, with the candidate as the question
     /// (ClipBERT's multiple-choice reading), instead of once with the caption prompt: more
-    /// fusion work per caption question (new models only, or turn it on for a trained model with
-    /// `--example extend_model … fused-captions`).
+    /// fusion work per caption question (new models only).
     #[arg(long)]
     #[serde(default)]
     pub fused_captions: bool,

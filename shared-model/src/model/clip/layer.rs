@@ -49,6 +49,16 @@ pub struct ClipEncoderLayer<B: Backend> {
 }
 
 impl ClipLayerShape {
+    /// Why layers of this shape cannot be built, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        (self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads)).then(|| {
+            format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            )
+        })
+    }
+
     /// Builds one layer with freshly initialised (random) weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ClipEncoderLayer<B> {
         let norm = || LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device);

@@ -257,7 +257,7 @@ mod tests {
 
     use super::*;
 
-    const SHIPPED: &str = include_str!("../../www/model/tokenizer.json");
+    const SHIPPED: &str = include_str!("../../../www/model/tokenizer.json");
 
     /// The shipped tokenizer.json with `key` replaced by `value`.
     fn with(key: &str, value: Value) -> Vec<u8> {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gif_decode::DecodedGif;
+use crate::gif::DecodedGif;
 use crate::sampling::{FrameSource, SampledFrame};
 
 /// How frames become tensors; saved in a model folder's `config.json`.

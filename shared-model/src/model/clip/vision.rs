@@ -3,17 +3,17 @@
 //! Radford et al., 2021).
 //!
 //! Patch embedding without bias, the class token prepended, learned position embeddings added,
-//! `pre_layrnorm`, pre-LN layers ([`crate::model::clip_layer`]). `last_hidden_state` is the last
+//! `pre_layrnorm`, pre-LN layers ([`crate::model::clip::ClipEncoderLayer`]). `last_hidden_state` is the last
 //! layer's output *without* `post_layernorm`; `pooler_output = post_layernorm(last_hidden_state[:, 0])`;
 //! `image_embeds = visual_projection(pooler_output)` when the checkpoint has the projection.
-//! Weights are loaded by [`crate::pretrained::load_clip_vision_dir`]; [`ClipVisionConfig::init`]
+//! Weights are loaded by [`crate::model::clip::load_clip_vision_dir`]; [`ClipVisionConfig::init`]
 //! alone gives random weights.
 
 use burn::module::Param;
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::model::clip_layer::{ClipActivation, ClipEncoderLayer, ClipLayerShape, run_layers};
+use super::layer::{ClipActivation, ClipEncoderLayer, ClipLayerShape, run_layers};
 
 /// CLIP's per-channel RGB mean for pixels scaled to `[0, 1]` (OpenAI's `clip/clip.py` `_transform`,
 /// and `OPENAI_CLIP_MEAN` in transformers' image processor). Input = (pixel - mean) / std.
@@ -22,7 +22,7 @@ pub const CLIP_IMAGE_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 pub const CLIP_IMAGE_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
 /// Configuration of [`ClipVisionModel`] (the fields of Hugging Face's `CLIPVisionConfig`;
-/// [`crate::pretrained::parse_clip_vision_config`] reads them from a `config.json`).
+/// [`crate::model::clip::parse_clip_vision_config`] reads them from a `config.json`).
 #[derive(Config, Debug)]
 pub struct ClipVisionConfig {
     /// Width of every token vector.
@@ -89,32 +89,26 @@ impl ClipVisionConfig {
         self.grid_size() * self.grid_size()
     }
 
+    /// The shape of every encoder layer.
+    pub fn layer_shape(&self) -> ClipLayerShape {
+        let (hidden_size, intermediate_size, activation) = (self.hidden_size, self.intermediate_size, self.hidden_act);
+        let (num_attention_heads, layer_norm_eps) = (self.num_attention_heads, self.layer_norm_eps);
+        ClipLayerShape { hidden_size, intermediate_size, num_attention_heads, layer_norm_eps, activation }
+    }
+
     /// Why this configuration cannot be built, if it cannot.
     pub fn problem(&self) -> Option<String> {
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            Some(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ))
-        } else if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
-            Some(format!("image_size {} is not a multiple of patch_size {}", self.image_size, self.patch_size))
-        } else {
-            None
-        }
+        self.layer_shape().problem().or_else(|| {
+            (self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size))
+                .then(|| format!("image_size {} is not a multiple of patch_size {}", self.image_size, self.patch_size))
+        })
     }
 
     /// Builds the tower with freshly initialised (random) weights and no projection.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ClipVisionModel<B> {
-        // Invariant: `crate::pretrained` rejects such configurations before any module is built.
+        // Invariant: `loader.rs` rejects such configurations before any module is built.
         assert!(self.problem().is_none(), "{}", self.problem().unwrap_or_default());
-        let h = self.hidden_size;
-        let shape = ClipLayerShape {
-            hidden_size: h,
-            intermediate_size: self.intermediate_size,
-            num_attention_heads: self.num_attention_heads,
-            layer_norm_eps: self.layer_norm_eps,
-            activation: self.hidden_act,
-        };
+        let (h, shape) = (self.hidden_size, self.layer_shape());
         let norm = || LayerNormConfig::new(h).with_epsilon(self.layer_norm_eps).init(device);
         let embedding = Initializer::Normal { mean: 0.0, std: 0.02 };
         let patch_inputs = self.num_channels * self.patch_size * self.patch_size;

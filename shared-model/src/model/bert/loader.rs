@@ -11,9 +11,9 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use safetensors::SafeTensors;
 
-use super::{PretrainedError, Target, in_file, load_map, read_f32, read_file};
-use crate::model::bert::{BertConfig, BertModel};
-use crate::tokenize::TextTokenizer;
+use super::tower::{BertConfig, BertModel};
+use crate::model::pretrained::{PretrainedError, Target, in_file, load_map, read_f32, read_file};
+use crate::text::tokenize::TextTokenizer;
 
 /// Checkpoint tensors that are not weights and are ignored (MiniLM stores its position ids).
 pub const SKIPPED_TENSORS: &[&str] = &["embeddings.position_ids"];

@@ -1,26 +1,13 @@
-//! Host data → tensors, shared by training and inference.
+//! Host data → the model's input tensors (frames, time buckets, token ids, indices), shared by
+//! training and inference. It needs no part of the model, so every block can use it.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use crate::model::QaModel;
-use crate::model::TextEncoding;
 use crate::preprocess::{PreparedClip, PreprocessConfig, normalise, time_buckets};
-use crate::tokenize::TokenBatch;
+use crate::text::tokenize::TokenBatch;
 
-/// Encodes equally long clips with [`QaModel::encode_video`], one video each.
-pub fn encode_prepared<B: Backend>(
-    model: &QaModel<B>,
-    preprocess: &PreprocessConfig,
-    time_positions: usize,
-    clips: &[&PreparedClip],
-    device: &B::Device,
-) -> crate::model::VideoEncoding<B> {
-    let (frames, times) = video_tensors::<B>(clips, preprocess, time_positions, device);
-    model.encode_video(frames, times)
-}
-
-/// Stacks equally long clips into the video input of [`QaModel::encode_video`].
+/// Stacks equally long clips into the video input of [`crate::model::QaModel::encode_video`].
 ///
 /// # Shapes
 /// - returns frames `[clips, frames, 3, size, size]` and time buckets `[clips, frames]`
@@ -48,12 +35,6 @@ pub fn token_tensors<B: Backend>(tokens: &TokenBatch, device: &B::Device) -> (Te
     let ids = Tensor::from_data(TensorData::new(tokens.ids.clone(), [tokens.batch, tokens.len]), device);
     let padding = Tensor::from_data(TensorData::new(tokens.padding.clone(), [tokens.batch, tokens.len]), device);
     (ids, padding)
-}
-
-/// Encodes a token batch with the model's text encoder.
-pub fn encode_tokens<B: Backend>(model: &QaModel<B>, tokens: &TokenBatch, device: &B::Device) -> TextEncoding<B> {
-    let (ids, padding) = token_tensors(tokens, device);
-    model.encode_text(ids, padding)
 }
 
 /// Index tensor `[n]` from host indices.

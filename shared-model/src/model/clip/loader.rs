@@ -26,13 +26,13 @@ use std::path::Path;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use safetensors::SafeTensors;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
-use super::{PretrainedError, Target, in_file, load_map, read_file};
-use crate::model::clip_layer::{ClipActivation, ClipEncoderLayer};
-use crate::model::clip_text::{ClipTextConfig, ClipTextModel};
-use crate::model::clip_vision::{ClipVisionConfig, ClipVisionModel};
+use super::layer::ClipEncoderLayer;
+use super::text::{ClipTextConfig, ClipTextModel};
+use super::vision::{ClipVisionConfig, ClipVisionModel};
+use crate::model::pretrained::{PretrainedError, Target, in_file, load_map, read_file};
 
 /// Weight or bias of a Linear or LayerNorm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,71 +239,23 @@ pub fn clip_text_key_map(num_layers: usize, prefix: &str, projection: bool) -> V
     map
 }
 
-/// Hugging Face's `CLIPVisionConfig` fields, with its defaults (ViT-B/32) for absent ones.
-#[derive(Deserialize)]
-#[serde(default)]
-struct HfVisionConfig {
-    hidden_size: usize,
-    intermediate_size: usize,
-    num_hidden_layers: usize,
-    num_attention_heads: usize,
-    num_channels: usize,
-    image_size: usize,
-    patch_size: usize,
-    layer_norm_eps: f64,
-    hidden_act: ClipActivation,
-    projection_dim: usize,
+/// Hugging Face's defaults for the `CLIPVisionConfig` fields a `config.json` leaves out (ViT-B/32).
+fn vision_defaults() -> Value {
+    json!({
+        "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+        "num_channels": 3, "image_size": 224, "patch_size": 32, "layer_norm_eps": 1e-5,
+        "hidden_act": "quick_gelu", "projection_dim": 512,
+    })
 }
 
-impl Default for HfVisionConfig {
-    fn default() -> Self {
-        HfVisionConfig {
-            hidden_size: 768,
-            intermediate_size: 3072,
-            num_hidden_layers: 12,
-            num_attention_heads: 12,
-            num_channels: 3,
-            image_size: 224,
-            patch_size: 32,
-            layer_norm_eps: 1e-5,
-            hidden_act: ClipActivation::QuickGelu,
-            projection_dim: 512,
-        }
-    }
-}
-
-/// Hugging Face's `CLIPTextConfig` fields, with its defaults for absent ones (except
-/// `eos_token_id`: absent means "pool at the largest id").
-#[derive(Deserialize)]
-#[serde(default)]
-struct HfTextConfig {
-    vocab_size: usize,
-    hidden_size: usize,
-    intermediate_size: usize,
-    num_hidden_layers: usize,
-    num_attention_heads: usize,
-    max_position_embeddings: usize,
-    layer_norm_eps: f64,
-    hidden_act: ClipActivation,
-    projection_dim: usize,
-    eos_token_id: Option<usize>,
-}
-
-impl Default for HfTextConfig {
-    fn default() -> Self {
-        HfTextConfig {
-            vocab_size: 49408,
-            hidden_size: 512,
-            intermediate_size: 2048,
-            num_hidden_layers: 12,
-            num_attention_heads: 8,
-            max_position_embeddings: 77,
-            layer_norm_eps: 1e-5,
-            hidden_act: ClipActivation::QuickGelu,
-            projection_dim: 512,
-            eos_token_id: None,
-        }
-    }
+/// Hugging Face's defaults for the `CLIPTextConfig` fields a `config.json` leaves out, except
+/// `eos_token_id`: absent means "pool at the largest id".
+fn text_defaults() -> Value {
+    json!({
+        "vocab_size": 49408, "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
+        "num_attention_heads": 8, "max_position_embeddings": 77, "layer_norm_eps": 1e-5,
+        "hidden_act": "quick_gelu", "projection_dim": 512,
+    })
 }
 
 /// The tower's part of a `config.json`: the `sub_key` object of a full `CLIPModel` config (whose
@@ -328,44 +280,36 @@ fn tower_json(bytes: &[u8], sub_key: &str, standalone_type: &str) -> Result<Valu
 /// Parses the vision tower's configuration from a Hugging Face `config.json` (a standalone
 /// `CLIPVisionConfig` or a full `CLIPModel` config) and checks that it can be built.
 pub fn parse_clip_vision_config(bytes: &[u8]) -> Result<ClipVisionConfig, PretrainedError> {
-    let hf: HfVisionConfig = serde_json::from_value(tower_json(bytes, "vision_config", "clip_vision_model")?)?;
-    let config = ClipVisionConfig {
-        hidden_size: hf.hidden_size,
-        intermediate_size: hf.intermediate_size,
-        num_hidden_layers: hf.num_hidden_layers,
-        num_attention_heads: hf.num_attention_heads,
-        num_channels: hf.num_channels,
-        image_size: hf.image_size,
-        patch_size: hf.patch_size,
-        layer_norm_eps: hf.layer_norm_eps,
-        hidden_act: hf.hidden_act,
-        projection_dim: hf.projection_dim,
-    };
-    match config.problem() {
-        Some(problem) => Err(PretrainedError::Invalid(problem)),
-        None => Ok(config),
-    }
+    let config: ClipVisionConfig = parse_tower(bytes, "vision_config", "clip_vision_model", vision_defaults())?;
+    buildable(config.problem(), config)
 }
 
 /// Parses the text tower's configuration; see [`parse_clip_vision_config`].
 pub fn parse_clip_text_config(bytes: &[u8]) -> Result<ClipTextConfig, PretrainedError> {
-    let hf: HfTextConfig = serde_json::from_value(tower_json(bytes, "text_config", "clip_text_model")?)?;
-    let config = ClipTextConfig {
-        vocab_size: hf.vocab_size,
-        hidden_size: hf.hidden_size,
-        intermediate_size: hf.intermediate_size,
-        num_hidden_layers: hf.num_hidden_layers,
-        num_attention_heads: hf.num_attention_heads,
-        max_position_embeddings: hf.max_position_embeddings,
-        layer_norm_eps: hf.layer_norm_eps,
-        hidden_act: hf.hidden_act,
-        projection_dim: hf.projection_dim,
-        eos_token_id: hf.eos_token_id,
-    };
-    match config.problem() {
-        Some(problem) => Err(PretrainedError::Invalid(problem)),
-        None => Ok(config),
+    let config: ClipTextConfig = parse_tower(bytes, "text_config", "clip_text_model", text_defaults())?;
+    buildable(config.layer_shape().problem(), config)
+}
+
+/// The tower's fields of a `config.json` (see [`tower_json`]), Hugging Face's `defaults` for
+/// those it leaves out; other fields are ignored.
+fn parse_tower<C: DeserializeOwned>(
+    bytes: &[u8],
+    sub_key: &str,
+    standalone_type: &str,
+    defaults: Value,
+) -> Result<C, PretrainedError> {
+    let mut tower = tower_json(bytes, sub_key, standalone_type)?;
+    if let (Some(fields), Value::Object(defaults)) = (tower.as_object_mut(), defaults) {
+        for (name, value) in defaults {
+            fields.entry(name).or_insert(value);
+        }
     }
+    Ok(serde_json::from_value(tower)?)
+}
+
+/// `config`, unless `problem` says why it cannot be built.
+fn buildable<C>(problem: Option<String>, config: C) -> Result<C, PretrainedError> {
+    problem.map_or(Ok(config), |problem| Err(PretrainedError::Invalid(problem)))
 }
 
 /// Reads a CLIP folder (`config.json` + `model.safetensors`, Hugging Face layout; a standalone
@@ -397,16 +341,9 @@ pub fn load_clip_vision_safetensors<B: Backend>(
     bytes: &[u8],
     device: &B::Device,
 ) -> Result<ClipVisionModel<B>, PretrainedError> {
-    let file = SafeTensors::deserialize(bytes)?;
-    let layout = Layout::of(&file, Tower::Vision);
-    let mut model = config.init::<B>(device);
-    if layout.projection {
-        model = model.with_projection(config.init_projection(device));
-    }
-    let map = clip_vision_key_map(config.num_hidden_layers, layout.prefix, layout.projection);
-    let skips = |name: &str| layout.skips(Tower::Vision, name);
-    load_map(&file, &map, skips, &mut model, vision_target, device)?;
-    Ok(model)
+    let with_projection = |model: ClipVisionModel<B>| model.with_projection(config.init_projection(device));
+    let key_map = |prefix: &str, projection| clip_vision_key_map(config.num_hidden_layers, prefix, projection);
+    load_tower(bytes, Tower::Vision, config.init(device), with_projection, key_map, vision_target, device)
 }
 
 /// Builds the text tower from `config` and the bytes of a `model.safetensors` file.
@@ -415,15 +352,28 @@ pub fn load_clip_text_safetensors<B: Backend>(
     bytes: &[u8],
     device: &B::Device,
 ) -> Result<ClipTextModel<B>, PretrainedError> {
+    let with_projection = |model: ClipTextModel<B>| model.with_projection(config.init_projection(device));
+    let key_map = |prefix: &str, projection| clip_text_key_map(config.num_hidden_layers, prefix, projection);
+    load_tower(bytes, Tower::Text, config.init(device), with_projection, key_map, text_target, device)
+}
+
+/// Loads the checkpoint's tensors into `model`, a freshly built `tower` given the checkpoint's
+/// projection by `with_projection` if it has one, by `key_map` (of the tower's prefix in this
+/// checkpoint and whether it has the projection).
+fn load_tower<B: Backend, M, S: Copy>(
+    bytes: &[u8],
+    tower: Tower,
+    model: M,
+    with_projection: impl FnOnce(M) -> M,
+    key_map: impl FnOnce(&str, bool) -> Vec<(String, S)>,
+    target: for<'a> fn(&'a mut M, S) -> Target<'a, B>,
+    device: &B::Device,
+) -> Result<M, PretrainedError> {
     let file = SafeTensors::deserialize(bytes)?;
-    let layout = Layout::of(&file, Tower::Text);
-    let mut model = config.init::<B>(device);
-    if layout.projection {
-        model = model.with_projection(config.init_projection(device));
-    }
-    let map = clip_text_key_map(config.num_hidden_layers, layout.prefix, layout.projection);
-    let skips = |name: &str| layout.skips(Tower::Text, name);
-    load_map(&file, &map, skips, &mut model, text_target, device)?;
+    let layout = Layout::of(&file, tower);
+    let mut model = if layout.projection { with_projection(model) } else { model };
+    let map = key_map(layout.prefix, layout.projection);
+    load_map(&file, &map, |name: &str| layout.skips(tower, name), &mut model, target, device)?;
     Ok(model)
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Post-LN layers, GELU with `erf`, the attention mask applied to keys only, and
 //! `pooler_output = tanh(dense(last_hidden_state[:, 0]))`. Weights are loaded by
-//! [`crate::pretrained`]; [`BertConfig::init`] alone gives random weights.
+//! [`crate::model::bert`]; [`BertConfig::init`] alone gives random weights.
 
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -79,7 +79,7 @@ pub struct BertOutput<B: Backend> {
 impl BertConfig {
     /// Builds the module with freshly initialised (random) weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> BertModel<B> {
-        // Invariant: `crate::pretrained` rejects such configurations before any module is built.
+        // Invariant: `loader.rs` rejects such configurations before any module is built.
         assert!(
             self.num_attention_heads > 0 && self.hidden_size.is_multiple_of(self.num_attention_heads),
             "hidden_size must be a multiple of num_attention_heads"

@@ -14,12 +14,12 @@
 //! `gif_name` is `vid_key`: the GIF is expected at `{gifs}/{vid_key}.gif`.
 //!
 //! The limits of TGIF-QA's files apply: a line longer than
-//! [`MAX_ROW_BYTES`](crate::questions::MAX_ROW_BYTES) and a file larger than
-//! [`MAX_FILE_BYTES`](crate::questions::MAX_FILE_BYTES) are errors.
+//! [`MAX_ROW_BYTES`](crate::text::questions::MAX_ROW_BYTES) and a file larger than
+//! [`MAX_FILE_BYTES`](crate::text::questions::MAX_FILE_BYTES) are errors.
 
 use std::path::Path;
 
-use crate::questions::{
+use crate::text::questions::{
     Answer, CAPTION_PROMPT, DatasetError, QaItem, QuestionType, check_row_length, read_question_file,
 };
 
@@ -30,7 +30,7 @@ pub const MSRVTT_MC_FILE: &str = "MSR_MC_test.csv";
 const COLUMNS: [&str; 7] = ["vid_key", "a1", "a2", "a3", "a4", "a5", "answer"];
 
 /// Parses the text of `MSR_MC_test.csv`. `source_name` names the file in errors, with the 1-based
-/// line number; a line longer than [`MAX_ROW_BYTES`](crate::questions::MAX_ROW_BYTES) is an error.
+/// line number; a line longer than [`MAX_ROW_BYTES`](crate::text::questions::MAX_ROW_BYTES) is an error.
 pub fn parse_msrvtt_mc(text: &str, source_name: &str) -> Result<Vec<QaItem>, DatasetError> {
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     for (index, line) in lines.iter().enumerate() {
@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn long_rows_and_large_files_are_refused() {
-        use crate::questions::{MAX_FILE_BYTES, MAX_ROW_BYTES};
+        use crate::text::questions::{MAX_FILE_BYTES, MAX_ROW_BYTES};
         let long = format!("video1\t{}\tb\tc\td\te\t0", "a".repeat(MAX_ROW_BYTES));
         let err = parse_msrvtt_mc(&format!("{ROW}\r\n{long}\r\n"), "m.csv").unwrap_err();
         let expected = format!("m.csv, line 2: is {} bytes long, over the limit of 65536 bytes for a row", long.len());

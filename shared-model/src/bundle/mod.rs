@@ -6,13 +6,15 @@
 //! swapped file is named instead of answering with garbage), each file's size against a limit
 //! (before it is read), and every weight for NaN and infinity.
 
+pub mod manifest;
+
 use burn::prelude::*;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{QaModel, QaModelConfig};
 use crate::preprocess::PreprocessConfig;
-use crate::tokenize::{TextTokenizer, TokenizeError};
+use crate::text::tokenize::{TextTokenizer, TokenizeError};
 
 /// File names inside a model folder.
 pub const CONFIG_FILE: &str = "config.json";
@@ -64,11 +66,11 @@ pub struct BundleConfig {
     /// Temperature and unsure threshold fitted on held-out answers (`trainer calibrate`); `None`:
     /// probabilities are the raw softmax and the unsure threshold is [`crate::pipeline::UNSURE_BELOW`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration: Option<crate::calibration::Calibration>,
+    pub calibration: Option<crate::trust::calibration::Calibration>,
     /// Statistics of the training GIFs' features and the out-of-world threshold (`trainer
     /// calibrate`); `None`: answers carry no in-world score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_world: Option<crate::in_world::InWorld>,
+    pub in_world: Option<crate::trust::in_world::InWorld>,
 }
 
 impl BundleConfig {
@@ -134,7 +136,7 @@ pub enum BundleError {
     ManifestInvalid(serde_json::Error),
     /// A file differs from what `manifest.json` lists (damaged, truncated or from another model).
     #[error(transparent)]
-    Manifest(#[from] crate::manifest::ManifestError),
+    Manifest(#[from] manifest::ManifestError),
     /// A file is larger than its limit ([`max_file_bytes`]).
     #[error("{name} is {bytes} bytes, over the limit of {limit} bytes for that file")]
     TooLarge { name: String, bytes: u64, limit: u64 },
@@ -196,12 +198,12 @@ impl<B: Backend> ModelBundle<B> {
 }
 
 /// Reads `dir/manifest.json` ([`BundleError::NoManifest`] when there is none).
-pub fn read_manifest(dir: &std::path::Path) -> Result<crate::manifest::Manifest, BundleError> {
-    let path = dir.join(crate::manifest::MANIFEST_FILE);
+pub fn read_manifest(dir: &std::path::Path) -> Result<manifest::Manifest, BundleError> {
+    let path = dir.join(manifest::MANIFEST_FILE);
     if !path.exists() {
         return Err(BundleError::NoManifest { dir: dir.display().to_string() });
     }
-    let bytes = read_bounded(&path, crate::manifest::MANIFEST_FILE)?;
+    let bytes = read_bounded(&path, manifest::MANIFEST_FILE)?;
     serde_json::from_slice(&bytes).map_err(BundleError::ManifestInvalid)
 }
 
@@ -259,8 +261,8 @@ pub fn folder_files<B: Backend>(
         (WEIGHTS_FILE, weights_to_bytes(model)?),
         (TOKENIZER_FILE, tokenizer_json.into_bytes()),
     ];
-    let manifest = crate::manifest::Manifest::of(&files);
-    files.push((crate::manifest::MANIFEST_FILE, serde_json::to_vec_pretty(&manifest)?));
+    let manifest = manifest::Manifest::of(&files);
+    files.push((manifest::MANIFEST_FILE, serde_json::to_vec_pretty(&manifest)?));
     Ok(files)
 }
 

@@ -1,13 +1,10 @@
-//! Loads Hugging Face checkpoints (`config.json` + `model.safetensors`) into the crate's pretrained
-//! towers: BERT/MiniLM ([`bert`]) and CLIP's vision and text towers ([`clip`]).
+//! What loading a Hugging Face checkpoint (`config.json` + `model.safetensors`) into a pretrained
+//! family ([`crate::model::bert`], [`crate::model::clip`]) needs, whatever the family: the error
+//! type, reading a tensor, the unused-tensor check and putting a tensor into a Burn module.
 //!
-//! Each architecture has one explicit key map (Hugging Face name → where it goes). Loading fails,
-//! naming the tensor (and, from a folder, the file), on any missing, unused, mis-shaped or
-//! non-float32 tensor. This module holds what the architectures share: the error type, reading a
-//! tensor, the unused-tensor check and putting a tensor into a Burn module.
-
-pub mod bert;
-pub mod clip;
+//! Each family has one explicit key map (Hugging Face name → where it goes) beside its towers.
+//! Loading fails, naming the tensor (and, from a folder, the file), on any missing, unused,
+//! mis-shaped or non-float32 tensor.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,17 +14,6 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use safetensors::{Dtype, SafeTensors};
-
-pub use bert::{
-    Destination, LinearSlot, NormSlot, PretrainedText, SKIPPED_TENSORS, TableSlot, WORD_EMBEDDINGS, WordEmbeddings,
-    bert_key_map, load_bert_dir, load_bert_dir_with_tokenizer, load_bert_safetensors, load_word_embeddings,
-    parse_bert_config,
-};
-pub use clip::{
-    PretrainedClipText, PretrainedClipVision, clip_text_key_map, clip_vision_key_map, load_clip_text_dir,
-    load_clip_text_safetensors, load_clip_vision_dir, load_clip_vision_safetensors, parse_clip_text_config,
-    parse_clip_vision_config,
-};
 
 /// Errors loading a pretrained tower.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +51,7 @@ pub enum PretrainedError {
     Dtype { name: String, dtype: String },
     /// `tokenizer.json` cannot be read as a tokenizer.
     #[error("{path}: {error}")]
-    Tokenizer { path: String, error: crate::tokenize::TokenizeError },
+    Tokenizer { path: String, error: crate::text::tokenize::TokenizeError },
     /// `tokenizer.json` and the checkpoint disagree on the vocabulary.
     #[error("{path} has {tokenizer} tokens but the checkpoint's config.json says vocab_size {config}")]
     VocabMismatch { path: String, tokenizer: usize, config: usize },
@@ -109,9 +95,9 @@ pub(crate) fn check_unused(
 
 /// One checkpoint tensor read as float32, with its Hugging Face name and shape.
 pub(crate) struct HfTensor {
-    name: String,
-    shape: Vec<usize>,
-    values: Vec<f32>,
+    pub(crate) name: String,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) values: Vec<f32>,
 }
 
 /// Reads tensor `name`, failing if it is absent or not float32.

@@ -2,27 +2,27 @@
 //! (transformers 5.23.0, `models/clip/modeling_clip.py`, the version the parity fixtures come from;
 //! Radford et al., 2021).
 //!
-//! Token + learned position embeddings, pre-LN layers ([`crate::model::clip_layer`]) with causal
+//! Token + learned position embeddings, pre-LN layers ([`crate::model::clip::ClipEncoderLayer`]) with causal
 //! self-attention that also masks padded keys, then `final_layer_norm`. `last_hidden_state` is taken
 //! after `final_layer_norm`, `hidden_states` before it. `pooler_output` is `last_hidden_state` at the
 //! first `eos_token_id` of each row, or at the largest id when the config has no `eos_token_id` or
 //! has OpenAI's wrong `2` (transformers keeps that legacy rule, PR #24773). A row without the eos id
 //! pools position 0, as transformers does. `text_embeds = text_projection(pooler_output)` when the
-//! checkpoint has the projection. Weights are loaded by [`crate::pretrained::load_clip_text_dir`].
+//! checkpoint has the projection. Weights are loaded by [`crate::model::clip::load_clip_text_dir`].
 
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::layer::{ClipActivation, ClipEncoderLayer, ClipLayerShape, run_layers};
 use crate::model::attention::{causal_mask, padding_pair_mask};
-use crate::model::clip_layer::{ClipActivation, ClipEncoderLayer, ClipLayerShape, run_layers};
 
 /// The `eos_token_id` that OpenAI's CLIP configs carry by mistake; transformers pools those
 /// checkpoints at the largest id instead (where CLIP's end-of-text token, the last id, sits).
 pub const LEGACY_EOS_TOKEN_ID: usize = 2;
 
 /// Configuration of [`ClipTextModel`] (the fields of Hugging Face's `CLIPTextConfig`;
-/// [`crate::pretrained::parse_clip_text_config`] reads them from a `config.json`).
+/// [`crate::model::clip::parse_clip_text_config`] reads them from a `config.json`).
 #[derive(Config, Debug)]
 pub struct ClipTextConfig {
     /// Size of the token vocabulary.
@@ -91,30 +91,18 @@ impl ClipTextConfig {
         }
     }
 
-    /// Why this configuration cannot be built, if it cannot.
-    pub fn problem(&self) -> Option<String> {
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            Some(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ))
-        } else {
-            None
-        }
+    /// The shape of every encoder layer.
+    pub fn layer_shape(&self) -> ClipLayerShape {
+        let (hidden_size, intermediate_size, activation) = (self.hidden_size, self.intermediate_size, self.hidden_act);
+        let (num_attention_heads, layer_norm_eps) = (self.num_attention_heads, self.layer_norm_eps);
+        ClipLayerShape { hidden_size, intermediate_size, num_attention_heads, layer_norm_eps, activation }
     }
 
     /// Builds the tower with freshly initialised (random) weights and no projection.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ClipTextModel<B> {
-        // Invariant: `crate::pretrained` rejects such configurations before any module is built.
-        assert!(self.problem().is_none(), "{}", self.problem().unwrap_or_default());
-        let h = self.hidden_size;
-        let shape = ClipLayerShape {
-            hidden_size: h,
-            intermediate_size: self.intermediate_size,
-            num_attention_heads: self.num_attention_heads,
-            layer_norm_eps: self.layer_norm_eps,
-            activation: self.hidden_act,
-        };
+        // Invariant: `loader.rs` rejects such configurations before any module is built.
+        let (h, shape) = (self.hidden_size, self.layer_shape());
+        assert!(shape.problem().is_none(), "{}", shape.problem().unwrap_or_default());
         ClipTextModel {
             token_embedding: EmbeddingConfig::new(self.vocab_size, h).init(device),
             position_embedding: EmbeddingConfig::new(self.max_position_embeddings, h).init(device),
