@@ -12,7 +12,7 @@ use shared_model::caption_text::common_object;
 use shared_model::count_check::CountCheck;
 use shared_model::order_check::{OrderCheck, caption_order_claims};
 use shared_model::pipeline::{Prediction, softmax};
-use shared_model::questions::{QaItem, QuestionType};
+use shared_model::text::questions::{QaItem, QuestionType};
 use trainer::eval::Evaluator;
 
 type B = burn::backend::Flex;

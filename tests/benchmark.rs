@@ -3,8 +3,8 @@
 //! the files follow TGIF-QA's layout so the same reader loads them.
 
 use gifqa_tests::TempDir;
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::questions::{QuestionType, gif_dir, load_split};
+use shared_model::gif::{DecodeLimits, decode_gif};
+use shared_model::text::questions::{QuestionType, gif_dir, load_split};
 
 #[test]
 fn generated_gifs_decode_to_their_annotations() {
@@ -72,9 +72,9 @@ fn generated_gifs_decode_to_their_annotations() {
 #[test]
 fn count_targets_mark_the_repetitions_the_frames_show() {
     use shared_model::preprocess::PreprocessConfig;
-    use shared_model::questions::Answer;
+    use shared_model::text::questions::Answer;
     use shared_model::sampling::SamplingStrategy;
-    use trainer::attention_targets::ObjectAnnotations;
+    use trainer::data::attention_targets::ObjectAnnotations;
 
     let tmp = TempDir::new("count-targets");
     let out = tmp.0.join("data");

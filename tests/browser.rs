@@ -24,13 +24,13 @@ use burn::backend::Flex;
 use gifqa_tests::{TempDir, repo_root};
 use serde_json::Value;
 use shared_model::bundle::ModelBundle;
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::in_world::out_of_world_note;
+use shared_model::gif::{DecodeLimits, decode_gif};
+use shared_model::trust::in_world::out_of_world_note;
 use shared_model::pipeline::{
     ClipAggregation, INFERENCE_SEED, MAX_QUESTION_BYTES, Prediction, UNSURE_BELOW, answer_prepared, prepare_gif,
     unknown_words_note,
 };
-use shared_model::samples::Sample;
+use shared_model::text::samples::Sample;
 use shared_model::sampling::SamplingStrategy;
 
 /// Paths the test needs, or `None` (skipped) when they are absent and not required.

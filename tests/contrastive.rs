@@ -5,8 +5,8 @@
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use trainer::alignment::alignment_metrics;
-use trainer::contrastive::{ContrastiveLoss, HnacConfig, contrastive_loss, log_weights, same_caption_mask};
+use trainer::pretrain::alignment::alignment_metrics;
+use trainer::pretrain::contrastive::{ContrastiveLoss, HnacConfig, contrastive_loss, log_weights, same_caption_mask};
 
 type B = Flex;
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use gif::DisposalMethod;
 use serde_json::{Map, Value};
-use shared_model::gif_decode::{DecodeLimits, DecodedGif, GifError, decode_gif};
+use shared_model::gif::{DecodeLimits, DecodedGif, GifError, decode_gif};
 
 /// Largest mean absolute difference (0-255 scale) over all grid cells, channels and frames.
 const MAX_MAD: f64 = 2.0;

@@ -11,10 +11,10 @@ use shared_model::bundle::ModelBundle;
 use shared_model::model::QaModelConfig;
 use shared_model::pipeline::softmax;
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
+use shared_model::text::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
 use trainer::batch::{BatchQuestion, Routing, forward};
 use trainer::eval::Evaluator;
-use trainer::text_cache::Texts;
+use trainer::data::text_cache::Texts;
 
 type B = Flex;
 

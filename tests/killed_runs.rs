@@ -109,7 +109,7 @@ fn training_killed_mid_epoch_and_mid_checkpoint_resumes() {
     // Killed in epoch 2 (after step 3 of 6): the folder holds epoch 1's checkpoint, whole.
     kill_at("train-step:3", &strs(&args));
     assert_eq!(epochs_recorded(&model), 1);
-    trainer::backend::load_model(&model, false).expect("epoch 1's checkpoint loads and matches its manifest");
+    trainer::runtime::backend::load_model(&model, false).expect("epoch 1's checkpoint loads and matches its manifest");
 
     // Resumed, then killed while writing epoch 3's checkpoint (one file of it written): the
     // folder still holds epoch 2's checkpoint, whole; the unfinished copy sits beside it.
@@ -117,7 +117,7 @@ fn training_killed_mid_epoch_and_mid_checkpoint_resumes() {
     resume.push("--resume".into());
     kill_at("checkpoint-write:2", &strs(&resume));
     assert_eq!(epochs_recorded(&model), 2);
-    trainer::backend::load_model(&model, false).expect("epoch 2's checkpoint loads and matches its manifest");
+    trainer::runtime::backend::load_model(&model, false).expect("epoch 2's checkpoint loads and matches its manifest");
     assert_eq!(hidden_entries(&root).len(), 1, "the killed write's staging folder: {:?}", hidden_entries(&root));
 
     // Resumed to the end: the leftover is removed and the model is complete.
@@ -125,7 +125,7 @@ fn training_killed_mid_epoch_and_mid_checkpoint_resumes() {
     assert!(finished.status.success(), "{}", stderr(&finished));
     assert!(stderr(&finished).contains("left by an interrupted run"), "{}", stderr(&finished));
     assert_eq!(epochs_recorded(&model), 3);
-    trainer::backend::load_model(&model, false).expect("the resumed model loads");
+    trainer::runtime::backend::load_model(&model, false).expect("the resumed model loads");
     assert!(hidden_entries(&root).is_empty(), "no partial files: {:?}", hidden_entries(&root));
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -193,7 +193,7 @@ fn a_recipe_killed_mid_stage_resumes_and_replays() {
     assert!(!stderr(&resumed).contains("generating"), "the data is reused: {}", stderr(&resumed));
     // The first stage decoded the GIFs once into the frame cache; the second maps them.
     assert!(stderr(&resumed).contains("GIFs mapped from"), "the frame cache is reused: {}", stderr(&resumed));
-    trainer::backend::load_model(&model, false).expect("the recipe's model loads");
+    trainer::runtime::backend::load_model(&model, false).expect("the recipe's model loads");
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(model.join("training.json")).unwrap()).unwrap();
     assert_eq!(state["recipe"]["recipe"]["name"], "tiny");

@@ -161,7 +161,7 @@ pub mod generated {
     use shared_model::bundle::ModelBundle;
     use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared};
     use shared_model::preprocess::PreparedClip;
-    use shared_model::questions::{Answer, QaItem};
+    use shared_model::text::questions::{Answer, QaItem};
     use shared_model::sampling::{SamplingStrategy, seed_of};
     use trainer::data::Split;
 

@@ -354,7 +354,7 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
     )
     .unwrap();
     let split = trainer::data::load(&out, "Train", &bundle.config.preprocess, None).unwrap();
-    let annotations = trainer::attention_targets::ObjectAnnotations::load(&out, "Train").unwrap();
+    let annotations = trainer::data::attention_targets::ObjectAnnotations::load(&out, "Train").unwrap();
     let evaluator = trainer::eval::Evaluator {
         model: &bundle.model,
         config: &bundle.config,
@@ -401,9 +401,9 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
 /// the inference path points like the evaluation's (measured: 324 of 324 frames).
 #[test]
 fn shipped_model_shows_where_it_looked() {
-    use shared_model::gif_decode::{DecodeLimits, decode_gif};
+    use shared_model::gif::{DecodeLimits, decode_gif};
     use shared_model::pipeline::{INFERENCE_SEED, answer_prepared, prepare_gif};
-    use shared_model::questions::QuestionType;
+    use shared_model::text::questions::QuestionType;
 
     let device = Default::default();
     let bundle = ModelBundle::<B>::load_dir(&repo_root().join("www/model"), &device).expect("www/model loads");
@@ -421,8 +421,8 @@ fn shipped_model_shows_where_it_looked() {
         &|| {},
     )
     .unwrap();
-    let annotations = trainer::attention_targets::ObjectAnnotations::load(&out, "Train").unwrap();
-    let items = shared_model::questions::load_split(&out, "Train").unwrap();
+    let annotations = trainer::data::attention_targets::ObjectAnnotations::load(&out, "Train").unwrap();
+    let items = shared_model::text::questions::load_split(&out, "Train").unwrap();
     let strategy = SamplingStrategy::parse(&bundle.config.sampling, 16).unwrap();
     let size = bundle.config.preprocess.image_size;
     let (mut hits, mut frames) = (0, 0);
@@ -466,8 +466,8 @@ fn shipped_model_shows_where_it_looked() {
 fn shipped_manifest_lists_the_shipped_files() {
     // The page keys its cache by these hashes and verifies every download against them.
     let dir = repo_root().join("www/model");
-    let manifest: shared_model::manifest::Manifest =
-        serde_json::from_slice(&std::fs::read(dir.join(shared_model::manifest::MANIFEST_FILE)).unwrap()).unwrap();
+    let manifest: shared_model::bundle::manifest::Manifest =
+        serde_json::from_slice(&std::fs::read(dir.join(shared_model::bundle::manifest::MANIFEST_FILE)).unwrap()).unwrap();
     for name in
         [shared_model::bundle::CONFIG_FILE, shared_model::bundle::WEIGHTS_FILE, shared_model::bundle::TOKENIZER_FILE]
     {
@@ -481,7 +481,7 @@ fn shipped_manifest_lists_the_shipped_files() {
 /// world (another seed than its training data), through the answering path's own functions.
 #[test]
 fn shipped_model_flags_real_gifs_and_not_its_own_world() {
-    use shared_model::gif_decode::{DecodeLimits, decode_gif};
+    use shared_model::gif::{DecodeLimits, decode_gif};
     use shared_model::pipeline::{INFERENCE_SEED, encode_clips, in_world_score, prepare_gif};
 
     let device = Default::default();

@@ -7,7 +7,8 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use serde_json::Value;
 use shared_model::model::bert::{BertModel, BertOutput};
-use shared_model::pretrained::{PretrainedError, load_bert_dir, load_bert_safetensors, parse_bert_config};
+use shared_model::model::bert::{load_bert_dir, load_bert_safetensors, parse_bert_config};
+use shared_model::model::pretrained::PretrainedError;
 
 type B = Flex;
 
@@ -99,7 +100,7 @@ fn minilm_matches_sentence_transformers() {
     let reference = read_json(&shared.join("parity/minilm_reference.json"));
 
     // Tokenizer: our ids must equal the stored ones (tokenizer.json pads to 128; compare the real tokens).
-    let tokenizer = shared_model::tokenize::TextTokenizer::from_bytes(
+    let tokenizer = shared_model::text::tokenize::TextTokenizer::from_bytes(
         &std::fs::read(dir.join("tokenizer.json")).expect("reading tokenizer.json"),
     )
     .expect("parsing tokenizer.json");

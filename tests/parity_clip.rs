@@ -9,11 +9,12 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use safetensors::Dtype;
 use serde_json::{Value, json};
-use shared_model::model::clip_text::{ClipTextModel, ClipTextOutput, ClipTextPooling};
-use shared_model::model::clip_vision::{ClipVisionModel, ClipVisionOutput};
-use shared_model::pretrained::{
-    PretrainedError, load_clip_text_dir, load_clip_vision_dir, parse_clip_text_config, parse_clip_vision_config,
+use shared_model::model::clip::{ClipTextModel, ClipTextOutput, ClipTextPooling};
+use shared_model::model::clip::{ClipVisionModel, ClipVisionOutput};
+use shared_model::model::clip::{
+    load_clip_text_dir, load_clip_vision_dir, parse_clip_text_config, parse_clip_vision_config,
 };
+use shared_model::model::pretrained::PretrainedError;
 
 type B = Flex;
 
@@ -114,7 +115,7 @@ fn text_pooling_rules() {
         let config = parse_clip_text_config(config_json.to_string().as_bytes()).expect("config");
         assert_eq!(config.pooling(), rule);
         let bytes = std::fs::read(dir.join("model.safetensors")).expect("checkpoint");
-        let model = shared_model::pretrained::load_clip_text_safetensors::<B>(&config, &bytes, &Default::default())
+        let model = shared_model::model::clip::load_clip_text_safetensors::<B>(&config, &bytes, &Default::default())
             .expect("loading");
         let out = run_text(&model, &expected["inputs"]);
         error_vs("tiny-clip-text pooler, largest-id rule", out.pooler_output, &expected["outputs"]["pooler_output"]);

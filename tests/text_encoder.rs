@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde_json::{Value, json};
-use shared_model::pretrained::load_bert_dir;
+use shared_model::model::bert::load_bert_dir;
 use towers::{B, TowerRuns, load, parity_dir, run, stderr, weights};
 
 /// Parity tolerance of the tiny model's hidden states (as in tests/parity_bert.rs).

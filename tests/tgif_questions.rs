@@ -1,7 +1,7 @@
 //! TGIF-QA's real question files parse unchanged with the same reader the trainer uses.
 
 use gifqa_tests::shared_data;
-use shared_model::questions::{Answer, QuestionType, load_split, parse_questions};
+use shared_model::text::questions::{Answer, QuestionType, load_split, parse_questions};
 
 #[test]
 fn every_real_tgif_row_parses() {

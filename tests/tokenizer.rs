@@ -2,8 +2,8 @@
 //! one (all-MiniLM-L6-v2, whose file bakes in fixed padding to 128 that the loader must undo).
 
 use gifqa_tests::shared_data;
-use shared_model::questions::{Answer, QaItem, QuestionType};
-use shared_model::tokenize::TextTokenizer;
+use shared_model::text::questions::{Answer, QaItem, QuestionType};
+use shared_model::text::tokenize::TextTokenizer;
 
 fn minilm_dir() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("GIFQA_MINILM_DIR").map(Into::into).unwrap_or_else(|| {

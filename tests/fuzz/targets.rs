@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use shared_model::bundle::BundleConfig;
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::msrvtt::parse_msrvtt_mc;
+use shared_model::gif::{DecodeLimits, decode_gif};
+use shared_model::text::msrvtt::parse_msrvtt_mc;
 use shared_model::pipeline::{open_kind, prepare_gif, validate};
 use shared_model::preprocess::{PreprocessConfig, gather_clip};
-use shared_model::questions::{Answer, QuestionType, parse_questions, question_text};
+use shared_model::text::questions::{Answer, QuestionType, parse_questions, question_text};
 use shared_model::sampling::{FrameSource, SamplingStrategy, Timeline, seed_of};
-use shared_model::tokenize::TextTokenizer;
+use shared_model::text::tokenize::TextTokenizer;
 
 use crate::repo_root;
 
@@ -172,7 +172,7 @@ impl Target for GifTarget {
         "gif"
     }
     fn about(&self) -> &'static str {
-        "gif_decode::decode_gif, then pipeline::prepare_gif (uniform:16; sparse:2x8, dropout:8, mean:4 on small GIFs)"
+        "gif::decode_gif, then pipeline::prepare_gif (uniform:16; sparse:2x8, dropout:8, mean:4 on small GIFs)"
     }
     fn text(&self) -> bool {
         false

@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use shared_model::bundle::ModelBundle;
-use shared_model::questions::QuestionType;
+use shared_model::text::questions::QuestionType;
 use shared_model::sampling::SamplingStrategy;
-use trainer::backend::{self, Training};
+use trainer::runtime::backend::{self, Training};
 use trainer::batch::{BatchQuestion, cross_entropy, forward};
 
 struct Norms<'a> {
@@ -77,7 +77,7 @@ fn main() -> Result<()> {
     let out = forward(
         &bundle.model,
         &bundle.config,
-        trainer::text_cache::Texts::uncached(&bundle.tokenizer),
+        trainer::data::text_cache::Texts::uncached(&bundle.tokenizer),
         &answer_index,
         &refs,
         &questions,

@@ -16,9 +16,9 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use shared_model::bundle::weights_to_bytes;
-use shared_model::questions::load_split;
-use shared_model::tokenize::TextTokenizer;
-use trainer::backend::{self, Training};
+use shared_model::text::questions::load_split;
+use shared_model::text::tokenize::TextTokenizer;
+use trainer::runtime::backend::{self, Training};
 use trainer::train::{NewModel, Towers, TrainOptions, new_config};
 use trainer::vocab::{
     DEFAULT_MINILM_FREQUENT, DEFAULT_MINILM_NEIGHBOURS, PruneRule, build_minilm_vocab, minilm_dir,

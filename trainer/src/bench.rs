@@ -9,13 +9,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::gif::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{ClipAggregation, answer_prepared};
 use shared_model::preprocess::PreprocessConfig;
 use shared_model::preprocess::prepare_clip;
 use shared_model::sampling::Timeline;
 
-use crate::backend;
+use crate::runtime::backend;
 
 /// Options of `trainer bench`.
 #[derive(clap::Args)]
@@ -151,7 +151,7 @@ fn run_loader(options: &BenchOptions) -> Result<()> {
     let started = Instant::now();
     for _ in 0..options.epochs {
         let mut batches =
-            crate::loader::Prefetch::epoch(split.clone(), options.batch_gifs, options.frames, options.augment, rng);
+            crate::data::loader::Prefetch::epoch(split.clone(), options.batch_gifs, options.frames, options.augment, rng);
         for batch in batches.by_ref() {
             questions += batch.gifs.iter().map(|&g| split.gifs[g].items.len()).sum::<usize>();
             gifs += batch.gifs.len();

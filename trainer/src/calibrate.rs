@@ -7,17 +7,17 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use shared_model::bundle::{BundleConfig, CONFIG_FILE, read_manifest};
-use shared_model::calibration::{calibrate, expected_calibration_error, top_answers};
-use shared_model::manifest::{MANIFEST_FILE, Manifest};
+use shared_model::trust::calibration::{calibrate, expected_calibration_error, top_answers};
+use shared_model::bundle::manifest::{MANIFEST_FILE, Manifest};
 
-use crate::backend;
+use crate::runtime::backend;
 use shared_model::bundle::ModelBundle;
-use shared_model::in_world::InWorld;
+use shared_model::trust::in_world::InWorld;
 use shared_model::sampling::SamplingStrategy;
 
 use crate::data::{Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, calibration_rows};
-use crate::files::{read_folder, write_folder_atomically};
+use crate::runtime::files::{read_folder, write_folder_atomically};
 
 /// Options of `trainer calibrate`.
 #[derive(clap::Args)]
@@ -104,7 +104,7 @@ fn report_flagged(
     let missed: Vec<String> = scores
         .distances
         .iter()
-        .filter(|(_, d)| !shared_model::in_world::is_past(*d, threshold))
+        .filter(|(_, d)| !shared_model::trust::in_world::is_past(*d, threshold))
         .map(|(name, d)| format!("{name} ({d:.2})"))
         .collect();
     let flagged = scores.distances.len() - missed.len();

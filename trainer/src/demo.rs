@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::gif::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{ClipAggregation, answer_prepared, prepare_gif};
 
-use crate::backend;
+use crate::runtime::backend;
 
 /// Options of `trainer demo`.
 #[derive(clap::Args)]

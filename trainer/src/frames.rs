@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::gif::{DecodeLimits, decode_gif};
 use shared_model::pipeline::{ClipAggregation, answer_prepared, prepare_gif};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::sampling::SamplingStrategy;
 
-use crate::backend;
+use crate::runtime::backend;
 
 /// Options of `trainer frames`.
 #[derive(clap::Args)]

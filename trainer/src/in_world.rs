@@ -5,16 +5,16 @@
 use anyhow::Result;
 use burn::prelude::*;
 use serde::Serialize;
-use shared_model::batch::encode_prepared;
+use shared_model::model::encode_prepared;
 use shared_model::bundle::BundleConfig;
-use shared_model::in_world::{InWorld, clip_features, gif_feature};
+use shared_model::trust::in_world::{InWorld, clip_features, gif_feature};
 use shared_model::model::{QaModel, VideoEncoding};
 use shared_model::pipeline::read_floats;
 use shared_model::preprocess::PreparedClip;
 use shared_model::sampling::{SamplingStrategy, seed_of};
 
 use crate::data::Split;
-use crate::progress::progress;
+use crate::runtime::progress::progress;
 
 /// GIFs encoded per forward pass.
 const BATCH_GIFS: usize = 16;
@@ -56,7 +56,7 @@ pub fn split_features<B: Backend>(
 
 /// The in-world feature of each GIF of an encoded batch holding `clips_per_gif` clips per GIF.
 pub fn gif_features<B: Backend>(video: &VideoEncoding<B>, clips_per_gif: usize) -> Result<Vec<Vec<f32>>> {
-    let values = crate::backend::block_on(read_floats(clip_features(video.tokens.clone())))?;
+    let values = crate::runtime::backend::block_on(read_floats(clip_features(video.tokens.clone())))?;
     let clips = video.tokens.dims()[0];
     let per_gif = values.len() / clips.max(1) * clips_per_gif;
     Ok(values.chunks(per_gif.max(1)).map(|gif| gif_feature(gif, clips_per_gif)).collect())
@@ -90,7 +90,7 @@ impl InWorldReport {
     pub fn of(distances: &[f32], threshold: f32) -> InWorldReport {
         let mut sorted = distances.to_vec();
         sorted.sort_by(f32::total_cmp);
-        let out = distances.iter().filter(|&&d| shared_model::in_world::is_past(d, threshold)).count();
+        let out = distances.iter().filter(|&&d| shared_model::trust::in_world::is_past(d, threshold)).count();
         InWorldReport {
             gifs: distances.len(),
             out_of_world: out,
@@ -113,12 +113,12 @@ pub struct FolderScores {
 /// Scores every `.gif` in `dir` (sorted by name) through the answering path's own decoding,
 /// sampling and encoding.
 pub fn folder_scores(
-    bundle: &shared_model::bundle::ModelBundle<crate::backend::Compute>,
+    bundle: &shared_model::bundle::ModelBundle<crate::runtime::backend::Compute>,
     strategy: SamplingStrategy,
     dir: &std::path::Path,
 ) -> Result<FolderScores> {
     use anyhow::Context;
-    use shared_model::gif_decode::{DecodeLimits, decode_gif};
+    use shared_model::gif::{DecodeLimits, decode_gif};
     use shared_model::pipeline::{INFERENCE_SEED, encode_clips, in_world_score, prepare_gif};
 
     let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
@@ -128,7 +128,7 @@ pub fn folder_scores(
         .collect();
     paths.sort();
     anyhow::ensure!(!paths.is_empty(), "{} holds no .gif files", dir.display());
-    let device = crate::backend::device();
+    let device = crate::runtime::backend::device();
     let mut scores = FolderScores { distances: Vec::new(), unreadable: Vec::new() };
     for path in paths {
         let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -143,7 +143,7 @@ pub fn folder_scores(
         };
         let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, INFERENCE_SEED);
         let video = encode_clips(bundle, &clips, &device);
-        let score = crate::backend::block_on(in_world_score(bundle, &video))?
+        let score = crate::runtime::backend::block_on(in_world_score(bundle, &video))?
             .context("the model has no in-world statistics")?;
         scores.distances.push((name, score.distance));
     }

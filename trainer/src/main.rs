@@ -7,7 +7,7 @@ mod cli;
 use clap::Parser;
 
 fn main() {
-    trainer::memory::keep_freed_memory();
+    trainer::runtime::memory::keep_freed_memory();
     if let Err(error) = cli::Cli::parse().run() {
         eprintln!("error: {error:#}");
         std::process::exit(1);

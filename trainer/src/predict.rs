@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::in_world::out_of_world_note;
+use shared_model::gif::{DecodeLimits, decode_gif};
+use shared_model::trust::in_world::out_of_world_note;
 use shared_model::pipeline::{
     MAX_GIF_FILE_BYTES, Prediction, answer_prepared, prepare_gif, unknown_words_note, unsure_note_for, validate,
 };
 
-use crate::backend;
+use crate::runtime::backend;
 
 /// Options of `trainer predict`.
 #[derive(clap::Args)]

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use shared_model::questions::{Answer, QuestionType, gif_dir, load_split};
+use shared_model::text::questions::{Answer, QuestionType, gif_dir, load_split};
 
-pub use shared_model::samples::{SAMPLES_FILE, Sample};
+pub use shared_model::text::samples::{SAMPLES_FILE, Sample};
 
 /// Options of `trainer samples`.
 #[derive(clap::Args)]
@@ -58,7 +58,7 @@ pub fn run(options: SamplesOptions) -> Result<()> {
     }
     files.push((SAMPLES_FILE.into(), serde_json::to_vec_pretty(&samples)?));
     let borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    crate::files::write_folder_atomically(&options.out, &borrowed)?;
+    crate::runtime::files::write_folder_atomically(&options.out, &borrowed)?;
     println!("wrote {} GIFs and {} questions to {}", chosen.len(), samples.len(), options.out.display());
     Ok(())
 }

@@ -25,7 +25,7 @@ use crate::worker::Client;
 /// Number of candidate boxes on the page.
 const CANDIDATE_BOXES: usize = 5;
 
-/// A sample question (`samples/samples.json`, shared_model::samples::Sample; the fields the page
+/// A sample question (`samples/samples.json`, shared_model::text::samples::Sample; the fields the page
 /// uses).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Sample {

@@ -24,7 +24,7 @@ use crate::worker::Client;
 
 /// Where the samples are, relative to the page.
 const SAMPLES_DIR: &str = "samples/";
-/// The samples' list (shared_model::samples::SAMPLES_FILE).
+/// The samples' list (shared_model::text::samples::SAMPLES_FILE).
 const SAMPLES_FILE: &str = "samples.json";
 
 thread_local! {

@@ -3,10 +3,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use trainer::backend;
+use trainer::runtime::backend;
 use trainer::data::{Dataset, MissingGifs};
 use trainer::eval::{Evaluation, Evaluator, table};
-use trainer::files::write_atomically;
+use trainer::runtime::files::write_atomically;
 
 /// Options of `trainer eval`.
 #[derive(clap::Args)]
@@ -106,7 +106,7 @@ pub fn run(options: EvalOptions) -> Result<()> {
     trainer::data::note_truncated(&split.items, &bundle.tokenizer, bundle.config.model.max_text_len, &split_name);
     // The generator's object annotations, when the data has them: the attention's pointing accuracy.
     let annotations = match options.dataset {
-        Dataset::TgifQa => trainer::attention_targets::ObjectAnnotations::find(&options.data, &split_name)?,
+        Dataset::TgifQa => trainer::data::attention_targets::ObjectAnnotations::find(&options.data, &split_name)?,
         Dataset::MsrvttMc => None,
     };
     let started = std::time::Instant::now();

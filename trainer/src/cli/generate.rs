@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use trainer::generate::{self, Drawing, GenerateOptions, Renderer, Wording};
-use trainer::progress;
+use trainer::runtime::progress;
 
 /// Options of `trainer generate`.
 #[derive(clap::Args)]

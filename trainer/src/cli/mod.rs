@@ -14,7 +14,7 @@ mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use trainer::backend;
+use trainer::runtime::backend;
 
 /// Answer questions about animated GIFs with a small video-language model (Burn).
 #[derive(Parser)]

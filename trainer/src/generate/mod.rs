@@ -138,7 +138,7 @@ pub fn generate(opts: &GenerateOptions, progress: &(dyn Fn() + Sync)) -> anyhow:
     fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     // What an earlier, killed generate into the same folder left is of no use: its GIFs are
     // made again from the seed.
-    for leftover in crate::files::clean_leftovers(out)? {
+    for leftover in crate::runtime::files::clean_leftovers(out)? {
         eprintln!("note: removed {}, left by an interrupted generate", leftover.display());
     }
     let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
@@ -192,7 +192,7 @@ fn write_all(
             fs::write(&path, &sample.gif).with_context(|| format!("writing {}", path.display()))?;
             let annotation = annotation(&sample, &name, key, split)?;
             progress();
-            crate::files::pause_point("generate-gif");
+            crate::runtime::files::pause_point("generate-gif");
             Ok(GifRows { rows: sample.questions.rows(&name, key), annotation })
         })
         .collect::<Result<_>>()?;

@@ -9,7 +9,6 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared_model::preprocess::PreparedClip;
-use shared_model::sampling::{FrameSource, SampledFrame, Timeline};
 
 /// Largest brightness offset, channel units.
 const BRIGHTNESS: f32 = 14.0;
@@ -23,16 +22,6 @@ const NOISE_SHARE: f64 = 0.5;
 const NOISE_MAX: f32 = 6.0;
 /// Share of clips re-quantised to 32 or 64 levels per channel.
 const REQUANTISE_SHARE: f64 = 0.15;
-
-/// Training-time sampling: one random time inside each of K equal segments (TSN-style jitter).
-pub fn jittered_uniform(timeline: &Timeline, frames: usize, rng: &mut ChaCha8Rng) -> Vec<SampledFrame> {
-    (0..frames)
-        .map(|i| {
-            let t = (i as f64 + rng.random::<f64>()) / frames as f64;
-            SampledFrame { source: FrameSource::Index(timeline.frame_at(t)), time: t as f32 }
-        })
-        .collect()
-}
 
 /// The look drawn for one clip.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -8,13 +8,13 @@ use burn::module::AutodiffModule;
 use serde::{Deserialize, Serialize};
 use shared_model::bundle::{BundleConfig, ModelBundle, Verify, folder_files};
 use shared_model::model::QaModel;
-use shared_model::tokenize::TextTokenizer;
+use shared_model::text::tokenize::TextTokenizer;
 
 use super::options::TrainOptions;
 use super::recipe::Recipe;
 use super::records::EpochRecord;
-use crate::backend::{Device, Training};
-use crate::files::write_folder_atomically;
+use crate::runtime::backend::{Device, Training};
+use crate::runtime::files::write_folder_atomically;
 
 /// File in the model folder that records training progress (for `--resume` and learning curves).
 pub const STATE_FILE: &str = "training.json";

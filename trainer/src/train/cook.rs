@@ -13,7 +13,7 @@ use super::checkpoint::{RecipeRun, STATE_FILE, TrainState};
 use super::fit::fit;
 use super::recipe::{CalibrateRecipe, Recipe};
 use super::records::describe;
-use crate::files::{read_folder, write_atomically, write_folder_atomically};
+use crate::runtime::files::{read_folder, write_atomically, write_folder_atomically};
 use crate::generate::{GenerateOptions, Renderer, generate};
 
 /// What the command line adds to a recipe: nothing that changes the model it makes.
@@ -135,7 +135,7 @@ fn generated_data(recipe: &Recipe, work: &Path) -> Result<PathBuf> {
         "recipe {}: generating {} GIFs (seed {}, {:?} wording, {:?} drawing)",
         recipe.name, recipe.data.gifs, recipe.data.seed, recipe.data.wording, recipe.data.drawing
     );
-    let bar = crate::progress::progress(recipe.data.gifs as u64, "generating GIFs");
+    let bar = crate::runtime::progress::progress(recipe.data.gifs as u64, "generating GIFs");
     let options = GenerateOptions {
         out: dir.clone(),
         seed: recipe.data.seed,

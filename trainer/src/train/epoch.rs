@@ -11,19 +11,19 @@ use burn::optim::{AdamW, AdamWConfig, Optimizer};
 use rand_chacha::ChaCha8Rng;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::QuestionType;
+use shared_model::text::questions::QuestionType;
 
 use super::options::TrainOptions;
 use super::parallel::{DataParallel, StepContext};
 use super::records::Seen;
 use super::schedule::{budget_spent, warmup_cosine};
 use super::step_metrics::{Figures, MetricsAccumulator};
-use crate::backend::Training;
+use crate::runtime::backend::Training;
 use crate::batch::BatchQuestion;
 use crate::data::Split;
-use crate::files::pause_point;
-use crate::loader::Prefetch;
-use crate::progress::progress;
+use crate::runtime::files::pause_point;
+use crate::data::loader::Prefetch;
+use crate::runtime::progress::progress;
 
 /// How often the loop reads the steps' figures back from the device for the progress bar (and
 /// at each epoch's end); in between the steps read nothing (`step_metrics`).

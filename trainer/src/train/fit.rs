@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use shared_model::bundle::BundleConfig;
 use shared_model::model::QaModel;
 use shared_model::sampling::SamplingStrategy;
-use shared_model::tokenize::TextTokenizer;
+use shared_model::text::tokenize::TextTokenizer;
 
 use super::checkpoint::{Start, resume, save_checkpoint};
 use super::epoch::{Optimizers, Run};
@@ -21,13 +21,13 @@ use super::options::TrainOptions;
 use super::parallel::{AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, StepContext};
 use super::records::{describe, epoch_record};
 use super::splits::{Splits, load_splits, supervision_annotations};
-use crate::attention_targets::ObjectAnnotations;
-use crate::backend::{self, Training};
+use crate::data::attention_targets::ObjectAnnotations;
+use crate::runtime::backend::{self, Training};
 use crate::data::{self, Split};
 use crate::eval::{Evaluator, Report};
-use crate::files::clean_leftovers;
-use crate::loader::Prefetch;
-use crate::text_cache::{Texts, TowerStateCache};
+use crate::runtime::files::clean_leftovers;
+use crate::data::loader::Prefetch;
+use crate::data::text_cache::{Texts, TowerStateCache};
 
 /// Trains a model from `options` (no recipe): a new one, or `--resume`d from its checkpoint.
 pub fn fit(options: TrainOptions) -> Result<()> {

@@ -21,7 +21,6 @@ pub mod step_metrics;
 
 use anyhow::Result;
 
-pub use augment::jittered_uniform;
 pub use checkpoint::{MAX_STATE_BYTES, RecipeRun, STATE_FILE, TrainState};
 pub use epoch::{READ_EVERY, optimizer_config};
 pub use new_model::{NewModel, Towers, new_config};

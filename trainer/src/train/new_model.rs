@@ -7,17 +7,18 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use shared_model::bundle::{BundleConfig, FORMAT_VERSION, ModelBundle, Verify, WEIGHTS_FILE};
 use shared_model::model::bert::BertModel;
-use shared_model::model::clip_vision::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
+use shared_model::model::clip::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
 use shared_model::model::{PretrainedTextConfig, PretrainedVisionConfig, QaModel, QaModelConfig};
 use shared_model::preprocess::PreprocessConfig;
-use shared_model::pretrained::{load_bert_dir_with_tokenizer, load_clip_vision_dir};
-use shared_model::questions::{QaItem, load_split};
+use shared_model::model::bert::load_bert_dir_with_tokenizer;
+use shared_model::model::clip::load_clip_vision_dir;
+use shared_model::text::questions::{QaItem, load_split};
 use shared_model::sampling::SamplingStrategy;
-use shared_model::tokenize::TextTokenizer;
+use shared_model::text::tokenize::TextTokenizer;
 
 use super::checkpoint::{Start, TrainState};
 use super::options::{ModelShape, TrainOptions};
-use crate::backend::{self, Device, Training};
+use crate::runtime::backend::{self, Device, Training};
 use crate::vocab::{
     PruneRule, VocabKind, answer_vocabulary, build_minilm_vocab, build_tokenizer, minilm_dir, minilm_token_embeddings,
 };

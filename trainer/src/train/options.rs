@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use shared_model::model::{CountHead, TemporalMode};
 
-use crate::order_drills::Drills;
+use crate::data::order_drills::Drills;
 use crate::vocab::{DEFAULT_MINILM_FREQUENT, DEFAULT_MINILM_NEIGHBOURS, VocabKind};
 
 /// `--count-head`: how a new model counts (`training.json` records the same names).

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use shared_model::questions::QuestionType;
+use shared_model::text::questions::QuestionType;
 
 use super::step_metrics::Figures;
 use crate::eval::Report;

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use burn::prelude::*;
-use shared_model::questions::QuestionType;
+use shared_model::text::questions::QuestionType;
 
-use crate::backend::{Compute, Device, Training};
+use crate::runtime::backend::{Compute, Device, Training};
 
 /// Right answers and questions per type, tallied during training.
 pub type Tally = BTreeMap<QuestionType, (usize, usize)>;
@@ -225,7 +225,7 @@ pub fn read_losses(losses: Vec<Tensor<Compute, 1>>, device: &Device) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::device;
+    use crate::runtime::backend::device;
     use burn::tensor::TensorData;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;

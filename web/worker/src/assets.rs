@@ -4,7 +4,7 @@
 //! main thread, however big the files are.
 
 use js_sys::{Reflect, Uint8Array};
-use shared_model::manifest::{Manifest, ManifestEntry};
+use shared_model::bundle::manifest::{Manifest, ManifestEntry};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response};

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Uint8Array};
 use shared_model::bundle::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
-use shared_model::manifest::{MANIFEST_FILE, Manifest};
+use shared_model::bundle::manifest::{MANIFEST_FILE, Manifest};
 use shared_model::pipeline::validate;
 use wasm_bindgen::prelude::*;
 use web_protocol::{Answer, BackendKind, Loaded, Prepared, Reply, Request, Timings};

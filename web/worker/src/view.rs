@@ -2,7 +2,7 @@
 //! thread needs no model code: the ranked answers, the notes, and each frame the question read
 //! with its pixels as RGBA (ready for `ImageData`) and its most-attended cell.
 
-use shared_model::in_world::out_of_world_note;
+use shared_model::trust::in_world::out_of_world_note;
 use shared_model::pipeline::{Prediction, unknown_words_note};
 use shared_model::preprocess::PreparedClip;
 use web_protocol::{AnswerView, FrameView};

@@ -165,7 +165,7 @@ pub fn write_gif(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared_model::gif_decode::{DecodeLimits, decode_gif};
+    use shared_model::gif::{DecodeLimits, decode_gif};
 
     pub const LAYOUTS: [FrameLayout; 4] =
         [FrameLayout::Full, FrameLayout::FullDisposeBackground, FrameLayout::Difference, FrameLayout::OverFirst];

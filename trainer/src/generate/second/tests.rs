@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
+use shared_model::gif::{DecodeLimits, decode_gif};
 
 use super::*;
 use crate::generate::tests::{read_tree, run_with, scratch};

@@ -147,7 +147,7 @@ pub fn write_gif(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared_model::gif_decode::{DecodeLimits, decode_gif};
+    use shared_model::gif::{DecodeLimits, decode_gif};
 
     #[test]
     fn every_layout_decodes_to_the_frames() {

@@ -183,7 +183,7 @@ fn remove_dead_temporaries(dir: &Path) {
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name.rsplit_once(".tmp-").and_then(|(_, pid)| pid.parse::<u32>().ok()) else { continue };
-        if !crate::files::alive(pid) {
+        if !crate::runtime::files::alive(pid) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -291,7 +291,7 @@ fn parse(map: Arc<Mmap>, path: &Path, frame_bytes: usize) -> Result<Vec<Entry>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::scratch_dir;
+    use crate::runtime::files::scratch_dir;
 
     #[test]
     fn written_entries_read_back_and_a_damaged_file_is_refused() {

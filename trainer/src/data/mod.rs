@@ -2,6 +2,19 @@
 //! Rows whose GIF is not in the folder are reported once (count, first names, full list in a file)
 //! and skipped, or refused with `strict`.
 
+/// Slot-attention targets from the benchmark's object positions.
+pub mod attention_targets;
+/// Per-frame event-counter targets from the benchmark's repetition times.
+pub mod count_targets;
+/// Decoded, resized frames on disk, memory-mapped by later runs.
+pub mod frame_cache;
+/// Training batches prepared on a background thread.
+pub mod loader;
+/// Extra Train questions from each GIF's true caption.
+pub mod order_drills;
+/// A pretrained text tower's outputs, once per distinct text.
+pub mod text_cache;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,14 +22,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::msrvtt::{MSRVTT_MC_FILE, load_msrvtt_mc};
+use shared_model::gif::{DecodeLimits, decode_gif};
+use shared_model::text::msrvtt::{MSRVTT_MC_FILE, load_msrvtt_mc};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig, gather_clip, resize_rgba};
-use shared_model::questions::{QaItem, gif_dir, has_split, load_split};
+use shared_model::text::questions::{QaItem, gif_dir, has_split, load_split};
 use shared_model::sampling::{SampledFrame, Timeline};
 
-use crate::frame_cache::{self, FrameBytes};
-use crate::progress::progress;
+use frame_cache::FrameBytes;
+use crate::runtime::progress::progress;
 
 /// Missing GIF names shown in the one-line report (the file has them all).
 const SHOWN_MISSING: usize = 10;
@@ -118,7 +131,7 @@ pub fn questions(dir: &Path, split: &str, dataset: Dataset) -> Result<(Vec<QaIte
 /// dropped silently). Returns that count.
 pub fn note_truncated(
     items: &[QaItem],
-    tokenizer: &shared_model::tokenize::TextTokenizer,
+    tokenizer: &shared_model::text::tokenize::TextTokenizer,
     max_len: usize,
     split: &str,
 ) -> usize {
@@ -144,7 +157,7 @@ pub fn note_truncated(
 /// output sits beside it under a hidden name), saying so instead of "no question files".
 pub fn ensure_generated(dir: &Path) -> Result<()> {
     if !dir.exists()
-        && let Some(partial) = crate::files::unfinished_generate(dir)
+        && let Some(partial) = crate::runtime::files::unfinished_generate(dir)
     {
         anyhow::bail!(
             "{} does not exist: {} beside it is the unfinished output of an interrupted `trainer generate`; run it again",
@@ -265,7 +278,7 @@ fn report_missing(
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
             }
-            crate::files::write_atomically(path, &list)?;
+            crate::runtime::files::write_atomically(path, &list)?;
             format!("full list in {}", path.display())
         }
         None => "pass --report to write the full list".to_string(),
@@ -376,7 +389,7 @@ fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<(Vec<u8
 
 #[cfg(test)]
 mod tests {
-    use shared_model::questions::{Answer, QuestionType};
+    use shared_model::text::questions::{Answer, QuestionType};
 
     use super::*;
 
@@ -441,8 +454,8 @@ mod tests {
             for (a, b) in fresh.gifs.iter().zip(&split.gifs) {
                 assert_eq!((&a.name, a.frame_count, &a.items), (&b.name, b.frame_count, &b.items));
                 let [ra, rb] = &mut rngs;
-                let sampled = crate::train::jittered_uniform(&a.timeline, 16, ra);
-                assert_eq!(sampled, crate::train::jittered_uniform(&b.timeline, 16, rb), "{}", a.name);
+                let sampled = crate::data::loader::jittered_uniform(&a.timeline, 16, ra);
+                assert_eq!(sampled, crate::data::loader::jittered_uniform(&b.timeline, 16, rb), "{}", a.name);
                 assert_eq!(a.clip(&sampled, 32), b.clip(&sampled, 32), "{}", a.name);
             }
         }

@@ -10,7 +10,7 @@
 use shared_model::preprocess::PreparedClip;
 use shared_model::sampling::Timeline;
 
-use crate::attention_targets::ObjectAnnotations;
+use crate::data::attention_targets::ObjectAnnotations;
 
 /// The action a Count question counts: its last word ("How many times does the red star jump ?"
 /// → "jump").

@@ -12,11 +12,12 @@ use std::thread::JoinHandle;
 
 use anyhow::Result;
 use rand::seq::SliceRandom;
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared_model::preprocess::PreparedClip;
+use shared_model::sampling::{FrameSource, SampledFrame, Timeline};
 
 use crate::data::Split;
-use crate::train::augment::jittered_uniform;
 
 /// Batches ready ahead of the model: enough to hide a slow batch, few enough that the clips
 /// waiting in memory stay small (16 GIFs × 48 frames × 64² × 3 bytes is 9 MB a batch).
@@ -104,6 +105,16 @@ pub fn prepare(split: &Split, chunk: &[usize], frames: usize, augment: bool, rng
         seen
     });
     Batch { gifs: chunk.to_vec(), clips, augmented }
+}
+
+/// Training-time sampling: one random time inside each of K equal segments (TSN-style jitter).
+pub fn jittered_uniform(timeline: &Timeline, frames: usize, rng: &mut ChaCha8Rng) -> Vec<SampledFrame> {
+    (0..frames)
+        .map(|i| {
+            let t = (i as f64 + rng.random::<f64>()) / frames as f64;
+            SampledFrame { source: FrameSource::Index(timeline.frame_at(t)), time: t as f32 }
+        })
+        .collect()
 }
 
 #[cfg(test)]

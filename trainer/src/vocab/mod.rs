@@ -7,17 +7,20 @@
 //! embedding starts from MiniLM's vectors reduced to its width by PCA ([`minilm_token_embeddings`]),
 //! so that words MiniLM puts close together (jump, hop) start close in the small model too.
 
+/// Principal components, to reduce MiniLM's embeddings to the model's width.
+pub mod pca;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared_model::pretrained::{WordEmbeddings, load_word_embeddings};
-use shared_model::questions::{Answer, QaItem, QuestionType};
-use shared_model::tokenize::TextTokenizer;
+use shared_model::model::bert::{WordEmbeddings, load_word_embeddings};
+use shared_model::text::questions::{Answer, QaItem, QuestionType};
+use shared_model::text::tokenize::TextTokenizer;
 
-use crate::pca::{Pca, scale_to_rms};
+use crate::vocab::pca::{Pca, scale_to_rms};
 use tokenizers::Tokenizer;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;

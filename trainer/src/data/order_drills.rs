@@ -17,7 +17,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use shared_model::caption_text::{CaptionText, caption_parts, gerund};
-use shared_model::questions::{Answer, QaItem, QuestionType};
+use shared_model::text::questions::{Answer, QaItem, QuestionType};
 
 use crate::data::Split;
 
@@ -210,7 +210,7 @@ mod tests {
         QaItem {
             qtype: QuestionType::Caption,
             gif_name: "g".into(),
-            question: shared_model::questions::CAPTION_PROMPT.into(),
+            question: shared_model::text::questions::CAPTION_PROMPT.into(),
             candidates: candidates.map(String::from).to_vec(),
             answer: Answer::Choice(answer),
             vid_id: "7".into(),

@@ -8,6 +8,11 @@
 //! folder (the same `new_config` as `trainer train`, so `trainer train --init DIR` can start from
 //! it) plus `pretrain.json`.
 
+/// How well texts and videos are aligned: cosine gap and text-to-GIF retrieval.
+pub mod alignment;
+/// InfoNCE and H-NAC video-text losses.
+pub mod contrastive;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,24 +25,25 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use shared_model::batch::{encode_tokens, video_tensors};
+use shared_model::model::{encode_tokens, video_tensors};
 use shared_model::bundle::{BundleConfig, WEIGHTS_FILE, folder_files};
 
-use crate::files::write_folder_atomically;
+use crate::runtime::files::write_folder_atomically;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::{Answer, QuestionType};
+use shared_model::text::questions::{Answer, QuestionType};
 use shared_model::sampling::{SamplingStrategy, seed_of};
-use shared_model::tokenize::TextTokenizer;
+use shared_model::text::tokenize::TextTokenizer;
 
-use crate::alignment::{AlignmentMetrics, alignment_metrics, describe};
-use crate::backend::{self, Compute, Training};
-use crate::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss};
+use crate::pretrain::alignment::{AlignmentMetrics, alignment_metrics, describe};
+use crate::runtime::backend::{self, Compute, Training};
+use crate::pretrain::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss};
+use crate::data::loader::jittered_uniform;
 use crate::data::{self, Split};
-use crate::progress::progress;
+use crate::runtime::progress::progress;
 use crate::train::schedule::{budget_spent, warmup_cosine};
 use crate::train::step_metrics::read_losses;
-use crate::train::{ModelShape, NewModel, READ_EVERY, Towers, jittered_uniform, new_config, optimizer_config};
+use crate::train::{ModelShape, NewModel, READ_EVERY, Towers, new_config, optimizer_config};
 
 /// File in the model folder that records pre-training (options, losses, metrics).
 pub const PRETRAIN_FILE: &str = "pretrain.json";
