@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod caption_text;
 pub mod clipcut;
 pub mod count_check;
+pub mod engine;
 pub mod gif_decode;
 pub mod in_world;
 pub mod manifest;

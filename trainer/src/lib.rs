@@ -2,7 +2,6 @@
 //! (batches, losses, the loop), evaluation and the command implementations. `main.rs` is the CLI.
 
 pub mod alignment;
-pub mod answer_checks;
 pub mod attention_targets;
 pub mod augment;
 pub mod backend;
