@@ -1,6 +1,8 @@
-//! Answering one question about one GIF: the code path shared by `trainer predict`, `trainer eval`
-//! and the web page. Tensor reads are `async` (WebGPU forbids blocking reads); native callers
-//! block on the future.
+//! Answering one question about one GIF for `trainer predict`, the demo, the benchmark and the
+//! web page: input checks, sampling, ranking, the frames shown. The answer itself comes from the
+//! answering engine ([`crate::engine`]), which `trainer eval` asks in batches, so both answer
+//! alike. Tensor reads are `async` (WebGPU forbids blocking reads); native callers block on the
+//! future.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
