@@ -168,7 +168,7 @@ fn evaluation_checks_answers_as_answering_does_and_its_sweeps_reproduce_the_weig
 
 #[test]
 fn evaluation_gives_every_question_the_answer_and_probability_that_predict_gives() {
-    // Both ask the answering engine (`shared_model::engine`): evaluation many questions at once,
+    // Both ask the answering engine (`shared_model::answer`): evaluation many questions at once,
     // `predict` one; the checks, the routing and the heads are the same code.
     let (checked, _) = tiny_bundles();
     let dir = TempDir::new("engine-parity");

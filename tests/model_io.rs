@@ -43,7 +43,7 @@ fn config_without(option: &str) -> QaModelConfig {
 }
 
 /// Loads a plain tiny model's weights into a model built from `config` (with one new part), as
-/// `extend_model` does: returns the plain model's outputs, the extended model and the tensor paths
+/// growing a trained model does: returns the plain model's outputs, the extended model and the tensor paths
 /// that had to stay fresh. Nothing of the plain model may be left unused.
 fn extend_plain(config: &QaModelConfig, seed: u64) -> (Vec<f32>, QaModel<B>, Vec<String>) {
     let plain = init(&tiny(1), seed);
@@ -127,7 +127,7 @@ fn temporal_event_counter_reloads_and_old_configs_default_to_frame_at_a_time() {
 
 #[test]
 fn evidence_beside_pooled_starts_near_the_pooled_answers_and_reloads() {
-    // Added to a trained pooled model (`extend_model … evidence-count`), the event counter's flat
+    // Added to a trained pooled model, the event counter's flat
     // parabola lowers each count logit by at most e^-4 · 10² ≈ 1.8 (count 10 against an expected
     // count near 0) and leaves the other outputs as they were.
     let config = tiny(1).with_count_head(Some(CountHead::PooledAndEvidence));
@@ -144,7 +144,7 @@ fn evidence_beside_pooled_starts_near_the_pooled_answers_and_reloads() {
 
 #[test]
 fn slot_coordinates_start_as_a_no_op_reload_and_default_to_off() {
-    // Added to a trained model (as `extend_model … slot-coordinates` does), the zero-initialised
+    // Added to a trained model, the zero-initialised
     // position read changes nothing until training moves it.
     let config = tiny(1).with_slot_coordinates(Some(true));
     let (expected, extended, missing) = extend_plain(&config, 7);
@@ -157,7 +157,7 @@ fn slot_coordinates_start_as_a_no_op_reload_and_default_to_off() {
 #[test]
 fn object_probe_leaves_answers_unchanged_reloads_and_defaults_to_off() {
     let device = Default::default();
-    // Added to a trained model (as `extend_model … object-probe` does): answering never reads it.
+    // Added to a trained model: answering never reads it.
     let config = tiny(1).with_object_probe(Some(true));
     let (expected, extended, missing) = extend_plain(&config, 8);
     assert_eq!(
@@ -189,7 +189,7 @@ fn object_probe_leaves_answers_unchanged_reloads_and_defaults_to_off() {
 
 #[test]
 fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
-    // Added to a trained model (as `extend_model … grid-attention` does), its closed gate keeps
+    // Added to a trained model, its closed gate keeps
     // every answer.
     let config = tiny(1).with_grid_attention_layers(Some(1));
     let (expected, extended, missing) = extend_plain(&config, 9);
@@ -202,7 +202,7 @@ fn grid_attention_starts_as_a_no_op_reloads_and_defaults_to_off() {
 
 #[test]
 fn fused_captions_add_no_tensor_and_default_to_off() {
-    // `extend_model … fused-captions` only flips the config: every trained tensor is used as is.
+    // Fused captions only flip the config: every trained tensor is used as is.
     let (_, _, missing) = extend_plain(&tiny(1).with_fused_captions(Some(true)), 11);
     assert!(missing.is_empty(), "{missing:?}");
     assert!(!config_without("fused_captions").fuses_captions());
@@ -237,7 +237,7 @@ fn a_further_grid_attention_layer_starts_as_the_identity() {
     let mut untrained = init(&one, 10);
     load_weights(&mut untrained, fresh).unwrap();
     assert!(outputs(&untrained) != expected, "the trained branch changes the answers");
-    // A second layer (as `extend_model … grid-attention` adds to such a model) changes none.
+    // A second layer added to such a model changes none.
     let two = tiny(1).with_grid_attention_layers(Some(2));
     let mut extended = init(&two, 10);
     let result = load_weights_partially(&mut extended, trained_bytes).unwrap();

@@ -1,28 +1,28 @@
 //! Answering one question about one GIF for `trainer predict`, the demo, the benchmark and the
 //! web page: input checks, sampling, ranking, the frames shown. The answer itself comes from the
-//! answering engine ([`crate::engine`]), which `trainer eval` asks in batches, so both answer
+//! answering engine ([`crate::answer`]), which `trainer eval` asks in batches, so both answer
 //! alike. Tensor reads are `async` (WebGPU forbids blocking reads); native callers block on the
 //! future.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{encode_prepared, index_tensor};
+use crate::answer::answers::labels;
+use crate::answer::checks::CheckWeights;
+use crate::answer::heads::{Routing, StageOne};
+use crate::answer::{Asked, Engine};
 use crate::bundle::ModelBundle;
-use crate::calibration::softmax_with_temperature;
-use crate::engine::answers::labels;
-use crate::engine::checks::CheckWeights;
-use crate::engine::heads::{Routing, StageOne};
-use crate::engine::{Asked, Engine};
-use crate::gif_decode::DecodedGif;
-use crate::in_world::{InWorldScore, clip_features, gif_feature};
+use crate::gif::DecodedGif;
 use crate::model::VideoEncoding;
+use crate::model::{encode_prepared, index_tensor};
 use crate::preprocess::{PreparedClip, prepare_clip};
 use crate::sampling::{SamplingStrategy, Timeline};
-use crate::tokenize::TextTokenizer;
+use crate::text::tokenize::TextTokenizer;
+use crate::trust::calibration::softmax_with_temperature;
+use crate::trust::in_world::{InWorldScore, clip_features, gif_feature};
 
-pub use crate::engine::read::{ClipAggregation, InputError, aggregate, read_floats};
-pub use crate::engine::route::{
+pub use crate::answer::read::{ClipAggregation, InputError, aggregate, read_floats};
+pub use crate::answer::route::{
     AnswerKind, Route, fuses_candidates, open_kind, question_kinds, route, route_of_kind, stage_one_texts,
 };
 
@@ -264,7 +264,7 @@ pub async fn settle<B: Backend>(video: &VideoEncoding<B>) -> Result<(), InputErr
 
 /// Answers one question from an encoded GIF and ranks the answers; `clips` are the ones encoded,
 /// sampled by `strategy`. The question is a batch of one for the answering engine
-/// ([`crate::engine`]), one row per clip, routed as `trainer eval` routes it. With `clipcut:K` the
+/// ([`crate::answer`]), one row per clip, routed as `trainer eval` routes it. With `clipcut:K` the
 /// question reads only its K most relevant frames of the encoded pool (see `clipcut.rs`), and
 /// `Prediction::frames` lists those.
 #[allow(clippy::too_many_arguments)] // the page and `trainer predict` pass the same eight things

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, FromArgMatches};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -146,11 +146,17 @@ fn main() -> Result<()> {
         anyhow::bail!("usage: vocab_report GENERATED_DATA TGIF_QUESTIONS SHIPPED_TOKENIZER [MINILM]");
     };
     let minilm = minilm_dir(rest.first().map(PathBuf::as_path))?;
-    let device = backend::device();
+    let [built, pruned] = new_model_sizes(data, &minilm)?;
+    report_spellings(tgif, shipped, &minilm, &built, &pruned)?;
+    report_similarities(data, &minilm)
+}
 
+/// (a) Builds a new demo-shaped model with each vocabulary, prints its sizes and returns the two
+/// tokenizers (built from the data, pruned MiniLM).
+fn new_model_sizes(data: &Path, minilm: &Path) -> Result<[TextTokenizer; 2]> {
+    let device = backend::device();
     println!("(a) a new model of the demo architecture at --d-model 64, trained on {}", data.display());
-    let mut built_tokenizer = None;
-    let mut minilm_tokenizer = None;
+    let mut tokenizers = Vec::new();
     for (name, extra) in
         [("built", vec![]), ("minilm", vec!["--vocab=minilm".to_string(), format!("--minilm={}", minilm.display())])]
     {
@@ -171,14 +177,19 @@ fn main() -> Result<()> {
             bytes.len(),
             json.len()
         );
-        if name == "built" {
-            built_tokenizer = Some(tokenizer);
-        } else {
-            minilm_tokenizer = Some(tokenizer);
-        }
+        tokenizers.push(tokenizer);
     }
-    let minilm_tokenizer = minilm_tokenizer.context("no minilm tokenizer")?;
+    tokenizers.try_into().map_err(|_| anyhow::anyhow!("expected two tokenizers"))
+}
 
+/// (b) How TGIF-QA's real questions and candidates are spelled by each tokenizer.
+fn report_spellings(
+    tgif: &Path,
+    shipped: &Path,
+    minilm: &Path,
+    built: &TextTokenizer,
+    pruned: &TextTokenizer,
+) -> Result<()> {
     println!("(b) TGIF-QA's real questions in {}", tgif.display());
     let shipped = TextTokenizer::from_bytes(&std::fs::read(shipped)?)?;
     let full = TextTokenizer::from_bytes(&std::fs::read(minilm.join("tokenizer.json"))?)?;
@@ -190,33 +201,55 @@ fn main() -> Result<()> {
         for (what, texts) in [("questions", &questions), ("candidates", &answers)] {
             println!("  {what}:");
             describe("shipped (built)", &spell(&shipped, texts)?);
-            if let Some(built) = &built_tokenizer {
-                describe("built here", &spell(built, texts)?);
-            }
-            describe("pruned MiniLM", &spell(&minilm_tokenizer, texts)?);
+            describe("built here", &spell(built, texts)?);
+            describe("pruned MiniLM", &spell(pruned, texts)?);
             describe("full MiniLM", &spell(&full, texts)?);
         }
     }
+    Ok(())
+}
 
+/// MiniLM's vocabulary for `data` with its 384-d rows, and the 64-d rows reduced from them.
+struct Embeddings {
+    vocab: trainer::vocab::MinilmVocab,
+    small: Vec<f32>,
+    mean: Vec<f32>,
+}
+
+impl Embeddings {
+    fn new(data: &Path, minilm: &Path) -> Result<Self> {
+        let items = load_split(data, "Train")?;
+        let rule = PruneRule { frequent: DEFAULT_MINILM_FREQUENT, neighbours: DEFAULT_MINILM_NEIGHBOURS };
+        let vocab = build_minilm_vocab(minilm, &items, rule)?;
+        let small = minilm_token_embeddings(&vocab.embeddings, &vocab.original_ids, 64)?;
+        let rows = vocab.original_ids.len();
+        let mut this = Self { vocab, small, mean: Vec::new() };
+        let hidden = this.vocab.embeddings.hidden;
+        this.mean = (0..hidden).map(|c| (0..rows).map(|r| this.big(r)[c]).sum::<f32>() / rows as f32).collect();
+        Ok(this)
+    }
+
+    fn big(&self, new: usize) -> &[f32] {
+        let hidden = self.vocab.embeddings.hidden;
+        let id = self.vocab.original_ids[new] as usize;
+        &self.vocab.embeddings.values[id * hidden..(id + 1) * hidden]
+    }
+
+    fn small(&self, new: usize) -> &[f32] {
+        &self.small[new * 64..(new + 1) * 64]
+    }
+
+    fn centred(&self, new: usize) -> Vec<f32> {
+        self.big(new).iter().zip(&self.mean).map(|(x, m)| x - m).collect()
+    }
+}
+
+/// (c) How well the 64-d rows keep MiniLM's similarities: chosen pairs, then Spearman over pairs
+/// of 500 sampled whole words.
+fn report_similarities(data: &Path, minilm: &Path) -> Result<()> {
     println!("(c) similarities: MiniLM's 384-d token vectors vs the 64-d PCA embeddings");
-    let items = load_split(data, "Train")?;
-    let vocab = build_minilm_vocab(
-        &minilm,
-        &items,
-        PruneRule { frequent: DEFAULT_MINILM_FREQUENT, neighbours: DEFAULT_MINILM_NEIGHBOURS },
-    )?;
-    let table = minilm_token_embeddings(&vocab.embeddings, &vocab.original_ids, 64)?;
-    let hidden = vocab.embeddings.hidden;
-    let big = |new: usize| {
-        let id = vocab.original_ids[new] as usize;
-        &vocab.embeddings.values[id * hidden..(id + 1) * hidden]
-    };
-    let small = |new: usize| &table[new * 64..(new + 1) * 64];
-    let mean: Vec<f32> = (0..hidden)
-        .map(|c| (0..vocab.original_ids.len()).map(|r| big(r)[c]).sum::<f32>() / vocab.original_ids.len() as f32)
-        .collect();
-    let centred = |new: usize| big(new).iter().zip(&mean).map(|(x, m)| x - m).collect::<Vec<f32>>();
-    let id = |word: &str| vocab.tokenizer.inner().token_to_id(word);
+    let e = Embeddings::new(data, minilm)?;
+    let id = |word: &str| e.vocab.tokenizer.inner().token_to_id(word);
     println!("  pair              384-d   384-d centred   64-d");
     for (a, b) in [
         ("jump", "hop"),
@@ -229,23 +262,22 @@ fn main() -> Result<()> {
         ("jump", "red"),
         ("spin", "colour"),
     ] {
-        match (id(a), id(b)) {
-            (Some(x), Some(y)) => {
-                let (x, y) = (x as usize, y as usize);
-                println!(
-                    "  {:<16} {:>6.3}   {:>6.3}          {:>6.3}",
-                    format!("{a}/{b}"),
-                    cosine(big(x), big(y)),
-                    cosine(&centred(x), &centred(y)),
-                    cosine(small(x), small(y))
-                );
-            }
-            _ => println!("  {a}/{b}: not both whole tokens"),
-        }
+        let (Some(x), Some(y)) = (id(a), id(b)) else {
+            println!("  {a}/{b}: not both whole tokens");
+            continue;
+        };
+        let (x, y) = (x as usize, y as usize);
+        println!(
+            "  {:<16} {:>6.3}   {:>6.3}          {:>6.3}",
+            format!("{a}/{b}"),
+            cosine(e.big(x), e.big(y)),
+            cosine(&e.centred(x), &e.centred(y)),
+            cosine(e.small(x), e.small(y))
+        );
     }
-    let words: Vec<usize> = (0..vocab.original_ids.len())
+    let words: Vec<usize> = (0..e.vocab.original_ids.len())
         .filter(|&i| {
-            let token = vocab.tokenizer.inner().id_to_token(i as u32).unwrap_or_default();
+            let token = e.vocab.tokenizer.inner().id_to_token(i as u32).unwrap_or_default();
             token.len() > 1 && token.bytes().all(|b| b.is_ascii_lowercase())
         })
         .collect();
@@ -254,12 +286,12 @@ fn main() -> Result<()> {
     sample.truncate(500);
     let sample: Vec<usize> = sample.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
     let (mut raw, mut cen, mut low) = (Vec::new(), Vec::new(), Vec::new());
-    let centred_rows: Vec<Vec<f32>> = sample.iter().map(|&i| centred(i)).collect();
+    let centred_rows: Vec<Vec<f32>> = sample.iter().map(|&i| e.centred(i)).collect();
     for i in 0..sample.len() {
         for j in i + 1..sample.len() {
-            raw.push(cosine(big(sample[i]), big(sample[j])));
+            raw.push(cosine(e.big(sample[i]), e.big(sample[j])));
             cen.push(cosine(&centred_rows[i], &centred_rows[j]));
-            low.push(cosine(small(sample[i]), small(sample[j])));
+            low.push(cosine(e.small(sample[i]), e.small(sample[j])));
         }
     }
     println!(

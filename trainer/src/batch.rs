@@ -8,16 +8,16 @@ use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
+use shared_model::answer::heads::HeadLogits;
+use shared_model::answer::{Asked, Engine};
 use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
-use shared_model::engine::heads::HeadLogits;
-use shared_model::engine::{Asked, Engine};
 use shared_model::model::{EventCount, QaModel, VideoEncoding, kind_index};
 use shared_model::pipeline::Route;
 use shared_model::preprocess::PreparedClip;
 use shared_model::questions::{Answer, QaItem};
 
-pub use shared_model::engine::heads::{HeadKind, Routing};
+pub use shared_model::answer::heads::{HeadKind, Routing};
 
 use crate::text_cache::Texts;
 use crate::vocab::normalise_answer;
@@ -80,7 +80,7 @@ impl<'a> BatchQuestion<'a> {
 }
 
 /// Runs the model on `clips` and `questions` through the answering engine's heads
-/// (`shared_model::engine::Engine::heads`); with `top_k` (CLIP-Cut's K) each question reads only
+/// (`shared_model::answer::Engine::heads`); with `top_k` (CLIP-Cut's K) each question reads only
 /// the K frames of its clip most relevant to it (chosen detached, see `clipcut.rs`).
 #[allow(clippy::too_many_arguments)] // every argument is a different input of the one forward pass
 pub fn forward<B: Backend>(

@@ -194,20 +194,22 @@ pub fn pause_point(name: &str) {
     }
 }
 
+/// An empty folder for one test in the system's temporary folder, `{prefix}-{name}-{pid}`.
+#[cfg(test)]
+pub(crate) fn scratch_dir(prefix: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("gifqa-files-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn replaces_the_file_and_leaves_no_temporary() {
-        let dir = scratch("file");
+        let dir = scratch_dir("gifqa-files", "file");
         let path = dir.join("report.json");
         std::fs::write(&path, "old").unwrap();
         write_atomically(&path, "new").unwrap();
@@ -225,7 +227,7 @@ mod tests {
 
     #[test]
     fn folders_are_replaced_whole_and_leftovers_of_dead_writers_go() {
-        let root = scratch("folder");
+        let root = scratch_dir("gifqa-files", "folder");
         let dir = root.join("model");
         write_folder_atomically(&dir, &[("a", b"1".to_vec()), ("b", b"1".to_vec())]).unwrap();
         // What a writer killed mid-write leaves (pid 0 is never a user process).
@@ -242,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_folder_moved_aside_by_a_killed_writer_is_restored() {
-        let root = scratch("restore");
+        let root = scratch_dir("gifqa-files", "restore");
         let dir = root.join("model");
         std::fs::create_dir_all(root.join(".model.old-0")).unwrap();
         std::fs::write(root.join(".model.old-0/a"), "complete").unwrap();

@@ -291,17 +291,11 @@ fn parse(map: Arc<Mmap>, path: &Path, frame_bytes: usize) -> Result<Vec<Entry>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tmp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("gifqa-frame-cache-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::files::scratch_dir;
 
     #[test]
     fn written_entries_read_back_and_a_damaged_file_is_refused() {
-        let dir = tmp_dir("roundtrip");
+        let dir = scratch_dir("gifqa-frame-cache", "roundtrip");
         let path = dir.join(CACHE_DIR).join("Train-2px-3gifs-abc.bin");
         let a: Vec<u8> = (0..24).collect();
         let b: Vec<u8> = (100..112).collect();

@@ -14,9 +14,9 @@ use std::sync::{Mutex, PoisonError};
 use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use shared_model::answer::TextEncoder;
+use shared_model::answer::read::InputError;
 use shared_model::batch::{encode_tokens, token_tensors};
-use shared_model::engine::TextEncoder;
-use shared_model::engine::read::InputError;
 use shared_model::model::{PretrainedTextTower, QaModel, TextEncoding};
 use shared_model::tokenize::{TextTokenizer, TokenBatch};
 

@@ -28,7 +28,7 @@ pub struct MultiHeadAttentionConfig {
 /// Scaled dot-product attention over `n_heads` heads (Vaswani et al., 2017).
 #[derive(Module, Debug)]
 pub struct MultiHeadAttention<B: Backend> {
-    // Crate-visible so that `crate::pretrained` can load Hugging Face weights into them.
+    // Crate-visible so that the pretrained families' loaders can load Hugging Face weights into them.
     pub(crate) query: Linear<B>,
     pub(crate) key: Linear<B>,
     pub(crate) value: Linear<B>,

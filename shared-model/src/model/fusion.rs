@@ -13,10 +13,10 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConf
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::input::index_tensor;
 use super::slot_reader::{QuestionLayout, SlotReader, SlotReaderConfig};
 use super::text_encoder::TextEncoding;
 use super::transformer::{Transformer, TransformerConfig};
-use crate::batch::index_tensor;
 
 /// How frames are combined over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

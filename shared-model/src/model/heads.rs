@@ -72,7 +72,8 @@ pub struct ClassifierHeadConfig {
     pub classes: usize,
 }
 
-/// Two-layer MLP classifier over the stage-1 summary (open-ended words, counts).
+/// Two-layer MLP classifier over a pooled vector: the stage-1 summary (open-ended words, counts)
+/// or the pooled question (the question-kind head).
 #[derive(Module, Debug)]
 pub struct ClassifierHead<B: Backend> {
     hidden: Linear<B>,
@@ -91,7 +92,8 @@ impl ClassifierHeadConfig {
 
 impl<B: Backend> ClassifierHead<B> {
     /// # Shapes
-    /// - `pooled`: `[questions, d_model]` → `[questions, classes]`
+    /// - `pooled`: `[questions, d_model]` (the stage-1 summary, or the pooled question encoding)
+    /// - output: logits `[questions, classes]`
     pub fn forward(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
         self.logits.forward(gelu(self.hidden.forward(pooled)))
     }

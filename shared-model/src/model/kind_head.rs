@@ -8,11 +8,10 @@
 //! right head as far as the text encoder generalises. Training supervises it with every training
 //! question's type (`trainer train --kind-head`).
 
-use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 
-use crate::questions::QuestionType;
+use super::heads::{ClassifierHead, ClassifierHeadConfig};
+use crate::text::questions::QuestionType;
 
 /// Configuration of [`KindHead`].
 #[derive(Config, Debug)]
@@ -24,29 +23,15 @@ pub struct KindHeadConfig {
     pub kinds: usize,
 }
 
-/// A two-layer MLP over the pooled question encoding.
-#[derive(Module, Debug)]
-pub struct KindHead<B: Backend> {
-    hidden: Linear<B>,
-    logits: Linear<B>,
-}
+/// A two-layer MLP over the pooled question encoding (`TextEncoding::pooled`, `[questions,
+/// d_model]`) giving logits over the kinds, `[questions, kinds]`: the same block as the
+/// open-ended heads, so its weights keep their names (`hidden`, `logits`).
+pub type KindHead<B> = ClassifierHead<B>;
 
 impl KindHeadConfig {
     /// Builds the module with freshly initialised weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> KindHead<B> {
-        KindHead {
-            hidden: LinearConfig::new(self.d_model, self.d_model).init(device),
-            logits: LinearConfig::new(self.d_model, self.kinds).init(device),
-        }
-    }
-}
-
-impl<B: Backend> KindHead<B> {
-    /// # Shapes
-    /// - `pooled`: pooled question encodings (`TextEncoding::pooled`), `[questions, d_model]`
-    /// - output: logits over the kinds, `[questions, kinds]`
-    pub fn forward(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.logits.forward(gelu(self.hidden.forward(pooled)))
+        ClassifierHeadConfig::new(self.d_model, self.kinds).init(device)
     }
 }
 

@@ -37,10 +37,8 @@ pub struct ObjectProbe<B: Backend> {
 impl ObjectProbeConfig {
     /// Builds the module with freshly initialised weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ObjectProbe<B> {
-        ObjectProbe {
-            shape: LinearConfig::new(self.d_model, self.classes).init(device),
-            colour: LinearConfig::new(self.d_model, self.classes).init(device),
-        }
+        let classifier = || LinearConfig::new(self.d_model, self.classes).init(device);
+        ObjectProbe { shape: classifier(), colour: classifier() }
     }
 }
 

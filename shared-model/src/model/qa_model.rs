@@ -9,18 +9,18 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::bert::BertModel;
-use super::clip_vision::ClipVisionModel;
+use super::clip::ClipVisionModel;
 use super::event_counter::{EventCount, EventCounter, EventCounterConfig};
 use super::frame_encoder::{FrameEncoder, FrameEncoderConfig};
 use super::fusion::{FusionConfig, QuestionContext, QuestionVideoFusion, TemporalMode, unit_rows};
 use super::heads::{CandidateScorer, CandidateScorerConfig, ClassifierHead, ClassifierHeadConfig};
 use super::kind_head::{KindHead, KindHeadConfig};
 use super::object_probe::{ObjectProbe, ObjectProbeConfig, ObjectProbeLogits};
+use super::pretrained::PretrainedError;
 use super::segment_tagger::{SegmentTagger, SegmentTaggerConfig};
 use super::text_encoder::{TextEncoder, TextEncoderConfig, TextEncoding};
 use super::text_tower::{PretrainedTextConfig, PretrainedTextTower};
 use super::vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};
-use crate::pretrained::PretrainedError;
 
 /// Configuration of [`QaModel`]; saved as part of a model folder's `config.json`.
 #[derive(Config, Debug)]
@@ -213,7 +213,7 @@ impl<B: Backend> VideoEncoding<B> {
             .flat_map(|(&video, pick)| pick.iter().map(move |&frame| video * frames + frame))
             .collect();
         let device = self.tokens.device();
-        let index = crate::batch::index_tensor::<B>(&flat, &device);
+        let index = super::input::index_tensor::<B>(&flat, &device);
         let tokens = self.tokens.clone().reshape([videos * frames, cells, d_model]).select(0, index.clone());
         let times = self.times.clone().reshape([videos * frames]).select(0, index);
         VideoEncoding {
@@ -515,7 +515,7 @@ impl<B: Backend> QaModel<B> {
         video_index: &[usize],
         question: &TextEncoding<B>,
     ) -> Tensor<B, 2> {
-        let index = crate::batch::index_tensor::<B>(video_index, &video.tokens.device());
+        let index = super::input::index_tensor::<B>(video_index, &video.tokens.device());
         self.fusion.frame_relevance(video.tokens.clone(), index, question)
     }
 
@@ -614,7 +614,7 @@ impl<B: Backend> QaModel<B> {
         self.object_probe.as_ref().map(|probe| probe.forward(tokens, weights))
     }
 
-    /// Logits over the question types ([`crate::questions::QuestionType::ALL`]'s order) from the
+    /// Logits over the question types ([`crate::text::questions::QuestionType::ALL`]'s order) from the
     /// question text alone; `None` for a model without the kind head.
     ///
     /// # Shapes

@@ -4,7 +4,7 @@
 //! the QA model's `d_model`; the pooled vector is the masked mean of the projected tokens, which
 //! equals the projection of sentence-transformers' mean pooling (the projection is affine).
 //! The tower's weights live in the model folder's `model.safetensors` under `text_tower.bert.*`;
-//! [`crate::pretrained`] loads them from a Hugging Face checkpoint for a new model.
+//! [`crate::model::bert`] loads them from a Hugging Face checkpoint for a new model.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -79,7 +79,7 @@ impl<B: Backend> PretrainedTextTower<B> {
         &self.bert
     }
 
-    /// Replaces the tower's weights, e.g. with a checkpoint from [`crate::pretrained::load_bert_dir`].
+    /// Replaces the tower's weights, e.g. with a checkpoint from [`crate::model::bert::load_bert_dir`].
     pub fn with_bert(self, bert: BertModel<B>) -> Self {
         PretrainedTextTower { bert, ..self }
     }

@@ -5,14 +5,14 @@
 //! same kind of output as the small [`crate::model::frame_encoder`], so fusion is unchanged. The
 //! class token is dropped: the question-conditioned slot reader pools the grid itself.
 //! The tower's weights live in the model folder's `model.safetensors` under `vision_tower.clip.*`;
-//! [`crate::pretrained::load_clip_vision_dir`] loads them from a Hugging Face checkpoint for a new
+//! [`crate::model::clip::load_clip_vision_dir`] loads them from a Hugging Face checkpoint for a new
 //! model. Frames are normalised with CLIP's mean and standard deviation (set in the folder's
 //! `preprocess` by whoever builds the model).
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
-use super::clip_vision::{ClipVisionConfig, ClipVisionModel};
+use super::clip::{ClipVisionConfig, ClipVisionModel};
 
 /// A pretrained vision tower as recorded in the model folder's `config.json`.
 #[derive(Config, Debug)]
@@ -61,7 +61,7 @@ impl<B: Backend> PretrainedVisionTower<B> {
     }
 
     /// Replaces the tower's weights, e.g. with a checkpoint from
-    /// [`crate::pretrained::load_clip_vision_dir`]; a `visual_projection` it carries is dropped
+    /// [`crate::model::clip::load_clip_vision_dir`]; a `visual_projection` it carries is dropped
     /// (the QA model projects the patch tokens itself).
     pub fn with_clip(self, clip: ClipVisionModel<B>) -> Self {
         PretrainedVisionTower { clip: clip.without_projection(), ..self }

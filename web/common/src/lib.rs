@@ -1,7 +1,11 @@
 //! Browser glue both of the page's threads use: the main thread (`web`) fetches the samples from
 //! its window, the worker (`web-worker`) fetches the model from its global scope; both read
-//! JavaScript errors the same way. Relative URLs resolve against the page (the worker's script
+//! JavaScript errors the same way, and show the same kinds of error ([`WebError`]). Relative URLs resolve against the page (the worker's script
 //! sits beside index.html), so the site works from any sub-path.
+
+mod error;
+
+pub use error::{WebError, WebResult, wrong_type};
 
 use js_sys::{Array, ArrayBuffer, Promise};
 use wasm_bindgen::{JsCast, JsValue};

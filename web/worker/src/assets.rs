@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response};
 
-use crate::error::{WebResult, wrong_type};
+use crate::error::{WebResult, model, wrong_type};
 
 use web_common::fetch_fresh;
 pub use web_common::fetch_text;
@@ -75,7 +75,7 @@ pub async fn model_file(
     name: &str,
     on_progress: &mut dyn FnMut(u64),
 ) -> WebResult<(Vec<u8>, Source)> {
-    let entry = manifest.entry(name)?;
+    let entry = manifest.entry(name).map_err(model)?;
     let url = format!("{base}{name}");
     let key = cache_key(&url, entry);
     let cache = open_cache().await;
@@ -97,7 +97,7 @@ pub async fn model_file(
     }
     let response = fetch_fresh(&url).await?;
     let bytes = read_with_progress(response, on_progress).await?;
-    manifest.verify(name, &bytes)?;
+    manifest.verify(name, &bytes).map_err(model)?;
     if let Some(cache) = &cache {
         store(cache, &url, entry, &bytes).await;
     }

@@ -18,7 +18,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_protocol::{BackendKind, Warmup};
 
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, model};
 
 /// Decoded bytes allowed in the browser: a quarter of the native limit (a tab has less memory).
 const BROWSER_LIMITS: DecodeLimits =
@@ -109,7 +109,8 @@ impl Engine {
             files.weights.clone(),
             &files.tokenizer,
             &Default::default(),
-        )?;
+        )
+        .map_err(model)?;
         let strategy = cpu.config.sampling.parse().map_err(|e: shared_model::sampling::SamplingError| {
             WebError::Browser(format!("config.json names a bad sampling strategy: {e}"))
         })?;
@@ -119,7 +120,8 @@ impl Engine {
                 let device = WgpuDevice::default();
                 init_setup_async::<graphics::WebGpu>(&device, RuntimeOptions::default()).await;
                 let bundle =
-                    ModelBundle::<WebGpu>::from_bytes(&files.config, files.weights.clone(), &files.tokenizer, &device)?;
+                    ModelBundle::<WebGpu>::from_bytes(&files.config, files.weights.clone(), &files.tokenizer, &device)
+                        .map_err(model)?;
                 Some((bundle, device))
             }
             Err(_) => None,
@@ -177,7 +179,7 @@ impl Engine {
     /// Decodes and samples a GIF with `strategy` (CPU work, the same on both backends).
     pub async fn prepare(&self, bytes: &[u8], strategy: SamplingStrategy) -> WebResult<PreparedGif> {
         let start = now_ms();
-        let gif = decode_gif(bytes, &BROWSER_LIMITS)?;
+        let gif = decode_gif(bytes, &BROWSER_LIMITS).map_err(model)?;
         let decode_ms = now_ms() - start;
         let start = now_ms();
         let clips = prepare_gif(&gif, strategy, &self.cpu.config.preprocess, INFERENCE_SEED);
@@ -190,12 +192,12 @@ impl Engine {
         Ok(match (kind, &self.gpu) {
             (BackendKind::WebGpu, Some((bundle, device))) => {
                 let video = encode_clips(bundle, clips, device);
-                settle(&video).await?;
+                settle(&video).await.map_err(model)?;
                 Encoded::Gpu(video)
             }
             _ => {
                 let video = encode_clips(&self.cpu, clips, &Default::default());
-                settle(&video).await?;
+                settle(&video).await.map_err(model)?;
                 Encoded::Cpu(video)
             }
         })
@@ -214,11 +216,15 @@ impl Engine {
         let aggregation = ClipAggregation::Mean;
         Ok(match (encoded, &self.gpu) {
             (Encoded::Gpu(video), Some((bundle, device))) => {
-                answer_encoded(bundle, video, clips, strategy, question, candidates, aggregation, device).await?
+                answer_encoded(bundle, video, clips, strategy, question, candidates, aggregation, device)
+                    .await
+                    .map_err(model)?
             }
             (Encoded::Cpu(video), _) => {
                 let device = Default::default();
-                answer_encoded(&self.cpu, video, clips, strategy, question, candidates, aggregation, &device).await?
+                answer_encoded(&self.cpu, video, clips, strategy, question, candidates, aggregation, &device)
+                    .await
+                    .map_err(model)?
             }
             (Encoded::Gpu(_), None) => return Err(WebError::Browser("WebGPU is not available".into())),
         })

@@ -1,46 +1,33 @@
-//! Everything that can go wrong in the worker, as one-line messages the page shows the user.
-
-use wasm_bindgen::JsValue;
+//! Everything that can go wrong in the worker, as one-line messages the page shows the user: the
+//! page's kinds ([`web_common::WebError`]) and the model side's ([`ModelError`]).
 
 /// An error shown in the page.
+pub type WebError = web_common::WebError<ModelError>;
+
+/// Result with [`WebError`].
+pub type WebResult<T> = Result<T, WebError>;
+
+pub use web_common::wrong_type;
+
+/// What the model side refuses.
 #[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    /// A browser API failed (fetch, Cache API, DOM).
-    #[error("{0}")]
-    Browser(String),
-    /// A fetched file is missing or unreadable.
-    #[error(transparent)]
-    Fetch(#[from] web_common::FetchError),
+pub enum ModelError {
     /// The model folder is broken.
     #[error("the model could not be loaded: {0}")]
     Bundle(#[from] shared_model::bundle::BundleError),
     /// A downloaded model file is not the listed one.
     #[error("the model download is corrupt: {0}")]
-    Manifest(#[from] shared_model::manifest::ManifestError),
+    Manifest(#[from] shared_model::bundle::manifest::ManifestError),
     /// The file is not a GIF we can read.
     #[error("this GIF cannot be read: {0}")]
-    Gif(#[from] shared_model::gif_decode::GifError),
+    Gif(#[from] shared_model::gif::GifError),
     /// Bad question or candidates.
     #[error("{0}")]
     Input(#[from] shared_model::pipeline::InputError),
-    /// A JSON file is malformed.
-    #[error("a JSON file is malformed: {0}")]
-    Json(#[from] serde_json::Error),
-    /// Nothing to answer about yet.
-    #[error("choose a sample GIF or drop your own GIF first")]
-    NoGif,
 }
 
-impl From<JsValue> for WebError {
-    fn from(value: JsValue) -> Self {
-        WebError::Browser(web_common::js_error_text(&value))
-    }
-}
-
-/// Result with [`WebError`].
-pub type WebResult<T> = Result<T, WebError>;
-
-/// For `dyn_into` failures: the browser handed back an object of another type.
-pub fn wrong_type<T>(_: T) -> WebError {
-    WebError::Browser("the browser returned an unexpected object type".into())
+/// `error` as a [`WebError`], for `map_err` (the model's error types are not this crate's, so
+/// `?` cannot convert them itself).
+pub fn model(error: impl Into<ModelError>) -> WebError {
+    WebError::Model(error.into())
 }

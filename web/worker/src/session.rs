@@ -16,7 +16,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::assets::{Source, fetch_text, model_file};
 use crate::engine::{Encoded, Engine, ModelFiles, PreparedGif, now_ms};
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, model};
 use crate::view::answer_view;
 
 /// Where the model folder is, relative to the worker's script (beside index.html).
@@ -193,7 +193,7 @@ impl State {
         sampling: &str,
         backend: BackendKind,
     ) -> WebResult<(Answer, Vec<u8>)> {
-        let candidates = validate(&question, candidates)?;
+        let candidates = validate(&question, candidates).map_err(model)?;
         let strategy = self.engine()?.strategy_named(sampling)?;
         let current = self.current.as_ref().ok_or(WebError::NoGif)?;
         let mut resampled = None;
