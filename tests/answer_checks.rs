@@ -165,3 +165,29 @@ fn evaluation_checks_answers_as_answering_does_and_its_sweeps_reproduce_the_weig
         assert_eq!(sweep["0"], order_swept[tag].accuracy, "{tag}");
     }
 }
+
+#[test]
+fn evaluation_gives_every_question_the_answer_and_probability_that_predict_gives() {
+    // Both ask the answering engine (`shared_model::answer`): evaluation many questions at once,
+    // `predict` one; the checks, the routing and the heads are the same code.
+    let (checked, _) = tiny_bundles();
+    let dir = TempDir::new("engine-parity");
+    let split = gifqa_tests::generated::split(&checked, &dir, 2718, 24);
+    let evaluation = evaluator(&checked, Vec::new()).evaluate_with_answers(&split, false, false).expect("evaluates");
+    let mut compared = 0;
+    for (g, item) in questions_by_gif(&split) {
+        let answered = ask(&checked, &first_clip(&split, g), &item.question, &item.candidates);
+        let evaluated = evaluation
+            .answers
+            .iter()
+            .find(|a| a.gif == item.gif_name && a.question == item.question && a.candidates == item.candidates)
+            .expect("evaluated");
+        let top = &answered.ranked[0];
+        assert_eq!(evaluated.predicted, top.answer, "{}", item.question);
+        // Batches of five GIFs and of one may round the last digits differently.
+        assert!((evaluated.probability - top.probability).abs() < 1e-5, "{}", item.question);
+        compared += 1;
+    }
+    assert_eq!(compared, evaluation.answers.len());
+    assert!(compared > 30, "{compared} questions");
+}

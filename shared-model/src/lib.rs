@@ -1,7 +1,8 @@
 //! Everything the trainer and the browser share, in folders by role: GIF decoding ([`gif`]),
 //! frame sampling ([`sampling`]), preprocessing ([`preprocess`]), text and question files
 //! ([`text`]), the model with its pretrained families ([`model`]), the model folder ([`bundle`]),
-//! how far answers can be trusted ([`trust`]), and the answering pipeline with its answer checks.
+//! how far answers can be trusted ([`trust`]), and answering ([`answer`], the engine that eval and
+//! predict share; [`pipeline`], one question about one GIF) with its answer checks.
 //! No backend is chosen here; callers pick one.
 
 pub mod bundle;
@@ -12,7 +13,9 @@ pub mod sampling;
 pub mod text;
 pub mod trust;
 
-// The answering engine; these move into `answer/` once its branch lands.
+pub mod answer;
+
+// The answering pipeline and its answer checks; these move into `answer/` once its branch lands.
 pub mod caption_text;
 pub mod count_check;
 pub mod object_check;

@@ -8,13 +8,16 @@ use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
+use shared_model::answer::heads::HeadLogits;
+use shared_model::answer::{Asked, Engine};
 use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
-use shared_model::clipcut::fuse_selected;
-use shared_model::model::{CountOutput, EventCount, QaModel, TextEncoding, VideoEncoding, kind_index};
-use shared_model::pipeline::{Route, question_kinds, route_of_kind, stage_one_texts};
+use shared_model::model::{EventCount, QaModel, VideoEncoding, kind_index};
+use shared_model::pipeline::Route;
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::{Answer, QaItem, QuestionType};
+use shared_model::questions::{Answer, QaItem};
+
+pub use shared_model::answer::heads::{HeadKind, Routing};
 
 use crate::text_cache::Texts;
 use crate::vocab::normalise_answer;
@@ -25,40 +28,6 @@ pub struct BatchQuestion<'a> {
     pub video: usize,
     /// The question row.
     pub item: &'a QaItem,
-}
-
-/// Which head a question goes to; multiple-choice questions are grouped by candidate count (a
-/// batch may hold two groups of one count: fused captions and the rest; their losses share the
-/// kind's divisor, so together they are the kind's mean).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HeadKind {
-    /// Multiple choice among this many candidates.
-    Choice(usize),
-    /// Open-ended word answer (FrameQA).
-    Word,
-    /// Count.
-    Count,
-}
-
-impl HeadKind {
-    /// The head that answers `item`.
-    pub fn of(item: &QaItem) -> Self {
-        match item.qtype {
-            QuestionType::FrameQa => Self::Word,
-            QuestionType::Count => Self::Count,
-            _ => Self::Choice(item.candidates.len()),
-        }
-    }
-}
-
-/// How [`forward`] picks each question's head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Routing {
-    /// By the data's question type (training: every head learns its own questions).
-    ByType,
-    /// As answering does: by the model's kind head when it has one (a wrongly predicted kind sends
-    /// the question to a head that cannot answer it right), else by the data's type.
-    ByModel,
 }
 
 /// The kind head's logits for every question of a batch, with the data's types as targets.
@@ -102,8 +71,17 @@ pub struct BatchOutput<B: Backend> {
     pub kinds: Option<KindOutput<B>>,
 }
 
-/// Runs the model on `clips` and `questions`; with `top_k` (CLIP-Cut's K) each question reads
-/// only the K frames of its clip most relevant to it (chosen detached, see `clipcut.rs`).
+impl<'a> BatchQuestion<'a> {
+    /// The question as a row for the answering engine, with its type known.
+    pub fn asked(&self) -> Asked<'a> {
+        let item = self.item;
+        Asked { video: self.video, question: &item.question, candidates: &item.candidates, known: Some(item.qtype) }
+    }
+}
+
+/// Runs the model on `clips` and `questions` through the answering engine's heads
+/// (`shared_model::answer::Engine::heads`); with `top_k` (CLIP-Cut's K) each question reads only
+/// the K frames of its clip most relevant to it (chosen detached, see `clipcut.rs`).
 #[allow(clippy::too_many_arguments)] // every argument is a different input of the one forward pass
 pub fn forward<B: Backend>(
     model: &QaModel<B>,
@@ -116,118 +94,32 @@ pub fn forward<B: Backend>(
     routing: Routing,
     device: &B::Device,
 ) -> Result<BatchOutput<B>> {
-    let max_len = config.model.max_text_len;
     let (frames, times) = video_tensors::<B>(clips, &config.preprocess, config.model.time_positions, device);
     let video = model.encode_video(frames, times);
-    // The kind head reads each question's own text (a fused caption question's too).
-    let asked: Option<TextEncoding<B>> = if config.model.has_kind_head() {
-        let question_texts: Vec<&str> = questions.iter().map(|q| q.item.question.as_str()).collect();
-        Some(texts.encode(model, &question_texts, max_len, device)?)
-    } else {
-        None
-    };
-    let by_type = |q: &BatchQuestion<'_>| route_of_kind(&config.model, q.item.qtype, !q.item.candidates.is_empty());
-    let routes: Vec<Route> = match (&asked, routing) {
-        (Some(asked), Routing::ByModel) => match crate::backend::block_on(question_kinds(model, asked))? {
-            Some(kinds) => questions
-                .iter()
-                .zip(kinds)
-                .map(|(q, kind)| route_of_kind(&config.model, kind, !q.item.candidates.is_empty()))
-                .collect(),
-            None => questions.iter().map(by_type).collect(),
-        },
-        _ => questions.iter().map(by_type).collect(),
-    };
-    let kinds = asked
-        .as_ref()
-        .and_then(|asked| model.kind_logits(asked.pooled.clone()))
-        .map(|logits| KindOutput { logits, targets: questions.iter().map(|q| kind_index(q.item.qtype)).collect() });
-    // Stage-1 rows: one per question, or one per candidate for fused candidates
-    // (`pipeline::stage_one_texts`, the rule the page and `predict` follow).
-    let mut row_texts: Vec<&str> = Vec::new();
-    let mut video_index: Vec<usize> = Vec::new();
-    let mut first_row = Vec::with_capacity(questions.len());
-    for (q, &route) in questions.iter().zip(&routes) {
-        first_row.push(row_texts.len());
-        for text in stage_one_texts(route, &q.item.question, &q.item.candidates) {
-            row_texts.push(text);
-            video_index.push(q.video);
-        }
-    }
-    // Without fused rows, stage 1 reads exactly the questions the kind head read.
-    let question_encoding = match asked {
-        Some(asked) if row_texts.len() == questions.len() => asked,
-        _ => texts.encode(model, &row_texts, max_len, device)?,
-    };
+    let engine = Engine { model, config, texts: &texts, top_k, device };
+    let rows: Vec<Asked<'_>> = questions.iter().map(BatchQuestion::asked).collect();
     let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
-    let rows_context =
-        crate::backend::block_on(fuse_selected(model, &video, &video_index, &question_encoding, &sources, top_k))?
-            .context;
-    // One row per question for the other heads and the attention supervision (a fused question
-    // is represented by its first candidate's row).
-    let context = if row_texts.len() == questions.len() {
-        rows_context.clone()
-    } else {
-        rows_context.select(index_tensor(&first_row, device))
+    let heads = crate::backend::block_on(engine.heads(&video, &sources, &rows, routing))?;
+    let with_targets = |head: HeadLogits<B>| HeadOutput {
+        targets: head.rows.iter().map(|&i| target(questions[i].item, head.kind, config, answer_index)).collect(),
+        kind: head.kind,
+        questions: head.rows,
+        logits: head.logits,
     };
-
-    let positions = |keep: &dyn Fn(&QaItem, Route) -> bool| -> Vec<usize> {
-        (0..questions.len()).filter(|&i| keep(questions[i].item, routes[i])).collect()
-    };
-
-    let mut choice = Vec::new();
-    let mut groups: Vec<(usize, bool)> = questions
-        .iter()
-        .zip(&routes)
-        .filter_map(|(q, route)| match route {
-            Route::Choice { fused } => Some((q.item.candidates.len(), *fused)),
-            _ => None,
-        })
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    for (count, fused_group) in groups {
-        let picked =
-            positions(&|item, route| route == Route::Choice { fused: fused_group } && item.candidates.len() == count);
-        let logits = if fused_group {
-            // Each candidate's own stage-1 row, scored with the candidate's encoding (the same
-            // text stage 1 read as its question).
-            let rows: Vec<usize> = picked.iter().flat_map(|&i| first_row[i]..first_row[i] + count).collect();
-            let rows = index_tensor(&rows, device);
-            model.fused_choice_logits(
-                &rows_context.select(rows.clone()),
-                question_encoding.pooled.clone().select(0, rows),
-                count,
-            )
-        } else {
-            let candidates: Vec<&str> =
-                picked.iter().flat_map(|&i| questions[i].item.candidates.iter().map(String::as_str)).collect();
-            let candidate_encoding = texts.encode(model, &candidates, max_len, device)?;
-            model.choice_logits(&context.select(index_tensor(&picked, device)), candidate_encoding.pooled)
-        };
-        let kind = HeadKind::Choice(count);
-        let targets = picked.iter().map(|&i| target(questions[i].item, kind, config, answer_index)).collect();
-        choice.push(HeadOutput { kind, questions: picked, logits, targets });
-    }
-
-    let word_positions = positions(&|_, route| route == Route::Word);
-    let word = (!word_positions.is_empty()).then(|| {
-        let logits = model.answer_logits(&context.select(index_tensor(&word_positions, device)));
-        let targets =
-            word_positions.iter().map(|&i| target(questions[i].item, HeadKind::Word, config, answer_index)).collect();
-        HeadOutput { kind: HeadKind::Word, questions: word_positions, logits, targets }
-    });
-
-    let count_positions = positions(&|_, route| route == Route::Count);
-    let (count, count_events) = if count_positions.is_empty() {
-        (None, None)
-    } else {
-        let CountOutput { logits, events } = model.count(&context.select(index_tensor(&count_positions, device)));
-        let targets =
-            count_positions.iter().map(|&i| target(questions[i].item, HeadKind::Count, config, answer_index)).collect();
-        (Some(HeadOutput { kind: HeadKind::Count, questions: count_positions, logits, targets }), events)
-    };
-    Ok(BatchOutput { choice, word, count, count_events, attention: context.attention, video, routes, kinds })
+    let kinds = heads
+        .asked
+        .and_then(|asked| model.kind_logits(asked))
+        .map(|logits| KindOutput { logits, targets: questions.iter().map(|q| kind_index(q.item.qtype)).collect() });
+    Ok(BatchOutput {
+        choice: heads.choice.into_iter().map(with_targets).collect(),
+        word: heads.word.map(with_targets),
+        count: heads.count.map(with_targets),
+        count_events: heads.count_events,
+        attention: heads.stage_one.context.attention,
+        video,
+        routes: heads.routes,
+        kinds,
+    })
 }
 
 /// The class `head` should predict for `item` (`None` when the answer is not one of the head's

@@ -2,26 +2,29 @@
 //! retrieval (R@1/5/10, median rank) over the whole split, or among the GIFs of its first N
 //! captions (`retrieval_gallery`; a model with fused captions fuses every caption-GIF pair).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use serde::Serialize;
+use shared_model::answer::answers::{Answers, label};
+use shared_model::answer::checks::CheckWeights;
+use shared_model::answer::heads::Routing;
+use shared_model::answer::{Asked, Engine};
 use shared_model::batch::{encode_prepared, index_tensor};
 use shared_model::bundle::BundleConfig;
 use shared_model::calibration::softmax_with_temperature;
 use shared_model::clipcut::fuse_selected;
-use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding, kinds_of};
-use shared_model::pipeline::{ClipAggregation, aggregate, read_floats};
+use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding};
+use shared_model::pipeline::{ClipAggregation, Route, read_floats};
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::{Answer, CAPTION_PROMPT, QuestionType};
+use shared_model::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
 use shared_model::sampling::SamplingStrategy;
 use shared_model::tokenize::TextTokenizer;
 
-use crate::answer_checks::{CheckGains, CheckInputs, CheckWeights};
 use crate::attention_targets::ObjectAnnotations;
-use crate::batch::{BatchQuestion, HeadKind, HeadOutput, Routing, forward};
-use crate::data::Split;
+use crate::batch::BatchQuestion;
+use crate::data::{CachedGif, Split};
 use crate::generate::{colour_words, shape_words};
 use crate::in_world::{InWorldReport, gif_features};
 use crate::progress::progress;
@@ -347,8 +350,6 @@ impl<'a, B: Backend> Evaluator<'a, B> {
 
     /// [`Self::evaluate`], also returning every question's answer.
     pub fn evaluate_with_answers(&self, split: &Split, retrieval: bool, show_progress: bool) -> Result<Evaluation> {
-        let answer_index: HashMap<String, usize> =
-            self.config.answers.iter().enumerate().map(|(i, a)| (a.clone(), i)).collect();
         let mut tallies: BTreeMap<QuestionType, Tally> = BTreeMap::new();
         // The model does not change while it is evaluated: a pretrained text tower runs once per
         // distinct question, candidate and caption.
@@ -360,114 +361,11 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         }
         let mut distances = Vec::new();
         for chunk in split.gifs.chunks(self.batch_gifs.max(1)) {
-            let mut clips: Vec<PreparedClip> = Vec::new();
-            let mut questions = Vec::new();
-            let mut clips_per_gif = 1;
-            for gif in chunk {
-                let sampled = self.strategy.sample(&gif.timeline, seed_of(&gif.name));
-                clips_per_gif = sampled.len();
-                let base = clips.len();
-                clips.extend(sampled.iter().map(|c| gif.clip(c, split.size)));
-                for &i in &gif.items {
-                    for k in 0..sampled.len() {
-                        questions.push(BatchQuestion { video: base + k, item: &split.items[i] });
-                    }
-                }
-            }
-            let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
-            let output = forward(
-                self.model,
-                self.config,
-                texts,
-                &answer_index,
-                &clip_refs,
-                &questions,
-                self.strategy.top_k(),
-                Routing::ByModel,
-                &self.device,
-            )?;
-            if let Some(kinds) = &output.kinds {
-                let logits = crate::backend::block_on(read_floats(kinds.logits.clone())).context("reading kinds")?;
-                // Each question once, though it is asked of each of its GIF's clips.
-                for (q, predicted) in kinds_of(&logits).into_iter().enumerate().step_by(clips_per_gif.max(1)) {
-                    let item = questions[q].item;
-                    let tally = &mut tallies.entry(item.qtype).or_default().kinds;
-                    tally.0 += usize::from(predicted == item.qtype);
-                    tally.1 += 1;
-                }
-            }
-            if let Some(statistics) = &self.config.in_world {
-                for feature in gif_features(&output.video, clips_per_gif)? {
-                    distances.push(statistics.distance(&feature)?);
-                }
-            }
-            if let Some(annotations) = self.annotations {
-                self.score_pointing(annotations, output.attention.clone(), &clips, &questions, split, &mut tallies)?;
-            }
-            let inputs = CheckInputs {
-                model: self.model,
-                config: self.config,
-                texts,
-                video: &output.video,
-                clips: &clips,
-                top_k: self.strategy.top_k(),
-                device: &self.device,
-            };
-            let own = self.check_weights();
-            let wanted = CheckWeights {
-                count: if self.count_check_sweep.is_empty() { own.count } else { 1.0 },
-                order: if self.order_check_sweep.is_empty() { own.order } else { 1.0 },
-                timeline: if self.timeline_check_sweep.is_empty() { own.timeline } else { 1.0 },
-                object: if self.object_check_sweep.is_empty() { own.object } else { 1.0 },
-            };
-            let gains = inputs.gains(&questions, &output.routes, wanted)?;
-            if let (Some(events), Some(count)) = (output.count_events, &output.count) {
-                self.score_evidence(events.expected, count, &questions, clips_per_gif, &mut tallies)?;
-            }
-            let heads = output.choice.into_iter().chain(output.word).chain(output.count);
-            for head in heads {
-                self.score_head(head, &questions, clips_per_gif, &gains, &mut tallies)?;
-            }
+            self.evaluate_gifs(split, chunk, texts, &mut tallies, &mut distances)?;
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
-
-        let mut report = Report::new();
-        let mut answers = Vec::new();
-        for (qtype, mut tally) in tallies {
-            let calibration = calibration_report(&tally.answers.iter().collect::<Vec<_>>(), self.config.temperature());
-            answers.append(&mut tally.answers);
-            let n = tally.n.max(1) as f64;
-            report.insert(
-                qtype.tag().to_string(),
-                TypeReport {
-                    accuracy: tally.right as f64 / n,
-                    n: tally.n,
-                    mae: (qtype == QuestionType::Count).then_some(tally.abs_error / n),
-                    evidence_accuracy: (tally.evidence.1 > 0)
-                        .then(|| tally.evidence.0 as f64 / tally.evidence.1 as f64),
-                    evidence_mae: (tally.evidence.1 > 0).then(|| tally.evidence.2 / tally.evidence.1 as f64),
-                    pointing: (tally.pointing.1 > 0).then(|| tally.pointing.0 as f64 / tally.pointing.1 as f64),
-                    pointing_chance: (tally.pointing.1 > 0).then(|| tally.pointing_chance / tally.pointing.1 as f64),
-                    by_form: tally
-                        .forms
-                        .into_iter()
-                        .map(|(form, [right, n, hits, frames])| {
-                            let accuracy = right as f64 / n.max(1) as f64;
-                            let pointing = (frames > 0).then(|| hits as f64 / frames as f64);
-                            (form, FormReport { accuracy, n, pointing })
-                        })
-                        .collect(),
-                    count_check: sweep(&self.count_check_sweep, &tally.swept_count, n),
-                    order_check: sweep(&self.order_check_sweep, &tally.swept_order, n),
-                    timeline_check: sweep(&self.timeline_check_sweep, &tally.swept_timeline, n),
-                    object_check: sweep(&self.object_check_sweep, &tally.swept_object, n),
-                    kind_accuracy: (tally.kinds.1 > 0).then(|| tally.kinds.0 as f64 / tally.kinds.1 as f64),
-                    calibration,
-                    ..TypeReport::default()
-                },
-            );
-        }
+        let (mut report, answers) = self.report(tallies);
         if let Some(caption) = report.get_mut(QuestionType::Caption.tag()).filter(|_| retrieval) {
             let ranks = self.caption_ranks(split, texts)?;
             if !ranks.is_empty() {
@@ -483,15 +381,129 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         Ok(Evaluation { report, answers, in_world })
     }
 
+    /// Answers every question of `gifs` (each asked of each sampled clip of its GIF) with the
+    /// answering engine, as `predict` answers one, and tallies them, with the kind head's types,
+    /// the in-world distances (into `distances`), the pointing and the event counter's counts.
+    fn evaluate_gifs(
+        &self,
+        split: &Split,
+        gifs: &[CachedGif],
+        texts: Texts<'_>,
+        tallies: &mut BTreeMap<QuestionType, Tally>,
+        distances: &mut Vec<f32>,
+    ) -> Result<()> {
+        let (clips, questions, clips_per_gif) = self.batch_of(split, gifs);
+        let clip_refs: Vec<&PreparedClip> = clips.iter().collect();
+        let (preprocess, time_positions) = (&self.config.preprocess, self.config.model.time_positions);
+        let video = encode_prepared(self.model, preprocess, time_positions, &clip_refs, &self.device);
+        let engine = Engine {
+            model: self.model,
+            config: self.config,
+            texts: &texts,
+            top_k: self.strategy.top_k(),
+            device: &self.device,
+        };
+        let rows: Vec<Asked<'_>> = questions.iter().map(BatchQuestion::asked).collect();
+        let answers =
+            crate::backend::block_on(engine.answer(&video, &clips, &rows, Routing::ByModel, self.wanted_checks()))?;
+        if let Some(kinds) = &answers.heads.kinds {
+            // Each question once, though it is asked of each of its GIF's clips.
+            for (q, &predicted) in kinds.iter().enumerate().step_by(clips_per_gif.max(1)) {
+                let item = questions[q].item;
+                let tally = &mut tallies.entry(item.qtype).or_default().kinds;
+                tally.0 += usize::from(predicted == item.qtype);
+                tally.1 += 1;
+            }
+        }
+        if let Some(statistics) = &self.config.in_world {
+            for feature in gif_features(&video, clips_per_gif)? {
+                distances.push(statistics.distance(&feature)?);
+            }
+        }
+        if let Some(annotations) = self.annotations {
+            let attention = answers.heads.stage_one.context.attention.clone();
+            self.score_pointing(annotations, attention, &clips, &questions, split, tallies)?;
+        }
+        if let (Some(events), Some(count)) = (&answers.heads.count_events, &answers.heads.count) {
+            self.score_evidence(events.expected.clone(), &count.rows, &questions, clips_per_gif, tallies)?;
+        }
+        for start in (0..questions.len()).step_by(clips_per_gif.max(1)) {
+            let item = questions[start].item;
+            let tally = tallies.entry(item.qtype).or_default();
+            self.score_question(&answers, start..start + clips_per_gif, item, tally);
+        }
+        Ok(())
+    }
+
+    /// The sampled clips of `gifs` and their questions, each asked of each clip of its GIF
+    /// (consecutive), with the clips per GIF.
+    fn batch_of<'s>(&self, split: &'s Split, gifs: &[CachedGif]) -> (Vec<PreparedClip>, Vec<BatchQuestion<'s>>, usize) {
+        let mut clips: Vec<PreparedClip> = Vec::new();
+        let mut questions = Vec::new();
+        let mut clips_per_gif = 1;
+        for gif in gifs {
+            let sampled = self.strategy.sample(&gif.timeline, seed_of(&gif.name));
+            clips_per_gif = sampled.len();
+            let base = clips.len();
+            clips.extend(sampled.iter().map(|c| gif.clip(c, split.size)));
+            for &i in &gif.items {
+                for k in 0..sampled.len() {
+                    questions.push(BatchQuestion { video: base + k, item: &split.items[i] });
+                }
+            }
+        }
+        (clips, questions, clips_per_gif)
+    }
+
+    /// The per-type reports of `tallies`, and every question's answer, by type.
+    fn report(&self, tallies: BTreeMap<QuestionType, Tally>) -> (Report, Vec<AnsweredQuestion>) {
+        let mut report = Report::new();
+        let mut answers = Vec::new();
+        for (qtype, mut tally) in tallies {
+            let calibration = calibration_report(&tally.answers.iter().collect::<Vec<_>>(), self.config.temperature());
+            answers.append(&mut tally.answers);
+            let n = tally.n.max(1) as f64;
+            let share = |(hits, of): (usize, usize)| (of > 0).then(|| hits as f64 / of as f64);
+            report.insert(
+                qtype.tag().to_string(),
+                TypeReport {
+                    accuracy: tally.right as f64 / n,
+                    n: tally.n,
+                    mae: (qtype == QuestionType::Count).then_some(tally.abs_error / n),
+                    evidence_accuracy: share((tally.evidence.0, tally.evidence.1)),
+                    evidence_mae: (tally.evidence.1 > 0).then(|| tally.evidence.2 / tally.evidence.1 as f64),
+                    pointing: share(tally.pointing),
+                    pointing_chance: (tally.pointing.1 > 0).then(|| tally.pointing_chance / tally.pointing.1 as f64),
+                    by_form: tally
+                        .forms
+                        .into_iter()
+                        .map(|(form, [right, n, hits, frames])| {
+                            let accuracy = right as f64 / n.max(1) as f64;
+                            (form, FormReport { accuracy, n, pointing: share((hits, frames)) })
+                        })
+                        .collect(),
+                    count_check: sweep(&self.count_check_sweep, &tally.swept_count, n),
+                    order_check: sweep(&self.order_check_sweep, &tally.swept_order, n),
+                    timeline_check: sweep(&self.timeline_check_sweep, &tally.swept_timeline, n),
+                    object_check: sweep(&self.object_check_sweep, &tally.swept_object, n),
+                    kind_accuracy: share(tally.kinds),
+                    calibration,
+                    ..TypeReport::default()
+                },
+            );
+        }
+        (report, answers)
+    }
+
     /// Tallies the event counter's own counts: each question's expected count (summed evidence),
     /// averaged over its clips, against its answer.
     ///
     /// # Shapes
-    /// - `expected`: `[count rows]`, the rows of `count`
+    /// - `expected`: `[count rows]`, for the batch's rows `count_rows`
     fn score_evidence(
         &self,
         expected: Tensor<B, 1>,
-        count: &HeadOutput<B>,
+        count_rows: &[usize],
         questions: &[BatchQuestion<'_>],
         clips: usize,
         tallies: &mut BTreeMap<QuestionType, Tally>,
@@ -499,7 +511,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         let rows = expected.dims()[0];
         let expected = crate::backend::block_on(read_floats(expected)).context("reading count evidence")?;
         for start in (0..rows).step_by(clips) {
-            let item = questions[count.questions[start]].item;
+            let item = questions[count_rows[start]].item;
             let Answer::Count(answer) = item.answer else { continue };
             let mean = expected[start..start + clips].iter().sum::<f32>() / clips as f32;
             let tally = &mut tallies.entry(item.qtype).or_default().evidence;
@@ -510,116 +522,96 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         Ok(())
     }
 
-    /// The answer checks' weights of the model.
-    fn check_weights(&self) -> CheckWeights {
-        let model = &self.config.model;
+    /// Which checks the engine computes: those the model weights, and every swept one (at weight
+    /// 1, so that the sweeps can add them at any weight).
+    fn wanted_checks(&self) -> CheckWeights {
+        let own = CheckWeights::of(&self.config.model);
+        let swept = |sweep: &[f32], weight: f32| if sweep.is_empty() { weight } else { 1.0 };
         CheckWeights {
-            count: model.count_check_weight(),
-            order: model.order_check_weight(),
-            timeline: model.timeline_check_weight(),
-            object: model.object_check_weight(),
+            count: swept(&self.count_check_sweep, own.count),
+            order: swept(&self.order_check_sweep, own.order),
+            timeline: swept(&self.timeline_check_sweep, own.timeline),
+            object: swept(&self.object_check_sweep, own.object),
         }
     }
 
-    /// Reads one head's logits, adds the answer checks' `gains` at the model's weights, aggregates
-    /// each question's clips and tallies right answers (and the sweeps' right answers).
-    fn score_head(
-        &self,
-        head: HeadOutput<B>,
-        questions: &[BatchQuestion<'_>],
-        clips: usize,
-        gains: &CheckGains,
-        tallies: &mut BTreeMap<QuestionType, Tally>,
-    ) -> Result<()> {
-        let [rows, classes] = head.logits.dims();
-        let raw = crate::backend::block_on(read_floats(head.logits)).context("reading logits")?;
-        // NaN logits would be scored as wrong answers: a damaged model is an error, not a low score.
-        anyhow::ensure!(raw.iter().all(|x| x.is_finite()), shared_model::pipeline::InputError::NonFinite);
-        let combined_at = |start: usize, weights: CheckWeights| -> Vec<f32> {
-            let rows: Vec<f32> = (start..start + clips)
-                .flat_map(|row| gains.apply(head.questions[row], &raw[row * classes..(row + 1) * classes], weights))
-                .collect();
-            aggregate(&rows, clips, self.aggregation)
+    /// Scores the question `item` that the batch's `rows` (one per clip) asked: its answer at the
+    /// model's check weights, aggregated over the clips, and the sweeps' answers.
+    fn score_question(&self, answers: &Answers<B>, rows: std::ops::Range<usize>, item: &QaItem, tally: &mut Tally) {
+        let route = answers.routes()[rows.start];
+        let combined = answers.combined(rows.clone(), CheckWeights::of(&self.config.model), self.aggregation);
+        let predicted = argmax(&combined);
+        // Answers are read in the classes of the head that answered, which is another type's
+        // when the kind head named the type wrong (then the truth is seldom among them).
+        let label = |index: usize| label(route, index, &item.candidates, self.config);
+        let answer = match &item.answer {
+            Answer::Choice(c) => item.candidates.get(*c).cloned().unwrap_or_default(),
+            Answer::Count(n) => n.to_string(),
+            Answer::Word(w) => normalise_answer(w),
         };
-        let own = self.check_weights();
-        for start in (0..rows).step_by(clips) {
-            let combined = combined_at(start, own);
-            let predicted = argmax(&combined);
-            let item = questions[head.questions[start]].item;
-            let tally = tallies.entry(item.qtype).or_default();
-            // Answers are read in the classes of the head that answered, which is another type's
-            // when the kind head named the type wrong (then the truth is seldom among them).
-            let label = |index: usize| match head.kind {
-                HeadKind::Choice(_) => item.candidates.get(index).cloned().unwrap_or_default(),
-                HeadKind::Count => index.to_string(),
-                HeadKind::Word => self.config.answers.get(index).cloned().unwrap_or_default(),
-            };
-            let answer = match &item.answer {
-                Answer::Choice(c) => item.candidates.get(*c).cloned().unwrap_or_default(),
-                Answer::Count(n) => n.to_string(),
-                Answer::Word(w) => normalise_answer(w),
-            };
-            let truth = match (head.kind, &item.answer) {
-                (HeadKind::Choice(_), Answer::Choice(c)) => Some(*c),
-                (HeadKind::Count, Answer::Count(n)) => Some(*n as usize),
-                (HeadKind::Choice(_), _) | (_, Answer::Choice(_)) => None,
-                _ => (0..classes).find(|&i| label(i) == answer),
-            };
-            // The sweeps cover the answers the checks can move: choices and words (colour answers).
-            if let Some(truth) = truth.filter(|_| !matches!(item.answer, Answer::Count(_))) {
-                let right_at = |weights| usize::from(argmax(&combined_at(start, weights)) == truth);
-                tally.swept_count.resize(self.count_check_sweep.len(), 0);
-                for (k, &count) in self.count_check_sweep.iter().enumerate() {
-                    tally.swept_count[k] += right_at(CheckWeights { count, ..own });
-                }
-                tally.swept_order.resize(self.order_check_sweep.len(), 0);
-                for (k, &order) in self.order_check_sweep.iter().enumerate() {
-                    tally.swept_order[k] += right_at(CheckWeights { order, ..own });
-                }
-                tally.swept_timeline.resize(self.timeline_check_sweep.len(), 0);
-                for (k, &timeline) in self.timeline_check_sweep.iter().enumerate() {
-                    tally.swept_timeline[k] += right_at(CheckWeights { timeline, ..own });
-                }
-                tally.swept_object.resize(self.object_check_sweep.len(), 0);
-                for (k, &object) in self.object_check_sweep.iter().enumerate() {
-                    tally.swept_object[k] += right_at(CheckWeights { object, ..own });
-                }
-            }
-            tally.n += 1;
-            let right = truth == Some(predicted);
-            if let Answer::Count(n) = &item.answer {
-                // A count read from another head's answer: its number, or 0 for a word.
-                let said = label(predicted).parse::<f64>().unwrap_or(0.0);
-                tally.abs_error += (said - f64::from(*n)).abs();
-            }
-            tally.right += usize::from(right);
-            tally.answers.push(AnsweredQuestion {
-                gif: item.gif_name.clone(),
-                qtype: item.qtype.tag(),
-                question: item.question.clone(),
-                candidates: item.candidates.clone(),
-                answer,
-                predicted: label(predicted),
-                right,
-                probability: softmax_with_temperature(&combined, self.config.temperature())
-                    .get(predicted)
-                    .copied()
-                    .unwrap_or(0.0),
-                logits: combined.clone(),
-                truth,
-            });
-            if let (QuestionType::Caption, Answer::Choice(truth), HeadKind::Choice(_)) =
-                (item.qtype, &item.answer, head.kind)
-            {
-                tally_caption_pairs(&item.candidates, *truth, &combined, &mut tally.forms);
-            }
-            if let Some(form) = question_form(item.qtype, &item.question) {
-                let entry = tally.forms.entry(form).or_default();
-                entry[0] += usize::from(right);
-                entry[1] += 1;
+        let truth = match (route, &item.answer) {
+            (Route::Choice { .. }, Answer::Choice(c)) => Some(*c),
+            (Route::Count, Answer::Count(n)) => Some(*n as usize),
+            (Route::Choice { .. }, _) | (_, Answer::Choice(_)) => None,
+            _ => (0..combined.len()).find(|&i| label(i) == answer),
+        };
+        // The sweeps cover the answers the checks can move: choices and words (colour answers).
+        if let Some(truth) = truth.filter(|_| !matches!(item.answer, Answer::Count(_))) {
+            self.tally_sweeps(answers, rows, truth, tally);
+        }
+        tally.n += 1;
+        let right = truth == Some(predicted);
+        if let Answer::Count(n) = &item.answer {
+            // A count read from another head's answer: its number, or 0 for a word.
+            let said = label(predicted).parse::<f64>().unwrap_or(0.0);
+            tally.abs_error += (said - f64::from(*n)).abs();
+        }
+        tally.right += usize::from(right);
+        if let (QuestionType::Caption, Answer::Choice(truth), Route::Choice { .. }) = (item.qtype, &item.answer, route)
+        {
+            tally_caption_pairs(&item.candidates, *truth, &combined, &mut tally.forms);
+        }
+        if let Some(form) = question_form(item.qtype, &item.question) {
+            let entry = tally.forms.entry(form).or_default();
+            entry[0] += usize::from(right);
+            entry[1] += 1;
+        }
+        tally.answers.push(AnsweredQuestion {
+            gif: item.gif_name.clone(),
+            qtype: item.qtype.tag(),
+            question: item.question.clone(),
+            candidates: item.candidates.clone(),
+            answer,
+            predicted: label(predicted),
+            right,
+            probability: softmax_with_temperature(&combined, self.config.temperature())
+                .get(predicted)
+                .copied()
+                .unwrap_or(0.0),
+            logits: combined,
+            truth,
+        });
+    }
+
+    /// Tallies whether the question of `rows` is answered right (`truth`) at each weight of each
+    /// check's sweep, the other checks at the model's weights.
+    fn tally_sweeps(&self, answers: &Answers<B>, rows: std::ops::Range<usize>, truth: usize, tally: &mut Tally) {
+        let own = CheckWeights::of(&self.config.model);
+        let right_at =
+            |weights| usize::from(argmax(&answers.combined(rows.clone(), weights, self.aggregation)) == truth);
+        type With = fn(CheckWeights, f32) -> CheckWeights;
+        let sweeps: [(&[f32], &mut Vec<usize>, With); 4] = [
+            (&self.count_check_sweep, &mut tally.swept_count, |own, count| CheckWeights { count, ..own }),
+            (&self.order_check_sweep, &mut tally.swept_order, |own, order| CheckWeights { order, ..own }),
+            (&self.timeline_check_sweep, &mut tally.swept_timeline, |own, timeline| CheckWeights { timeline, ..own }),
+            (&self.object_check_sweep, &mut tally.swept_object, |own, object| CheckWeights { object, ..own }),
+        ];
+        for (weights, right, with) in sweeps {
+            right.resize(weights.len(), 0);
+            for (k, &weight) in weights.iter().enumerate() {
+                right[k] += right_at(with(own, weight));
             }
         }
-        Ok(())
     }
 
     /// Tallies, per question type, how often the attention's peak falls on the named object.

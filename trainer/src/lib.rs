@@ -4,7 +4,6 @@
 //! ([`train`]), evaluation, calibration and the command implementations, over what every command
 //! shares ([`runtime`]). `main.rs` and `cli/` are the command line.
 
-pub mod answer_checks;
 pub mod batch;
 pub mod bench;
 pub mod calibrate;

@@ -14,6 +14,8 @@ use std::sync::{Mutex, PoisonError};
 use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use shared_model::answer::TextEncoder;
+use shared_model::answer::read::InputError;
 use shared_model::batch::{encode_tokens, token_tensors};
 use shared_model::model::{PretrainedTextTower, QaModel, TextEncoding};
 use shared_model::tokenize::{TextTokenizer, TokenBatch};
@@ -145,6 +147,18 @@ impl<'a> Texts<'a> {
             }
             _ => Ok(encode_tokens(model, &tokens, device)),
         }
+    }
+}
+
+impl<B: Backend> TextEncoder<B> for Texts<'_> {
+    fn encode_texts(
+        &self,
+        model: &QaModel<B>,
+        texts: &[&str],
+        max_len: usize,
+        device: &B::Device,
+    ) -> Result<TextEncoding<B>, InputError> {
+        self.encode(model, texts, max_len, device).map_err(|e| InputError::TextEncoding(format!("{e:#}")))
     }
 }
 
