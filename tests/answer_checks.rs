@@ -7,11 +7,11 @@
 
 use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
+use shared_model::answer::checks::caption_text::common_object;
+use shared_model::answer::checks::count::CountCheck;
+use shared_model::answer::checks::order::{OrderCheck, caption_order_claims};
+use shared_model::answer::pipeline::{Prediction, softmax};
 use shared_model::bundle::ModelBundle;
-use shared_model::caption_text::common_object;
-use shared_model::count_check::CountCheck;
-use shared_model::order_check::{OrderCheck, caption_order_claims};
-use shared_model::pipeline::{Prediction, softmax};
 use shared_model::text::questions::{QaItem, QuestionType};
 use trainer::eval::Evaluator;
 
@@ -101,12 +101,12 @@ fn answering_adds_the_heads_log_likelihood_of_each_stated_count_and_order() {
             .iter()
             .map(|candidate| {
                 let claims = match item.qtype {
-                    QuestionType::Caption => shared_model::count_check::caption_claims(
+                    QuestionType::Caption => shared_model::answer::checks::count::caption_claims(
                         candidate,
                         &object,
-                        shared_model::count_check::Repeated::Totals,
+                        shared_model::answer::checks::count::Repeated::Totals,
                     ),
-                    _ => shared_model::count_check::action_claims(&item.question, candidate),
+                    _ => shared_model::answer::checks::count::action_claims(&item.question, candidate),
                 };
                 let gain: f32 = claims
                     .iter()

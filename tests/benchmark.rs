@@ -72,8 +72,8 @@ fn generated_gifs_decode_to_their_annotations() {
 #[test]
 fn count_targets_mark_the_repetitions_the_frames_show() {
     use shared_model::preprocess::PreprocessConfig;
-    use shared_model::text::questions::Answer;
     use shared_model::sampling::SamplingStrategy;
+    use shared_model::text::questions::Answer;
     use trainer::data::attention_targets::ObjectAnnotations;
 
     let tmp = TempDir::new("count-targets");

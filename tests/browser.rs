@@ -23,15 +23,15 @@ use std::time::{Duration, Instant};
 use burn::backend::Flex;
 use gifqa_tests::{TempDir, repo_root};
 use serde_json::Value;
-use shared_model::bundle::ModelBundle;
-use shared_model::gif::{DecodeLimits, decode_gif};
-use shared_model::trust::in_world::out_of_world_note;
-use shared_model::pipeline::{
+use shared_model::answer::pipeline::{
     ClipAggregation, INFERENCE_SEED, MAX_QUESTION_BYTES, Prediction, UNSURE_BELOW, answer_prepared, prepare_gif,
     unknown_words_note,
 };
-use shared_model::text::samples::Sample;
+use shared_model::bundle::ModelBundle;
+use shared_model::gif::{DecodeLimits, decode_gif};
 use shared_model::sampling::SamplingStrategy;
+use shared_model::text::samples::Sample;
+use shared_model::trust::in_world::out_of_world_note;
 
 /// Paths the test needs, or `None` (skipped) when they are absent and not required.
 fn prerequisites() -> Option<(PathBuf, PathBuf)> {

@@ -893,7 +893,8 @@ fn training_with_the_minilm_vocabulary_starts_from_its_embeddings() {
     assert_eq!(state["options"]["vocab"], "minilm");
     // The folder's tokenizer is the pruned MiniLM one, loaded as the page loads it.
     let tokenizer =
-        shared_model::text::tokenize::TextTokenizer::from_bytes(&std::fs::read(out.join("tokenizer.json")).unwrap()).unwrap();
+        shared_model::text::tokenize::TextTokenizer::from_bytes(&std::fs::read(out.join("tokenizer.json")).unwrap())
+            .unwrap();
     let vocab = tokenizer.vocab_size();
     assert!((5000..9000).contains(&vocab), "{vocab} tokens");
     let id = |word: &str| tokenizer.inner().token_to_id(word).unwrap_or_else(|| panic!("{word} has no token")) as usize;

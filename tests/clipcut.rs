@@ -3,10 +3,12 @@
 //! equals answering with those K frames sampled directly.
 
 use burn::backend::Flex;
-use shared_model::model::encode_tokens;
+use shared_model::answer::pipeline::{
+    ClipAggregation, INFERENCE_SEED, Prediction, answer_prepared, encode_clips, prepare_gif,
+};
 use shared_model::bundle::ModelBundle;
 use shared_model::gif::{DecodedGif, GifFrame};
-use shared_model::pipeline::{ClipAggregation, INFERENCE_SEED, Prediction, answer_prepared, encode_clips, prepare_gif};
+use shared_model::model::encode_tokens;
 use shared_model::preprocess::prepare_clip;
 use shared_model::sampling::{FrameSource, SampledFrame, SamplingStrategy};
 

@@ -18,16 +18,16 @@ use shared_model::model::{CountHead, QaModel, QaModelConfig};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::sampling::{FrameSource, SampledFrame};
 use shared_model::text::tokenize::TextTokenizer;
+use trainer::data::BatchQuestion;
 use trainer::data::attention_targets::ObjectAnnotations;
-use trainer::runtime::backend::{Compute, Training, device};
-use trainer::batch::BatchQuestion;
+use trainer::data::text_cache::Texts;
 use trainer::data::{Split, load};
 use trainer::generate::{GenerateOptions, generate};
+use trainer::runtime::backend::{Compute, Training, device};
+use trainer::train::optimizer_config;
 use trainer::train::parallel::{
     AttentionSupervision, CountSupervision, DataParallel, ObjectSupervision, StepContext, StepGradients,
 };
-use trainer::data::text_cache::Texts;
-use trainer::train::optimizer_config;
 use trainer::vocab::{answer_vocabulary, build_tokenizer};
 
 const IMAGE_SIZE: usize = 16;

@@ -7,14 +7,15 @@ use std::collections::HashMap;
 use burn::backend::Flex;
 use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip};
+use shared_model::answer::pipeline::softmax;
 use shared_model::bundle::ModelBundle;
 use shared_model::model::QaModelConfig;
-use shared_model::pipeline::softmax;
 use shared_model::preprocess::PreparedClip;
 use shared_model::text::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
-use trainer::batch::{BatchQuestion, Routing, forward};
-use trainer::eval::Evaluator;
+use trainer::data::BatchQuestion;
 use trainer::data::text_cache::Texts;
+use trainer::eval::Evaluator;
+use trainer::train::forward::{Routing, forward};
 
 type B = Flex;
 

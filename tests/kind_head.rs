@@ -4,9 +4,9 @@
 
 use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip, questions_by_gif};
-use shared_model::model::encode_tokens;
+use shared_model::answer::pipeline::{AnswerKind, open_kind, question_kinds};
 use shared_model::bundle::ModelBundle;
-use shared_model::pipeline::{AnswerKind, open_kind, question_kinds};
+use shared_model::model::encode_tokens;
 use shared_model::text::questions::QuestionType;
 
 type B = burn::backend::Flex;

@@ -158,11 +158,11 @@ pub mod tiny {
 
 /// Generated benchmark GIFs, and a tiny model's answers about them through the page's path.
 pub mod generated {
+    use shared_model::answer::pipeline::{ClipAggregation, Prediction, answer_prepared};
     use shared_model::bundle::ModelBundle;
-    use shared_model::pipeline::{ClipAggregation, Prediction, answer_prepared};
     use shared_model::preprocess::PreparedClip;
-    use shared_model::text::questions::{Answer, QaItem};
     use shared_model::sampling::{SamplingStrategy, seed_of};
+    use shared_model::text::questions::{Answer, QaItem};
     use trainer::data::Split;
 
     use crate::TempDir;

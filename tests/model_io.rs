@@ -5,9 +5,9 @@
 use burn::backend::Flex;
 use burn::tensor::Tensor;
 use gifqa_tests::{TempDir, checkpoint, repo_root};
+use shared_model::answer::pipeline::ClipAggregation;
 use shared_model::bundle::{BundleError, ModelBundle, Verify, load_weights, load_weights_partially, weights_to_bytes};
 use shared_model::model::{CountHead, QaModel, QaModelConfig};
-use shared_model::pipeline::ClipAggregation;
 use shared_model::sampling::SamplingStrategy;
 
 type B = Flex;
@@ -401,8 +401,8 @@ fn shipped_model_answers_fresh_benchmark_gifs() {
 /// the inference path points like the evaluation's (measured: 324 of 324 frames).
 #[test]
 fn shipped_model_shows_where_it_looked() {
+    use shared_model::answer::pipeline::{INFERENCE_SEED, answer_prepared, prepare_gif};
     use shared_model::gif::{DecodeLimits, decode_gif};
-    use shared_model::pipeline::{INFERENCE_SEED, answer_prepared, prepare_gif};
     use shared_model::text::questions::QuestionType;
 
     let device = Default::default();
@@ -467,7 +467,8 @@ fn shipped_manifest_lists_the_shipped_files() {
     // The page keys its cache by these hashes and verifies every download against them.
     let dir = repo_root().join("www/model");
     let manifest: shared_model::bundle::manifest::Manifest =
-        serde_json::from_slice(&std::fs::read(dir.join(shared_model::bundle::manifest::MANIFEST_FILE)).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join(shared_model::bundle::manifest::MANIFEST_FILE)).unwrap())
+            .unwrap();
     for name in
         [shared_model::bundle::CONFIG_FILE, shared_model::bundle::WEIGHTS_FILE, shared_model::bundle::TOKENIZER_FILE]
     {
@@ -481,8 +482,8 @@ fn shipped_manifest_lists_the_shipped_files() {
 /// world (another seed than its training data), through the answering path's own functions.
 #[test]
 fn shipped_model_flags_real_gifs_and_not_its_own_world() {
+    use shared_model::answer::pipeline::{INFERENCE_SEED, encode_clips, in_world_score, prepare_gif};
     use shared_model::gif::{DecodeLimits, decode_gif};
-    use shared_model::pipeline::{INFERENCE_SEED, encode_clips, in_world_score, prepare_gif};
 
     let device = Default::default();
     let bundle = ModelBundle::<B>::load_dir(&repo_root().join("www/model"), &device).expect("www/model loads");

@@ -11,12 +11,12 @@
 use burn::backend::Flex;
 use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
-use shared_model::model::{encode_tokens, video_tensors};
+use shared_model::answer::checks::object::ObjectCheck;
+use shared_model::answer::pipeline::{Prediction, softmax};
 use shared_model::bundle::ModelBundle;
-use shared_model::object_check::ObjectCheck;
-use shared_model::pipeline::{Prediction, softmax};
-use shared_model::text::questions::{QaItem, QuestionType};
+use shared_model::model::{encode_tokens, video_tensors};
 use shared_model::preprocess::zoom;
+use shared_model::text::questions::{QaItem, QuestionType};
 use trainer::eval::Evaluator;
 
 type B = Flex;

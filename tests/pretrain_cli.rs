@@ -75,7 +75,8 @@ fn pretrain_overfits_and_its_folder_starts_training() {
                 assert!(metrics[key].as_f64().is_some_and(f64::is_finite), "{when}.{key}: {metrics}");
             }
         }
-        let bundle = trainer::runtime::backend::load_model(&out, false).expect("the pretrained folder loads as a model");
+        let bundle =
+            trainer::runtime::backend::load_model(&out, false).expect("the pretrained folder loads as a model");
         assert_eq!(bundle.config.model.d_model, 16);
     }
 

@@ -8,14 +8,14 @@
 use burn::backend::Flex;
 use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
-use shared_model::model::{encode_tokens, video_tensors};
+use shared_model::answer::checks::count::{CountCheck, Repeated};
+use shared_model::answer::checks::segment_count::SegmentCountCheck;
+use shared_model::answer::pipeline::{Prediction, softmax};
 use shared_model::bundle::ModelBundle;
-use shared_model::count_check::{CountCheck, Repeated};
 use shared_model::model::{CountHead, QuestionContext};
-use shared_model::pipeline::{Prediction, softmax};
+use shared_model::model::{encode_tokens, video_tensors};
 use shared_model::preprocess::PreparedClip;
 use shared_model::text::questions::{QaItem, QuestionType};
-use shared_model::segment_count_check::SegmentCountCheck;
 use trainer::eval::Evaluator;
 
 type B = Flex;

@@ -8,11 +8,11 @@
 use burn::backend::Flex;
 use gifqa_tests::TempDir;
 use gifqa_tests::generated::{ask, first_clip, questions_by_gif, right_when_asked};
-use shared_model::model::{encode_tokens, video_tensors};
+use shared_model::answer::checks::timeline::TimelineCheck;
+use shared_model::answer::pipeline::{Prediction, softmax};
 use shared_model::bundle::{ModelBundle, load_weights, weights_to_bytes};
-use shared_model::pipeline::{Prediction, softmax};
+use shared_model::model::{encode_tokens, video_tensors};
 use shared_model::text::questions::{QaItem, QuestionType};
-use shared_model::timeline_check::TimelineCheck;
 use trainer::eval::Evaluator;
 
 type B = Flex;

@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde_json::Value;
-use shared_model::model::clip::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD};
 use shared_model::model::clip::load_clip_vision_dir;
+use shared_model::model::clip::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD};
 use towers::{B, TowerRuns, load, parity_dir, run, stderr, weights};
 
 /// Parity tolerance of the tiny tower's hidden states (as in tests/parity_clip.rs).

@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
+use shared_model::answer::pipeline::{open_kind, prepare_gif, validate};
 use shared_model::bundle::BundleConfig;
 use shared_model::gif::{DecodeLimits, decode_gif};
-use shared_model::text::msrvtt::parse_msrvtt_mc;
-use shared_model::pipeline::{open_kind, prepare_gif, validate};
 use shared_model::preprocess::{PreprocessConfig, gather_clip};
-use shared_model::text::questions::{Answer, QuestionType, parse_questions, question_text};
 use shared_model::sampling::{FrameSource, SamplingStrategy, Timeline, seed_of};
+use shared_model::text::msrvtt::parse_msrvtt_mc;
+use shared_model::text::questions::{Answer, QuestionType, parse_questions, question_text};
 use shared_model::text::tokenize::TextTokenizer;
 
 use crate::repo_root;
@@ -441,7 +441,8 @@ impl Target for QuestionTarget {
                 assert!(words.iter().all(|w| !w.is_empty()), "{words:?}");
             }
         }
-        let _ = shared_model::pipeline::check_token_window(&self.tokenizer, question, &candidates, self.max_len);
+        let _ =
+            shared_model::answer::pipeline::check_token_window(&self.tokenizer, question, &candidates, self.max_len);
         if let Ok(batch) = self.tokenizer.encode_batch(&texts, self.max_len) {
             assert_eq!((batch.ids.len(), batch.padding.len()), (batch.batch * batch.len, batch.batch * batch.len));
             assert!(batch.len <= self.max_len.max(1));

@@ -7,10 +7,11 @@ use anyhow::{Context, Result};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use shared_model::bundle::ModelBundle;
-use shared_model::text::questions::QuestionType;
 use shared_model::sampling::SamplingStrategy;
+use shared_model::text::questions::QuestionType;
+use trainer::data::BatchQuestion;
 use trainer::runtime::backend::{self, Training};
-use trainer::batch::{BatchQuestion, cross_entropy, forward};
+use trainer::train::forward::{cross_entropy, forward};
 
 struct Norms<'a> {
     grads: &'a burn::optim::GradientsParams,
@@ -82,7 +83,7 @@ fn main() -> Result<()> {
         &refs,
         &questions,
         strategy.top_k(),
-        trainer::batch::Routing::ByType,
+        trainer::train::forward::Routing::ByType,
         &device,
     )?;
     let mut loss: Option<Tensor<Training, 1>> = None;

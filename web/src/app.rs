@@ -45,7 +45,7 @@ struct Report<'a> {
     question: &'a str,
     candidates: &'a [String],
     backend: BackendKind,
-    /// shared_model::pipeline::Prediction, whole, as the worker sent it.
+    /// shared_model::answer::pipeline::Prediction, whole, as the worker sent it.
     prediction: &'a serde_json::Value,
     /// Whether the answer is a guess: the question or a candidate holds words the model never
     /// saw (`prediction.unknown_words`, named in the page's `#unknown-words` note).

@@ -7,6 +7,7 @@
 pub mod answers;
 pub mod checks;
 pub mod heads;
+pub mod pipeline;
 pub mod read;
 pub mod route;
 

@@ -35,8 +35,3 @@ pub use segment_tagger::{SegmentTagger, SegmentTaggerConfig};
 pub use text_encoder::TextEncoding;
 pub use text_tower::{PretrainedTextConfig, PretrainedTextTower};
 pub use vision_tower::{PretrainedVisionConfig, PretrainedVisionTower};
-
-// Old paths, removed once the other branches land (see the block in the crate root).
-pub use clip as clip_layer;
-pub use clip as clip_text;
-pub use clip as clip_vision;

@@ -9,7 +9,7 @@
 //! 545 objects of 250 GIFs of another seed).
 
 use super::prepare::{PreparedClip, resize_rgba};
-use crate::count_check::log_softmax;
+use crate::answer::checks::count::log_softmax;
 
 /// Centre of the most-attended cell of a square grid, as (x, y) fractions of the frame's width and
 /// height; `None` unless `attention` is a non-empty square grid (row-major).

@@ -1,3 +1,3 @@
 //! `trainer bench`: options and implementation in [`trainer::bench`].
 
-pub use trainer::bench::{BenchOptions as Options, run};
+pub use trainer::inference::bench::{BenchOptions as Options, run};

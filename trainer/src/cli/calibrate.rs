@@ -1,3 +1,3 @@
 //! `trainer calibrate`: options and implementation in [`trainer::calibrate`] (recipes run it too).
 
-pub use trainer::calibrate::{CalibrateOptions as Options, run};
+pub use trainer::eval::calibrate::{CalibrateOptions as Options, run};

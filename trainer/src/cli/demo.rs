@@ -1,3 +1,3 @@
 //! `trainer demo`: options and implementation in [`trainer::demo`].
 
-pub use trainer::demo::{DemoOptions as Options, run};
+pub use trainer::inference::demo::{DemoOptions as Options, run};

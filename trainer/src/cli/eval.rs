@@ -3,9 +3,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use trainer::runtime::backend;
 use trainer::data::{Dataset, MissingGifs};
 use trainer::eval::{Evaluation, Evaluator, table};
+use trainer::runtime::backend;
 use trainer::runtime::files::write_atomically;
 
 /// Options of `trainer eval`.

@@ -1,3 +1,3 @@
 //! `trainer frames`: options and implementation in [`trainer::frames`].
 
-pub use trainer::frames::{FramesOptions as Options, run};
+pub use trainer::inference::frames::{FramesOptions as Options, run};

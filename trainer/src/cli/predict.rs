@@ -1,3 +1,3 @@
 //! `trainer predict`: options and implementation in [`trainer::predict`].
 
-pub use trainer::predict::{PredictOptions as Options, run};
+pub use trainer::inference::predict::{PredictOptions as Options, run};

@@ -1,3 +1,3 @@
 //! `trainer samples`: options and implementation in [`trainer::samples`].
 
-pub use trainer::samples::{SamplesOptions as Options, run};
+pub use trainer::generate::samples::{SamplesOptions as Options, run};

@@ -23,13 +23,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use shared_model::gif::{DecodeLimits, decode_gif};
-use shared_model::text::msrvtt::{MSRVTT_MC_FILE, load_msrvtt_mc};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig, gather_clip, resize_rgba};
-use shared_model::text::questions::{QaItem, gif_dir, has_split, load_split};
 use shared_model::sampling::{SampledFrame, Timeline};
+use shared_model::text::msrvtt::{MSRVTT_MC_FILE, load_msrvtt_mc};
+use shared_model::text::questions::{QaItem, gif_dir, has_split, load_split};
 
-use frame_cache::FrameBytes;
 use crate::runtime::progress::progress;
+use frame_cache::FrameBytes;
 
 /// Missing GIF names shown in the one-line report (the file has them all).
 const SHOWN_MISSING: usize = 10;
@@ -377,7 +377,7 @@ fn cached_frames(at: &GifLocation<'_>, preprocess: &PreprocessConfig, names: &[&
 
 /// Resized `[frames, size, size, 3]` bytes and per-frame delays (ms) of one GIF.
 fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<(Vec<u8>, Vec<u32>)> {
-    let bytes = crate::predict::read_gif(path)?;
+    let bytes = crate::runtime::files::read_gif(path)?;
     let gif = decode_gif(&bytes, &DecodeLimits::default())?;
     let size = preprocess.image_size;
     let mut frames = Vec::with_capacity(gif.frames.len() * size * size * 3);
@@ -385,6 +385,14 @@ fn read_and_resize(path: &Path, preprocess: &PreprocessConfig) -> Result<(Vec<u8
         frames.extend(resize_rgba(&frame.rgba, gif.width as usize, gif.height as usize, size, preprocess.background));
     }
     Ok((frames, gif.frames.iter().map(|f| f.delay_ms).collect()))
+}
+
+/// A question in a batch: which video (clip) it reads, and the row itself.
+pub struct BatchQuestion<'a> {
+    /// Index into the batch's clips.
+    pub video: usize,
+    /// The question row.
+    pub item: &'a QaItem,
 }
 
 #[cfg(test)]

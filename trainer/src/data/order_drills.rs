@@ -16,7 +16,7 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use shared_model::caption_text::{CaptionText, caption_parts, gerund};
+use shared_model::answer::checks::caption_text::{CaptionText, caption_parts, gerund};
 use shared_model::text::questions::{Answer, QaItem, QuestionType};
 
 use crate::data::Split;

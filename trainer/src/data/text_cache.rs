@@ -16,9 +16,9 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use shared_model::answer::TextEncoder;
 use shared_model::answer::read::InputError;
-use shared_model::batch::{encode_tokens, token_tensors};
 use shared_model::model::{PretrainedTextTower, QaModel, TextEncoding};
-use shared_model::tokenize::{TextTokenizer, TokenBatch};
+use shared_model::model::{encode_tokens, token_tensors};
+use shared_model::text::tokenize::{TextTokenizer, TokenBatch};
 
 /// Token states of a text tower per text, kept on the host.
 pub struct TowerStateCache {
@@ -168,7 +168,7 @@ mod tests {
     use burn::backend::Flex;
     use shared_model::model::bert::BertConfig;
     use shared_model::model::{PretrainedTextConfig, QaModelConfig};
-    use shared_model::questions::{Answer, QaItem, QuestionType};
+    use shared_model::text::questions::{Answer, QaItem, QuestionType};
 
     use crate::vocab::build_tokenizer;
 

@@ -8,6 +8,8 @@
 mod encode;
 mod questions;
 mod render;
+/// Sample GIFs with their questions for the demo and the page.
+pub mod samples;
 mod second;
 mod varied;
 pub mod wording;

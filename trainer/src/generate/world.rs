@@ -801,13 +801,13 @@ mod tests {
     #[test]
     fn the_colour_check_knows_every_colour() {
         let names: Vec<&str> = Colour::ALL.iter().map(|c| c.name()).collect();
-        assert_eq!(names, shared_model::object_check::BENCHMARK_COLOURS);
+        assert_eq!(names, shared_model::answer::checks::object::BENCHMARK_COLOURS);
     }
 
     #[test]
     fn the_count_check_knows_the_largest_count() {
         // The count check reads a caption's larger totals as this count (`MAX_ASKED_COUNT`).
-        assert_eq!(MAX_REPS as usize, shared_model::count_check::MAX_ASKED_COUNT);
+        assert_eq!(MAX_REPS as usize, shared_model::answer::checks::count::MAX_ASKED_COUNT);
         let most = scenes(300).flat_map(|s| s.objects).flat_map(|o| o.segments).map(|s| s.reps).max();
         assert_eq!(most, Some(MAX_REPS));
     }

@@ -25,21 +25,21 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use shared_model::model::{encode_tokens, video_tensors};
 use shared_model::bundle::{BundleConfig, WEIGHTS_FILE, folder_files};
+use shared_model::model::{encode_tokens, video_tensors};
 
 use crate::runtime::files::write_folder_atomically;
 use shared_model::model::QaModel;
 use shared_model::preprocess::PreparedClip;
-use shared_model::text::questions::{Answer, QuestionType};
 use shared_model::sampling::{SamplingStrategy, seed_of};
+use shared_model::text::questions::{Answer, QuestionType};
 use shared_model::text::tokenize::TextTokenizer;
 
-use crate::pretrain::alignment::{AlignmentMetrics, alignment_metrics, describe};
-use crate::runtime::backend::{self, Compute, Training};
-use crate::pretrain::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss};
 use crate::data::loader::jittered_uniform;
 use crate::data::{self, Split};
+use crate::pretrain::alignment::{AlignmentMetrics, alignment_metrics, describe};
+use crate::pretrain::contrastive::{ContrastiveLoss, HnacConfig, LossKind, contrastive_loss};
+use crate::runtime::backend::{self, Compute, Training};
 use crate::runtime::progress::progress;
 use crate::train::schedule::{budget_spent, warmup_cosine};
 use crate::train::step_metrics::read_losses;

@@ -195,6 +195,18 @@ pub fn pause_point(name: &str) {
 }
 
 /// An empty folder for one test in the system's temporary folder, `{prefix}-{name}-{pid}`.
+/// Reads a GIF file for answering, refusing one over [`shared_model::answer::pipeline::MAX_GIF_FILE_BYTES`] before reading it.
+pub fn read_gif(path: &Path) -> Result<Vec<u8>> {
+    use shared_model::answer::pipeline::MAX_GIF_FILE_BYTES;
+    let bytes = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+    anyhow::ensure!(
+        bytes <= MAX_GIF_FILE_BYTES,
+        "{} is {bytes} bytes, over the limit of {MAX_GIF_FILE_BYTES} bytes for a GIF",
+        path.display()
+    );
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
 #[cfg(test)]
 pub(crate) fn scratch_dir(prefix: &str, name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("{prefix}-{name}-{}", std::process::id()));

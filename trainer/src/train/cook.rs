@@ -13,8 +13,8 @@ use super::checkpoint::{RecipeRun, STATE_FILE, TrainState};
 use super::fit::fit;
 use super::recipe::{CalibrateRecipe, Recipe};
 use super::records::describe;
-use crate::runtime::files::{read_folder, write_atomically, write_folder_atomically};
 use crate::generate::{GenerateOptions, Renderer, generate};
+use crate::runtime::files::{read_folder, write_atomically, write_folder_atomically};
 
 /// What the command line adds to a recipe: nothing that changes the model it makes.
 #[derive(Debug, Clone, Default)]
@@ -113,7 +113,7 @@ fn calibrate(recipe: &Recipe, calibration: &CalibrateRecipe, last: &Path, data: 
         "recipe {}: calibrating on Val ({} GIFs) and Train ({} GIFs)",
         recipe.name, calibration.max_gifs, calibration.world_gifs
     );
-    crate::calibrate::run(crate::calibrate::CalibrateOptions {
+    crate::eval::calibrate::run(crate::eval::calibrate::CalibrateOptions {
         model: last.to_path_buf(),
         data: data.to_path_buf(),
         split: "Val".into(),

@@ -18,11 +18,11 @@ use super::parallel::{DataParallel, StepContext};
 use super::records::Seen;
 use super::schedule::{budget_spent, warmup_cosine};
 use super::step_metrics::{Figures, MetricsAccumulator};
-use crate::runtime::backend::Training;
-use crate::batch::BatchQuestion;
+use crate::data::BatchQuestion;
 use crate::data::Split;
-use crate::runtime::files::pause_point;
 use crate::data::loader::Prefetch;
+use crate::runtime::backend::Training;
+use crate::runtime::files::pause_point;
 use crate::runtime::progress::progress;
 
 /// How often the loop reads the steps' figures back from the device for the progress bar (and

@@ -22,12 +22,12 @@ use super::parallel::{AttentionSupervision, CountSupervision, DataParallel, Obje
 use super::records::{describe, epoch_record};
 use super::splits::{Splits, load_splits, supervision_annotations};
 use crate::data::attention_targets::ObjectAnnotations;
-use crate::runtime::backend::{self, Training};
-use crate::data::{self, Split};
-use crate::eval::{Evaluator, Report};
-use crate::runtime::files::clean_leftovers;
 use crate::data::loader::Prefetch;
 use crate::data::text_cache::{Texts, TowerStateCache};
+use crate::data::{self, Split};
+use crate::eval::{Evaluator, Report};
+use crate::runtime::backend::{self, Training};
+use crate::runtime::files::clean_leftovers;
 
 /// Trains a model from `options` (no recipe): a new one, or `--resume`d from its checkpoint.
 pub fn fit(options: TrainOptions) -> Result<()> {

@@ -5,6 +5,9 @@
 //! `augment`), validates and saves a checkpoint per epoch (`fit`, `records`). A recipe (`recipe`)
 //! chains such runs from generated data to a calibrated model folder (`cook`).
 
+/// One forward pass over a batch of videos and their questions, and the losses on it.
+pub mod forward;
+
 pub mod augment;
 mod checkpoint;
 pub mod cook;

@@ -7,13 +7,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use shared_model::bundle::{BundleConfig, FORMAT_VERSION, ModelBundle, Verify, WEIGHTS_FILE};
 use shared_model::model::bert::BertModel;
+use shared_model::model::bert::load_bert_dir_with_tokenizer;
+use shared_model::model::clip::load_clip_vision_dir;
 use shared_model::model::clip::{CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, ClipVisionModel};
 use shared_model::model::{PretrainedTextConfig, PretrainedVisionConfig, QaModel, QaModelConfig};
 use shared_model::preprocess::PreprocessConfig;
-use shared_model::model::bert::load_bert_dir_with_tokenizer;
-use shared_model::model::clip::load_clip_vision_dir;
-use shared_model::text::questions::{QaItem, load_split};
 use shared_model::sampling::SamplingStrategy;
+use shared_model::text::questions::{QaItem, load_split};
 use shared_model::text::tokenize::TextTokenizer;
 
 use super::checkpoint::{Start, TrainState};

@@ -15,20 +15,21 @@ use burn::module::{ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use shared_model::model::index_tensor;
 use shared_model::bundle::BundleConfig;
 use shared_model::model::QaModel;
+use shared_model::model::index_tensor;
 use shared_model::preprocess::PreparedClip;
 use shared_model::text::questions::{Answer, QuestionType};
 
 use super::step_metrics::StepMetrics;
+use crate::data::BatchQuestion;
 use crate::data::attention_targets::{AttentionTargets, ObjectAnnotations};
-use crate::runtime::backend::{Device, Training};
-use crate::batch::{
-    BatchOutput, BatchQuestion, HeadKind, Routing, attention_loss, cross_entropy_over, event_loss, forward,
-    summed_cross_entropy, targeted_rows,
-};
 use crate::data::text_cache::Texts;
+use crate::runtime::backend::{Device, Training};
+use crate::train::forward::{
+    BatchOutput, HeadKind, Routing, attention_loss, cross_entropy_over, event_loss, forward, summed_cross_entropy,
+    targeted_rows,
+};
 
 /// Weight of the kind head's cross-entropy (`--kind-head`) beside the answer losses, which have
 /// weight 1 each.

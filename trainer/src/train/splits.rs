@@ -6,14 +6,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use shared_model::bundle::BundleConfig;
 use shared_model::model::CountHead;
-use shared_model::text::questions::has_split;
 use shared_model::sampling::SamplingStrategy;
+use shared_model::text::questions::has_split;
 
 use super::checkpoint::missing_list_name;
 use super::options::TrainOptions;
 use crate::data::attention_targets::ObjectAnnotations;
-use crate::data::{self, Dataset, MissingGifs, Split};
 use crate::data::order_drills::add_order_drills;
+use crate::data::{self, Dataset, MissingGifs, Split};
 
 /// Checks the auxiliary losses' weights against the model and its sampling, and loads the Train
 /// annotations they all read (`None` when every one is off).

@@ -165,7 +165,7 @@ pub struct Answer {
     pub candidates: Vec<String>,
     /// The backend that answered.
     pub backend: BackendKind,
-    /// `shared_model::pipeline::Prediction`, serialized whole.
+    /// `shared_model::answer::pipeline::Prediction`, serialized whole.
     pub prediction: serde_json::Value,
     /// What the page draws.
     pub view: AnswerView,

@@ -6,12 +6,12 @@
 use burn::backend::Flex;
 use burn::backend::wgpu::{RuntimeOptions, WebGpu, WgpuDevice, graphics, init_setup_async};
 use js_sys::Reflect;
-use shared_model::bundle::ModelBundle;
-use shared_model::gif_decode::{DecodeLimits, decode_gif};
-use shared_model::model::VideoEncoding;
-use shared_model::pipeline::{
+use shared_model::answer::pipeline::{
     ClipAggregation, INFERENCE_SEED, Prediction, answer_encoded, encode_clips, prepare_gif, settle,
 };
+use shared_model::bundle::ModelBundle;
+use shared_model::gif::{DecodeLimits, decode_gif};
+use shared_model::model::VideoEncoding;
 use shared_model::preprocess::PreparedClip;
 use shared_model::sampling::SamplingStrategy;
 use wasm_bindgen::{JsCast, JsValue};
@@ -232,7 +232,7 @@ impl Engine {
 
     /// What the page says under an unsure answer of this model (its calibrated threshold).
     pub fn unsure_note(&self) -> String {
-        shared_model::pipeline::unsure_note_for(&self.cpu.config)
+        shared_model::answer::pipeline::unsure_note_for(&self.cpu.config)
     }
 
     /// The Frames menu: the model's own strategy, uniform, keyframes and CLIP-Cut, as (value, label).

@@ -23,7 +23,7 @@ pub enum ModelError {
     Gif(#[from] shared_model::gif::GifError),
     /// Bad question or candidates.
     #[error("{0}")]
-    Input(#[from] shared_model::pipeline::InputError),
+    Input(#[from] shared_model::answer::pipeline::InputError),
 }
 
 /// `error` as a [`WebError`], for `map_err` (the model's error types are not this crate's, so

@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use js_sys::{Array, ArrayBuffer, Uint8Array};
-use shared_model::bundle::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use shared_model::answer::pipeline::validate;
 use shared_model::bundle::manifest::{MANIFEST_FILE, Manifest};
-use shared_model::pipeline::validate;
+use shared_model::bundle::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use wasm_bindgen::prelude::*;
 use web_protocol::{Answer, BackendKind, Loaded, Prepared, Reply, Request, Timings};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};

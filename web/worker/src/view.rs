@@ -2,9 +2,9 @@
 //! thread needs no model code: the ranked answers, the notes, and each frame the question read
 //! with its pixels as RGBA (ready for `ImageData`) and its most-attended cell.
 
-use shared_model::trust::in_world::out_of_world_note;
-use shared_model::pipeline::{Prediction, unknown_words_note};
+use shared_model::answer::pipeline::{Prediction, unknown_words_note};
 use shared_model::preprocess::PreparedClip;
+use shared_model::trust::in_world::out_of_world_note;
 use web_protocol::{AnswerView, FrameView};
 
 /// The view of `prediction` and the RGBA pixels of its frames, in the same order. CLIP-Cut reads

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use shared_model::answer::pipeline::{ClipAggregation, answer_prepared, prepare_gif};
 use shared_model::gif::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{ClipAggregation, answer_prepared, prepare_gif};
 use shared_model::preprocess::{PreparedClip, PreprocessConfig};
 use shared_model::sampling::SamplingStrategy;
 
@@ -47,7 +47,7 @@ pub fn run(options: FramesOptions) -> Result<()> {
     if options.out.exists() && std::fs::read_dir(&options.out)?.next().is_some() {
         anyhow::bail!("{} exists and is not empty", options.out.display());
     }
-    let bytes = crate::predict::read_gif(&options.gif)?;
+    let bytes = crate::runtime::files::read_gif(&options.gif)?;
     let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
     let images: Vec<Image> = match (&options.sample, &options.model) {
         (None, None) => gif
@@ -69,7 +69,8 @@ pub fn run(options: FramesOptions) -> Result<()> {
             let bundle = backend::load_model(model, options.no_verify)?;
             let strategy = backend::strategy_for(&bundle.config, spec.as_deref())?;
             let size = bundle.config.preprocess.image_size;
-            let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED);
+            let clips =
+                prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::answer::pipeline::INFERENCE_SEED);
             match (strategy.top_k(), &options.question) {
                 (None, _) => clips.iter().flat_map(|clip| clip_images(clip, size, None)).collect(),
                 (Some(_), None) => anyhow::bail!("{strategy} picks frames per question: pass --question"),

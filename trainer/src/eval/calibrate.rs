@@ -6,14 +6,14 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use shared_model::bundle::manifest::{MANIFEST_FILE, Manifest};
 use shared_model::bundle::{BundleConfig, CONFIG_FILE, read_manifest};
 use shared_model::trust::calibration::{calibrate, expected_calibration_error, top_answers};
-use shared_model::bundle::manifest::{MANIFEST_FILE, Manifest};
 
 use crate::runtime::backend;
 use shared_model::bundle::ModelBundle;
-use shared_model::trust::in_world::InWorld;
 use shared_model::sampling::SamplingStrategy;
+use shared_model::trust::in_world::InWorld;
 
 use crate::data::{Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, calibration_rows};
@@ -100,7 +100,7 @@ fn report_flagged(
     dir: &std::path::Path,
 ) -> Result<()> {
     let threshold = bundle.config.in_world.as_ref().map_or(f32::INFINITY, |s| s.threshold);
-    let scores = crate::in_world::folder_scores(bundle, strategy, dir)?;
+    let scores = crate::eval::in_world::folder_scores(bundle, strategy, dir)?;
     let missed: Vec<String> = scores
         .distances
         .iter()
@@ -141,9 +141,9 @@ fn fit_in_world(
     )?;
     let device = backend::device();
     let features = |split: &Split, what: &str| {
-        crate::in_world::split_features(&bundle.model, &bundle.config, strategy, split, &device, what)
+        crate::eval::in_world::split_features(&bundle.model, &bundle.config, strategy, split, &device, what)
     };
-    let statistics = crate::in_world::fit(
+    let statistics = crate::eval::in_world::fit(
         &features(&train, "in-world features of Train")?,
         &features(held_out, &format!("in-world features of {}", options.split))?,
     )?;

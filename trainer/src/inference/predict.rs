@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use shared_model::answer::pipeline::{
+    Prediction, answer_prepared, prepare_gif, unknown_words_note, unsure_note_for, validate,
+};
 use shared_model::gif::{DecodeLimits, decode_gif};
 use shared_model::trust::in_world::out_of_world_note;
-use shared_model::pipeline::{
-    MAX_GIF_FILE_BYTES, Prediction, answer_prepared, prepare_gif, unknown_words_note, unsure_note_for, validate,
-};
 
 use crate::runtime::backend;
+use crate::runtime::files::read_gif;
 
 /// Options of `trainer predict`.
 #[derive(clap::Args)]
@@ -41,17 +42,6 @@ pub struct PredictOptions {
     pub json: bool,
 }
 
-/// Reads a GIF file for answering, refusing one over [`MAX_GIF_FILE_BYTES`] before reading it.
-pub fn read_gif(path: &std::path::Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
-    anyhow::ensure!(
-        bytes <= MAX_GIF_FILE_BYTES,
-        "{} is {bytes} bytes, over the limit of {MAX_GIF_FILE_BYTES} bytes for a GIF",
-        path.display()
-    );
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
 /// Runs `trainer predict`.
 pub fn run(options: PredictOptions) -> Result<()> {
     let candidates: Vec<String> = match &options.candidates {
@@ -66,7 +56,7 @@ pub fn run(options: PredictOptions) -> Result<()> {
     let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
     let bytes = read_gif(&options.gif)?;
     let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| format!("{}", options.gif.display()))?;
-    let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED);
+    let clips = prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::answer::pipeline::INFERENCE_SEED);
     let prediction = backend::block_on(answer_prepared(
         &bundle,
         &clips,

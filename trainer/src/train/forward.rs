@@ -9,26 +9,19 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
 use shared_model::answer::heads::HeadLogits;
+use shared_model::answer::pipeline::Route;
 use shared_model::answer::{Asked, Engine};
-use shared_model::batch::{index_tensor, video_tensors};
 use shared_model::bundle::BundleConfig;
 use shared_model::model::{EventCount, QaModel, VideoEncoding, kind_index};
-use shared_model::pipeline::Route;
+use shared_model::model::{index_tensor, video_tensors};
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::{Answer, QaItem};
+use shared_model::text::questions::{Answer, QaItem};
 
 pub use shared_model::answer::heads::{HeadKind, Routing};
 
-use crate::text_cache::Texts;
+use crate::data::BatchQuestion;
+use crate::data::text_cache::Texts;
 use crate::vocab::normalise_answer;
-
-/// A question in a batch: which video (clip) it reads, and the row itself.
-pub struct BatchQuestion<'a> {
-    /// Index into the batch's clips.
-    pub video: usize,
-    /// The question row.
-    pub item: &'a QaItem,
-}
 
 /// The kind head's logits for every question of a batch, with the data's types as targets.
 pub struct KindOutput<B: Backend> {
@@ -99,7 +92,7 @@ pub fn forward<B: Backend>(
     let engine = Engine { model, config, texts: &texts, top_k, device };
     let rows: Vec<Asked<'_>> = questions.iter().map(BatchQuestion::asked).collect();
     let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
-    let heads = crate::backend::block_on(engine.heads(&video, &sources, &rows, routing))?;
+    let heads = crate::runtime::backend::block_on(engine.heads(&video, &sources, &rows, routing))?;
     let with_targets = |head: HeadLogits<B>| HeadOutput {
         targets: head.rows.iter().map(|&i| target(questions[i].item, head.kind, config, answer_index)).collect(),
         kind: head.kind,
@@ -160,7 +153,7 @@ pub fn targeted_rows(
 /// - `attention`: `[questions, frames, cells]`; `targets.rows` one per question
 pub fn attention_loss<B: Backend>(
     attention: Tensor<B, 3>,
-    targets: &crate::attention_targets::AttentionTargets,
+    targets: &crate::data::attention_targets::AttentionTargets,
     batch_frames: usize,
     device: &B::Device,
 ) -> Option<Tensor<B, 1>> {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use shared_model::answer::pipeline::{ClipAggregation, answer_prepared, prepare_gif};
 use shared_model::gif::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{ClipAggregation, answer_prepared, prepare_gif};
 
 use crate::runtime::backend;
 
@@ -30,19 +30,19 @@ pub fn run(options: DemoOptions) -> Result<()> {
     let device = backend::device();
     let bundle = backend::load_model(&options.model, options.no_verify)?;
     let strategy = backend::strategy_for(&bundle.config, None)?;
-    let samples = crate::samples::read(&options.samples)?;
+    let samples = crate::generate::samples::read(&options.samples)?;
     let mut right = 0;
     let started = Instant::now();
     let mut current: Option<(String, Vec<shared_model::preprocess::PreparedClip>)> = None;
     for sample in &samples {
         if current.as_ref().is_none_or(|(name, _)| *name != sample.gif) {
             let path = options.samples.join(&sample.gif);
-            let bytes = crate::predict::read_gif(&path)?;
+            let bytes = crate::runtime::files::read_gif(&path)?;
             let gif = decode_gif(&bytes, &DecodeLimits::default()).with_context(|| path.display().to_string())?;
             println!("\n{} ({} frames, {}x{})", sample.gif, gif.frames.len(), gif.width, gif.height);
             current = Some((
                 sample.gif.clone(),
-                prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::pipeline::INFERENCE_SEED),
+                prepare_gif(&gif, strategy, &bundle.config.preprocess, shared_model::answer::pipeline::INFERENCE_SEED),
             ));
         }
         let Some((_, clips)) = &current else { continue };

@@ -13,7 +13,7 @@
 //! model's answers, make no claim; when every caption names the same object there is nothing to
 //! tell apart and nothing is asked.
 
-use crate::caption_text::{CaptionText, index_or_push};
+use crate::answer::checks::caption_text::{CaptionText, index_or_push};
 
 /// The colours of the benchmark's objects, as its questions and answers name them.
 pub const BENCHMARK_COLOURS: [&str; 8] = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"];
@@ -48,7 +48,7 @@ impl Looks {
     pub fn combine(self, whole: &[f32], closer: &[f32], classes: usize) -> Vec<f32> {
         match self {
             Looks::Whole => whole.to_vec(),
-            Looks::WholeAndCloser => crate::zoom::joint_log_probs(whole, closer, classes),
+            Looks::WholeAndCloser => crate::preprocess::zoom::joint_log_probs(whole, closer, classes),
             Looks::Closer => closer.to_vec(),
         }
     }
@@ -105,7 +105,7 @@ impl ObjectCheck {
     /// # Shapes
     /// - `answer_logits`: `[questions, classes]` row-major (one clip); returns one value per candidate
     pub fn adjustments(&self, answer_logits: &[f32], classes: usize, weight: f32) -> Vec<f32> {
-        crate::count_check::relative_log_likelihoods(&self.claims, answer_logits, classes, weight)
+        crate::answer::checks::count::relative_log_likelihoods(&self.claims, answer_logits, classes, weight)
     }
 }
 

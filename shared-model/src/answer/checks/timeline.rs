@@ -9,7 +9,7 @@
 //! Counts, colours and shapes are not checked here: distractors that change only those gain what
 //! the truth gains, and other checks (`count_check`) judge them.
 
-use crate::caption_text::{CaptionText, common_object, gerund};
+use crate::answer::checks::caption_text::{CaptionText, common_object, gerund};
 
 /// The actions the segment tagger tells apart, in its output order.
 pub const TIMELINE_ACTIONS: [&str; 10] =

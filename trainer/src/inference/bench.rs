@@ -9,8 +9,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use shared_model::answer::pipeline::{ClipAggregation, answer_prepared};
 use shared_model::gif::{DecodeLimits, decode_gif};
-use shared_model::pipeline::{ClipAggregation, answer_prepared};
 use shared_model::preprocess::PreprocessConfig;
 use shared_model::preprocess::prepare_clip;
 use shared_model::sampling::Timeline;
@@ -83,7 +83,7 @@ pub fn run(options: BenchOptions) -> Result<()> {
     let model = options.model.as_ref().context("--model is required")?;
     let gif_path = options.gif.as_ref().context("--gif is required")?;
     let bundle = backend::load_model(model, options.no_verify)?;
-    let bytes = crate::predict::read_gif(gif_path)?;
+    let bytes = crate::runtime::files::read_gif(gif_path)?;
     let candidates: Vec<String> = options.candidates.split('|').map(str::to_string).collect();
     let strategy = backend::strategy_for(&bundle.config, options.sample.as_deref())?;
     let mut stages: [Vec<f64>; 4] = Default::default();
@@ -150,8 +150,13 @@ fn run_loader(options: &BenchOptions) -> Result<()> {
     let (mut questions, mut gifs, mut bytes) = (0usize, 0usize, 0usize);
     let started = Instant::now();
     for _ in 0..options.epochs {
-        let mut batches =
-            crate::data::loader::Prefetch::epoch(split.clone(), options.batch_gifs, options.frames, options.augment, rng);
+        let mut batches = crate::data::loader::Prefetch::epoch(
+            split.clone(),
+            options.batch_gifs,
+            options.frames,
+            options.augment,
+            rng,
+        );
         for batch in batches.by_ref() {
             questions += batch.gifs.iter().map(|&g| split.gifs[g].items.len()).sum::<usize>();
             gifs += batch.gifs.len();

@@ -2,6 +2,11 @@
 //! retrieval (R@1/5/10, median rank) over the whole split, or among the GIFs of its first N
 //! captions (`retrieval_gallery`; a model with fused captions fuses every caption-GIF pair).
 
+/// `trainer calibrate`: temperature, unsure threshold and in-world statistics from held-out answers.
+pub mod calibrate;
+/// Fitting and reporting the in-world score over whole splits.
+pub mod in_world;
+
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
@@ -10,25 +15,25 @@ use serde::Serialize;
 use shared_model::answer::answers::{Answers, label};
 use shared_model::answer::checks::CheckWeights;
 use shared_model::answer::heads::Routing;
+use shared_model::answer::pipeline::{ClipAggregation, Route, read_floats};
 use shared_model::answer::{Asked, Engine};
-use shared_model::batch::{encode_prepared, index_tensor};
 use shared_model::bundle::BundleConfig;
-use shared_model::calibration::softmax_with_temperature;
-use shared_model::clipcut::fuse_selected;
 use shared_model::model::{QaModel, QuestionContext, TextEncoding, VideoEncoding};
-use shared_model::pipeline::{ClipAggregation, Route, read_floats};
+use shared_model::model::{encode_prepared, index_tensor};
 use shared_model::preprocess::PreparedClip;
-use shared_model::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
 use shared_model::sampling::SamplingStrategy;
-use shared_model::tokenize::TextTokenizer;
+use shared_model::sampling::clipcut::fuse_selected;
+use shared_model::text::questions::{Answer, CAPTION_PROMPT, QaItem, QuestionType};
+use shared_model::text::tokenize::TextTokenizer;
+use shared_model::trust::calibration::softmax_with_temperature;
 
-use crate::attention_targets::ObjectAnnotations;
-use crate::batch::BatchQuestion;
+use crate::data::BatchQuestion;
+use crate::data::attention_targets::ObjectAnnotations;
+use crate::data::text_cache::{Texts, TowerStateCache};
 use crate::data::{CachedGif, Split};
+use crate::eval::in_world::{InWorldReport, gif_features};
 use crate::generate::{colour_words, shape_words};
-use crate::in_world::{InWorldReport, gif_features};
-use crate::progress::progress;
-use crate::text_cache::{Texts, TowerStateCache};
+use crate::runtime::progress::progress;
 use crate::vocab::normalise_answer;
 
 /// Metrics of one question type.
@@ -227,7 +232,7 @@ pub struct CalibrationReport {
 
 /// The [`CalibrationReport`] of `answers` for a model whose temperature is `temperature`.
 pub fn calibration_report(answers: &[&AnsweredQuestion], temperature: f32) -> CalibrationReport {
-    use shared_model::calibration::{expected_calibration_error, fit_temperature, top_answers};
+    use shared_model::trust::calibration::{expected_calibration_error, fit_temperature, top_answers};
     let rows = calibration_rows(answers);
     let fitted_temperature = fit_temperature(&rows);
     CalibrationReport {
@@ -404,8 +409,13 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             device: &self.device,
         };
         let rows: Vec<Asked<'_>> = questions.iter().map(BatchQuestion::asked).collect();
-        let answers =
-            crate::backend::block_on(engine.answer(&video, &clips, &rows, Routing::ByModel, self.wanted_checks()))?;
+        let answers = crate::runtime::backend::block_on(engine.answer(
+            &video,
+            &clips,
+            &rows,
+            Routing::ByModel,
+            self.wanted_checks(),
+        ))?;
         if let Some(kinds) = &answers.heads.kinds {
             // Each question once, though it is asked of each of its GIF's clips.
             for (q, &predicted) in kinds.iter().enumerate().step_by(clips_per_gif.max(1)) {
@@ -509,7 +519,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         tallies: &mut BTreeMap<QuestionType, Tally>,
     ) -> Result<()> {
         let rows = expected.dims()[0];
-        let expected = crate::backend::block_on(read_floats(expected)).context("reading count evidence")?;
+        let expected = crate::runtime::backend::block_on(read_floats(expected)).context("reading count evidence")?;
         for start in (0..rows).step_by(clips) {
             let item = questions[count_rows[start]].item;
             let Answer::Count(answer) = item.answer else { continue };
@@ -629,7 +639,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
     ) -> Result<()> {
         let [_, frames, cells] = attention.dims();
         let grid = (cells as f64).sqrt().round() as usize; // the frame encoder's grid is square
-        let attention = crate::backend::block_on(read_floats(attention)).context("reading attention")?;
+        let attention = crate::runtime::backend::block_on(read_floats(attention)).context("reading attention")?;
         for (q, question) in questions.iter().enumerate() {
             let item = question.item;
             let Some(target) =
@@ -697,7 +707,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             let index: Vec<usize> = (0..chunk.len()).collect();
             // With CLIP-Cut, each GIF shows the caption prompt its most relevant frames.
             let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
-            let fused = crate::backend::block_on(fuse_selected(
+            let fused = crate::runtime::backend::block_on(fuse_selected(
                 self.model,
                 &video,
                 &index,
@@ -717,7 +727,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 let caption = row * 64 + j;
                 let query = pooled.clone().narrow(0, j, 1).expand([n, pooled.dims()[1]]);
                 let scores = self.model.choice_logits(&all, query); // [n, 1]
-                let scores = crate::backend::block_on(read_floats(scores)).context("reading scores")?;
+                let scores = crate::runtime::backend::block_on(read_floats(scores)).context("reading scores")?;
                 let own = scores[caption];
                 ranks.push(1 + scores.iter().filter(|&&s| s > own).count());
             }
@@ -764,7 +774,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 padding: encoded.padding.clone().int().select(0, index).equal_elem(1),
             };
             let sources: Vec<&[Option<usize>]> = clips.iter().map(|clip| clip.sources.as_slice()).collect();
-            let context = crate::backend::block_on(fuse_selected(
+            let context = crate::runtime::backend::block_on(fuse_selected(
                 self.model,
                 &video,
                 &video_index,
@@ -774,7 +784,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             ))?
             .context;
             let logits = self.model.fused_choice_logits(&context, rows.pooled, 1); // [chunk * n, 1]
-            let logits = crate::backend::block_on(read_floats(logits)).context("reading scores")?;
+            let logits = crate::runtime::backend::block_on(read_floats(logits)).context("reading scores")?;
             for (j, row) in logits.chunks(n).enumerate() {
                 let gif = c * chunk_size + j;
                 for (q, &score) in row.iter().enumerate() {

@@ -9,7 +9,7 @@
 //! the question's own action), so every question of one caption question has as many candidates.
 //! Captions outside the benchmark's grammar (`caption_text`) make no claim.
 
-use crate::caption_text::{CaptionText, common_object, gerund, index_or_push};
+use crate::answer::checks::caption_text::{CaptionText, common_object, gerund, index_or_push};
 
 /// One order a caption states, as the Transition question and answer that check it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +115,7 @@ impl OrderCheck {
     /// # Shapes
     /// - `logits`: `[questions, width]` row-major (one clip); returns one value per caption
     pub fn adjustments(&self, logits: &[f32], weight: f32) -> Vec<f32> {
-        crate::count_check::relative_log_likelihoods(&self.claims, logits, self.width(), weight)
+        crate::answer::checks::count::relative_log_likelihoods(&self.claims, logits, self.width(), weight)
     }
 }
 

@@ -9,7 +9,7 @@
 //! `caption_text` reads them; action questions `What does the {colour} {shape} do {n} times ?`
 //! with a one-word candidate.
 
-use crate::caption_text::{CaptionText, common_object, index_or_push};
+use crate::answer::checks::caption_text::{CaptionText, common_object, index_or_push};
 
 /// One count an answer states, as the Count question that checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +171,7 @@ pub(crate) fn log_softmax(row: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    use crate::questions::CAPTION_PROMPT;
+    use crate::text::questions::CAPTION_PROMPT;
 
     fn caption_claims_totals(caption: &str, object: &str) -> Vec<CountClaim> {
         caption_claims(caption, object, Repeated::Totals)

@@ -10,8 +10,8 @@
 //! count's. It runs with the count check, at its weight, in place of the totals of such actions
 //! (`CountCheck::with_repeated`), for models with both a segment tagger and an event counter.
 
-use crate::caption_text::{CaptionText, common_object, index_or_push};
-use crate::timeline_check::{MIN_SEGMENT_FRAMES, action_index, best_segmentation, tagger_question};
+use crate::answer::checks::caption_text::{CaptionText, common_object, index_or_push};
+use crate::answer::checks::timeline::{MIN_SEGMENT_FRAMES, action_index, best_segmentation, tagger_question};
 
 /// Sharpness of a segment's count distribution around its expected count. On 500 Val GIFs
 /// (seed 7, the model shipped then, count check weight 0.5 / 1 / 2) sharpness 1 got 490 / 492 / 494 captions right
@@ -127,7 +127,7 @@ fn relative_log_likelihood(expected: f32, count: usize, classes: usize) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline_check::TIMELINE_ACTIONS;
+    use crate::answer::checks::timeline::TIMELINE_ACTIONS;
 
     fn captions(texts: &[&str]) -> Vec<String> {
         texts.iter().map(|t| t.to_string()).collect()

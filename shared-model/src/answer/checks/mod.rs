@@ -1,9 +1,22 @@
-//! The legacy answer checks (`count_check`, `segment_count_check`, `order_check`,
-//! `timeline_check`, `object_check`) for a batch of rows: what each candidate's logit gains from
+//! The legacy answer checks ([`count`], [`segment_count`], [`order`], [`timeline`], [`object`],
+//! over [`caption_text`]) for a batch of rows: what each candidate's logit gains from
 //! each check at weight 1, so that answering adds them at the model's weights and evaluation also
 //! at any other (its weight sweeps). Only models whose config.json weights the checks (the model
 //! shipped before the kind head) use them: they read the benchmark's grammar in the question and
 //! candidates, and a model without those weights (every one `train --recipe` makes) skips them.
+
+/// Reading the benchmark's caption grammar (the checks' shared parser).
+pub mod caption_text;
+/// The count head checks each count an action answer or a caption states.
+pub mod count;
+/// The FrameQA head names the shape of each colour a caption mentions.
+pub mod object;
+/// Order of events in captions and Transition answers.
+pub mod order;
+/// The event counter, segment by segment, checks a caption's counts.
+pub mod segment_count;
+/// The segment tagger's timeline checks a caption or a Transition answer.
+pub mod timeline;
 
 use std::collections::HashMap;
 
@@ -12,15 +25,15 @@ use burn::prelude::*;
 use super::read::{InputError, read_floats};
 use super::route::{AnswerKind, Route};
 use super::{Asked, Engine};
-use crate::count_check::{CountCheck, Repeated};
+use crate::answer::checks::count::{CountCheck, Repeated};
+use crate::answer::checks::object::ObjectCheck;
+use crate::answer::checks::order::OrderCheck;
+use crate::answer::checks::segment_count::SegmentCountCheck;
+use crate::answer::checks::timeline::TimelineCheck;
 use crate::model::encode_prepared;
 use crate::model::{QaModelConfig, QuestionContext, VideoEncoding};
-use crate::object_check::ObjectCheck;
-use crate::order_check::OrderCheck;
 use crate::preprocess::PreparedClip;
 use crate::preprocess::zoom::closer_looks;
-use crate::segment_count_check::SegmentCountCheck;
-use crate::timeline_check::TimelineCheck;
 
 /// Weights of the checks.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,13 +5,13 @@
 use anyhow::Result;
 use burn::prelude::*;
 use serde::Serialize;
-use shared_model::model::encode_prepared;
+use shared_model::answer::pipeline::read_floats;
 use shared_model::bundle::BundleConfig;
-use shared_model::trust::in_world::{InWorld, clip_features, gif_feature};
+use shared_model::model::encode_prepared;
 use shared_model::model::{QaModel, VideoEncoding};
-use shared_model::pipeline::read_floats;
 use shared_model::preprocess::PreparedClip;
 use shared_model::sampling::{SamplingStrategy, seed_of};
+use shared_model::trust::in_world::{InWorld, clip_features, gif_feature};
 
 use crate::data::Split;
 use crate::runtime::progress::progress;
@@ -118,8 +118,8 @@ pub fn folder_scores(
     dir: &std::path::Path,
 ) -> Result<FolderScores> {
     use anyhow::Context;
+    use shared_model::answer::pipeline::{INFERENCE_SEED, encode_clips, in_world_score, prepare_gif};
     use shared_model::gif::{DecodeLimits, decode_gif};
-    use shared_model::pipeline::{INFERENCE_SEED, encode_clips, in_world_score, prepare_gif};
 
     let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -133,7 +133,7 @@ pub fn folder_scores(
     for path in paths {
         let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let decoded =
-            crate::predict::read_gif(&path).and_then(|bytes| Ok(decode_gif(&bytes, &DecodeLimits::default())?));
+            crate::runtime::files::read_gif(&path).and_then(|bytes| Ok(decode_gif(&bytes, &DecodeLimits::default())?));
         let gif = match decoded {
             Ok(gif) => gif,
             Err(e) => {

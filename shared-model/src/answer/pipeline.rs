@@ -65,7 +65,7 @@ impl FrameInfo {
     /// Centre of the most-attended cell as (x, y) fractions of the frame's width and height
     /// (`None` without attention).
     pub fn focus(&self) -> Option<(f32, f32)> {
-        crate::zoom::peak_cell_centre(&self.attention)
+        crate::preprocess::zoom::peak_cell_centre(&self.attention)
     }
 }
 
@@ -84,7 +84,7 @@ pub struct Prediction {
     #[serde(default = "default_unsure_below")]
     pub unsure_below: f32,
     /// Words of the question and candidates that the model never saw in training (see
-    /// [`crate::tokenize::TextTokenizer::unknown_words`]); when there are any, the answer is a guess.
+    /// [`crate::text::tokenize::TextTokenizer::unknown_words`]); when there are any, the answer is a guess.
     #[serde(default)]
     pub unknown_words: Vec<String>,
     /// How far the GIF is from the GIFs the model was trained on (`None` when the model has no
@@ -191,7 +191,7 @@ pub fn validate(question: &str, candidates: &[String]) -> Result<Vec<String>, In
 /// Checks that the question and every candidate fit the model's token window (`max_len`), so
 /// that no word is dropped unseen.
 pub fn check_token_window(
-    tokenizer: &crate::tokenize::TextTokenizer,
+    tokenizer: &crate::text::tokenize::TextTokenizer,
     question: &str,
     candidates: &[String],
     max_len: usize,
