@@ -93,11 +93,7 @@ pub struct Prediction {
     pub in_world: Option<InWorldScore>,
 }
 
-/// Top-answer probability below which an answer is reported as unsure. Measured with `trainer
-/// eval --answers` on the benchmark's Test split (5,864 questions): answers below it were right
-/// about two times in three (67-69% for two models), the others 98.5% of the time. A calibrated
-/// model folder sets its own (`unsure_below`, chosen on Val by `trainer calibrate`).
-pub const UNSURE_BELOW: f32 = 0.8;
+pub use crate::trust::calibration::UNSURE_BELOW;
 
 impl Prediction {
     /// Whether the top answer's probability is below the model's unsure threshold (or there is

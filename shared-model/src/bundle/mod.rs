@@ -64,7 +64,7 @@ pub struct BundleConfig {
     /// Open-ended answer vocabulary, index = class of the answer head.
     pub answers: Vec<String>,
     /// Temperature and unsure threshold fitted on held-out answers (`trainer calibrate`); `None`:
-    /// probabilities are the raw softmax and the unsure threshold is [`crate::answer::pipeline::UNSURE_BELOW`].
+    /// probabilities are the raw softmax and the unsure threshold is [`crate::trust::calibration::UNSURE_BELOW`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<crate::trust::calibration::Calibration>,
     /// Statistics of the training GIFs' features and the out-of-world threshold (`trainer
@@ -81,7 +81,7 @@ impl BundleConfig {
 
     /// Top-answer probability below which an answer is reported unsure.
     pub fn unsure_below(&self) -> f32 {
-        self.calibration.map_or(crate::answer::pipeline::UNSURE_BELOW, |c| c.unsure_below)
+        self.calibration.map_or(crate::trust::calibration::UNSURE_BELOW, |c| c.unsure_below)
     }
 }
 
