@@ -330,6 +330,21 @@ fn f16_weights_still_fail_loudly_on_missing_unused_or_misshaped_tensors() {
 }
 
 #[test]
+fn a_weight_beyond_f16_range_is_refused_when_saving_in_f16() {
+    let config = tiny(1);
+    let huge = rewritten(&weights_to_bytes(&init(&config, 2)).unwrap(), |name, values| {
+        if name == "answer_head.logits.bias" {
+            values[0] = 1e6;
+        }
+    });
+    let mut model = init(&config, 2);
+    load_weights(&mut model, huge).unwrap();
+    let error = weights_to_bytes_as(&model, WeightsDtype::F16).unwrap_err().to_string();
+    assert!(error.contains("answer_head.logits.bias") && error.contains("beyond f16's range"), "{error}");
+    assert!(weights_to_bytes(&model).is_ok(), "f32 holds it");
+}
+
+#[test]
 fn weights_dtype_names_parse() {
     for dtype in [WeightsDtype::F32, WeightsDtype::F16] {
         assert_eq!(dtype.name().parse::<WeightsDtype>(), Ok(dtype));

@@ -5,7 +5,10 @@
 //! tensors of the module types it knows (Linear, Embedding, Conv*, norms): the raw `Param`s of our
 //! own blocks (positions, slot queries, gates) would stay f32 on save and, worse, an f16 tensor it
 //! does not know would be loaded as f16 into the f32 model. So both directions here go by dtype
-//! alone: every f32 tensor is stored as f16, every f16 tensor read is widened to f32.
+//! alone: every f32 tensor is stored as f16, every f16 tensor read is widened to f32. LayerNorm's
+//! parameters are stored in f16 too: on the shipped model, keeping them in f32 changed no answer
+//! either way and only cut the largest probability difference over 586 Val answers from 0.002 to
+//! 0.0015.
 
 use std::rc::Rc;
 
@@ -131,14 +134,24 @@ pub fn weights_to_bytes<B: Backend>(model: &QaModel<B>) -> Result<Vec<u8>, Bundl
     weights_to_bytes_as(model, WeightsDtype::F32)
 }
 
-/// Serialises a model's weights as safetensors bytes with its float tensors stored as `dtype`.
+/// Serialises a model's weights as safetensors bytes with its float tensors stored as `dtype`;
+/// fails on a weight beyond f16's range (it would be stored as infinity, and refused on loading).
 pub fn weights_to_bytes_as<B: Backend>(model: &QaModel<B>, dtype: WeightsDtype) -> Result<Vec<u8>, BundleError> {
     let mut store = SafetensorsStore::from_bytes(None);
     if dtype == WeightsDtype::F16 {
         store = store.with_to_adapter(NarrowToF16);
     }
     model.save_into(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
-    store.get_bytes().map_err(|e| BundleError::Weights(e.to_string()))
+    let bytes = store.get_bytes().map_err(|e| BundleError::Weights(e.to_string()))?;
+    if dtype == WeightsDtype::F16 {
+        check_finite(&bytes).map_err(|error| match error {
+            BundleError::NonFinite { tensor, count } => BundleError::Weights(format!(
+                "{count} weights of tensor {tensor} are beyond f16's range (±65504): store this model in f32"
+            )),
+            other => other,
+        })?;
+    }
+    Ok(bytes)
 }
 
 /// Tensor names a lenient load did not match (see [`load_weights_partially`]).
