@@ -463,6 +463,40 @@ fn tampered_weights_are_an_error_never_a_nan() {
     );
 }
 
+#[test]
+fn export_writes_f16_weights_that_the_manifest_lists_and_predict_reads() {
+    let f = fixture();
+    let half = f.root.join("half-model");
+    let (model, out, gif) = (f.model.to_str().unwrap(), half.to_str().unwrap(), f.gif.to_str().unwrap());
+    let export = run(&["export", "--model", model, "--out", out]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    assert!(String::from_utf8_lossy(&export.stdout).contains("in f16"), "{export:?}");
+    let size = |dir: &Path| std::fs::metadata(dir.join("model.safetensors")).unwrap().len() as f64;
+    let ratio = size(&half) / size(&f.model);
+    assert!((0.5..0.6).contains(&ratio), "the f16 weights are {ratio:.3} of the f32 ones");
+    assert!(half.join("training.json").is_file(), "the other files are kept");
+    // predict verifies the rewritten folder against its manifest and answers as the f32 model.
+    let ask = |model: &str| {
+        let out =
+            run(&["predict", "--model", model, "--gif", gif, "--question", "q ?", "--candidates", "a|b", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["ranked"].clone()
+    };
+    let (f32_ranked, f16_ranked) = (ask(model), ask(out));
+    for (a, b) in f32_ranked.as_array().unwrap().iter().zip(f16_ranked.as_array().unwrap()) {
+        let (pa, pb) = (a["probability"].as_f64().unwrap(), b["probability"].as_f64().unwrap());
+        assert!(a["answer"] == b["answer"] && (pa - pb).abs() < 1e-3, "{f32_ranked} {f16_ranked}");
+    }
+    // An existing folder is not overwritten; --model's own is rewritten in place (back to f32).
+    assert_fails(&["export", "--model", model, "--out", out], "already exists");
+    let back = run(&["export", "--model", out, "--out", out, "--weights", "f32"]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    assert_eq!(size(&half), size(&f.model));
+    assert!(ask(out) == f16_ranked, "widening the f16 values changes nothing");
+    let bf16 = run(&["export", "--model", model, "--out", out, "--weights", "bf16"]);
+    assert!(!bf16.status.success() && stderr(&bf16).contains("expected f32 or f16"), "{}", stderr(&bf16));
+}
+
 /// `../shared/data/tgif-qa` beside the repository, or `None` (with a note) when it is absent.
 fn real_tgif() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tgif-qa");

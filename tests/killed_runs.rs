@@ -159,7 +159,8 @@ fn a_killed_generate_is_never_half_read() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
-/// A two-stage recipe of the tiny model (2 steps per epoch, one epoch per stage).
+/// A two-stage recipe of the tiny model (2 steps per epoch, one epoch per stage), its model
+/// written with f16 weights.
 const TINY_RECIPE: &str = r#"{
   "name": "tiny",
   "data": { "seed": 3, "gifs": 20 },
@@ -168,7 +169,8 @@ const TINY_RECIPE: &str = r#"{
     { "name": "first", "epochs": 1, "options": { "max-gifs": 8, "val-gifs": 2, "batch-gifs": 4 } },
     { "name": "second", "epochs": 1, "options": { "max-gifs": 8, "val-gifs": 2, "batch-gifs": 4, "lr": 0.001 } }
   ],
-  "calibrate": { "max-gifs": 2, "world-gifs": 8 }
+  "calibrate": { "max-gifs": 2, "world-gifs": 8 },
+  "weights": "f16"
 }"#;
 
 #[test]
@@ -203,6 +205,15 @@ fn a_recipe_killed_mid_stage_resumes_and_replays() {
     assert!(config["calibration"]["temperature"].as_f64().is_some(), "{config}");
     assert!(config["in_world"]["threshold"].as_f64().is_some_and(|t| t > 0.0), "{config}");
     assert!(hidden_entries(&root).is_empty(), "no partial files: {:?}", hidden_entries(&root));
+    // The finished model's weights are f16 (the manifest lists them: it loaded above), the stage
+    // checkpoints' stay f32.
+    let all_stored_as = |dir: &Path, dtype: safetensors::Dtype| {
+        let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        tensors.tensors().iter().all(|(_, view)| view.dtype() == dtype)
+    };
+    assert!(all_stored_as(&model, safetensors::Dtype::F16));
+    assert!(all_stored_as(&work.join("stages/02-second"), safetensors::Dtype::F32));
 
     // The model folder's training.json replays the recipe.
     let replay = root.join("replay");

@@ -4,12 +4,17 @@
 //!
 //! Loading checks, before anything is used: every file against the manifest (so a damaged or
 //! swapped file is named instead of answering with garbage), each file's size against a limit
-//! (before it is read), and every weight for NaN and infinity.
+//! (before it is read), and every weight for NaN and infinity. Weights are stored in f32 or f16
+//! ([`WeightsDtype`]) and always loaded into the f32 model.
 
 pub mod manifest;
+mod weights;
+
+pub use weights::{
+    PartialLoad, WeightsDtype, check_finite, load_weights, load_weights_partially, weights_to_bytes, weights_to_bytes_as,
+};
 
 use burn::prelude::*;
-use burn_store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{QaModel, QaModelConfig};
@@ -218,33 +223,6 @@ fn read_bounded(path: &std::path::Path, name: &str) -> Result<Vec<u8>, BundleErr
     std::fs::read(path).map_err(io)
 }
 
-/// Fails on the first floating-point tensor of safetensors `weights` that holds NaN or infinity
-/// (read from the raw bits, so every float width is covered without converting).
-pub fn check_finite(weights: &[u8]) -> Result<(), BundleError> {
-    use safetensors::{Dtype, SafeTensors};
-    let tensors = SafeTensors::deserialize(weights).map_err(|e| BundleError::Weights(e.to_string()))?;
-    for (name, view) in tensors.tensors() {
-        let data = view.data();
-        let count = match view.dtype() {
-            Dtype::F32 => {
-                data.chunks_exact(4).filter(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite()).count()
-            }
-            Dtype::F64 => data
-                .chunks_exact(8)
-                .filter(|b| !f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]).is_finite())
-                .count(),
-            // Half widths: all exponent bits set means infinity or NaN.
-            Dtype::F16 => data.chunks_exact(2).filter(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00).count(),
-            Dtype::BF16 => data.chunks_exact(2).filter(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80).count(),
-            _ => 0,
-        };
-        if count > 0 {
-            return Err(BundleError::NonFinite { tensor: name, count });
-        }
-    }
-    Ok(())
-}
-
 /// The files of a model folder, named, ready to be written as one folder: config, weights,
 /// tokenizer and the manifest listing them (reads tensors synchronously: native backends only).
 pub fn folder_files<B: Backend>(
@@ -266,49 +244,3 @@ pub fn folder_files<B: Backend>(
     Ok(files)
 }
 
-/// Serialises a model's weights as safetensors bytes.
-pub fn weights_to_bytes<B: Backend>(model: &QaModel<B>) -> Result<Vec<u8>, BundleError> {
-    let mut store = SafetensorsStore::from_bytes(None);
-    model.save_into(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
-    store.get_bytes().map_err(|e| BundleError::Weights(e.to_string()))
-}
-
-/// Tensor names a lenient load did not match (see [`load_weights_partially`]).
-#[derive(Debug, Default)]
-pub struct PartialLoad {
-    /// Tensors of the model that the bytes lack (they keep their initial values).
-    pub missing: Vec<String>,
-    /// Tensors in the bytes that the model has no place for.
-    pub unused: Vec<String>,
-}
-
-/// Loads safetensors bytes into `model`, failing on any missing, unused or mis-shaped tensor.
-pub fn load_weights<B: Backend>(model: &mut QaModel<B>, weights: Vec<u8>) -> Result<(), BundleError> {
-    let result = load_weights_partially(model, weights)?;
-    let mut problems = Vec::new();
-    if !result.missing.is_empty() {
-        problems.push(format!("missing {}", result.missing.join(", ")));
-    }
-    if !result.unused.is_empty() {
-        problems.push(format!("unused {}", result.unused.join(", ")));
-    }
-    if problems.is_empty() { Ok(()) } else { Err(BundleError::Weights(problems.join("; "))) }
-}
-
-/// Loads the tensors of `weights` that `model` has, reporting the rest instead of failing (for
-/// tools that change a part of a trained model); mis-shaped tensors still fail.
-pub fn load_weights_partially<B: Backend>(
-    model: &mut QaModel<B>,
-    weights: Vec<u8>,
-) -> Result<PartialLoad, BundleError> {
-    let mut store = SafetensorsStore::from_bytes(Some(weights)).allow_partial(true).validate(false);
-    let result = model.load_from(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
-    if !result.errors.is_empty() {
-        let errors: Vec<String> = result.errors.iter().map(|e| format!("{e:?}")).collect();
-        return Err(BundleError::Weights(errors.join("; ")));
-    }
-    Ok(PartialLoad {
-        missing: result.missing.iter().map(|(path, _)| path.clone()).collect(),
-        unused: result.unused.clone(),
-    })
-}

@@ -5,6 +5,7 @@ mod bench;
 mod calibrate;
 mod demo;
 mod eval;
+mod export;
 mod frames;
 mod generate;
 mod predict;
@@ -43,6 +44,9 @@ enum Command {
     /// Fit the model's temperature and unsure threshold on a held-out split (Val) and write them
     /// into its config.json, so shown probabilities match how often answers are right.
     Calibrate(calibrate::Options),
+    /// Write a model folder again with its weights in f16 (half the page's largest download) or
+    /// f32; every other file is kept and manifest.json lists the new ones.
+    Export(export::Options),
     /// Answer a question about a GIF (multiple choice with --candidates, else open-ended).
     Predict(predict::Options),
     /// Write a GIF's composited (or sampled) frames as PNG files, to see what the model sees.
@@ -72,6 +76,7 @@ impl Cli {
             Command::Eval(options) => eval::run(options),
             Command::Predict(options) => predict::run(options),
             Command::Calibrate(options) => calibrate::run(options),
+            Command::Export(options) => export::run(options),
             Command::Frames(options) => frames::run(options),
             Command::Bench(options) => bench::run(options),
             Command::Demo(options) => demo::run(options),

@@ -6,8 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use shared_model::bundle::manifest::{MANIFEST_FILE, Manifest};
-use shared_model::bundle::{BundleConfig, CONFIG_FILE, read_manifest};
+use shared_model::bundle::{BundleConfig, CONFIG_FILE};
 use shared_model::trust::calibration::{calibrate, expected_calibration_error, top_answers};
 
 use crate::runtime::backend;
@@ -17,7 +16,7 @@ use shared_model::trust::in_world::InWorld;
 
 use crate::data::{Dataset, MissingGifs, Split};
 use crate::eval::{Evaluator, calibration_rows};
-use crate::runtime::files::{read_folder, write_folder_atomically};
+use crate::runtime::files::rewrite_model_folder;
 
 /// Options of `trainer calibrate`.
 #[derive(clap::Args)]
@@ -160,13 +159,5 @@ fn fit_in_world(
 
 /// Rewrites `dir`'s config.json and the manifest that lists it, keeping every other file.
 fn rewrite_config(dir: &std::path::Path, config: &BundleConfig) -> Result<()> {
-    let mut files = read_folder(dir, &[CONFIG_FILE, MANIFEST_FILE])?;
-    files.push((CONFIG_FILE.to_string(), serde_json::to_vec_pretty(config)?));
-    let mut borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    // The manifest lists the files the page fetches, in its order.
-    let old = read_manifest(dir)?;
-    let listed: Vec<(&str, Vec<u8>)> =
-        old.files.iter().filter_map(|entry| borrowed.iter().find(|(n, _)| *n == entry.name).cloned()).collect();
-    borrowed.push((MANIFEST_FILE, serde_json::to_vec_pretty(&Manifest::of(&listed))?));
-    write_folder_atomically(dir, &borrowed)
+    rewrite_model_folder(dir, dir, &[(CONFIG_FILE, serde_json::to_vec_pretty(config)?)])
 }

@@ -125,6 +125,24 @@ pub fn write_folder_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<
     Ok(())
 }
 
+/// Writes the model folder `source` as `out` (the same folder or a new one) with `replaced`'s
+/// files (name, contents) in place of its own, every other file kept, and `manifest.json` listing
+/// the files the old one listed, in its order (the page fetches them in that order), with their
+/// new sizes and hashes.
+pub fn rewrite_model_folder(source: &Path, out: &Path, replaced: &[(&str, Vec<u8>)]) -> Result<()> {
+    use shared_model::bundle::manifest::{MANIFEST_FILE, Manifest};
+    let old = shared_model::bundle::read_manifest(source)?;
+    let mut except: Vec<&str> = replaced.iter().map(|(name, _)| *name).collect();
+    except.push(MANIFEST_FILE);
+    let kept = read_folder(source, &except)?;
+    let mut files: Vec<(&str, Vec<u8>)> = kept.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    files.extend(replaced.iter().cloned());
+    let listed: Vec<(&str, Vec<u8>)> =
+        old.files.iter().filter_map(|entry| files.iter().find(|(n, _)| *n == entry.name).cloned()).collect();
+    files.push((MANIFEST_FILE, serde_json::to_vec_pretty(&Manifest::of(&listed))?));
+    write_folder_atomically(out, &files)
+}
+
 /// Puts the complete folder `staging` in `dir`'s place and removes the old one.
 #[cfg(target_os = "linux")]
 fn swap_in(staging: &Path, dir: &Path) -> Result<()> {

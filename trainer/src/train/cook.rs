@@ -1,7 +1,7 @@
 //! Runs a recipe (`trainer train --recipe`): generates the data, runs every stage and writes the
-//! last stage's model to `--out`, whose `training.json` keeps the recipe (so `--recipe
-//! OUT/training.json` replays it). Work happens in `OUT-work/` beside it (`data/`,
-//! `stages/NN-NAME/` and a `.done` file per finished stage), so `--resume` continues an
+//! last stage's model to `--out` (its weights in the recipe's width), whose `training.json` keeps
+//! the recipe (so `--recipe OUT/training.json` replays it). Work happens in `OUT-work/` beside it
+//! (`data/`, `stages/NN-NAME/` and a `.done` file per finished stage), so `--resume` continues an
 //! interrupted recipe at its unfinished stage, from that stage's last checkpoint.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,8 @@ use super::fit::fit;
 use super::recipe::{CalibrateRecipe, Recipe};
 use super::records::describe;
 use crate::generate::{GenerateOptions, Renderer, generate};
-use crate::runtime::files::{read_folder, write_atomically, write_folder_atomically};
+use crate::runtime::files::{rewrite_model_folder, write_atomically};
+use shared_model::bundle::{WEIGHTS_FILE, WeightsDtype};
 
 /// What the command line adds to a recipe: nothing that changes the model it makes.
 #[derive(Debug, Clone, Default)]
@@ -88,10 +89,11 @@ pub fn run(recipe: &Recipe, out: &Path, data: Option<&Path>, run: &RunOptions) -
     }
     let mut state = read_state(&last)?;
     state.recipe = Some(RecipeRun { recipe: recipe.clone(), minutes, stages: records });
-    let mut files = read_folder(&last, &[STATE_FILE])?;
-    files.push((STATE_FILE.to_string(), serde_json::to_vec_pretty(&state)?));
-    let borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    write_folder_atomically(out, &borrowed)?;
+    let mut replaced = vec![(STATE_FILE, serde_json::to_vec_pretty(&state)?)];
+    if recipe.weights != WeightsDtype::F32 {
+        replaced.push((WEIGHTS_FILE, crate::export::weights_as(&last, recipe.weights)?));
+    }
+    rewrite_model_folder(&last, out, &replaced)?;
     let val = state.history.last().map(describe).unwrap_or_default();
     eprintln!(
         "recipe {} finished in {:.1} min: {} (work files in {})\nlast epoch: {val}",

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared_model::bundle::WeightsDtype;
 
 use super::options::TrainOptions;
 use crate::generate::{Drawing, Wording};
@@ -45,6 +46,15 @@ pub struct Recipe {
     /// score), when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibrate: Option<CalibrateRecipe>,
+    /// How the finished model's `model.safetensors` stores the weights: `f32` (the default) or
+    /// `f16`, half the bytes for the page (`trainer export`). Stage checkpoints stay f32.
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub weights: WeightsDtype,
+}
+
+/// Whether `dtype` is the default width (left out of a written recipe).
+fn is_f32(dtype: &WeightsDtype) -> bool {
+    *dtype == WeightsDtype::F32
 }
 
 /// The calibration that ends a recipe: fitted on the data's Val split (and, for the in-world
@@ -190,6 +200,23 @@ mod tests {
         assert_eq!(learn.shape.count_head, crate::train::CountHeadKind::PooledAndEvidence);
         let settle = recipe.stage_options(&recipe.stages[1], Path::new("d"), Path::new("o"), None).unwrap();
         assert_eq!((settle.schedule.lr, settle.shape.frames, settle.schedule.frameqa_warmup), (0.0003, 48, 0));
+        assert_eq!(recipe.weights, WeightsDtype::F16, "the page downloads half the weights");
+    }
+
+    #[test]
+    fn a_recipe_names_its_weights_width_and_defaults_to_f32() {
+        let recipe = |weights: &str| {
+            format!(r#"{{"name":"t","data":{{"seed":1,"gifs":3}},"stages":[{{"name":"a","epochs":1}}]{weights}}}"#)
+        };
+        let parse = |json: String| Recipe::parse(json.as_bytes());
+        let plain = parse(recipe("")).unwrap();
+        assert_eq!(plain.weights, WeightsDtype::F32);
+        assert!(serde_json::to_value(&plain).unwrap().get("weights").is_none(), "a default recipe is written as before");
+        let half = parse(recipe(r#","weights":"f16""#)).unwrap();
+        assert_eq!(half.weights, WeightsDtype::F16);
+        assert_eq!(serde_json::to_value(&half).unwrap()["weights"], "f16");
+        let error = format!("{:#}", parse(recipe(r#","weights":"bf16""#)).unwrap_err());
+        assert!(error.contains("bf16"), "{error}");
     }
 
     #[test]
