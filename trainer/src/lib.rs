@@ -7,7 +7,6 @@
 
 pub mod data;
 pub mod eval;
-pub mod export;
 pub mod generate;
 pub mod inference;
 pub mod pretrain;

@@ -1,3 +1,3 @@
-//! `trainer export`: options and implementation in [`trainer::export`].
+//! `trainer export`: options and implementation in [`trainer::train::export`].
 
-pub use trainer::export::{ExportOptions as Options, run};
+pub use trainer::train::export::{ExportOptions as Options, run};

@@ -91,7 +91,7 @@ pub fn run(recipe: &Recipe, out: &Path, data: Option<&Path>, run: &RunOptions) -
     state.recipe = Some(RecipeRun { recipe: recipe.clone(), minutes, stages: records });
     let mut replaced = vec![(STATE_FILE, serde_json::to_vec_pretty(&state)?)];
     if recipe.weights != WeightsDtype::F32 {
-        replaced.push((WEIGHTS_FILE, crate::export::weights_as(&last, recipe.weights)?));
+        replaced.push((WEIGHTS_FILE, crate::train::export::weights_as(&last, recipe.weights)?));
     }
     rewrite_model_folder(&last, out, &replaced)?;
     let val = state.history.last().map(describe).unwrap_or_default();
