@@ -11,7 +11,8 @@ pub mod manifest;
 mod weights;
 
 pub use weights::{
-    PartialLoad, WeightsDtype, check_finite, load_weights, load_weights_partially, weights_to_bytes, weights_to_bytes_as,
+    PartialLoad, WeightsDtype, check_finite, load_weights, load_weights_partially, weights_to_bytes,
+    weights_to_bytes_as,
 };
 
 use burn::prelude::*;
@@ -243,4 +244,3 @@ pub fn folder_files<B: Backend>(
     files.push((manifest::MANIFEST_FILE, serde_json::to_vec_pretty(&manifest)?));
     Ok(files)
 }
-

@@ -182,7 +182,8 @@ pub fn load_weights_partially<B: Backend>(
     model: &mut QaModel<B>,
     weights: Vec<u8>,
 ) -> Result<PartialLoad, BundleError> {
-    let mut store = SafetensorsStore::from_bytes(Some(weights)).allow_partial(true).validate(false).with_from_adapter(WidenF16);
+    let mut store =
+        SafetensorsStore::from_bytes(Some(weights)).allow_partial(true).validate(false).with_from_adapter(WidenF16);
     let result = model.load_from(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
     if !result.errors.is_empty() {
         let errors: Vec<String> = result.errors.iter().map(|e| format!("{e:?}")).collect();

@@ -38,11 +38,7 @@ pub fn run(options: ExportOptions) -> Result<()> {
     let weights = weights_as(&options.model, options.weights)?;
     let after = weights.len() as u64;
     rewrite_model_folder(&options.model, &options.out, &[(WEIGHTS_FILE, weights)])?;
-    println!(
-        "{}: {WEIGHTS_FILE} in {} is {after} bytes (was {before})",
-        options.out.display(),
-        options.weights
-    );
+    println!("{}: {WEIGHTS_FILE} in {} is {after} bytes (was {before})", options.out.display(), options.weights);
     Ok(())
 }
 

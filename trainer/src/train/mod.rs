@@ -9,11 +9,11 @@
 pub mod forward;
 
 pub mod augment;
-/// `trainer export` and recipes' last step: a model folder with its weights in another width.
-pub mod export;
 mod checkpoint;
 pub mod cook;
 mod epoch;
+/// `trainer export` and recipes' last step: a model folder with its weights in another width.
+pub mod export;
 mod fit;
 mod new_model;
 mod options;

@@ -211,7 +211,10 @@ mod tests {
         let parse = |json: String| Recipe::parse(json.as_bytes());
         let plain = parse(recipe("")).unwrap();
         assert_eq!(plain.weights, WeightsDtype::F32);
-        assert!(serde_json::to_value(&plain).unwrap().get("weights").is_none(), "a default recipe is written as before");
+        assert!(
+            serde_json::to_value(&plain).unwrap().get("weights").is_none(),
+            "a default recipe is written as before"
+        );
         let half = parse(recipe(r#","weights":"f16""#)).unwrap();
         assert_eq!(half.weights, WeightsDtype::F16);
         assert_eq!(serde_json::to_value(&half).unwrap()["weights"], "f16");
