@@ -218,19 +218,14 @@ pub mod generated {
     /// what they need with struct update syntax.
     pub fn evaluator(bundle: &ModelBundle<burn::backend::Flex>) -> trainer::eval::Evaluator<'_, burn::backend::Flex> {
         trainer::eval::Evaluator {
-            model: &bundle.model,
-            config: &bundle.config,
-            tokenizer: &bundle.tokenizer,
-            strategy: SAMPLING,
-            aggregation: ClipAggregation::Mean,
             batch_gifs: 5,
-            device: Default::default(),
-            annotations: None,
-            retrieval_gallery: None,
-            count_check_sweep: Vec::new(),
-            order_check_sweep: Vec::new(),
-            timeline_check_sweep: Vec::new(),
-            object_check_sweep: Vec::new(),
+            ..trainer::eval::Evaluator::plain(
+                &bundle.model,
+                &bundle.config,
+                &bundle.tokenizer,
+                SAMPLING,
+                Default::default(),
+            )
         }
     }
 
