@@ -144,16 +144,47 @@ impl<B: Backend> MultiHeadAttention<B> {
         // [batch, heads, q_len, k_len]
         let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d_head as f32).sqrt());
         if let Some(blocked) = blocked {
-            scores = scores.mask_fill(blocked.expand([batch, heads, q_len, k_len]), MASKED_SCORE);
+            scores = scores + full_bias(blocked, heads, q_len);
         }
         let weights = softmax(scores, 3);
         // [batch, q_len, d_model]
         let context = weights.clone().matmul(v).swap_dims(1, 2).reshape([batch, q_len, d_model]);
-        AttentionOutput {
-            context: self.output.forward(context),
-            weights: weights.mean_dim(1).reshape([batch, q_len, k_len]),
-        }
+        AttentionOutput { context: self.output.forward(context), weights: mean_over_heads(weights) }
     }
+}
+
+/// The additive score bias of a mask: `MASKED_SCORE` where blocked, 0 elsewhere, at the scores'
+/// full shape.
+///
+/// Written for the CPU backend's fast paths: `mask_fill` (or adding a broadcast bias) copies
+/// the expanded mask element by element, in the forward pass and again in the backward pass,
+/// while this builds the full bias with one matrix product (ones times the bias) and adds it
+/// with a plain element-wise add; the bias is untracked, so the backward pass skips it. The
+/// softmax is the same as with `mask_fill`: a masked score ends about 10^4 below its row's
+/// maximum either way, so its weight underflows to 0.
+///
+/// # Shapes
+/// - `blocked`: `[batch, 1, 1 or q_len, k_len]`, `true` where blocked
+/// - output: `[batch, heads, q_len, k_len]`
+fn full_bias<B: Backend>(blocked: Tensor<B, 4, Bool>, heads: usize, q_len: usize) -> Tensor<B, 4> {
+    let [batch, _, rows, k_len] = blocked.dims();
+    let device = blocked.device();
+    let columns = rows * k_len;
+    let bias = blocked.float().mul_scalar(MASKED_SCORE).reshape([batch, 1, columns]);
+    let repeats = heads * q_len * k_len / columns;
+    Tensor::<B, 3>::ones([batch, repeats, 1], &device).matmul(bias).reshape([batch, heads, q_len, k_len])
+}
+
+/// Attention weights averaged over heads, as a matrix product so that its gradient comes back
+/// contiguous (on the CPU backend the gradient of `mean_dim` is a broadcast view, and adding it
+/// to the weights' other gradient walks it element by element).
+///
+/// # Shapes
+/// - `weights`: `[batch, heads, q_len, k_len]` → `[batch, q_len, k_len]`
+fn mean_over_heads<B: Backend>(weights: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [batch, heads, q_len, k_len] = weights.dims();
+    let average = Tensor::<B, 3>::full([1, 1, heads], 1.0 / heads as f32, &weights.device());
+    average.matmul(weights.reshape([batch, heads, q_len * k_len])).reshape([batch, q_len, k_len])
 }
 
 /// The causal mask of decoder-style self-attention: `true` where key `j` lies after query `i`.
