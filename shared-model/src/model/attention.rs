@@ -5,6 +5,7 @@
 //! Masks that depend on the query too (CLIP's causal text attention) are `[batch, q_len, k_len]`,
 //! `true` where the query may not see the key; [`causal_mask`] and [`padding_pair_mask`] build them.
 
+use crate::model::rows::ForwardRows;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -84,7 +85,7 @@ impl<B: Backend> MultiHeadAttention<B> {
     /// # Shapes
     /// - `key_value`: `[batch, k_len, d_model]` → keys and values of the same shape
     pub fn project_keys_values(&self, key_value: Tensor<B, 3>) -> KeysValues<B> {
-        KeysValues { keys: self.key.forward(key_value.clone()), values: self.value.forward(key_value) }
+        KeysValues { keys: self.key.forward_rows(key_value.clone()), values: self.value.forward_rows(key_value) }
     }
 
     /// Attends from `query` to already projected keys and values.
@@ -137,7 +138,7 @@ impl<B: Backend> MultiHeadAttention<B> {
         let d_head = d_model / heads;
         // [batch, heads, len, d_head]
         let split = |x: Tensor<B, 3>, len: usize| x.reshape([batch, len, heads, d_head]).swap_dims(1, 2);
-        let q = split(self.query.forward(query), q_len);
+        let q = split(self.query.forward_rows(query), q_len);
         let k = split(keys_values.keys, k_len);
         let v = split(keys_values.values, k_len);
 
@@ -149,7 +150,7 @@ impl<B: Backend> MultiHeadAttention<B> {
         let weights = softmax(scores, 3);
         // [batch, q_len, d_model]
         let context = weights.clone().matmul(v).swap_dims(1, 2).reshape([batch, q_len, d_model]);
-        AttentionOutput { context: self.output.forward(context), weights: mean_over_heads(weights) }
+        AttentionOutput { context: self.output.forward_rows(context), weights: mean_over_heads(weights) }
     }
 }
 

@@ -11,6 +11,7 @@
 //! evidence: a probe of a trained model's frozen tokens counted blinks at 94% this way against 24%
 //! for the frame-at-a-time head, and jumps only with the slots kept apart (docs/results, stop 21).
 
+use crate::model::rows::ForwardRows;
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
@@ -100,7 +101,7 @@ impl<B: Backend> EventCounter<B> {
         let hidden = match &self.input_norm {
             Some(norm) => {
                 let side_by_side = slot_tokens.reshape([questions, n_frames, tokens * d_model]); // [questions, frames, tokens * d_model]
-                let mut hidden = gelu(self.hidden.forward(norm.forward(side_by_side))).swap_dims(1, 2); // [questions, width, frames]
+                let mut hidden = gelu(self.hidden.forward_rows(norm.forward(side_by_side))).swap_dims(1, 2); // [questions, width, frames]
                 for conv in &self.temporal {
                     hidden = gelu(conv.forward(hidden));
                 }
@@ -108,10 +109,10 @@ impl<B: Backend> EventCounter<B> {
             }
             None => {
                 let mean = slot_tokens.mean_dim(2).reshape([questions, n_frames, d_model]); // [questions, frames, d_model]
-                gelu(self.hidden.forward(mean))
+                gelu(self.hidden.forward_rows(mean))
             }
         };
-        let logits = self.evidence.forward(hidden) + EVIDENCE_PRIOR_LOGIT;
+        let logits = self.evidence.forward_rows(hidden) + EVIDENCE_PRIOR_LOGIT;
         let evidence = sigmoid(logits).reshape([questions, n_frames]);
         // A sum, so each frame can add up to one event: the head counts over the frames it is given
         // and is trained at the model's sampling (its frame count); read with far denser sampling,

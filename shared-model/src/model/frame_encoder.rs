@@ -16,6 +16,7 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use super::grid_attention::{GridAttention, GridAttentionConfig};
+use crate::model::rows::ForwardRows;
 
 /// Total stride: the token grid is `image_size / GRID_STRIDE` cells wide.
 pub const GRID_STRIDE: usize = 8;
@@ -97,14 +98,14 @@ impl<B: Backend> FrameEncoder<B> {
             side,
             channels * PATCH * PATCH,
         ]);
-        let fine = self.embed_norm.forward(gelu(self.embed.forward(patches)));
+        let fine = self.embed_norm.forward(gelu(self.embed.forward_rows(patches)));
         let fine = fine.clone() + gelu(mix_neighbourhood(&self.mix_fine, fine));
         // 2×2 merge: [n, side / 2, side / 2, 4 * c1]
         let [_, _, _, c1] = fine.dims();
         let half = side / 2;
         let merged =
             fine.reshape([n, half, 2, half, 2, c1]).permute([0, 1, 3, 2, 4, 5]).reshape([n, half, half, 4 * c1]);
-        let coarse = self.merge_norm.forward(gelu(self.merge.forward(merged)));
+        let coarse = self.merge_norm.forward(gelu(self.merge.forward_rows(merged)));
         let tokens = gelu(mix_neighbourhood(&self.mix_coarse, coarse)); // [n, half, half, d_model]
         let [_, _, _, d_model] = tokens.dims();
         let tokens = tokens.reshape([n, half * half, d_model]) + self.positions.val().unsqueeze_dim::<3>(0);
@@ -131,9 +132,11 @@ fn mix_neighbourhood<B: Backend>(linear: &Linear<B>, x: Tensor<B, 4>) -> Tensor<
     let weight = linear.weight.val();
     let [_, out] = weight.dims();
     let device = x.device();
-    // The weight's block for neighbour `k`, in the order of the concatenation.
+    // The weight's block for neighbour `k` (in the order of the concatenation), over all cells as
+    // rows of one matrix product (see `rows.rs`).
+    let cells = x.reshape([n * rows * cols, channels]);
     let block =
-        |k: usize| burn::tensor::module::linear(x.clone(), weight.clone().narrow(0, k * channels, channels), None);
+        |k: usize| cells.clone().matmul(weight.clone().narrow(0, k * channels, channels)).reshape([n, rows, cols, out]);
     let next_cols = next_cell::<B>(cols, &device);
     let next_rows = next_cell::<B>(rows, &device);
     let right =

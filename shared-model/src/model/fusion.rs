@@ -17,6 +17,7 @@ use super::input::index_tensor;
 use super::slot_reader::{QuestionLayout, SlotReader, SlotReaderConfig};
 use super::text_encoder::TextEncoding;
 use super::transformer::{Transformer, TransformerConfig};
+use crate::model::rows::ForwardRows;
 
 /// How frames are combined over time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,7 +213,7 @@ impl<B: Backend> QuestionVideoFusion<B> {
         // Spatial: question-conditioned slots read every frame of the question's video.
         let layout = QuestionLayout::new(video_index, frame_tokens.dims()[0]);
         let queries = self.slot_queries.val().unsqueeze_dim::<3>(0)
-            + self.question_to_query.forward(question.pooled.clone()).unsqueeze_dim::<3>(1); // [questions, slots, d_model]
+            + self.question_to_query.forward_rows(question.pooled.clone()).unsqueeze_dim::<3>(1); // [questions, slots, d_model]
         let read = self.slot_reader.forward(frame_tokens.clone(), queries.clone(), &layout);
         let per_frame = self.spatial_norm.forward(read.values + queries.unsqueeze_dim::<4>(1)); // [questions, frames, slots, d_model]
         let video_index = index_tensor::<B>(video_index, &device);
@@ -299,7 +300,7 @@ impl<B: Backend> QuestionVideoFusion<B> {
     pub fn frame_embeddings(&self, frame_tokens: Tensor<B, 4>) -> Tensor<B, 3> {
         let [videos, frames, _, d_model] = frame_tokens.dims();
         let means = frame_tokens.mean_dim(2).reshape([videos, frames, d_model]);
-        unit_rows(self.relevance_frame.forward(means))
+        unit_rows(self.relevance_frame.forward_rows(means))
     }
 
     /// Unit-length text vectors of the joint space: `relevance_question` of the pooled text encoding.
@@ -307,7 +308,7 @@ impl<B: Backend> QuestionVideoFusion<B> {
     /// # Shapes
     /// - `pooled`: `[texts, d_model]` → `[texts, d_model]`
     pub fn text_embeddings(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
-        unit_rows(self.relevance_question.forward(pooled))
+        unit_rows(self.relevance_question.forward_rows(pooled))
     }
 }
 

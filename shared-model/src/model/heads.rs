@@ -7,6 +7,7 @@ use burn::tensor::activation::gelu;
 
 use super::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use super::fusion::QuestionContext;
+use crate::model::rows::ForwardRows;
 
 /// Configuration of [`CandidateScorer`].
 #[derive(Config, Debug)]
@@ -59,7 +60,7 @@ impl<B: Backend> CandidateScorer<B> {
         let summary =
             context.pooled.clone().unsqueeze_dim::<3>(1).expand([questions, choices, d_model]).reshape([rows, d_model]);
         let features = Tensor::cat(vec![answer.clone(), read, summary.clone(), answer * summary], 1);
-        self.logit.forward(gelu(self.hidden.forward(features))).reshape([questions, choices])
+        self.logit.forward_rows(gelu(self.hidden.forward_rows(features))).reshape([questions, choices])
     }
 }
 
@@ -95,6 +96,6 @@ impl<B: Backend> ClassifierHead<B> {
     /// - `pooled`: `[questions, d_model]` (the stage-1 summary, or the pooled question encoding)
     /// - output: logits `[questions, classes]`
     pub fn forward(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.logits.forward(gelu(self.hidden.forward(pooled)))
+        self.logits.forward_rows(gelu(self.hidden.forward_rows(pooled)))
     }
 }

@@ -17,6 +17,7 @@ pub mod kind_head;
 pub mod object_probe;
 pub mod pretrained;
 pub mod qa_model;
+pub mod rows;
 pub mod segment_tagger;
 pub mod slot_reader;
 pub mod text_encoder;

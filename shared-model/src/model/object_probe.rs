@@ -7,6 +7,7 @@
 //! probe every visible object of every sampled frame (`trainer train --object-supervision`), so
 //! that the encoder's tokens say what is in their cells. Answering never uses it.
 
+use crate::model::rows::ForwardRows;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
@@ -50,6 +51,6 @@ impl<B: Backend> ObjectProbe<B> {
     pub fn forward(&self, tokens: Tensor<B, 3>, weights: Tensor<B, 2>) -> ObjectProbeLogits<B> {
         let [objects, _, d_model] = tokens.dims();
         let pooled = weights.unsqueeze_dim::<3>(1).matmul(tokens).reshape([objects, d_model]); // [objects, d_model]
-        ObjectProbeLogits { shape: self.shape.forward(pooled.clone()), colour: self.colour.forward(pooled) }
+        ObjectProbeLogits { shape: self.shape.forward_rows(pooled.clone()), colour: self.colour.forward_rows(pooled) }
     }
 }

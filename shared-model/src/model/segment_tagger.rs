@@ -8,6 +8,7 @@
 //! it reads each frame's tokens side by side and mixes neighbouring frames with convolutions over
 //! time: a jump or a spin is only visible across frames.
 
+use crate::model::rows::ForwardRows;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::prelude::*;
@@ -71,13 +72,13 @@ impl<B: Backend> SegmentTagger<B> {
     pub fn forward(&self, slot_tokens: Tensor<B, 4>) -> Tensor<B, 3> {
         let [questions, frames, tokens, d_model] = slot_tokens.dims();
         let side_by_side = slot_tokens.reshape([questions, frames, tokens * d_model]); // [questions, frames, tokens * d_model]
-        let mut hidden = gelu(self.hidden.forward(self.input_norm.forward(side_by_side))).swap_dims(1, 2); // [questions, width, frames]
+        let mut hidden = gelu(self.hidden.forward_rows(self.input_norm.forward(side_by_side))).swap_dims(1, 2); // [questions, width, frames]
         for conv in &self.temporal {
             // Residual, so a deeper stack starts close to the per-frame reading.
             hidden = hidden.clone() + gelu(conv.forward(hidden));
         }
         let hidden = hidden.swap_dims(1, 2); // [questions, frames, width]
-        log_softmax(self.output.forward(hidden), 2)
+        log_softmax(self.output.forward_rows(hidden), 2)
     }
 }
 

@@ -6,6 +6,7 @@
 //! are instead laid out per video on the host ([`QuestionLayout`]) and the attention runs as one
 //! batched matrix product per (video, head, frame).
 
+use crate::model::rows::ForwardRows;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -142,8 +143,8 @@ impl<B: Backend> SlotReader<B> {
         let grid = frame_tokens.reshape([videos, frames * cells, d_model]);
         // [videos, heads, frames * cells, d_head]
         let split = |x: Tensor<B, 3>| x.reshape([videos, frames * cells, heads, d_head]).swap_dims(1, 2);
-        let k = split(self.key.forward(grid.clone()));
-        let v = split(self.value.forward(grid)).reshape([videos, heads, frames, cells, d_head]);
+        let k = split(self.key.forward_rows(grid.clone()));
+        let v = split(self.value.forward_rows(grid)).reshape([videos, heads, frames, cells, d_head]);
 
         // [videos, heads, rows, frames, cells]: softmax over each frame's cells.
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(self.logit_scale / (d_head as f32).sqrt());
@@ -173,7 +174,7 @@ impl<B: Backend> SlotReader<B> {
             .reshape([videos * layout.per_video, frames, slots, d_model])
             .select(0, index(&layout.scatter)); // [questions, frames, slots, d_model]
         debug_assert_eq!(read.dims()[0], questions);
-        let read = self.output.forward(read);
+        let read = self.output.forward_rows(read);
         let values = match centroids {
             Some(centroids) => read + centroids,
             None => read,

@@ -11,6 +11,7 @@ use burn::prelude::*;
 
 use super::bert::{BertConfig, BertModel};
 use super::text_encoder::{TextEncoding, masked_mean};
+use crate::model::rows::ForwardRows;
 
 /// A pretrained tower as recorded in the model folder's `config.json`.
 #[derive(Config, Debug)]
@@ -69,7 +70,7 @@ impl<B: Backend> PretrainedTextTower<B> {
     /// - `states`: `[batch, len, hidden_size]`, `padding`: `[batch, len]`
     /// - output: `hidden` `[batch, len, d_model]`, `pooled` `[batch, d_model]`
     pub fn encode_states(&self, states: Tensor<B, 3>, padding: Tensor<B, 2, Bool>) -> TextEncoding<B> {
-        let hidden = self.projection.forward(states); // [batch, len, d_model]
+        let hidden = self.projection.forward_rows(states); // [batch, len, d_model]
         let pooled = masked_mean(hidden.clone(), padding.clone());
         TextEncoding { hidden, pooled, padding }
     }

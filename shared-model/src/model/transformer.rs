@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use super::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
+use crate::model::rows::ForwardRows;
 
 /// Configuration of [`Transformer`].
 #[derive(Config, Debug)]
@@ -87,7 +88,7 @@ impl<B: Backend> TransformerLayer<B> {
         let normed = self.norm_attention.forward(x.clone());
         let attended = self.attention.forward(normed.clone(), normed, padding).context;
         let x = x + self.dropout.forward(attended);
-        let hidden = gelu(self.ffn_in.forward(self.norm_ffn.forward(x.clone())));
-        x + self.dropout.forward(self.ffn_out.forward(hidden))
+        let hidden = gelu(self.ffn_in.forward_rows(self.norm_ffn.forward(x.clone())));
+        x + self.dropout.forward(self.ffn_out.forward_rows(hidden))
     }
 }

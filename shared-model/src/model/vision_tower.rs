@@ -13,6 +13,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::clip::{ClipVisionConfig, ClipVisionModel};
+use crate::model::rows::ForwardRows;
 
 /// A pretrained vision tower as recorded in the model folder's `config.json`.
 #[derive(Config, Debug)]
@@ -52,7 +53,7 @@ impl<B: Backend> PretrainedVisionTower<B> {
     /// - output: `[frames, grid_size², d_model]`
     pub fn forward(&self, frames: Tensor<B, 4>) -> Tensor<B, 3> {
         let patches = self.clip.patch_tokens(frames); // [frames, patches, hidden]
-        self.projection.forward(patches) // [frames, patches, d_model]
+        self.projection.forward_rows(patches) // [frames, patches, d_model]
     }
 
     /// The CLIP tower inside (for parity checks against the standalone tower).

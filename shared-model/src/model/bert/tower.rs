@@ -9,6 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use crate::model::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
+use crate::model::rows::ForwardRows;
 
 /// Configuration of [`BertModel`], read from the fields of a Hugging Face `config.json`
 /// (other fields there are ignored).
@@ -139,8 +140,8 @@ impl<B: Backend> BertLayer<B> {
     /// - output: `[batch, len, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>, key_padding: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 3> {
         let attended = self.attention.forward(x, key_padding);
-        let inner = gelu(self.intermediate.forward(attended.clone()));
-        self.norm.forward(self.output.forward(inner) + attended)
+        let inner = gelu(self.intermediate.forward_rows(attended.clone()));
+        self.norm.forward(self.output.forward_rows(inner) + attended)
     }
 }
 
@@ -170,7 +171,7 @@ impl<B: Backend> BertModel<B> {
         }
         let hidden = x.dims()[2];
         let cls = x.clone().slice([0..batch, 0..1]).reshape([batch, hidden]);
-        let pooler_output = self.pooler.forward(cls).tanh();
+        let pooler_output = self.pooler.forward_rows(cls).tanh();
         BertOutput { last_hidden_state: x, pooler_output, hidden_states }
     }
 

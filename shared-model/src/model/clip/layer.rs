@@ -9,6 +9,7 @@ use burn::tensor::activation::{gelu, sigmoid};
 use serde::{Deserialize, Serialize};
 
 use crate::model::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
+use crate::model::rows::ForwardRows;
 
 /// The MLP activation (`hidden_act` in Hugging Face's config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,12 +82,12 @@ impl<B: Backend> ClipEncoderLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>, blocked: Option<Tensor<B, 3, Bool>>) -> Tensor<B, 3> {
         let normed = self.norm1.forward(x.clone());
         let x = x + self.attention.forward_masked(normed.clone(), normed, blocked).context;
-        let inner = self.fc1.forward(self.norm2.forward(x.clone()));
+        let inner = self.fc1.forward_rows(self.norm2.forward(x.clone()));
         let inner = match self.activation {
             ClipActivation::QuickGelu => inner.clone() * sigmoid(inner.mul_scalar(1.702)),
             ClipActivation::Gelu => gelu(inner),
         };
-        x + self.fc2.forward(inner)
+        x + self.fc2.forward_rows(inner)
     }
 }
 

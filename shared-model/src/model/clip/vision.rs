@@ -14,6 +14,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::layer::{ClipActivation, ClipEncoderLayer, ClipLayerShape, run_layers};
+use crate::model::rows::ForwardRows;
 
 /// CLIP's per-channel RGB mean for pixels scaled to `[0, 1]` (OpenAI's `clip/clip.py` `_transform`,
 /// and `OPENAI_CLIP_MEAN` in transformers' image processor). Input = (pixel - mean) / std.
@@ -151,7 +152,7 @@ impl<B: Backend> ClipVisionModel<B> {
             // [batch, patches, channels * p * p], in the conv weight's (in, kh, kw) order
             .reshape([batch, rows * cols, channels * p * p]);
         // [batch, patches, hidden]
-        let tokens = self.patch_embedding.forward(patches);
+        let tokens = self.patch_embedding.forward_rows(patches);
         // [batch, 1, hidden]
         let class = self.class_embedding.val().reshape([1, 1, hidden]).expand([batch, 1, hidden]);
         // [batch, 1 + patches, hidden]
