@@ -193,6 +193,8 @@ pub(super) fn start(options: &TrainOptions, verify: Verify, device: &Device) -> 
     let model = match &options.init {
         Some(dir) => init_from(dir, verify, &mut config, &tokenizer, device)?,
         None => {
+            // Initial weights drawn from `--seed`, so that a run can be repeated.
+            <Training as burn::tensor::backend::Backend>::seed(device, options.seed);
             let mut model = config.model.init::<Training>(device);
             if let Some(table) = token_embeddings {
                 model = model.with_token_embeddings(table, device).context("--vocab minilm")?;
